@@ -1,0 +1,1 @@
+"""vidsr's desktop GUI, installed as the package ``vidsr_gui``."""

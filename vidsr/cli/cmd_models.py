@@ -1,0 +1,65 @@
+"""``vidsr models``: the model table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..registry import count_params, macs_per_pixel, table
+from ..weights import manifest
+
+
+def rows() -> list[dict]:
+    """One row per model in the table, with shipped-weights facts where they exist."""
+    shipped = manifest()
+    out = []
+    for spec in table():
+        module = spec.build()
+        entry = shipped.get(spec.name)
+        metrics = entry.metrics if entry else {}
+        out.append({
+            "name": spec.name,
+            "alias": spec.alias or "",
+            "family": spec.family,
+            "scale": spec.scale,
+            "params": count_params(module),
+            "macs_per_pixel": macs_per_pixel(module, spec.scale),
+            "weights": "shipped" if entry else ("n/a" if not spec.trainable else "-"),
+            "set5_psnr": metrics.get("Set5", {}).get("psnr"),
+            "set14_psnr": metrics.get("Set14", {}).get("psnr"),
+        })
+    return out
+
+
+def format_table(data: list[dict], markdown: bool = False) -> str:
+    head = ["name", "alias", "params", "MACs/px", "weights", "Set5 PSNR", "Set14 PSNR"]
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    body = [[r["name"], r["alias"] or "-", str(r["params"]), f"{r['macs_per_pixel']:.0f}",
+             r["weights"], fmt(r["set5_psnr"]), fmt(r["set14_psnr"])] for r in data]
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in body]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    data = rows()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(format_table(data, markdown=args.markdown))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the models, their cost and measured quality")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    p.set_defaults(func=run)

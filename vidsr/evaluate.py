@@ -1,0 +1,111 @@
+"""The standard SR evaluation protocol (see the README's "Evaluation")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from torch import nn
+
+from .api import upscale_plane
+from .color import rgb_to_y
+from .errors import DataError
+from .imresize import imresize
+from .metrics import psnr, ssim
+
+IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def image_files(data_dir: str | Path) -> list[Path]:
+    """The image files directly inside ``data_dir``, sorted by name."""
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise DataError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}")
+    return files
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """An image file as uint8 RGB (``H x W x 3``) or gray (``H x W``)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DataError(f"cannot read image {path}")
+    if img.dtype != np.uint8:
+        raise DataError(f"{path}: only 8-bit images are supported, got {img.dtype}")
+    if img.ndim == 3:
+        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
+    return img
+
+
+@dataclass(frozen=True)
+class EvalPair:
+    """One test image under the protocol: LR and HR luma on the 0-255 scale."""
+
+    name: str
+    lr_y: np.ndarray
+    hr_y: np.ndarray
+
+
+def make_pair(hr: np.ndarray, scale: int, name: str = "") -> EvalPair:
+    """Crop ``hr`` to a multiple of ``scale``, downscale it MATLAB-style, take BT.601 Y of both."""
+    h, w = hr.shape[:2]
+    hr = hr[: h - h % scale, : w - w % scale]
+    lr = imresize(hr, 1.0 / scale)
+    return EvalPair(name, rgb_to_y(lr), rgb_to_y(hr))
+
+
+def load_pairs(data_dir: str | Path, scale: int) -> list[EvalPair]:
+    return [make_pair(read_rgb(p), scale, p.stem) for p in image_files(data_dir)]
+
+
+@dataclass
+class EvalReport:
+    model: str
+    dataset: str
+    scale: int
+    images: list[tuple[str, float, float]] = field(default_factory=list)
+
+    @property
+    def psnr(self) -> float:
+        return float(np.mean([p for _, p, _ in self.images]))
+
+    @property
+    def ssim(self) -> float:
+        return float(np.mean([s for _, _, s in self.images]))
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model, "dataset": self.dataset, "scale": self.scale,
+            "psnr": round(self.psnr, 4), "ssim": round(self.ssim, 6),
+            "images": [{"name": n, "psnr": round(p, 4), "ssim": round(s, 6)}
+                       for n, p, s in self.images],
+        }
+
+
+def score_pair(model: nn.Module, pair: EvalPair, scale: int) -> tuple[float, float]:
+    """PSNR and SSIM of ``model`` on one pair (output clamped and rounded to the 0-255 grid)."""
+    sr = np.floor(np.clip(upscale_plane(pair.lr_y, model), 0.0, 255.0) + 0.5)
+    return psnr(sr, pair.hr_y, shave=scale), ssim(sr, pair.hr_y, shave=scale)
+
+
+def evaluate(model: nn.Module, data_dir: str | Path, *,
+             pairs: list[EvalPair] | None = None,
+             progress: Callable[[int, int, str], None] | None = None) -> EvalReport:
+    """Mean and per-image Y PSNR/SSIM of ``model`` on the images in ``data_dir``.
+
+    ``pairs`` (from ``load_pairs``) skips re-reading and re-degrading the images.
+    """
+    scale = model.spec.scale
+    pairs = load_pairs(data_dir, scale) if pairs is None else pairs
+    report = EvalReport(model.spec.name, Path(data_dir).name, scale)
+    for i, pair in enumerate(pairs):
+        p, s = score_pair(model, pair, scale)
+        report.images.append((pair.name, p, s))
+        if progress is not None:
+            progress(i + 1, len(pairs), pair.name)
+    return report

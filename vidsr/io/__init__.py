@@ -1,0 +1,1 @@
+"""Media input and output. Only this package imports PyAV."""

@@ -1,0 +1,6 @@
+"""The networks, as plain ``nn.Module``s that know nothing of files, video or the registry."""
+
+from .ecbsr import ECB, ECBSR, PlainSR, SeqConv3x3
+from .edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
+
+__all__ = ["ECB", "ECBSR", "ESRCNN", "ESRMax", "ESRTM", "ESRTR", "PlainSR", "SeqConv3x3"]

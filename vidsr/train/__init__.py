@@ -1,0 +1,1 @@
+"""Training: data pipeline, recipes and the training loop."""

@@ -1,0 +1,123 @@
+"""Weights as data: safetensors files with metadata, and the manifest of shipped weights.
+
+A weights file holds the *deploy-form* state dict and string metadata: ``format``,
+``name`` (canonical), ``arch`` (JSON), ``recipe`` (JSON), ``vidsr_version``. Loading reads
+tensors and JSON only; it never executes code from the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .errors import WeightsError
+from .registry import ModelSpec, parse_name
+
+FORMAT = "vidsr-weights-1"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(module: nn.Module, spec: ModelSpec, path: str | Path, *,
+                 recipe: dict[str, Any] | None = None,
+                 extra: dict[str, Any] | None = None) -> Path:
+    """Write ``module``'s deploy-form state dict and self-describing metadata to ``path``."""
+    from . import __version__
+
+    state = {k: v.detach().to("cpu", torch.float32).contiguous()
+             for k, v in module.state_dict().items()}
+    meta = {
+        "format": FORMAT,
+        "name": spec.name,
+        "family": spec.family,
+        "scale": str(spec.scale),
+        "arch": json.dumps(spec.arch, sort_keys=True),
+        "recipe": json.dumps(recipe or {}, sort_keys=True),
+        "vidsr_version": __version__,
+    }
+    for k, v in (extra or {}).items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def read_weights(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor], dict[str, str]]:
+    """Read a weights file: its spec, its tensors and its metadata."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
+    if meta.get("format") != FORMAT or "name" not in meta:
+        raise WeightsError(f"{path} is not a vidsr weights file (no '{FORMAT}' metadata)")
+    spec = parse_name(meta["name"])
+    if "arch" in meta and json.loads(meta["arch"]) != spec.arch:
+        raise WeightsError(f"{path}: metadata arch {meta['arch']} disagrees with {spec.name}")
+    return spec, tensors, meta
+
+
+def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``tensors`` into ``module`` strictly, turning mismatches into ``WeightsError``."""
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise WeightsError(f"{source} does not fit the architecture: {first}") from exc
+
+
+@dataclass(frozen=True)
+class ShippedWeights:
+    """One manifest entry: a weights file in the package and what was measured with it."""
+
+    name: str
+    file: str
+    sha256: str
+    params: int
+    recipe: str = ""
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    command: str = ""
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+
+def manifest() -> dict[str, ShippedWeights]:
+    """The shipped weights, keyed by canonical model name."""
+    if not MANIFEST.is_file():
+        return {}
+    raw = json.loads(MANIFEST.read_text())
+    return {name: ShippedWeights(name=name, **entry) for name, entry in raw.items()}
+
+
+def write_manifest(entries: dict[str, ShippedWeights]) -> None:
+    raw = {}
+    for name in sorted(entries):
+        e = entries[name]
+        raw[name] = {"file": e.file, "sha256": e.sha256, "params": e.params,
+                     "recipe": e.recipe, "metrics": e.metrics, "command": e.command}
+    MANIFEST.write_text(json.dumps(raw, indent=2) + "\n")
