@@ -76,7 +76,7 @@ def _param_like(model: nn.Module) -> torch.Tensor:
 
 @torch.inference_mode()
 def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
-    """Upscale one float plane on the 0-255 scale with ``model``; returns float 0-255 (unclipped)."""
+    """Upscale a float plane on the 0-255 scale with ``model``; returns float 0-255, unclipped."""
     ref = _param_like(model)
     x = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32) / 255.0)
     x = x.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else torch.float32)

@@ -112,5 +112,5 @@ class BicubicUpsample(nn.Module):
         y = F.pad(x.reshape(n * c, 1, h, w), (2, 2, 2, 2), mode="replicate")
         y = F.conv2d(y, self.kv.to(y.dtype))                      # (n*c, s, h, w+4): row phases
         y = F.conv2d(y.reshape(n * c * s, 1, h, w + 4), self.kh.to(y.dtype))  # (n*c*s, s, h, w)
-        y = y.reshape(n * c, s * s, h, w)                          # channel = row_phase*s + col_phase
+        y = y.reshape(n * c, s * s, h, w)  # channel = row_phase * s + col_phase
         return F.pixel_shuffle(y, s).reshape(n, c, h * s, w * s)

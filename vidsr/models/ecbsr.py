@@ -130,7 +130,7 @@ class PlainSR(nn.Module):
 
 
 class ECBSR(nn.Module):
-    """ECBSR in training form: ``ECB(1->C)``, ``M x ECB(C->C)``, ``ECB(C->s*s)``, residual, shuffle."""
+    """ECBSR, training form: ECB(1->C), M x ECB(C->C), ECB(C->s*s), residual, shuffle."""
 
     def __init__(self, m: int, c: int, scale: int, *, with_idt: bool = False) -> None:
         super().__init__()
