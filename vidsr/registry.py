@@ -113,16 +113,19 @@ def parse_name(name: str) -> ModelSpec:
     """Resolve a canonical name or an alias to its ``ModelSpec``; unknown names raise
     ``ModelNotFoundError`` listing the closest valid names."""
     key = name.strip().lower()
-    alias = _ALIAS.match(key)
-    if alias:
-        family, scale = alias["family"], int(alias["scale"])
-        return ModelSpec(family, scale, dict(DEFAULTS[family]))
-    for family, pattern in _PATTERNS.items():
-        match = pattern.match(key)
-        if match:
-            groups = {k: int(v) for k, v in match.groupdict().items()}
-            scale = groups.pop("scale")
-            return ModelSpec(family, scale, groups)
+    try:
+        alias = _ALIAS.match(key)
+        if alias:
+            family, scale = alias["family"], int(alias["scale"])
+            return ModelSpec(family, scale, dict(DEFAULTS[family]))
+        for family, pattern in _PATTERNS.items():
+            match = pattern.match(key)
+            if match:
+                groups = {k: int(v) for k, v in match.groupdict().items()}
+                scale = groups.pop("scale")
+                return ModelSpec(family, scale, groups)
+    except ModelNotFoundError as exc:
+        raise ModelNotFoundError(f"invalid model {name!r}: {exc}") from None
     close = difflib.get_close_matches(key, known_names(), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ModelNotFoundError(

@@ -1,0 +1,75 @@
+"""The public API: load_model, weights files, upscale_image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vidsr
+from vidsr.registry import parse_name
+from vidsr.weights import read_weights, save_weights
+
+
+def test_load_model_deploy_form_in_eval_mode() -> None:
+    m = vidsr.load_model("ecbsr-m4c16-x2", pretrained=False)
+    assert not m.training
+    assert m.spec.name == "ecbsr-m4c16-x2"
+    out = m(torch.rand(1, 1, 8, 10))
+    assert out.shape == (1, 1, 16, 20)
+
+
+def test_dtype_and_device() -> None:
+    m = vidsr.load_model("esr-max-x3", dtype=torch.float64, pretrained=False)
+    assert next(m.parameters()).dtype == torch.float64
+
+
+def test_missing_weights_warn_or_raise() -> None:
+    name = "ecbsr-m1c2-x2"  # a valid architecture nobody ships
+    with pytest.warns(UserWarning, match="no trained weights"):
+        vidsr.load_model(name)
+    with pytest.raises(vidsr.WeightsError):
+        vidsr.load_model(name, pretrained=True)
+
+
+def test_unknown_model_raises() -> None:
+    with pytest.raises(vidsr.ModelNotFoundError):
+        vidsr.load_model("srgan-x2")
+
+
+def test_weights_file_round_trip(tmp_path) -> None:
+    spec = parse_name("esr-tm-k3c2-x2")
+    net = spec.build()
+    path = save_weights(net, spec, tmp_path / "w.safetensors", recipe={"steps": 3})
+    read_spec, tensors, meta = read_weights(path)
+    assert read_spec == spec and meta["recipe"] == '{"steps": 3}'
+    loaded = vidsr.load_model(path)
+    x = torch.rand(1, 1, 5, 6)
+    assert torch.equal(loaded(x), net(x))
+
+
+def test_weights_file_must_be_vidsr(tmp_path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(vidsr.WeightsError):
+        vidsr.load_model(bad)
+
+
+def test_upscale_image_shapes_and_gray() -> None:
+    rng = np.random.default_rng(0)
+    model = vidsr.load_model("bicubic-x2")
+    rgb = rng.integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    assert vidsr.upscale_image(rgb, model).shape == (18, 14, 3)
+    gray = rng.integers(0, 256, (9, 7), dtype=np.uint8)
+    up = vidsr.upscale_image(gray, model)
+    assert up.shape == (18, 14) and up.dtype == np.uint8
+    rgba = rng.integers(0, 256, (9, 7, 4), dtype=np.uint8)
+    assert vidsr.upscale_image(rgba, model).shape == (18, 14, 4)
+
+
+def test_upscale_image_keeps_colour() -> None:
+    """A flat colour stays that colour: chroma survives the Y'CbCr round trip."""
+    img = np.zeros((6, 6, 3), np.uint8)
+    img[...] = (200, 40, 90)
+    out = vidsr.upscale_image(img, vidsr.load_model("bicubic-x3"))
+    assert np.abs(out.astype(int) - (200, 40, 90)).max() <= 1

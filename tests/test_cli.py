@@ -1,0 +1,73 @@
+"""The CLI, in process."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from vidsr.cli.main import main
+
+
+def test_models_lists_every_family_and_scale(capsys) -> None:
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in ("bicubic", "ecbsr-m4c16", "ecbsr-m4c8", "esr-max", "esr-tm", "esr-tr", "esr-cnn"):
+        for s in (2, 3, 4):
+            if name == "ecbsr-m4c8" and s != 2:
+                continue
+            assert f"{name}" in out and f"-x{s}" in out
+
+
+def test_models_json(capsys) -> None:
+    assert main(["models", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"ecbsr-m4c16-x2", "esr-max-k7c4-x4", "bicubic-x3"}
+
+
+def test_image_command(tmp_path, capsys) -> None:
+    src = tmp_path / "in.png"
+    img = np.random.default_rng(0).integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    cv2.imwrite(str(src), img)
+    dst = tmp_path / "out.png"
+    assert main(["image", str(src), "-o", str(dst), "--model", "bicubic-x3"]) == 0
+    assert cv2.imread(str(dst)).shape == (36, 30, 3)
+    # an existing output is not replaced without --overwrite
+    assert main(["image", str(src), "-o", str(dst), "--model", "bicubic-x3"]) == 1
+    assert "exists" in capsys.readouterr().err
+
+
+def test_unknown_model_is_one_error_line(tmp_path, capsys) -> None:
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), np.zeros((4, 4, 3), np.uint8))
+    assert main(["image", str(src), "--model", "ecbsr-x9"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidsr: error: ") and "ecbsr-x9" in err[0]
+
+
+def test_missing_input_is_an_error(tmp_path, capsys) -> None:
+    assert main(["image", str(tmp_path / "nope.png"), "--model", "bicubic-x2"]) == 1
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_eval_json(tmp_path, capsys) -> None:
+    data = tmp_path / "set"
+    data.mkdir()
+    yy, xx = np.mgrid[0:48, 0:40]
+    img = np.stack([(yy * 5) % 256, (xx * 6) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
+    cv2.imwrite(str(data / "a.png"), img)
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", "bicubic-x2", "--data", str(data), "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["model"] == "bicubic-x2" and report["images"][0]["name"] == "a"
+    assert 20 < report["psnr"] < 60
+    assert "mean" in capsys.readouterr().out
+
+
+@pytest.mark.data
+def test_eval_bicubic_set5(shared_data, capsys) -> None:
+    assert main(["eval", "--model", "bicubic-x2", "--data", str(shared_data / "Set5")]) == 0
+    mean = [ln for ln in capsys.readouterr().out.splitlines() if "mean" in ln][0]
+    assert abs(float(mean.split()[2]) - 33.66) <= 0.05

@@ -1,0 +1,67 @@
+"""ECBSR: the five-branch training form and its re-parameterized deploy form agree."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vidsr.models import ECB, ECBSR, PlainSR
+
+
+def _randomise(net: torch.nn.Module, std: float = 0.05) -> None:
+    """Give every parameter (the small mask scales and biases too) a non-trivial value."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * std)
+
+
+@pytest.mark.parametrize("m,c,scale,with_idt", [
+    (4, 16, 2, False), (4, 8, 2, False), (2, 16, 3, False), (1, 8, 4, False),
+    (3, 8, 2, True), (0, 4, 3, True),
+])
+def test_reparameterized_matches_training_form(m: int, c: int, scale: int, with_idt: bool) -> None:
+    torch.manual_seed(0)
+    net = ECBSR(m, c, scale, with_idt=with_idt)
+    _randomise(net)
+    x = torch.rand(2, 1, 19, 23)  # odd sizes: every border pixel is compared
+    with torch.no_grad():
+        ref = net(x)
+        out = net.reparameterize()(x)
+    assert out.shape == (2, 1, 19 * scale, 23 * scale)
+    assert (ref - out).abs().max().item() <= 1e-5
+
+
+def test_reparameterize_is_exact_in_float64() -> None:
+    net = ECBSR(2, 8, 2, with_idt=True).double()
+    _randomise(net, std=0.5)
+    x = torch.rand(1, 1, 9, 7, dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.allclose(net(x), net.reparameterize()(x), atol=1e-9, rtol=1e-12)
+
+
+def test_border_ring_carries_the_bias() -> None:
+    """Zero padding after the 1x1 conv would break the merge at the borders; a bias ring fixes it."""
+    block = ECB(1, 4)
+    with torch.no_grad():
+        for branch in (block.conv1x1_3x3, block.conv1x1_sbx):
+            branch.conv0.bias.fill_(3.0)
+    x = torch.zeros(1, 1, 6, 6)
+    kernel, bias = block.merged()
+    merged = torch.nn.functional.conv2d(x, kernel, bias, padding=1)
+    with torch.no_grad():
+        assert torch.allclose(block(x), merged, atol=1e-5)
+
+
+def test_deploy_form_is_a_plain_conv_stack() -> None:
+    plain = ECBSR(4, 16, 2).reparameterize()
+    assert isinstance(plain, PlainSR)
+    convs = [m for m in plain.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 6
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    assert not plain.training
+
+
+def test_identity_branch_only_when_shapes_match() -> None:
+    net = ECBSR(2, 8, 2, with_idt=True)  # blocks 1->8, 8->8, 8->8, 8->4
+    assert [b.with_idt for b in net.blocks] == [False, True, True, False]

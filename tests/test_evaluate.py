@@ -1,0 +1,49 @@
+"""The evaluation protocol: metrics, and bicubic reproducing the published numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vidsr
+from vidsr.color import rgb_to_y
+from vidsr.evaluate import make_pair
+from vidsr.metrics import psnr, ssim
+
+
+def test_psnr_by_hand() -> None:
+    a = np.zeros((10, 10))
+    b = np.full((10, 10), 5.0)
+    assert psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 25))
+    b[0, :] = 100.0  # shaved away
+    assert psnr(a, b, shave=1) == pytest.approx(10 * np.log10(255 ** 2 / 25))
+    assert psnr(a, a) == float("inf")
+
+
+def test_ssim_properties() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random((40, 40)) * 255
+    assert ssim(a, a) == pytest.approx(1.0)
+    noisy = a + rng.normal(0, 20, a.shape)
+    assert 0.0 < ssim(a, noisy) < ssim(a, a + rng.normal(0, 5, a.shape)) < 1.0
+
+
+def test_bt601_studio_swing() -> None:
+    rgb = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0]]], np.uint8)
+    assert np.allclose(rgb_to_y(rgb)[0], [16.0, 235.0, 16 + 65.481])
+
+
+def test_pair_is_cropped_to_a_multiple_of_the_scale() -> None:
+    hr = np.random.default_rng(0).integers(0, 256, (31, 20, 3), dtype=np.uint8)
+    pair = make_pair(hr, 3)
+    assert pair.hr_y.shape == (30, 18) and pair.lr_y.shape == (10, 6)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("dataset,scale,published", [
+    ("Set5", 2, 33.66), ("Set5", 3, 30.39), ("Set5", 4, 28.42), ("Set14", 2, 30.24),
+])
+def test_bicubic_reproduces_published_psnr(shared_data, dataset: str, scale: int,
+                                           published: float) -> None:
+    report = vidsr.evaluate(vidsr.load_model(f"bicubic-x{scale}"), shared_data / dataset)
+    assert abs(report.psnr - published) <= 0.05
