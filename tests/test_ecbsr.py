@@ -41,7 +41,7 @@ def test_reparameterize_is_exact_in_float64() -> None:
 
 
 def test_border_ring_carries_the_bias() -> None:
-    """Zero padding after the 1x1 conv would break the merge at the borders; a bias ring fixes it."""
+    """Zero padding after the 1x1 conv breaks the merge at the borders; a bias ring fixes it."""
     block = ECB(1, 4)
     with torch.no_grad():
         for branch in (block.conv1x1_3x3, block.conv1x1_sbx):
