@@ -1,0 +1,221 @@
+"""The whole ECBSR deploy stack (``PlainSR``) as one Triton kernel.
+
+Each program owns a tile of ``tile_h`` output rows by ``tile_w - 2*halo`` columns (``halo`` = the
+number of 3x3 convs, ``M + 2``) and computes every layer over the tile plus its halo, so the frame
+is read once as integers and the pixel-shuffled result written once as integers. Intermediate
+activations live in a per-program scratch (two ping-pong buffers of ``(tile_h + 2*halo) x tile_w``
+pixels by ``C`` channels, fp16 on the GPU) that stays in L1/L2: Triton cannot shift register
+tensors, so a 3x3 conv re-reads its nine shifted neighbourhoods from that scratch. The C->C convs
+are nine ``tl.dot`` calls per row chunk (pixels x C_in @ C_in x C_out, fp32 accumulation), the
+1->C conv is nine outer products, the C->s*s conv a dot padded to 16 output columns. The grid is
+persistent (a few programs per SM loop over the tiles of every frame), which bounds the scratch.
+Zero padding is exact: each layer's output outside the image is forced to zero before the next
+layer reads it, as ``Conv2d(padding=1)`` sees it.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..models.ecbsr import PlainSR
+from .runtime import as_frames, new_output, next_pow2, program_cap, resolve_bit_depth
+
+
+@triton.jit
+def _plainsr_kernel(
+    x_ptr, o_ptr, w0_ptr, b_ptr, a_ptr, wm_ptr, wl_ptr, bl_ptr, scratch_ptr,
+    H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
+    M: tl.constexpr, CP: tl.constexpr, NP: tl.constexpr, S: tl.constexpr,
+    TH: tl.constexpr, PW: tl.constexpr, PH: tl.constexpr, ROWS: tl.constexpr,
+    HALO: tl.constexpr, IEEE: tl.constexpr,
+):
+    TW: tl.constexpr = PW - 2 * HALO
+    P: tl.constexpr = ROWS * PW
+    PAD: tl.constexpr = PW + 1  # a guard row (+1) each side: shifted reads never leave the buffer
+    BUF: tl.constexpr = (PH * PW + 2 * PAD) * CP
+    cdt = scratch_ptr.dtype.element_ty
+    pid = tl.program_id(0)
+    nprog = tl.num_programs(0)
+    base = scratch_ptr + pid.to(tl.int64) * (2 * BUF)
+    pix = tl.arange(0, P)
+    prow = pix // PW
+    pcol = pix % PW
+    ch = tl.arange(0, CP)
+    ph = tl.arange(0, NP)
+    for t in range(pid, n_tiles, nprog):
+        n = t // tiles_per_frame
+        r = t % tiles_per_frame
+        y0 = (r // tiles_w) * TH - HALO
+        x0 = (r % tiles_w) * TW - HALO
+        xf = x_ptr + n.to(tl.int64) * sxn
+        gx = x0 + pcol
+        col_in = (gx >= 0) & (gx < W)
+        tl.debug_barrier()  # the previous tile's last layer may still read buffer 0
+        # Layer 0 (1 -> C) straight from the integer frame.
+        for r0 in range(0, PH, ROWS):
+            gy = y0 + r0 + prow
+            acc = tl.zeros((P, CP), tl.float32) + tl.load(b_ptr + ch)[None, :]
+            for tap in tl.static_range(9):
+                yy = gy + (tap // 3 - 1)
+                xx = gx + (tap % 3 - 1)
+                m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+                v = tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max
+                acc += v[:, None] * tl.load(w0_ptr + tap * CP + ch)[None, :]
+            slope = tl.load(a_ptr + ch)
+            acc = tl.where(acc >= 0, acc, acc * slope[None, :])
+            inside = (gy >= 0) & (gy < H) & col_in
+            acc = tl.where(inside[:, None], acc, 0.0)
+            tl.store(base + (PAD + r0 * PW + pix)[:, None] * CP + ch[None, :], acc.to(cdt))
+        tl.debug_barrier()
+        # Layers 1..M (C -> C); layer l+1 is only needed at distance >= l+2 from the tile edge.
+        for l in range(M):
+            src = base + (l % 2) * BUF
+            dst = base + ((l + 1) % 2) * BUF
+            bias = tl.load(b_ptr + (l + 1) * CP + ch)
+            slope = tl.load(a_ptr + (l + 1) * CP + ch)
+            for r0 in range(((l + 2) // ROWS) * ROWS, PH - l - 2, ROWS):
+                acc = tl.zeros((P, CP), tl.float32) + bias[None, :]
+                for tap in tl.static_range(9):
+                    off = (tap // 3 - 1) * PW + (tap % 3 - 1)
+                    a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
+                    wt = tl.load(wm_ptr + ((l * 9 + tap) * CP + ch[:, None]) * CP + ch[None, :])
+                    if IEEE:  # noqa: SIM108 (a constexpr branch, resolved when compiling)
+                        acc = tl.dot(a, wt, acc, input_precision="ieee")
+                    else:
+                        acc = tl.dot(a, wt, acc)
+                acc = tl.where(acc >= 0, acc, acc * slope[None, :])
+                gy = y0 + r0 + prow
+                inside = (gy >= 0) & (gy < H) & col_in
+                acc = tl.where(inside[:, None], acc, 0.0)
+                tl.store(dst + (PAD + r0 * PW + pix)[:, None] * CP + ch[None, :], acc.to(cdt))
+            tl.debug_barrier()
+        # Last layer (C -> s*s), residual, shuffle and quantisation, on the tile's own rows.
+        src = base + (M % 2) * BUF
+        for r0 in range(HALO, HALO + TH, ROWS):
+            acc = tl.zeros((P, NP), tl.float32) + tl.load(bl_ptr + ph)[None, :]
+            for tap in tl.static_range(9):
+                off = (tap // 3 - 1) * PW + (tap % 3 - 1)
+                a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
+                wt = tl.load(wl_ptr + (tap * CP + ch[:, None]) * NP + ph[None, :])
+                if IEEE:  # noqa: SIM108 (a constexpr branch, resolved when compiling)
+                    acc = tl.dot(a, wt, acc, input_precision="ieee")
+                else:
+                    acc = tl.dot(a, wt, acc)
+            gy = y0 + r0 + prow
+            ok = (gy >= 0) & (gy < H) & col_in & (pcol >= HALO) & (pcol < HALO + TW)
+            xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
+            v = tl.minimum(tl.maximum(acc + xres[:, None], 0.0), 1.0)
+            q = tl.floor(v * max_val + 0.5).to(tl.int32)
+            oy = gy[:, None] * S + (ph // S)[None, :]
+            ox = gx[:, None] * S + (ph % S)[None, :]
+            dst_ptr = o_ptr + n.to(tl.int64) * son + oy * soh + ox
+            tl.store(dst_ptr, q.to(o_ptr.dtype.element_ty),
+                     mask=ok[:, None] & (ph < S * S)[None, :])
+
+
+def _pick_dtype(device: torch.device, bit_depth: int) -> torch.dtype:
+    # fp16 keeps ~11 significant bits: enough for the conv corrections of 8- and 10-bit video;
+    # 12-bit and deeper output needs fp32 to stay within one code value.
+    if device.type != "cuda" or bit_depth > 10:
+        return torch.float32
+    return torch.float16
+
+
+class FusedPlainSR:
+    """A ``PlainSR`` prepacked for the fused kernel; call it on integer luma planes.
+
+    ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
+    including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
+    halo), ``rows`` the rows per dot chunk, ``dtype`` the on-chip compute type (default fp16 on
+    CUDA for <= 10-bit, else fp32). One instance must not run on two CUDA streams at once: the
+    scratch is shared.
+    """
+
+    def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
+                 tile_w: int | None = None, rows: int = 4, num_warps: int = 4,
+                 per_sm: int = 2) -> None:
+        self.m, self.c, self.scale = model.m, model.c, model.scale
+        self.halo = self.m + 2
+        self.cp = max(16, next_pow2(self.c))
+        self.np = max(16, next_pow2(self.scale * self.scale))
+        self.tile_w = tile_w or max(64, next_pow2(4 * self.halo))
+        if self.tile_w & (self.tile_w - 1) or self.tile_w - 2 * self.halo < 1:
+            raise ValueError(f"tile_w must be a power of two above {2 * self.halo}")
+        if rows & (rows - 1) or tile_h % rows:
+            raise ValueError("rows must be a power of two dividing tile_h")
+        self.tile_h, self.rows = tile_h, rows
+        self.padded_h = -(-(tile_h + 2 * self.halo) // rows) * rows
+        self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
+        self._host = self._pack(model)
+        self._packed: dict[tuple, tuple[torch.Tensor, ...]] = {}
+        self._scratch: dict[tuple, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def _pack(self, model: PlainSR) -> dict[str, torch.Tensor]:
+        m, c, cp, np_, s2 = self.m, self.c, self.cp, self.np, self.scale ** 2
+        convs = [conv.weight.detach().float().cpu() for conv in model.convs]
+        biases = [conv.bias.detach().float().cpu() for conv in model.convs]
+        w0 = torch.zeros(9, cp)
+        w0[:, :c] = convs[0][:, 0].reshape(c, 9).t()
+        b = torch.zeros(m + 1, cp)
+        a = torch.zeros(m + 1, cp)
+        for i in range(m + 1):
+            b[i, :c] = biases[i]
+            a[i, :c] = model.acts[i].weight.detach().float().cpu().expand(c)
+        wm = torch.zeros(max(m, 1), 9, cp, cp)
+        for i in range(m):  # [layer, tap, c_in, c_out]
+            wm[i, :, :c, :c] = convs[i + 1].permute(2, 3, 1, 0).reshape(9, c, c)
+        wl = torch.zeros(9, cp, np_)
+        wl[:, :c, :s2] = convs[-1].permute(2, 3, 1, 0).reshape(9, c, s2)
+        bl = torch.zeros(np_)
+        bl[:s2] = biases[-1]
+        return {"w0": w0, "b": b, "a": a, "wm": wm, "wl": wl, "bl": bl}
+
+    def _weights(self, device: torch.device, cdt: torch.dtype) -> tuple[torch.Tensor, ...]:
+        key = (str(device), cdt)
+        if key not in self._packed:
+            h = self._host
+            self._packed[key] = (
+                h["w0"].to(device), h["b"].to(device), h["a"].to(device),
+                h["wm"].to(device, cdt), h["wl"].to(device, cdt), h["bl"].to(device))
+        return self._packed[key]
+
+    def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int) -> torch.Tensor:
+        size = 2 * (self.padded_h * self.tile_w + 2 * (self.tile_w + 1)) * self.cp
+        key = (str(device), cdt)
+        buf = self._scratch.get(key)
+        if buf is None or buf.numel() < nprog * size:
+            # zeros, not empty: guard rows are read (into results that are discarded) and must
+            # not hold NaNs that a dot could spread along a row
+            buf = torch.zeros(nprog * size, dtype=cdt, device=device)
+            self._scratch[key] = buf
+        return buf
+
+    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
+        frames, single = as_frames(y)
+        depth = resolve_bit_depth(frames.dtype, bit_depth)
+        result = new_output(frames, self.scale, out)
+        n, h, w = frames.shape
+        cdt = self.dtype or _pick_dtype(frames.device, depth)
+        w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
+        tw = self.tile_w - 2 * self.halo
+        tiles_w = -(-w // tw)
+        per_frame = -(-h // self.tile_h) * tiles_w
+        n_tiles = n * per_frame
+        nprog = min(n_tiles, program_cap(frames.device, self.per_sm))
+        scratch = self._scratch_for(frames.device, cdt, nprog)
+        max_val = float((1 << depth) - 1)
+        _plainsr_kernel[(nprog,)](
+            frames, result, w0, b, a, wm, wl, bl, scratch,
+            h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
+            tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val,
+            M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=self.tile_h, PW=self.tile_w,
+            PH=self.padded_h, ROWS=self.rows, HALO=self.halo, IEEE=cdt == torch.float32,
+            num_warps=self.num_warps)
+        if out is not None:
+            return out
+        return result[0] if single else result

@@ -1,0 +1,92 @@
+"""Where the fused kernels can run, and the small helpers every kernel wrapper shares.
+
+Triton kernels run on CUDA tensors, or on CPU tensors when ``TRITON_INTERPRET=1`` was set before
+the kernel modules were imported (Triton decides at decoration time, so this module never imports
+them itself).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import torch
+
+_INT_DTYPES = (torch.uint8, torch.uint16)
+
+
+def interpreting() -> bool:
+    """True when Triton runs kernels on CPU with its interpreter."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def unavailable_reason() -> str | None:
+    """Why the fused kernels cannot run here, or None when they can."""
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed"
+    if interpreting():
+        return None
+    if not torch.cuda.is_available():
+        return "CUDA is not available (and TRITON_INTERPRET is not set)"
+    return None
+
+
+def next_pow2(n: int) -> int:
+    """The smallest power of two >= n (and >= 1)."""
+    return 1 << max(int(n) - 1, 0).bit_length()
+
+
+def check_device(t: torch.Tensor) -> None:
+    """Raise ValueError unless ``t`` lives where the kernels run."""
+    if interpreting():
+        if t.device.type != "cpu":
+            raise ValueError("under TRITON_INTERPRET=1 the kernels take CPU tensors")
+    elif t.device.type != "cuda":
+        raise ValueError(f"the fused kernels take CUDA tensors, got a {t.device.type} tensor")
+
+
+def as_frames(x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """``x`` as an ``N x H x W`` view with unit column stride; and whether it was 2-D."""
+    if x.dtype not in _INT_DTYPES:
+        raise ValueError(f"expected a uint8 or uint16 plane, got {x.dtype}")
+    if x.dim() not in (2, 3):
+        raise ValueError(f"expected an H x W or N x H x W plane, got shape {tuple(x.shape)}")
+    check_device(x)
+    single = x.dim() == 2
+    frames = x.unsqueeze(0) if single else x
+    if frames.stride(2) != 1:
+        frames = frames.contiguous()
+    return frames, single
+
+
+def resolve_bit_depth(dtype: torch.dtype, bit_depth: int | None) -> int:
+    """The sample bit depth: 8 for uint8; uint16 needs it stated (9..16, LSB-aligned)."""
+    if dtype == torch.uint8:
+        if bit_depth not in (None, 8):
+            raise ValueError(f"uint8 planes are 8-bit, got bit_depth={bit_depth}")
+        return 8
+    if bit_depth is None:
+        raise ValueError("uint16 planes need bit_depth (e.g. 10 or 12)")
+    if not 9 <= bit_depth <= 16:
+        raise ValueError(f"uint16 planes take bit_depth 9..16, got {bit_depth}")
+    return int(bit_depth)
+
+
+def new_output(frames: torch.Tensor, scale: int, out: torch.Tensor | None) -> torch.Tensor:
+    """An ``N x sH x sW`` output of the input's dtype, or ``out`` after checking it fits."""
+    n, h, w = frames.shape
+    shape = (n, h * scale, w * scale)
+    if out is None:
+        return torch.empty(shape, dtype=frames.dtype, device=frames.device)
+    view = out.unsqueeze(0) if out.dim() == 2 else out
+    if tuple(view.shape) != shape or view.dtype != frames.dtype or view.stride(2) != 1:
+        raise ValueError(f"out must be {shape} {frames.dtype} with unit column stride")
+    return view
+
+
+def program_cap(device: torch.device, per_sm: int) -> int:
+    """How many persistent programs to launch: ``per_sm`` per multiprocessor on CUDA."""
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return props.multi_processor_count * per_sm
+    return 4  # the interpreter runs programs one after another; a few exercise the tile loop
