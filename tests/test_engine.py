@@ -1,0 +1,155 @@
+"""Engine: luma against the reference module, chroma siting against a direct evaluation,
+tiling, bit depths and the submit/collect API (CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import vidsr
+from vidsr.engine import Engine
+from vidsr.engine.chroma import SITINGS, sample_positions, siting_offsets
+from vidsr.errors import InputError
+from vidsr.imresize import cubic, imresize
+from vidsr.metrics import psnr
+
+
+def _model(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return vidsr.load_model(name, pretrained=False)
+
+
+def _direct_chroma(c: np.ndarray, s: int, siting: str, sub: tuple[int, int]) -> np.ndarray:
+    """Per output sample: 4 cubic taps around its input position, indices clipped."""
+    ox, oy = siting_offsets(siting)
+
+    def matrix(n_in: int, factor: int, off: float) -> np.ndarray:
+        u = sample_positions(n_in * s, s, factor, off)
+        m = np.zeros((len(u), n_in))
+        for j, uj in enumerate(u):
+            base = int(np.floor(uj))
+            for t in range(base - 1, base + 3):
+                m[j, min(max(t, 0), n_in - 1)] += cubic(np.array(uj - t))
+        return m
+
+    return matrix(c.shape[0], sub[0], oy) @ c.astype(np.float64) @ \
+        matrix(c.shape[1], sub[1], ox).T
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("siting", sorted(SITINGS))
+def test_chroma_matches_direct_evaluation(scale: int, siting: str) -> None:
+    rng = np.random.default_rng(scale)
+    c = rng.integers(0, 256, (11, 14), dtype=np.uint8)
+    eng = Engine(f"bicubic-x{scale}", device="cpu")
+    for sub in [(2, 2), (1, 2)]:
+        ref = _direct_chroma(c, scale, siting, sub)
+        expect = np.floor(np.clip(ref, 0, 255) + 0.5)
+        got = eng.upscale_chroma(c, siting, subsampling=sub)
+        assert got.dtype == np.uint8 and got.shape == (11 * scale, 14 * scale)
+        # float32 rounding may flip a value sitting exactly on .5
+        assert np.abs(got.astype(int) - expect).max() <= 1
+        assert np.mean(got == expect) > 0.995
+
+
+def test_chroma_sitings_differ_and_center_is_matlab() -> None:
+    rng = np.random.default_rng(1)
+    c = rng.integers(0, 256, (12, 16), dtype=np.uint8)
+    eng = Engine("bicubic-x2", device="cpu")
+    left = eng.upscale_chroma(c, "left").astype(int)
+    center = eng.upscale_chroma(c, "center").astype(int)
+    assert np.abs(left - center).max() > 5
+    # centred siting on both axes is plain pixel-centre-aligned bicubic: MATLAB imresize
+    matlab = np.floor(np.clip(imresize(c.astype(np.float64), 2), 0, 255) + 0.5)
+    assert np.abs(center - matlab).max() <= 1
+    # 4:4:4 chroma is co-sited with luma whatever the name says
+    full = eng.upscale_chroma(c, "left", subsampling=(1, 1)).astype(int)
+    assert np.abs(full - center).max() <= 1
+
+
+def test_left_siting_phase() -> None:
+    """A step edge in chroma lands where left siting puts it on the new luma grid."""
+    # chroma sample i sits at luma x = 2i; for x2 output j sits at input chroma u = j/2 - 1/8
+    u = sample_positions(8, 2, 2, 0.0)
+    assert np.allclose(u[:4], [-0.125, 0.375, 0.875, 1.375])
+    # centred: u = (j + 0.5)/2 - 0.5
+    assert np.allclose(sample_positions(4, 2, 2, 0.5), [-0.25, 0.25, 0.75, 1.25])
+
+
+@pytest.mark.parametrize("name", ["ecbsr-m2c4-x2", "esr-max-k3c2-x3", "esr-tm-k5c4-x4",
+                                  "esr-tr-k3c2-x2", "esr-cnn-c2d2s3-x2", "bicubic-x2"])
+def test_luma_matches_reference(name: str) -> None:
+    model = _model(name)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 256, (23, 37), dtype=np.uint8)
+    eng = Engine(model, device="cpu")
+    out = eng.upscale_luma(y)
+    s = model.spec.scale
+    assert out.dtype == np.uint8 and out.shape == (23 * s, 37 * s)
+    ref = np.floor(np.clip(vidsr.upscale_plane(y.astype(np.float64), model), 0, 255) + 0.5)
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    assert np.mean(out == ref) > 0.999
+
+
+@pytest.mark.parametrize("bit_depth", [10, 12])
+def test_high_bit_depth_luma_and_chroma(bit_depth: int) -> None:
+    model = _model("ecbsr-m2c4-x2")
+    maxv = (1 << bit_depth) - 1
+    rng = np.random.default_rng(bit_depth)
+    y = rng.integers(0, maxv + 1, (16, 20)).astype(np.uint16)
+    eng = Engine(model, device="cpu")
+    out = eng.upscale_luma(y, bit_depth)
+    assert out.dtype == np.uint16 and out.max() <= maxv
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(y.astype(np.float32) / maxv)[None, None])[0, 0].numpy()
+    ref = np.floor(np.clip(ref.astype(np.float64) * maxv, 0, maxv) + 0.5)
+    assert np.abs(out.astype(int) - ref).max() <= 1
+    c = eng.upscale_chroma(y[:8, :10], "left", bit_depth)
+    assert c.dtype == np.uint16 and c.shape == (16, 20) and c.max() <= maxv
+    with pytest.raises(InputError):
+        eng.upscale_luma(y.astype(np.uint8), bit_depth)
+
+
+@pytest.mark.parametrize("name", ["ecbsr-m4c8-x2", "esr-tm-k7c4-x3", "esr-cnn-c2d2s3-x2",
+                                  "bicubic-x4"])
+def test_tiled_equals_untiled(name: str) -> None:
+    model = _model(name)
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 256, (45, 61), dtype=np.uint8)
+    whole = Engine(model, device="cpu").upscale_luma(y)
+    tiled = Engine(model, device="cpu", tile=16).upscale_luma(y)
+    assert tiled.shape == whole.shape
+    assert psnr(tiled.astype(np.float64), whole.astype(np.float64), 0) >= 50.0
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+
+
+def test_submit_collect_in_order() -> None:
+    eng = Engine(_model("esr-max-k3c2-x2"), device="cpu")
+    rng = np.random.default_rng(4)
+    frames = [rng.integers(0, 256, (12, 16), dtype=np.uint8) for _ in range(3)]
+    tickets = [eng.submit(f, f[:6, :8], f[:6, :8]) for f in frames]
+    assert eng.pending() == 3
+    for t, f in zip(tickets, frames, strict=True):
+        got_t, (y, u, v) = eng.collect()
+        assert got_t == t
+        assert np.array_equal(y, eng.upscale_luma(f))
+        assert u.shape == (12, 16) and v.shape == (12, 16)
+    assert eng.pending() == 0
+    with pytest.raises(InputError):
+        eng.collect()
+
+
+def test_engine_attributes_and_errors() -> None:
+    eng = Engine("esr-max-k3c2-x3", device="cpu", pretrained=False)
+    assert eng.scale == 3 and eng.name == "esr-max-k3c2-x3" and eng.device.type == "cpu"
+    assert not eng.fp16
+    with pytest.raises(InputError):
+        eng.upscale_luma(np.zeros((2, 3, 3), np.uint8))
+    with pytest.raises(InputError):
+        eng.upscale_chroma(np.zeros((4, 4), np.uint8), "diagonal")
+    with pytest.raises(InputError):
+        Engine("esr-max-k3c2-x3", device="cpu", tile=2, pretrained=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError):
+            Engine("esr-max-k3c2-x3", device="cuda", pretrained=False)

@@ -1,0 +1,179 @@
+"""``Engine``: one deploy model bound to one device, upscaling uint8/uint16 planes.
+
+The engine hides how a model runs: eager PyTorch, a faster CPU formulation (``engine.cpu``), the
+CUDA stream pipeline (``engine.cuda``) or a fused Triton kernel (``vidsr.kernels``), with tiling
+for frames that do not fit. Callers only see planes in and planes out.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..api import load_model
+from ..errors import InputError
+from .chroma import check_plane, code_dtype, quantize, upscale_plane_float
+from .tiling import receptive_radius, run_tiled
+
+log = logging.getLogger(__name__)
+
+Frame = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` means CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but no CUDA device is available "
+                         f"(this torch is {torch.__version__})")
+    if dev.type not in ("cpu", "cuda"):
+        raise InputError(f"unsupported device {device!r} (auto, cpu or cuda)")
+    return dev
+
+
+class Engine:
+    """Run a deploy model on luma planes and bicubic-upscale chroma planes.
+
+    ``model``: a module from ``vidsr.load_model`` (carrying ``.spec``), or a name/alias/weights
+    path. ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``. ``fp16``: half precision (default: on
+    for CUDA, off on CPU). ``tile``: process the luma in tiles of at most ``tile x tile`` input
+    pixels (overlapping by the network's receptive field, so tiles leave no seams). ``fast``:
+    use the fastest formulation measured for the device (False: plain eager PyTorch).
+    """
+
+    def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
+                 fp16: bool | None = None, tile: int | None = None, *, fast: bool = True,
+                 pretrained: bool | None = None) -> None:
+        self.device = pick_device(device)
+        module = model if isinstance(model, nn.Module) else load_model(model, pretrained=pretrained)
+        spec = getattr(module, "spec", None)
+        if spec is None:
+            raise InputError("Engine needs a model from vidsr.load_model (it carries .spec)")
+        self.spec = spec
+        self.name: str = spec.name
+        self.scale: int = int(spec.scale)
+        if fp16 and self.device.type == "cpu":
+            log.info("fp16 is not used on CPU (no fast half-precision convolutions); using fp32")
+        self.fp16 = bool(self.device.type == "cuda" if fp16 is None else fp16) \
+            and self.device.type == "cuda"
+        self.dtype = torch.float16 if self.fp16 else torch.float32
+        if tile is not None and tile < 8:
+            raise InputError(f"tile must be at least 8 pixels, got {tile}")
+        self.tile = tile
+        self.halo = receptive_radius(module)
+        self.module = module.to(device=self.device, dtype=torch.float32).eval()
+        self.module.requires_grad_(False)
+        self.fast = fast
+        self.backend = "eager"
+        self._runner = self._build_runner(fast)
+        self._cuda: Any = None
+        self._pending: collections.deque[tuple[int, Frame]] = collections.deque()
+        self._next_ticket = 0
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_runner(self, fast: bool) -> Any:
+        """The callable mapping ``1 x 1 x H x W`` float [0, 1] to ``1 x 1 x sH x sW``."""
+        if self.device.type == "cpu":
+            from .cpu import cpu_runner
+            runner = cpu_runner(self.module, fast=fast)
+        else:
+            from .cuda import cuda_runner
+            runner = cuda_runner(self.module, fp16=self.fp16, fast=fast)
+        self.backend = getattr(runner, "backend", "eager")
+        return runner
+
+    def __repr__(self) -> str:
+        return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "
+                f"fp16={self.fp16}, tile={self.tile})")
+
+    # -- synchronous API --------------------------------------------------------------------
+    @torch.inference_mode()
+    def upscale_luma(self, y: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+        """Super-resolve a luma plane: ``H x W`` uint8 (uint16 for 10/12-bit) -> ``sH x sW``,
+        same dtype, rounded half up and clipped to the bit depth's range."""
+        check_plane(y, bit_depth, "luma plane")
+        if self.device.type == "cuda":
+            return self._cuda_pipe().run_luma(y, bit_depth)
+        maxv = float((1 << bit_depth) - 1)
+        x = torch.from_numpy(np.ascontiguousarray(y)).to(torch.float32).mul_(1.0 / maxv)
+        out = self.run_float(x[None, None])
+        out = quantize(out.mul_(maxv), bit_depth)[0, 0]
+        return out.numpy().astype(code_dtype(bit_depth))
+
+    def run_float(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the model on ``1 x 1 x H x W`` floats in [0, 1] on the engine's device, tiled when
+        ``tile`` is set; returns ``1 x 1 x sH x sW`` floats (a fresh tensor the caller owns)."""
+        h, w = x.shape[-2:]
+        if self.tile is not None and (h > self.tile or w > self.tile):
+            return run_tiled(self._runner, x, self.scale, self.tile, self.halo)
+        return self._runner(x)
+
+    @torch.inference_mode()
+    def upscale_chroma(self, c: np.ndarray, siting: str = "left", bit_depth: int = 8,
+                       subsampling: tuple[int, int] = (2, 2)) -> np.ndarray:
+        """Bicubic-upscale a chroma plane by ``scale`` (MATLAB's cubic, a = -0.5, edges
+        replicated) keeping its ``siting`` relative to the upscaled luma grid.
+
+        ``subsampling`` is the chroma ``(vertical, horizontal)`` factor: (2, 2) for 4:2:0,
+        (1, 2) for 4:2:2, (1, 1) for 4:4:4.
+        """
+        check_plane(c, bit_depth, "chroma plane")
+        if self.device.type == "cuda":
+            return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling)
+        x = torch.from_numpy(np.ascontiguousarray(c)).to(torch.float32)
+        out = upscale_plane_float(x[None, None], self.scale, siting, subsampling)
+        return quantize(out, bit_depth)[0, 0].numpy().astype(code_dtype(bit_depth))
+
+    def upscale_frame(self, y: np.ndarray, u: np.ndarray | None = None,
+                      v: np.ndarray | None = None, *, bit_depth: int = 8,
+                      siting: str = "left", subsampling: tuple[int, int] = (2, 2)) -> Frame:
+        """Upscale one frame's planes: SR on luma, siting-aware bicubic on both chroma planes."""
+        yo = self.upscale_luma(y, bit_depth)
+        uo = None if u is None else self.upscale_chroma(u, siting, bit_depth, subsampling)
+        vo = None if v is None else self.upscale_chroma(v, siting, bit_depth, subsampling)
+        return yo, uo, vo
+
+    # -- asynchronous API -------------------------------------------------------------------
+    def submit(self, y: np.ndarray, u: np.ndarray | None = None, v: np.ndarray | None = None,
+               *, bit_depth: int = 8, siting: str = "left",
+               subsampling: tuple[int, int] = (2, 2)) -> int:
+        """Queue a frame; returns its ticket. On CUDA the work is enqueued on the upload /
+        compute / download streams and this returns at once, so consecutive frames overlap;
+        on CPU the frame is computed here. Results come back, in order, from ``collect``."""
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        if self.device.type == "cuda":
+            self._cuda_pipe().submit(ticket, y, u, v, bit_depth, siting, subsampling)
+        else:
+            frame = self.upscale_frame(y, u, v, bit_depth=bit_depth, siting=siting,
+                                       subsampling=subsampling)
+            self._pending.append((ticket, frame))
+        return ticket
+
+    def pending(self) -> int:
+        """How many submitted frames have not been collected yet."""
+        if self.device.type == "cuda" and self._cuda is not None:
+            return self._cuda.pending()
+        return len(self._pending)
+
+    def collect(self) -> tuple[int, Frame]:
+        """The oldest submitted frame's ``(ticket, (Y, U, V))``; blocks until it is done."""
+        if self.device.type == "cuda" and self._cuda is not None:
+            return self._cuda.collect()
+        if not self._pending:
+            raise InputError("collect() called with no submitted frame pending")
+        return self._pending.popleft()
+
+    def _cuda_pipe(self) -> Any:
+        if self._cuda is None:
+            from .cuda import CudaPipeline
+            self._cuda = CudaPipeline(self)
+        return self._cuda
