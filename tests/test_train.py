@@ -1,0 +1,232 @@
+"""Training: recipes, the patch pipeline, the loop, resuming, shipping and the CLI."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vidsr import load_model
+from vidsr.cli.main import main
+from vidsr.errors import Cancelled, InputError, ModelNotFoundError
+from vidsr.evaluate import make_pair, read_rgb
+from vidsr.train.data import PatchSampler, build_planes, degrade
+from vidsr.train.loop import load_checkpoint, train
+from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def _images(folder: Path, count: int = 3, size: tuple[int, int] = (50, 62), seed: int = 0) -> Path:
+    """Small smooth colour images with edges, written as PNG."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    for n in range(count):
+        img = np.zeros((h, w, 3), np.float64)
+        for c in range(3):
+            wave = np.sin(xx / rng.uniform(4, 9) + c) * np.cos(yy / rng.uniform(5, 11))
+            img[..., c] = 60 + 80 * wave
+        for _ in range(4):
+            cy, cx, r = rng.integers(0, h), rng.integers(0, w), rng.integers(4, 14)
+            img[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0, 255, 3)
+        cv2.imwrite(str(folder / f"img{n}.png"), np.clip(img, 0, 255).astype(np.uint8)[..., ::-1])
+    return folder
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
+    f = tmp_path / "r.toml"
+    f.write_text('model = "esr-max-x2"\nsteps = 10\nlr = 1\nmilestones = [3, 6]\n'
+                 'betas = [0.8, 0.99]\naugment = false\n')
+    r = load_recipe(f)
+    assert r == Recipe(model="esr-max-x2", steps=10, lr=1.0, milestones=(3, 6),
+                       betas=(0.8, 0.99), augment=False)
+    assert recipe_from_dict(r.as_dict()) == r
+    with pytest.raises(AttributeError):
+        r.steps = 3  # frozen
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stepz = 10\n", "unknown key"),
+    ("steps = 1.5\n", "integer"),
+    ("augment = 1\n", "true or false"),
+    ("schedule = 'linear'\n", "schedule"),
+    ("steps = 0\n", "positive"),
+    ("steps = [\n", "not valid TOML"),
+])
+def test_recipe_errors(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "r.toml"
+    f.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_recipe(f)
+
+
+def test_recipe_unknown_model() -> None:
+    with pytest.raises(ModelNotFoundError):
+        Recipe(model="esr-foo-x2")
+
+
+def test_lr_schedules() -> None:
+    cos = Recipe(steps=100, lr=1e-3, lr_min=0.0, warmup=10)
+    assert cos.lr_at(0) == pytest.approx(1e-4)
+    assert cos.lr_at(10) == pytest.approx(1e-3)
+    assert cos.lr_at(55) == pytest.approx(5e-4)
+    assert cos.lr_at(100) == pytest.approx(0.0, abs=1e-12)
+    ms = Recipe(steps=100, lr=1.0, schedule="multistep", milestones=(20, 50), gamma=0.1)
+    assert [ms.lr_at(s) for s in (0, 19, 20, 50)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
+
+
+def test_shipped_recipes_load() -> None:
+    for f in sorted(RECIPES.glob("*.toml")):
+        r = load_recipe(f)
+        assert r.model == f.stem, f"{f.name} names {r.model}"
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def test_degradation_matches_evaluation(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", count=1, size=(45, 61))
+    rgb = read_rgb(next(folder.iterdir()))
+    for scale in (2, 3, 4):
+        hr, lr = degrade(rgb, scale)
+        pair = make_pair(rgb, scale)
+        assert hr.dtype == lr.dtype == np.uint8
+        assert hr.shape == pair.hr_y.shape and lr.shape == pair.lr_y.shape
+        assert np.abs(hr - pair.hr_y).max() <= 0.5 and np.abs(lr - pair.lr_y).max() <= 0.5
+
+
+def test_planes_are_cached(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr")
+    hrs, lrs = build_planes([folder], 2, tmp_path / "cache")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
+    hrs2, lrs2 = build_planes([folder], 2, tmp_path / "cache")
+    assert all(np.array_equal(a, b) for a, b in zip(hrs + lrs, hrs2 + lrs2, strict=True))
+
+
+def test_patches_are_aligned() -> None:
+    rng = np.random.default_rng(1)
+    scale, p = 3, 5
+    lr = rng.integers(0, 255, (20, 17), dtype=np.uint8)
+    hr = np.kron(lr, np.ones((scale, scale), np.uint8))  # HR pixel = its LR parent
+    sampler = PatchSampler([hr], [lr], scale, p, augment=True)
+    gen = torch.Generator().manual_seed(0)
+    lr_b, hr_b = sampler.batch(64, gen)
+    assert lr_b.shape == (64, 1, p, p) and hr_b.shape == (64, 1, p * scale, p * scale)
+    # Aligned crops under the same flip/rotation: HR is the nearest-neighbour upscale of LR.
+    assert torch.equal(torch.repeat_interleave(torch.repeat_interleave(lr_b, scale, 2), scale, 3),
+                       hr_b)
+    # Crops come from many places and orientations, and every LR crop is from the image.
+    assert len({tuple(x.flatten().tolist()[:3]) for x in lr_b}) > 30
+    windows = set()
+    for i in range(lr.shape[0] - p + 1):
+        for j in range(lr.shape[1] - p + 1):
+            w = lr[i:i + p, j:j + p]
+            for f in (w, w[:, ::-1]):
+                windows.update(np.ascontiguousarray(np.rot90(f, k)).tobytes() for k in range(4))
+    assert all((x[0].numpy() * 255).round().astype(np.uint8).tobytes() in windows for x in lr_b)
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+def _tiny(tmp_path: Path) -> tuple[Path, Path]:
+    return _images(tmp_path / "train", count=3, seed=0), _images(tmp_path / "val", 2, seed=5)
+
+
+def test_train_writes_weights_that_load(tmp_path: Path) -> None:
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=12, batch=4, lr_patch=8, val_every=6)
+    result = train(recipe, [data], tmp_path / "out", val_dirs=[val], show_progress=False)
+    assert result.step == 12 and [h["step"] for h in result.history] == [6, 12]
+    model = load_model(result.best)  # a path works wherever a model name does
+    assert model.spec.name == "esr-max-k3c2-x2"
+    assert model(torch.rand(1, 1, 7, 9)).shape == (1, 1, 14, 18)
+    ckpt = load_checkpoint(tmp_path / "out" / "last.ckpt")
+    assert ckpt["step"] == 12 and ckpt["recipe"]["model"] == "esr-max-k3c2-x2"
+    assert (tmp_path / "out" / "log.jsonl").read_text().count("\n") == 2
+
+
+@pytest.mark.parametrize("name", ["esr-tm-k3c2-x2", "ecbsr-m1c4-x3"])
+def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model=name, steps=10, batch=3, lr_patch=6, val_every=4, lr=1e-2)
+    kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
+    train(recipe, [data], tmp_path / "a", **kw)
+
+    cancel = threading.Event()
+
+    def stop_at_7(step: int, total: int, loss: float) -> None:
+        if step == 7:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        train(recipe, [data], tmp_path / "b", progress=stop_at_7, cancel=cancel, **kw)
+    assert load_checkpoint(tmp_path / "b" / "last.ckpt")["step"] == 7
+    result = train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
+    assert result.step == 10
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert load_checkpoint(tmp_path / "a" / "last.ckpt")["best_psnr"] == \
+        load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
+
+
+def test_ecbsr_saved_reparameterized(tmp_path: Path) -> None:
+    data, _ = _tiny(tmp_path)
+    recipe = Recipe(model="ecbsr-m1c4-x2", steps=3, batch=2, lr_patch=6)
+    result = train(recipe, [data], tmp_path / "out", show_progress=False)
+    tensors = load_file(str(result.best))
+    assert all(k.startswith(("convs.", "acts.")) for k in tensors)
+    assert load_model(result.best)(torch.rand(1, 1, 5, 5)).shape == (1, 1, 10, 10)
+
+
+# --- CLI and shipping ------------------------------------------------------------------------
+
+def test_cli_train_and_ship(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidsr.weights as weights
+
+    data, val = _tiny(tmp_path)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "esr-max-k3c2-x2"\nsteps = 4\nbatch = 2\nlr_patch = 8\n')
+    out = tmp_path / "out"
+    assert main(["train", "--recipe", str(recipe), "--data", str(data), "--val", str(val),
+                 "--out", str(out), "--threads", "1", "--no-progress"]) == 0
+    assert main(["train", "--model", "esr-tm-x2", "--recipe", str(recipe), "--data", str(data),
+                 "--out", str(out)]) == 1  # the recipe names another model
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "pkg")
+    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "pkg" / "manifest.json")
+    (tmp_path / "pkg").mkdir()
+    assert main(["train", "--ship", str(out / "best.safetensors")]) == 0
+    entry = weights.manifest()["esr-max-k3c2-x2"]
+    assert entry.path.is_file() and entry.sha256 == weights.sha256_file(entry.path)
+    assert entry.params == 2 * 2 * 2 * 3 * 3 and entry.metrics == {}
+    assert entry.recipe == "recipes/esr-max-k3c2-x2.toml"
+    # Metrics come only from `vidsr eval --record`.
+    assert main(["eval", "--model", "esr-max-k3c2-x2", "--data", str(val), "--record"]) == 0
+    entry = weights.manifest()["esr-max-k3c2-x2"]
+    assert set(entry.metrics["val"]) == {"psnr", "ssim"} and "--record" not in entry.command
+
+
+@pytest.mark.parametrize("name", ["esr-max-k7c4-x2", "esr-tm-k5c3-x3", "esr-tr-k7c2-x4"])
+def test_bicubic_init_starts_at_bicubic(name: str) -> None:
+    from vidsr.imresize import BicubicUpsample
+    from vidsr.registry import parse_name
+    from vidsr.train.init import apply_init
+
+    spec = parse_name(name)
+    model = spec.build()
+    apply_init(model, spec, "bicubic", 0.0)
+    x = torch.rand(1, 1, 20, 20)
+    b = 3 * spec.scale  # zero padding vs. replicated edges differ only near the border
+    diff = (model(x) - BicubicUpsample(spec.scale)(x))[..., b:-b, b:-b]
+    assert diff.abs().max() < 1e-5
+    with pytest.raises(ValueError):
+        apply_init(parse_name("esr-cnn-x2").build(), parse_name("esr-cnn-x2"), "bicubic", 0.0)

@@ -1,0 +1,67 @@
+"""``vidsr train --model NAME --data DIR --out DIR``: train a model with vidsr's own loop."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+
+from ..errors import InputError
+from ..registry import parse_name
+from ..train.recipe import Recipe, load_recipe
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.loop import train
+    from ..train.ship import ship
+
+    logging.getLogger("vidsr").setLevel(logging.INFO)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.ship:
+        entry = ship(args.ship, args.ship_recipe)
+        print(f"shipped {entry.name}: {entry.file} sha256 {entry.sha256} params {entry.params}")
+        print(f"measure it: vidsr eval --model {entry.name} --data ../shared/data/Set5 "
+              "--data ../shared/data/Set14 --record")
+        return 0
+    if not args.data or not args.out:
+        raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS)")
+    recipe = None
+    if not args.resume:
+        recipe = load_recipe(args.recipe) if args.recipe else Recipe()
+        if args.model:
+            name = parse_name(args.model).name
+            if recipe.model and parse_name(recipe.model).name != name:
+                raise InputError(f"--model {name} disagrees with the recipe's {recipe.model}")
+            recipe = recipe.replace(model=name)
+        if not recipe.model:
+            raise InputError("give --model or a recipe that names one")
+    result = train(recipe, args.data, args.out, val_dirs=args.val or (), resume=args.resume,
+                   steps=args.steps, cache_dir=args.cache, time_limit=args.time_limit,
+                   device=args.device, show_progress=not args.no_progress)
+    best = "-" if result.best_psnr is None else f"{result.best_psnr:.3f} dB at step " \
+                                                f"{result.best_step}"
+    print(f"step {result.step}: best validation {best}; weights {result.best}; "
+          f"checkpoint {result.out_dir / 'last.ckpt'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model (writes checkpoints and weights to --out)")
+    p.add_argument("-m", "--model", help="model name or alias (or take it from --recipe)")
+    p.add_argument("--data", nargs="+", help="folders of HR training images")
+    p.add_argument("--out", help="output folder for checkpoints, weights and the log")
+    p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
+    p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used)")
+    p.add_argument("--val", nargs="+", help="held-out folders validated every val_every steps")
+    p.add_argument("--steps", type=int, help="override the recipe's number of steps")
+    p.add_argument("--cache", help="folder for the cached training planes (default: --out)")
+    p.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after N seconds")
+    p.add_argument("--threads", type=int, help="CPU threads for torch")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--ship", metavar="WEIGHTS",
+                   help="instead of training: copy WEIGHTS into the package and register it")
+    p.add_argument("--ship-recipe", help="with --ship: recipe path to record")
+    p.set_defaults(func=run)

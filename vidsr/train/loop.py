@@ -1,0 +1,235 @@
+"""The training loop: read top to bottom, resumable bit for bit.
+
+``train`` builds the model (ECBSR in its five-branch training form), samples aligned patches,
+minimises the recipe's loss with Adam under the recipe's schedule, validates the deploy form on
+held-out folders with the evaluation code, keeps the best weights, and writes self-describing
+checkpoints atomically. Everything random is drawn from generators whose states are saved, so
+``resume`` continues exactly where a run stopped.
+
+Files written to ``out_dir``: ``last.ckpt`` (full state), ``best.safetensors`` (deploy-form
+weights of the best validation), ``final.safetensors`` (the last step's weights) and
+``log.jsonl`` (one line per validation).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from ..errors import Cancelled, WeightsError
+from ..evaluate import EvalPair, evaluate, load_pairs
+from ..registry import ModelSpec, parse_name
+from ..weights import save_weights
+from .data import PatchSampler, build_planes
+from .init import apply_init
+from .recipe import Recipe, recipe_from_dict
+
+log = logging.getLogger(__name__)
+
+CKPT_FORMAT = "vidsr-train-ckpt-1"
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run produced."""
+
+    out_dir: Path
+    step: int
+    best_psnr: float | None
+    best_step: int | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def best(self) -> Path:
+        return self.out_dir / "best.safetensors"
+
+
+def deploy_form(model: nn.Module, spec: ModelSpec) -> nn.Module:
+    """A detached deploy-form copy of a training model (ECBSR re-parameterized), in eval mode."""
+    with torch.no_grad():
+        deploy = model.reparameterize() if spec.family == "ecbsr" else copy.deepcopy(model)
+    deploy.spec = spec
+    deploy.requires_grad_(False)
+    return deploy.eval()
+
+
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    if kind == "mse":
+        return F.mse_loss(pred, target)
+    return torch.sqrt((pred - target) ** 2 + 1e-6).mean()  # charbonnier
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a training checkpoint (tensors and plain values only; no code is executed)."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise WeightsError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise WeightsError(f"{path} is not a vidsr training checkpoint")
+    return ckpt
+
+
+def validate(model: nn.Module, spec: ModelSpec,
+             val: dict[str, list[EvalPair]]) -> dict[str, dict[str, float]]:
+    """PSNR/SSIM of the deploy form on each validation folder (the evaluation code)."""
+    deploy = deploy_form(model, spec)
+    out = {}
+    for folder, pairs in val.items():
+        report = evaluate(deploy, folder, pairs=pairs)
+        out[Path(folder).name] = {"psnr": report.psnr, "ssim": report.ssim}
+    return out
+
+
+def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str | Path, *,
+          val_dirs: Sequence[str | Path] = (), resume: str | Path | None = None,
+          steps: int | None = None, cache_dir: str | Path | None = None,
+          time_limit: float | None = None, device: str = "cpu", show_progress: bool = True,
+          progress: Callable[[int, int, float], None] | None = None,
+          cancel: threading.Event | None = None) -> TrainResult:
+    """Train (or resume) one model; returns where the results are.
+
+    ``steps`` overrides the recipe's schedule length. ``time_limit`` (seconds) and ``cancel``
+    stop the run early after writing a checkpoint (``cancel`` then raises ``Cancelled``).
+    ``progress(step, total, loss)`` is called after every step.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = load_checkpoint(resume) if resume else None
+    if ckpt is not None:
+        recipe = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
+    if recipe is None or not recipe.model:
+        raise WeightsError("the recipe names no model (give --model or a recipe with 'model')")
+    if steps is not None:
+        recipe = recipe.replace(steps=steps)
+    spec = parse_name(recipe.model)
+    recipe = recipe.replace(model=spec.name)
+
+    torch.manual_seed(recipe.seed)
+    model = spec.build(training=True)
+    apply_init(model, spec, recipe.init, recipe.init_noise)
+    model = model.to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
+                           weight_decay=recipe.weight_decay)
+    gen = torch.Generator().manual_seed(recipe.seed)
+    step, best_psnr, best_step, history = 0, None, None, []
+    if ckpt is not None:
+        if ckpt["model_name"] != spec.name:
+            raise WeightsError(f"{resume} is a {ckpt['model_name']} checkpoint")
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        gen.set_state(ckpt["rng"]["data"])
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        step, best_psnr, best_step = ckpt["step"], ckpt["best_psnr"], ckpt["best_step"]
+        history = list(ckpt.get("history", []))
+        log.info("resuming %s at step %d of %d", spec.name, step, recipe.steps)
+
+    hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
+    sampler = PatchSampler(hrs, lrs, spec.scale, recipe.lr_patch, augment=recipe.augment)
+    val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
+    log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)
+
+    def checkpoint() -> None:
+        _save_atomic({
+            "format": CKPT_FORMAT, "model_name": spec.name, "training_form": spec.family == "ecbsr",
+            "step": step, "recipe": recipe.as_dict(), "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
+            "best_psnr": best_psnr, "best_step": best_step, "history": history,
+            "data": [str(d) for d in data_dirs],
+        }, out / "last.ckpt")
+
+    def run_validation() -> None:
+        nonlocal best_psnr, best_step
+        deploy = deploy_form(model, spec)
+        meta = {"step": str(step), "data": json.dumps([str(d) for d in data_dirs])}
+        if not val:
+            save_weights(deploy, spec, out / "best.safetensors", recipe=recipe.as_dict(),
+                         extra=meta)
+            return
+        scores = validate(model, spec, val)
+        mean = sum(v["psnr"] for v in scores.values()) / len(scores)
+        entry = {"step": step, "lr": recipe.lr_at(max(step - 1, 0)), "val": scores,
+                 "mean_psnr": mean}
+        history.append(entry)
+        with open(out / "log.jsonl", "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        if best_psnr is None or mean > best_psnr:
+            best_psnr, best_step = mean, step
+            save_weights(deploy, spec, out / "best.safetensors", recipe=recipe.as_dict(),
+                         extra=meta | {"val": scores})
+        log.info("step %d: %s (best %.3f dB at step %d)", step,
+                 ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items()),
+                 best_psnr, best_step)
+
+    model.train()
+    start_time = time.monotonic()
+    bar = tqdm(total=recipe.steps, initial=step, desc=spec.name, unit="step",
+               disable=not show_progress, dynamic_ncols=True,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)
+    ema = None
+    stopped = None
+    try:
+        while step < recipe.steps:
+            for group in opt.param_groups:
+                group["lr"] = recipe.lr_at(step)
+            lr_t, hr_t = sampler.batch(recipe.batch, gen)
+            loss = _loss(model(lr_t.to(device)), hr_t.to(device), recipe.loss)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            value = float(loss.detach())
+            ema = value if ema is None else 0.98 * ema + 0.02 * value
+            bar.update(1)
+            if step % recipe.val_every == 0 or step == recipe.steps:
+                run_validation()
+                checkpoint()
+                model.train()
+            bar.set_postfix(loss=f"{ema:.5f}", refresh=False,
+                            psnr=f"{history[-1]['mean_psnr']:.2f}" if history else "-")
+            if progress is not None:
+                progress(step, recipe.steps, value)
+            if cancel is not None and cancel.is_set():
+                stopped = "cancelled"
+                break
+            if time_limit is not None and time.monotonic() - start_time > time_limit:
+                stopped = "time limit"
+                break
+    except KeyboardInterrupt:
+        checkpoint()
+        raise
+    finally:
+        bar.close()
+    if stopped:
+        checkpoint()
+        log.info("stopped at step %d (%s); resume with --resume %s", step, stopped,
+                 out / "last.ckpt")
+        if stopped == "cancelled":
+            raise Cancelled(f"training stopped at step {step}")
+    else:
+        save_weights(deploy_form(model, spec), spec, out / "final.safetensors",
+                     recipe=recipe.as_dict(), extra={"step": str(step)})
+    return TrainResult(out, step, best_psnr, best_step, history)

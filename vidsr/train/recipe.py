@@ -1,0 +1,125 @@
+"""Training recipes: a frozen dataclass with defaults in code, loadable from TOML.
+
+A recipe names the model and every hyper-parameter of a run, so that
+``vidsr train --recipe recipes/<name>.toml --data ...`` reproduces a shipped model. Unknown keys
+and wrongly typed values are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..registry import parse_name
+
+SCHEDULES = ("cosine", "multistep", "constant")
+LOSSES = ("l1", "charbonnier", "mse")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that defines a training run except the data folders."""
+
+    model: str = ""                 # canonical model name or alias, e.g. "esr-max-k7c4-x2"
+    steps: int = 100_000            # total optimizer steps (the schedule's length)
+    batch: int = 16                 # patches per step
+    lr_patch: int = 32              # LR patch side; the HR patch is lr_patch * scale
+    lr: float = 1e-3                # peak learning rate (Adam)
+    lr_min: float = 1e-6            # final learning rate of the cosine schedule
+    schedule: str = "cosine"        # "cosine", "multistep" or "constant"
+    warmup: int = 0                 # linear warm-up steps
+    milestones: tuple[int, ...] = ()  # multistep: steps where the rate is multiplied by gamma
+    gamma: float = 0.5
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    loss: str = "l1"                # "l1", "charbonnier" or "mse"
+    augment: bool = True            # random flips and 90-degree rotations
+    seed: int = 0
+    init: str = "default"           # "default" (the model's own) or "bicubic" (edge-SR values)
+    init_noise: float = 1e-2        # std of the noise added to bicubic-initialised filters
+    val_every: int = 2000           # validate (and checkpoint) every N steps
+
+    def __post_init__(self) -> None:
+        if self.model:
+            parse_name(self.model)  # raises ModelNotFoundError for a bad name
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"recipe: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.init not in ("default", "bicubic"):
+            raise InputError(f"recipe: init must be 'default' or 'bicubic', got {self.init!r}")
+        if self.loss not in LOSSES:
+            raise InputError(f"recipe: loss must be one of {LOSSES}, got {self.loss!r}")
+        for name in ("steps", "batch", "lr_patch", "val_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"recipe: {name} must be positive")
+        if not (self.lr > 0 and self.lr_min >= 0):
+            raise InputError("recipe: lr must be positive and lr_min non-negative")
+        if len(self.betas) != 2:
+            raise InputError("recipe: betas takes two numbers")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate for optimizer step ``step`` (0-based)."""
+        if self.warmup and step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        if self.schedule == "constant":
+            return self.lr
+        if self.schedule == "multistep":
+            return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
+        span = max(1, self.steps - self.warmup)
+        t = min(1.0, (step - self.warmup) / span)
+        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1.0 + math.cos(math.pi * t))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON/TOML-friendly values (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def replace(self, **changes: Any) -> Recipe:
+        return dataclasses.replace(self, **changes)
+
+
+def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Build a ``Recipe`` from plain values; unknown keys and wrong types raise ``InputError``."""
+    known = {f.name: f for f in fields(Recipe)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise InputError(f"{source}: unknown key(s) {', '.join(unknown)} "
+                         f"(known: {', '.join(known)})")
+    defaults = Recipe()
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        default = getattr(defaults, key)
+        if isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise InputError(f"{source}: {key} must be a list, got {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise InputError(f"{source}: {key} must be true or false, got {value!r}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"{source}: {key} must be a number, got {value!r}")
+            value = float(value)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"{source}: {key} must be an integer, got {value!r}")
+        elif not isinstance(value, type(default)):
+            raise InputError(f"{source}: {key} must be a {type(default).__name__}, got {value!r}")
+        values[key] = value
+    return Recipe(**values)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe TOML file (top-level keys are ``Recipe`` fields)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise InputError(f"cannot read recipe {path}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path} is not valid TOML: {exc}") from exc
+    return recipe_from_dict(raw, str(path))

@@ -1,0 +1,59 @@
+"""Ship a trained weights file: copy it into the package and add its manifest entry.
+
+The entry gets the file's sha256, the deploy form's parameter count and the recipe path, but no
+metrics: those only ever come from ``vidsr eval --model NAME --data ... --record``.
+
+Usage: ``python -m vidsr.train.ship WEIGHTS [--recipe recipes/NAME.toml]`` (or
+``vidsr train --ship WEIGHTS``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+from pathlib import Path
+
+from .. import weights as weights_mod
+from ..registry import count_params
+from ..weights import ShippedWeights, load_into, manifest, read_weights, sha256_file, write_manifest
+
+log = logging.getLogger(__name__)
+
+
+def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
+    """Copy ``weights`` to ``vidsr/weights/<canonical name>.safetensors`` and register it.
+
+    Any earlier entry for the model is replaced, its metrics dropped: run
+    ``vidsr eval --record`` afterwards to measure the new file.
+    """
+    spec, tensors, _meta = read_weights(weights)
+    module = spec.build()
+    load_into(module, tensors, str(weights))
+    dest = weights_mod.WEIGHTS_DIR / f"{spec.name}.safetensors"
+    if Path(weights).resolve() != dest.resolve():
+        shutil.copyfile(weights, dest)
+    entry = ShippedWeights(name=spec.name, file=dest.name, sha256=sha256_file(dest),
+                           params=count_params(module),
+                           recipe=recipe if recipe is not None else f"recipes/{spec.name}.toml")
+    entries = manifest()
+    entries[spec.name] = entry
+    write_manifest(entries)
+    log.info("shipped %s as %s (sha256 %s...)", spec.name, dest, entry.sha256[:12])
+    return entry
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vidsr.train.ship", description=__doc__)
+    parser.add_argument("weights", help="a weights file written by 'vidsr train'")
+    parser.add_argument("--recipe", help="recipe path to record (default recipes/<name>.toml)")
+    args = parser.parse_args(argv)
+    entry = ship(args.weights, args.recipe)
+    print(f"shipped {entry.name}: {entry.file} sha256 {entry.sha256} params {entry.params}; "
+          f"now run: vidsr eval --model {entry.name} --data ../shared/data/Set5 "
+          "--data ../shared/data/Set14 --record")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
