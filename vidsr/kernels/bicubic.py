@@ -16,7 +16,9 @@ import torch
 import triton
 import triton.language as tl
 
-from .runtime import as_frames, new_output, next_pow2, resolve_bit_depth
+from .runtime import as_frames, new_output, next_pow2, record_build, resolve_bit_depth
+
+record_build()
 
 
 @triton.jit

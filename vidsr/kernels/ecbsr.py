@@ -20,7 +20,9 @@ import triton
 import triton.language as tl
 
 from ..models.ecbsr import PlainSR
-from .runtime import as_frames, new_output, next_pow2, program_cap, resolve_bit_depth
+from .runtime import as_frames, new_output, next_pow2, program_cap, record_build, resolve_bit_depth
+
+record_build()
 
 
 @triton.jit
@@ -146,7 +148,6 @@ class FusedPlainSR:
         if rows & (rows - 1) or tile_h % rows:
             raise ValueError("rows must be a power of two dividing tile_h")
         self.tile_h, self.rows = tile_h, rows
-        self.padded_h = -(-(tile_h + 2 * self.halo) // rows) * rows
         self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
         self._host = self._pack(model)
         self._packed: dict[tuple, tuple[torch.Tensor, ...]] = {}
@@ -182,8 +183,18 @@ class FusedPlainSR:
                 h["wm"].to(device, cdt), h["wl"].to(device, cdt), h["bl"].to(device))
         return self._packed[key]
 
-    def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int) -> torch.Tensor:
-        size = 2 * (self.padded_h * self.tile_w + 2 * (self.tile_w + 1)) * self.cp
+    def geometry(self, h: int, w: int) -> tuple[int, int, int]:
+        """``(tile_h, tile_w, padded_h)`` for an ``h x w`` frame: the configured tile, shrunk
+        to the frame where the frame is smaller (a tile mostly outside the image is waste)."""
+        th = min(self.tile_h, -(-h // self.rows) * self.rows)
+        pw = self.tile_w
+        while pw // 2 > 2 * self.halo and pw // 2 >= w + 2 * self.halo:
+            pw //= 2
+        return th, pw, -(-(th + 2 * self.halo) // self.rows) * self.rows
+
+    def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int,
+                     pw: int, ph: int) -> torch.Tensor:
+        size = 2 * (ph * pw + 2 * (pw + 1)) * self.cp
         key = (str(device), cdt)
         buf = self._scratch.get(key)
         if buf is None or buf.numel() < nprog * size:
@@ -202,19 +213,19 @@ class FusedPlainSR:
         n, h, w = frames.shape
         cdt = self.dtype or _pick_dtype(frames.device, depth)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
-        tw = self.tile_w - 2 * self.halo
-        tiles_w = -(-w // tw)
-        per_frame = -(-h // self.tile_h) * tiles_w
+        th, pw, ph = self.geometry(h, w)
+        tiles_w = -(-w // (pw - 2 * self.halo))
+        per_frame = -(-h // th) * tiles_w
         n_tiles = n * per_frame
         nprog = min(n_tiles, program_cap(frames.device, self.per_sm))
-        scratch = self._scratch_for(frames.device, cdt, nprog)
+        scratch = self._scratch_for(frames.device, cdt, nprog, pw, ph)
         max_val = float((1 << depth) - 1)
         _plainsr_kernel[(nprog,)](
             frames, result, w0, b, a, wm, wl, bl, scratch,
             h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
             tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val,
-            M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=self.tile_h, PW=self.tile_w,
-            PH=self.padded_h, ROWS=self.rows, HALO=self.halo, IEEE=cdt == torch.float32,
+            M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
+            ROWS=self.rows, HALO=self.halo, IEEE=cdt == torch.float32,
             num_warps=self.num_warps)
         if out is not None:
             return out

@@ -17,7 +17,9 @@ import triton.language as tl
 from torch import nn
 
 from ..models.edgesr import ESRTM, ESRTR, ESRMax
-from .runtime import as_frames, new_output, next_pow2, resolve_bit_depth
+from .runtime import as_frames, new_output, next_pow2, record_build, resolve_bit_depth
+
+record_build()
 
 MODES = {ESRMax: 0, ESRTM: 1, ESRTR: 2}
 GROUPS = {0: 1, 1: 2, 2: 3}

@@ -13,11 +13,23 @@ import os
 import torch
 
 _INT_DTYPES = (torch.uint8, torch.uint16)
+_BUILT: dict[str, bool] = {}
 
 
 def interpreting() -> bool:
-    """True when Triton runs kernels on CPU with its interpreter."""
+    """True when ``TRITON_INTERPRET`` asks Triton to run kernels on CPU with its interpreter."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def record_build() -> None:
+    """Called by each kernel module at import: remember whether its kernels were decorated for
+    the interpreter (Triton decides once, when ``@triton.jit`` runs)."""
+    _BUILT.setdefault("interpreted", interpreting())
+
+
+def kernels_interpreted() -> bool:
+    """Whether the imported kernels run under the interpreter (CPU tensors) or compiled (CUDA)."""
+    return _BUILT.get("interpreted", interpreting())
 
 
 def unavailable_reason() -> str | None:
@@ -38,7 +50,7 @@ def next_pow2(n: int) -> int:
 
 def check_device(t: torch.Tensor) -> None:
     """Raise ValueError unless ``t`` lives where the kernels run."""
-    if interpreting():
+    if kernels_interpreted():
         if t.device.type != "cpu":
             raise ValueError("under TRITON_INTERPRET=1 the kernels take CPU tensors")
     elif t.device.type != "cuda":
