@@ -1,0 +1,79 @@
+"""Export: run the library's file pipeline (``vidsr.pipeline.upscale_video``) in a thread,
+reporting progress to the window; cancelling removes the partial output (the pipeline writes
+to a temporary file and renames it only on success)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from vidsr.errors import Cancelled, VidsrError
+
+log = logging.getLogger(__name__)
+
+
+def progress_fraction(progress: Any) -> float | None:
+    """Done fraction of a pipeline ``Progress`` (None when the total is unknown)."""
+    done = getattr(progress, "frames", None)
+    total = getattr(progress, "total", None)
+    if done is None or not total:
+        return None
+    return min(max(done / total, 0.0), 1.0)
+
+
+def progress_text(progress: Any) -> str:
+    """One status line for a pipeline ``Progress``."""
+    done = getattr(progress, "frames", 0)
+    total = getattr(progress, "total", None)
+    fps = getattr(progress, "fps", None)
+    eta = getattr(progress, "eta", None)
+    parts = [f"frame {done}" + (f"/{total}" if total else "")]
+    if fps:
+        parts.append(f"{fps:.1f} fps")
+    if eta is not None:
+        parts.append(f"ETA {eta:.0f} s")
+    return " · ".join(parts)
+
+
+class ExportWorker(QThread):
+    """Upscale ``src`` to ``dst`` with ``model``; emits progress, then done/failed/cancelled."""
+
+    progress = pyqtSignal(object)   # the pipeline's Progress
+    done = pyqtSignal(object)       # the pipeline's RunSummary
+    failed = pyqtSignal(str)
+    cancelled = pyqtSignal()
+
+    def __init__(self, src: str | Path, dst: str | Path, model: str, device: str = "auto",
+                 overwrite: bool = True) -> None:
+        super().__init__()
+        self.src, self.dst, self.model = Path(src), Path(dst), model
+        self.device, self.overwrite = device, overwrite
+        self.cancel_event = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def run(self) -> None:
+        from vidsr.pipeline import upscale_video
+
+        try:
+            summary = upscale_video(self.src, self.dst, model=self.model, device=self.device,
+                                    overwrite=self.overwrite, progress=self.progress.emit,
+                                    cancel=self.cancel_event)
+        except Cancelled:
+            self.cancelled.emit()
+        except (VidsrError, OSError, ValueError, RuntimeError) as exc:
+            log.debug("export failed", exc_info=True)
+            if self.cancel_event.is_set():
+                self.cancelled.emit()
+            else:
+                self.failed.emit(str(exc))
+        else:
+            if self.cancel_event.is_set() and not self.dst.exists():
+                self.cancelled.emit()
+            else:
+                self.done.emit(summary)

@@ -1,0 +1,79 @@
+"""The "Export…" dialog: which model, and where the upscaled video goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from vidsr.registry import parse_name
+
+from .panes import ModelPicker
+from .worker import is_untrained
+
+
+def default_output(src: Path, model: str) -> Path:
+    """``clip.mp4`` -> ``clip_<model>.mp4`` beside it (mp4 unless the source is mkv/mov)."""
+    suffix = src.suffix if src.suffix.lower() in (".mp4", ".mkv", ".mov") else ".mp4"
+    return src.with_name(f"{src.stem}_{parse_name(model).name}{suffix}")
+
+
+class ExportDialog(QDialog):
+    """Pick a model (default: the first model shown) and an output file."""
+
+    def __init__(self, parent: QWidget | None, src: Path, scale: int, models: list[str]) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export upscaled video")
+        self.src = src
+        self.picker = ModelPicker()
+        # Bicubic is the reference, not usually what one exports: prefer the first SR model.
+        preferred = next((m for m in models if not m.startswith("bicubic")), models[0])
+        self.picker.fill(scale, preferred)
+        self.path = QLineEdit(str(default_output(src, preferred)))
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        self.note = QLabel("")
+        self.picker.currentIndexChanged.connect(self._model_changed)
+        row = QHBoxLayout()
+        row.addWidget(self.path, 1)
+        row.addWidget(browse)
+        form = QFormLayout(self)
+        form.addRow("Source", QLabel(str(src)))
+        form.addRow("Model", self.picker)
+        form.addRow("Output", row)
+        form.addRow("", self.note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        model = self.model()
+        self.path.setText(str(default_output(self.src, model)))
+        untrained = is_untrained(parse_name(model))
+        self.note.setText("this model has no trained weights yet (random initialisation)"
+                          if untrained else "")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(),
+                                              "Videos (*.mp4 *.mkv *.mov)")
+        if path:
+            self.path.setText(path)
+
+    def model(self) -> str:
+        return self.picker.model()
+
+    def output(self) -> Path:
+        return Path(self.path.text())

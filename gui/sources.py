@@ -1,0 +1,154 @@
+"""Where the GUI's frames come from: a video file (the library's ``VideoReader``) or a camera
+(``vidsr.webcam``), both delivered as Y'CbCr planes with the colour tags needed to show them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidsr.color import matrix_name, rgb_to_yuv
+from vidsr.webcam import CameraSource, FrameSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """One source frame's planes and what is needed to upscale and display them."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    time: float
+    index: int
+    bit_depth: int = 8
+    matrix: str = "bt709"
+    full_range: bool = False
+    siting: str = "left"
+    subsampling: tuple[int, int] = (2, 2)  # (vertical, horizontal), as the Engine takes it
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.y.shape[1], self.y.shape[0]
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the window needs to know about an opened source."""
+
+    label: str
+    size: tuple[int, int]          # the source's own size
+    preview_size: tuple[int, int]  # the size the panes' models get (after any preview shrink)
+    fps: float
+    duration: float | None         # seconds; None for a camera
+    seekable: bool
+
+
+def shrink(frame: SourceFrame, max_height: int | None) -> SourceFrame:
+    """The frame scaled down (area average) to at most ``max_height`` lines, even sizes kept
+    even so 4:2:0 chroma stays exactly half."""
+    w, h = frame.size
+    if not max_height or h <= max_height:
+        return frame
+    nh = max(2, int(max_height) // 2 * 2)
+    nw = max(2, int(round(w * nh / h / 2)) * 2)
+    sv, sh = frame.subsampling
+    cw, ch = -(-nw // sh), -(-nh // sv)
+
+    def area(p: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return cv2.resize(p, size, interpolation=cv2.INTER_AREA)
+
+    return replace(frame, y=area(frame.y, (nw, nh)), u=area(frame.u, (cw, ch)),
+                   v=area(frame.v, (cw, ch)))
+
+
+class FileFrames:
+    """A video file through ``vidsr.io.reader.VideoReader``: sequential frames and seeking."""
+
+    seekable = True
+
+    def __init__(self, path: str | Path, max_height: int | None = None) -> None:
+        from vidsr.io.reader import VideoReader
+
+        self.path = Path(path)
+        self.max_height = max_height
+        self._reader = VideoReader(self.path)
+        self._reader.__enter__()
+        info = self._reader.info
+        self.info = info
+        self.size = (int(info.width), int(info.height))
+        self.fps = float(info.fps) if info.fps else 30.0
+        self.duration: float | None = info.duration
+        self.bit_depth = int(info.bit_depth)
+        self.matrix = matrix_name(info.matrix, info.height)
+        self.full_range = bool(info.full_range)
+        loc = str(info.chroma_location or "left").lower()
+        self.siting = "left" if loc in ("", "unknown", "unspecified") else loc
+        self.subsampling = info.layout.subsampling
+        self._iter = iter(self._reader)
+
+    def label(self) -> str:
+        return self.path.name
+
+    def next(self) -> SourceFrame | None:
+        frame = next(self._iter, None)
+        if frame is None:
+            return None
+        out = SourceFrame(frame.y, frame.u, frame.v, float(frame.time), int(frame.index),
+                          self.bit_depth, self.matrix, self.full_range, self.siting,
+                          self.subsampling)
+        return shrink(out, self.max_height)
+
+    def seek(self, seconds: float) -> SourceFrame | None:
+        """Position at the first frame at or after ``seconds`` and return it."""
+        self._reader.seek(max(0.0, seconds))
+        self._iter = iter(self._reader)
+        return self.next()
+
+    def close(self) -> None:
+        self._reader.__exit__(None, None, None)
+
+
+class CameraFrames:
+    """A camera (or any ``FrameSource``) converted to BT.601 limited-range 4:2:0 planes, the
+    convention of SD webcams."""
+
+    seekable = False
+    duration = None
+
+    def __init__(self, source: int | FrameSource, size: tuple[int, int] | None = (640, 480),
+                 max_height: int | None = None, matrix: str = "bt601") -> None:
+        self._source = CameraSource(source, size) if isinstance(source, int) else source
+        self._name = f"camera {source}" if isinstance(source, int) else type(source).__name__
+        self.size = self._source.size
+        self.fps = self._source.fps
+        self.max_height = max_height
+        self.matrix = matrix
+        self._index = 0
+        self._t0: float | None = None
+
+    def label(self) -> str:
+        return self._name
+
+    def next(self) -> SourceFrame | None:
+        import time
+
+        bgr = self._source.read()
+        if bgr is None:
+            return None
+        now = time.perf_counter()
+        self._t0 = now if self._t0 is None else self._t0
+        y, u, v = rgb_to_yuv(bgr, self.matrix, bgr=True)
+        frame = SourceFrame(y, u, v, now - self._t0, self._index, 8, self.matrix)
+        self._index += 1
+        return shrink(frame, self.max_height)
+
+    def seek(self, seconds: float) -> SourceFrame | None:
+        return self.next()
+
+    def close(self) -> None:
+        self._source.close()

@@ -1,0 +1,183 @@
+"""Image views that share one zoom/pan state, so every pane shows the same region.
+
+``ViewState`` holds the zoom (screen pixels per image pixel) and the image point at the view's
+centre, or "fit to window". ``ImageView`` paints one image (or, in wipe mode, two images split
+by a movable line) through that state; wheel zooms about the cursor, dragging pans.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PyQt6.QtCore import QObject, QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
+from PyQt6.QtWidgets import QSizePolicy, QWidget
+
+MIN_ZOOM, MAX_ZOOM = 1 / 16, 32.0
+
+
+def to_qimage(rgb: np.ndarray) -> QImage:
+    """An ``H x W x 3`` uint8 RGB array as a QImage that owns a copy of the pixels."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ViewState(QObject):
+    """Zoom and pan shared by all panes. ``center`` is in image pixels; ``fit`` overrides zoom
+    by fitting the whole image into each view."""
+
+    changed = pyqtSignal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fit = True
+        self.zoom = 1.0
+        self.center = QPointF(0.0, 0.0)
+        self.image_size: tuple[int, int] = (0, 0)
+
+    def set_image_size(self, w: int, h: int) -> None:
+        if (w, h) != self.image_size:
+            self.image_size = (w, h)
+            self.center = QPointF(w / 2, h / 2)
+            self.changed.emit()
+
+    def effective_zoom(self, view_w: int, view_h: int) -> float:
+        w, h = self.image_size
+        if self.fit and w and h:
+            return max(min(view_w / w, view_h / h), 1e-3)
+        return self.zoom
+
+    def set_fit(self) -> None:
+        w, h = self.image_size
+        self.fit = True
+        self.center = QPointF(w / 2, h / 2)
+        self.changed.emit()
+
+    def set_zoom(self, zoom: float, anchor_image: QPointF | None = None,
+                 anchor_offset: QPointF | None = None) -> None:
+        """Set the zoom, keeping ``anchor_image`` (an image point) at ``anchor_offset`` (its
+        offset from the view centre in screen pixels) when both are given."""
+        self.fit = False
+        self.zoom = float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
+        if anchor_image is not None and anchor_offset is not None:
+            self.center = anchor_image - anchor_offset / self.zoom
+        self.changed.emit()
+
+    def pan(self, dx_screen: float, dy_screen: float, zoom: float) -> None:
+        if self.fit:
+            self.fit, self.zoom = False, zoom
+        self.center = QPointF(self.center.x() - dx_screen / zoom,
+                              self.center.y() - dy_screen / zoom)
+        self.changed.emit()
+
+
+class ImageView(QWidget):
+    """Paints an image through a shared ``ViewState``; with a second image, a wipe view."""
+
+    split_changed = pyqtSignal(float)
+
+    def __init__(self, state: ViewState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.image: QImage | None = None
+        self.image_b: QImage | None = None
+        self.split = 0.5  # wipe position as a fraction of the view's width
+        self.placeholder = "no frame yet"
+        self._drag: QPointF | None = None
+        self._dragging_split = False
+        self.setMinimumSize(80, 60)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMouseTracking(True)
+        state.changed.connect(self.update)
+
+    def set_images(self, a: QImage | None, b: QImage | None = None) -> None:
+        self.image, self.image_b = a, b
+        if a is not None:
+            self.state.set_image_size(a.width(), a.height())
+        self.update()
+
+    # -- geometry ---------------------------------------------------------------------------
+    def zoom(self) -> float:
+        return self.state.effective_zoom(self.width(), self.height())
+
+    def target_rect(self) -> QRectF:
+        """Where the whole image lands in widget coordinates."""
+        w, h = self.state.image_size
+        z = self.zoom()
+        c = self.state.center
+        x0 = self.width() / 2 - c.x() * z
+        y0 = self.height() / 2 - c.y() * z
+        return QRectF(x0, y0, w * z, h * z)
+
+    def image_point(self, pos: QPointF) -> QPointF:
+        z = self.zoom()
+        c = self.state.center
+        return QPointF(c.x() + (pos.x() - self.width() / 2) / z,
+                       c.y() + (pos.y() - self.height() / 2) / z)
+
+    # -- painting ---------------------------------------------------------------------------
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor(24, 24, 24))
+        if self.image is None:
+            p.setPen(QColor(150, 150, 150))
+            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            return
+        # Nearest-neighbour when magnifying so 1:1 and zoomed views show the real pixels.
+        smooth = self.zoom() < 1.0
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        target = self.target_rect()
+        if self.image_b is None:
+            p.drawImage(target, self.image)
+            return
+        split_x = self.split * self.width()
+        p.save()
+        p.setClipRect(QRectF(0, 0, split_x, self.height()))
+        p.drawImage(target, self.image)
+        p.setClipRect(QRectF(split_x, 0, self.width() - split_x, self.height()))
+        p.drawImage(target, self.image_b)
+        p.restore()
+        p.setPen(QPen(QColor(255, 210, 0), 2))
+        p.drawLine(QPointF(split_x, 0), QPointF(split_x, self.height()))
+
+    # -- interaction ------------------------------------------------------------------------
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
+        steps = event.angleDelta().y() / 120.0
+        if not steps or self.image is None:
+            return
+        pos = event.position()
+        anchor = self.image_point(pos)
+        offset = QPointF(pos.x() - self.width() / 2, pos.y() - self.height() / 2)
+        self.state.set_zoom(self.zoom() * (1.25 ** steps), anchor, offset)
+        event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.position()
+        self._dragging_split = (self.image_b is not None
+                                and abs(pos.x() - self.split * self.width()) < 8)
+        self._drag = pos
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        pos = event.position()
+        if self.image_b is not None and self._drag is None:
+            near = abs(pos.x() - self.split * self.width()) < 8
+            self.setCursor(Qt.CursorShape.SplitHCursor if near else Qt.CursorShape.OpenHandCursor)
+        if self._drag is None:
+            return
+        if self._dragging_split:
+            self.set_split(pos.x() / max(self.width(), 1))
+        else:
+            delta = pos - self._drag
+            self.state.pan(delta.x(), delta.y(), self.zoom())
+        self._drag = pos
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802
+        self._drag = None
+        self._dragging_split = False
+
+    def set_split(self, fraction: float) -> None:
+        self.split = float(np.clip(fraction, 0.0, 1.0))
+        self.split_changed.emit(self.split)
+        self.update()

@@ -1,0 +1,380 @@
+"""The comparison window: 2-4 panes (or a wipe view) of one source frame upscaled by different
+models, transport controls, zoom/pan shared by all panes, and export."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .export import ExportWorker, progress_fraction, progress_text
+from .panes import DEFAULT_PANES, Pane, WipePane, family_model, rescale
+from .sources import SourceInfo
+from .view import ViewState
+from .worker import Rendered, RenderWorker
+
+log = logging.getLogger(__name__)
+
+VIDEO_FILTER = "Videos (*.mp4 *.mkv *.mov *.webm *.avi *.m4v *.ts *.y4m);;All files (*)"
+
+
+def _time(seconds: float) -> str:
+    m, s = divmod(max(seconds, 0.0), 60)
+    return f"{int(m)}:{s:05.2f}"
+
+
+class MainWindow(QMainWindow):
+    """vidsr's comparison window. ``frame_shown`` fires after the panes show a new render."""
+
+    frame_shown = pyqtSignal(object)
+    export_started = pyqtSignal(object)  # the ExportWorker, just before it starts
+
+    def __init__(self, models: list[str] | None = None, scale: int = 2, panes: int = 4,
+                 device: str = "auto", max_height: int | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("vidsr — compare super-resolution models")
+        self.scale = scale
+        self.device = device
+        models = list(models or [family_model(f, scale) for f in DEFAULT_PANES])
+        while len(models) < 4:
+            models.append(family_model(DEFAULT_PANES[len(models)], scale))
+        self.models = [rescale(m, scale) for m in models[:4]]
+        self.wipe_models = [self.models[0], self.models[min(len(models), 4) - 1]]
+        self.pane_count = max(2, min(4, panes))
+        self.mode = "grid"
+        self.source: SourceInfo | None = None
+        self.source_path: Path | None = None
+        self.last: Rendered | None = None
+        self.export_worker: ExportWorker | None = None
+
+        self.state = ViewState()
+        self.worker = RenderWorker(self._active_models(), device, max_height)
+        self.worker.opened.connect(self._on_opened)
+        self.worker.rendered.connect(self._on_rendered)
+        self.worker.playing_changed.connect(self._on_playing)
+        self.worker.message.connect(self._status)
+        self.worker.failed.connect(self.show_error)
+
+        self._build_toolbar()
+        self._build_central()
+        self._build_statusbar()
+        self._refill_pickers()
+        self._layout_panes()
+        self.worker.start()
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        act = QAction("Open…", self, shortcut=QKeySequence.StandardKey.Open)
+        act.triggered.connect(self._choose_file)
+        bar.addAction(act)
+        bar.addWidget(QLabel(" camera "))
+        self.camera_index = QSpinBox()
+        self.camera_index.setRange(0, 9)
+        bar.addWidget(self.camera_index)
+        act = QAction("Open camera", self)
+        act.triggered.connect(lambda: self.open_camera(self.camera_index.value()))
+        bar.addAction(act)
+        bar.addSeparator()
+        bar.addWidget(QLabel(" scale "))
+        self.scale_box = QComboBox()
+        self.scale_box.addItems(["x2", "x3", "x4"])
+        self.scale_box.setCurrentText(f"x{self.scale}")
+        self.scale_box.currentTextChanged.connect(lambda t: self.set_scale(int(t[1:])))
+        bar.addWidget(self.scale_box)
+        bar.addWidget(QLabel(" panes "))
+        self.count_box = QComboBox()
+        self.count_box.addItems(["2", "3", "4"])
+        self.count_box.setCurrentText(str(self.pane_count))
+        self.count_box.currentTextChanged.connect(lambda t: self.set_pane_count(int(t)))
+        bar.addWidget(self.count_box)
+        self.wipe_action = QAction("Wipe", self, checkable=True, shortcut="W")
+        self.wipe_action.toggled.connect(lambda on: self.set_mode("wipe" if on else "grid"))
+        bar.addAction(self.wipe_action)
+        bar.addSeparator()
+        act = QAction("Fit", self, shortcut="F")
+        act.triggered.connect(self.state.set_fit)
+        bar.addAction(act)
+        act = QAction("1:1", self, shortcut="1")
+        act.triggered.connect(lambda: self.state.set_zoom(1.0))
+        bar.addAction(act)
+        self.zoom_label = QLabel(" fit ")
+        bar.addWidget(self.zoom_label)
+        self.state.changed.connect(self._on_view_changed)
+        bar.addSeparator()
+        self.export_action = QAction("Export…", self)
+        self.export_action.triggered.connect(self._choose_export)
+        bar.addAction(self.export_action)
+
+    def _build_central(self) -> None:
+        self.panes = [Pane(i, self.state) for i in range(4)]
+        for pane in self.panes:
+            pane.model_changed.connect(self.set_pane_model)
+        self.grid = QWidget()
+        self.grid_layout = QGridLayout(self.grid)
+        self.grid_layout.setContentsMargins(0, 0, 0, 0)
+        self.grid_layout.setSpacing(3)
+        self.wipe = WipePane(self.state)
+        self.wipe.model_changed.connect(self.set_wipe_model)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.grid)
+        self.stack.addWidget(self.wipe)
+
+        self.play_button = QPushButton("Play")
+        self.play_button.clicked.connect(self.toggle_play)
+        back = QPushButton("◀ frame")
+        back.clicked.connect(lambda: self.worker.step(-1))
+        fwd = QPushButton("frame ▶")
+        fwd.clicked.connect(lambda: self.worker.step(1))
+        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
+        self.seek_slider.setRange(0, 1000)
+        self.seek_slider.sliderReleased.connect(self._on_seek_released)
+        self.time_label = QLabel("0:00.00 / 0:00.00")
+        self.time_label.setStyleSheet("font-family: monospace;")
+        transport = QHBoxLayout()
+        for w in (self.play_button, back, fwd):
+            transport.addWidget(w)
+        transport.addWidget(self.seek_slider, 1)
+        transport.addWidget(self.time_label)
+        for key, slot in (("Space", self.toggle_play), ("Right", lambda: self.worker.step(1)),
+                          ("Left", lambda: self.worker.step(-1))):
+            act = QAction(self, shortcut=key)
+            act.triggered.connect(slot)
+            self.addAction(act)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.stack, 1)
+        layout.addLayout(transport)
+        self.setCentralWidget(central)
+
+    def _build_statusbar(self) -> None:
+        self.status_label = QLabel("open a video file or a camera")
+        self.source_label = QLabel("")
+        self.export_bar = QProgressBar()
+        self.export_bar.setMaximumWidth(220)
+        self.export_cancel = QPushButton("Cancel export")
+        self.export_cancel.clicked.connect(self.cancel_export)
+        bar = self.statusBar()
+        bar.addWidget(self.status_label, 1)
+        bar.addPermanentWidget(self.source_label)
+        bar.addPermanentWidget(self.export_bar)
+        bar.addPermanentWidget(self.export_cancel)
+        self.export_bar.hide()
+        self.export_cancel.hide()
+
+    # -- layout and models ------------------------------------------------------------------
+    def _active_models(self) -> list[str]:
+        return list(self.wipe_models) if self.mode == "wipe" else self.models[:self.pane_count]
+
+    def _layout_panes(self) -> None:
+        for pane in self.panes:
+            self.grid_layout.removeWidget(pane)
+            pane.hide()
+        cols = 2 if self.pane_count in (2, 4) else 3
+        for i in range(self.pane_count):
+            self.grid_layout.addWidget(self.panes[i], i // cols, i % cols)
+            self.panes[i].show()
+
+    def _refill_pickers(self) -> None:
+        for pane, model in zip(self.panes, self.models, strict=True):
+            pane.picker.fill(self.scale, model)
+        for picker, model in zip(self.wipe.pickers, self.wipe_models, strict=True):
+            picker.fill(self.scale, model)
+
+    def _send_models(self) -> None:
+        self.worker.set_models(self._active_models())
+
+    def set_pane_model(self, index: int, model: str) -> None:
+        """Show ``model`` in pane ``index`` (only that pane is recomputed)."""
+        self.models[index] = model
+        if self.panes[index].picker.model() != model:
+            self.panes[index].picker.fill(self.scale, model)
+        self._send_models()
+
+    def set_wipe_model(self, side: int, model: str) -> None:
+        self.wipe_models[side] = model
+        if self.wipe.pickers[side].model() != model:
+            self.wipe.pickers[side].fill(self.scale, model)
+        self._send_models()
+
+    def set_scale(self, scale: int) -> None:
+        if scale == self.scale:
+            return
+        self.scale = scale
+        self.models = [rescale(m, scale) for m in self.models]
+        self.wipe_models = [rescale(m, scale) for m in self.wipe_models]
+        self.scale_box.setCurrentText(f"x{scale}")
+        self._refill_pickers()
+        self._send_models()
+
+    def set_pane_count(self, count: int) -> None:
+        self.pane_count = max(2, min(4, count))
+        self.count_box.setCurrentText(str(self.pane_count))
+        self._layout_panes()
+        self._send_models()
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.wipe_action.setChecked(mode == "wipe")
+        self.stack.setCurrentWidget(self.wipe if mode == "wipe" else self.grid)
+        self._send_models()
+
+    # -- sources and transport --------------------------------------------------------------
+    def open_file(self, path: str | Path) -> None:
+        self.source_path = Path(path)
+        self.worker.open_file(str(path))
+
+    def open_camera(self, index_or_source: object) -> None:
+        self.source_path = None
+        self.worker.open_camera(index_or_source)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)
+        if path:
+            self.open_file(path)
+
+    def toggle_play(self) -> None:
+        if self.worker.playing:
+            self.worker.pause()
+        else:
+            self.worker.play()
+        self._on_playing(self.worker.playing)
+
+    def seek(self, seconds: float) -> None:
+        self.worker.seek(seconds)
+
+    def _on_seek_released(self) -> None:
+        if self.source is not None and self.source.duration:
+            self.seek(self.seek_slider.value() / 1000 * self.source.duration)
+
+    def _on_playing(self, playing: bool) -> None:
+        self.play_button.setText("Pause" if playing else "Play")
+
+    def _on_opened(self, info: SourceInfo) -> None:
+        self.source = info
+        shrink = "" if info.preview_size == info.size else \
+            f" (preview {info.preview_size[0]}x{info.preview_size[1]})"
+        self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shrink} "
+                                  f"@ {info.fps:.3g} fps")
+        self.seek_slider.setEnabled(info.seekable)
+        self.export_action.setEnabled(info.seekable)
+        self.state.fit = True
+
+    def _on_rendered(self, frame: Rendered) -> None:
+        self.last = frame
+        by_model = {r.model: r for r in frame.results}
+        if self.mode == "wipe":
+            self.wipe.show_results(by_model.get(self.wipe_models[0]),
+                                   by_model.get(self.wipe_models[1]))
+        else:
+            for pane, model in zip(self.panes[:self.pane_count], self.models, strict=False):
+                if model in by_model:
+                    pane.show_result(by_model[model])
+        duration = self.source.duration if self.source else None
+        if duration:
+            if not self.seek_slider.isSliderDown():
+                self.seek_slider.setValue(round(frame.time / duration * 1000))
+            self.time_label.setText(f"{_time(frame.time)} / {_time(duration)}")
+        else:
+            self.time_label.setText(_time(frame.time))
+        sr_ms = sum(r.ms for r in frame.results if not r.error)
+        shown = f" · display {frame.display_fps:.1f} fps" if frame.display_fps else ""
+        self.status_label.setText(f"frame {frame.index} · all panes {sr_ms:.0f} ms SR{shown}")
+        self.frame_shown.emit(frame)
+
+    def _on_view_changed(self) -> None:
+        view = (self.wipe if self.mode == "wipe" else self.panes[0]).view
+        self.zoom_label.setText(" fit " if self.state.fit else f" {view.zoom() * 100:.0f}% ")
+
+    # -- messages -----------------------------------------------------------------------------
+    def _status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def show_error(self, text: str) -> None:
+        """Show an error without blocking: status text plus a non-modal message box."""
+        self.status_label.setText(f"error: {text}")
+        box = QMessageBox(QMessageBox.Icon.Warning, "vidsr", text, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    # -- export -------------------------------------------------------------------------------
+    def _choose_export(self) -> None:
+        if self.source_path is None:
+            self.show_error("export needs a video file as the source")
+            return
+        from .export_dialog import ExportDialog
+
+        dialog = ExportDialog(self, self.source_path, self.scale, self._active_models())
+        if dialog.exec():
+            self.start_export(dialog.output(), dialog.model())
+
+    def start_export(self, dst: str | Path, model: str) -> ExportWorker:
+        """Upscale the open file to ``dst`` with ``model`` in the background."""
+        if self.export_worker is not None and self.export_worker.isRunning():
+            raise RuntimeError("an export is already running")
+        if self.source_path is None:
+            raise RuntimeError("export needs a video file as the source")
+        worker = ExportWorker(self.source_path, dst, model, self.device)
+        worker.progress.connect(self._on_export_progress)
+        worker.done.connect(lambda s: self._export_finished(f"exported {Path(dst).name}"))
+        worker.failed.connect(lambda m: (self._export_finished(""), self.show_error(m)))
+        worker.cancelled.connect(
+            lambda: self._export_finished("export cancelled; partial output removed"))
+        self.export_worker = worker
+        self.export_bar.setRange(0, 0)
+        self.export_bar.show()
+        self.export_cancel.show()
+        self._status(f"exporting {Path(dst).name} with {model}…")
+        self.export_started.emit(worker)
+        worker.start()
+        return worker
+
+    def cancel_export(self) -> None:
+        if self.export_worker is not None:
+            self.export_worker.cancel()
+            self._status("cancelling export…")
+
+    def _on_export_progress(self, progress: object) -> None:
+        fraction = progress_fraction(progress)
+        if fraction is not None:
+            self.export_bar.setRange(0, 1000)
+            self.export_bar.setValue(round(fraction * 1000))
+        self.export_bar.setFormat(progress_text(progress))
+        self.export_bar.setTextVisible(True)
+
+    def _export_finished(self, text: str) -> None:
+        self.export_bar.hide()
+        self.export_cancel.hide()
+        if text:
+            self._status(text)
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        if self.export_worker is not None and self.export_worker.isRunning():
+            self.export_worker.cancel()
+            self.export_worker.wait(10_000)
+        self.worker.stop()
+        super().closeEvent(event)

@@ -1,0 +1,273 @@
+"""The render thread: decodes source frames and runs every pane's model, off the UI thread.
+
+The window sends commands (open, play, pause, seek, step, models) by calling methods that only
+record them under a lock; the thread's loop picks them up and answers with signals carrying
+numpy images. Results for one frame are cached per model, so switching one pane's model only
+computes that pane.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PyQt6.QtCore import QThread, pyqtSignal
+
+from vidsr.color import yuv_to_rgb
+from vidsr.engine import Engine
+from vidsr.errors import VidsrError
+from vidsr.weights import manifest
+
+from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
+
+log = logging.getLogger(__name__)
+
+EMA = 0.2  # weight of the newest measurement in the ms/frame average
+MAX_ENGINES = 8
+
+
+def is_untrained(spec: Any) -> bool:
+    """True when ``spec`` is a trainable model without shipped weights (random init)."""
+    shipped = manifest().get(spec.name)
+    return bool(spec.trainable and (shipped is None or not shipped.path.is_file()))
+
+
+@dataclass
+class PaneResult:
+    """One model's output for the current frame."""
+
+    model: str                 # the name the pane asked for
+    name: str = ""             # canonical model name
+    rgb: np.ndarray | None = None
+    ms: float = 0.0            # this frame's SR time (luma model + chroma bicubic)
+    ms_avg: float = 0.0        # running average over recent frames
+    untrained: bool = False
+    backend: str = ""
+    error: str = ""
+
+
+@dataclass
+class Rendered:
+    """Everything the window shows for one source frame."""
+
+    index: int
+    time: float
+    source_size: tuple[int, int]
+    results: list[PaneResult] = field(default_factory=list)
+    display_fps: float = 0.0
+
+
+class RenderWorker(QThread):
+    """Owns the source and the engines; renders frames on request or while playing."""
+
+    opened = pyqtSignal(object)        # SourceInfo
+    rendered = pyqtSignal(object)      # Rendered
+    playing_changed = pyqtSignal(bool)
+    message = pyqtSignal(str)          # status text
+    failed = pyqtSignal(str)           # an error to show the user
+
+    def __init__(self, models: list[str], device: str = "auto",
+                 max_height: int | None = None) -> None:
+        super().__init__()
+        self.device = device
+        self.max_height = max_height
+        self._cond = threading.Condition()
+        self._models = list(models)
+        self._open: tuple[str, Any] | None = None
+        self._seek: float | None = None
+        self._step = 0
+        self._rerender = False
+        self._playing = False
+        self._quit = False
+        self._source: FileFrames | CameraFrames | None = None
+        self._frame: SourceFrame | None = None
+        self._engines: dict[str, tuple[Engine, bool]] = {}
+        self._cache: dict[str, PaneResult] = {}   # model -> result for self._frame
+        self._avg: dict[str, float] = {}
+        self._last_shown: float | None = None
+        self._display_fps = 0.0
+
+    # -- commands (any thread) --------------------------------------------------------------
+    def _command(self, **changes: Any) -> None:
+        with self._cond:
+            for key, value in changes.items():
+                setattr(self, key, value)
+            self._cond.notify_all()
+
+    def open_file(self, path: str) -> None:
+        self._command(_open=("file", path), _playing=False)
+
+    def open_camera(self, source: Any) -> None:
+        self._command(_open=("camera", source), _playing=True)
+
+    def set_models(self, models: list[str]) -> None:
+        self._command(_models=list(models), _rerender=True)
+
+    def play(self) -> None:
+        self._command(_playing=True)
+
+    def pause(self) -> None:
+        self._command(_playing=False)
+
+    def seek(self, seconds: float) -> None:
+        self._command(_seek=float(seconds), _step=0)
+
+    def step(self, frames: int = 1) -> None:
+        with self._cond:
+            self._step += frames
+            self._playing = False
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self._command(_quit=True)
+        self.wait(10_000)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _has_work(self) -> bool:
+        return bool(self._quit or self._open or self._seek is not None or self._step
+                    or self._rerender or (self._playing and self._source is not None))
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._has_work():
+                    self._cond.wait()
+                if self._quit:
+                    break
+                job = (self._open, self._seek, self._step, self._rerender, list(self._models))
+                self._open, self._seek, self._step, self._rerender = None, None, 0, False
+            try:
+                self._do(*job)
+            except (VidsrError, OSError, ValueError, RuntimeError) as exc:
+                log.debug("render failed", exc_info=True)
+                self._command(_playing=False)
+                self.playing_changed.emit(False)
+                self.failed.emit(str(exc))
+        if self._source is not None:
+            self._source.close()
+
+    def _do(self, open_req: tuple[str, Any] | None, seek: float | None, step: int,
+            rerender: bool, models: list[str]) -> None:
+        if open_req is not None:
+            self._open_source(*open_req)
+            frame = self._source.next()
+            self._show(frame, models)
+            self.playing_changed.emit(self._playing)
+            return
+        if self._source is None:
+            return
+        if seek is not None:
+            frame = self._source.seek(seek) if self._source.seekable else self._source.next()
+            self._show(frame, models)
+            return
+        if step < 0 and self._frame is not None and self._source.seekable:
+            target = self._frame.time + step / self._source.fps
+            self._show(self._source.seek(max(0.0, target - 0.25 / self._source.fps)), models)
+            return
+        if step > 0:
+            for _ in range(step - 1):
+                self._source.next()
+            self._show(self._source.next(), models)
+            return
+        if rerender and self._frame is not None:
+            self._render(self._frame, models, new_frame=False)
+            return
+        if self._playing:
+            self._pace()
+            self._show(self._source.next(), models)
+
+    def _pace(self) -> None:
+        """While playing, do not run ahead of the source's frame rate."""
+        if self._last_shown is None or self._source is None:
+            return
+        due = self._last_shown + 1.0 / max(self._source.fps, 1.0)
+        with self._cond:
+            while not self._has_work_besides_play() and time.perf_counter() < due:
+                self._cond.wait(timeout=max(0.0, due - time.perf_counter()))
+
+    def _has_work_besides_play(self) -> bool:
+        return bool(self._quit or self._open or self._seek is not None or self._step
+                    or self._rerender or not self._playing)
+
+    def _open_source(self, kind: str, what: Any) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source = None
+        self._frame, self._cache, self._last_shown = None, {}, None
+        self.message.emit(f"opening {what}...")
+        if kind == "file":
+            src: FileFrames | CameraFrames = FileFrames(what, self.max_height)
+        else:
+            src = CameraFrames(what, max_height=self.max_height)
+        self._source = src
+        first = (src.size[0], src.size[1])
+        preview = first
+        if self.max_height and first[1] > self.max_height:
+            h = max(2, self.max_height // 2 * 2)
+            preview = (max(2, int(round(first[0] * h / first[1] / 2)) * 2), h)
+        self.opened.emit(SourceInfo(src.label(), first, preview, float(src.fps), src.duration,
+                                    src.seekable))
+
+    def _show(self, frame: SourceFrame | None, models: list[str]) -> None:
+        if frame is None:
+            if self._playing:
+                self._command(_playing=False)
+                self.playing_changed.emit(False)
+                self.message.emit("end of video")
+            return
+        self._render(frame, models, new_frame=True)
+
+    # -- rendering --------------------------------------------------------------------------
+    def _engine(self, model: str) -> tuple[Engine, bool]:
+        if model not in self._engines:
+            self.message.emit(f"loading {model}...")
+            with warnings.catch_warnings():
+                # An untrained model warns; the pane says "untrained" instead.
+                warnings.simplefilter("ignore")
+                engine = Engine(model, device=self.device)
+            if len(self._engines) >= MAX_ENGINES:
+                self._engines.pop(next(iter(self._engines)))
+            self._engines[model] = (engine, is_untrained(engine.spec))
+        return self._engines[model]
+
+    def _render(self, frame: SourceFrame, models: list[str], new_frame: bool) -> None:
+        if new_frame:
+            self._frame, self._cache = frame, {}
+        for model in dict.fromkeys(models):
+            if model in self._cache:
+                continue
+            self._cache[model] = self._run_model(model, frame)
+        now = time.perf_counter()
+        if new_frame and self._last_shown is not None:
+            inst = 1.0 / max(now - self._last_shown, 1e-6)
+            self._display_fps = inst if not self._display_fps else \
+                (1 - EMA) * self._display_fps + EMA * inst
+        if new_frame:
+            self._last_shown = now
+        self.rendered.emit(Rendered(frame.index, frame.time, frame.size,
+                                    [self._cache[m] for m in models], self._display_fps))
+
+    def _run_model(self, model: str, frame: SourceFrame) -> PaneResult:
+        try:
+            engine, untrained = self._engine(model)
+        except VidsrError as exc:
+            return PaneResult(model, error=str(exc))
+        t0 = time.perf_counter()
+        y, u, v = engine.upscale_frame(frame.y, frame.u, frame.v, bit_depth=frame.bit_depth,
+                                       siting=frame.siting, subsampling=frame.subsampling)
+        ms = (time.perf_counter() - t0) * 1e3
+        prev = self._avg.get(engine.name)
+        avg = ms if prev is None else (1 - EMA) * prev + EMA * ms
+        self._avg[engine.name] = avg
+        rgb = yuv_to_rgb(y, u, v, frame.matrix, frame.full_range, bit_depth=frame.bit_depth)
+        return PaneResult(model, engine.name, rgb, ms, avg, untrained,
+                          getattr(engine, "backend", ""))

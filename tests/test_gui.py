@@ -1,0 +1,199 @@
+"""The comparison window (``vidsr_gui``) on a tiny generated clip, offscreen."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+from media import make_clip  # noqa: E402
+from PyQt6.QtCore import QPoint, QPointF, Qt  # noqa: E402
+from PyQt6.QtGui import QImage, QWheelEvent  # noqa: E402
+from PyQt6.QtWidgets import QApplication  # noqa: E402
+from vidsr_gui.window import MainWindow  # noqa: E402
+
+W, H = 64, 48
+TIMEOUT = 60_000  # ms; the CPU is shared, so be generous
+
+
+@pytest.fixture(autouse=True)
+def _quiet_untrained() -> None:
+    warnings.filterwarnings("ignore", message="no trained weights")
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", width=W, height=H, frames=12, fps=Fraction(24))
+
+
+@pytest.fixture
+def window(qtbot) -> MainWindow:  # noqa: ANN001
+    win = MainWindow(device="cpu")
+    qtbot.addWidget(win)
+    win.resize(900, 640)
+    win.show()
+    yield win
+    win.close()
+
+
+def open_and_wait(qtbot, win: MainWindow, clip: Path):  # noqa: ANN001, ANN201
+    with qtbot.waitSignal(win.frame_shown, timeout=TIMEOUT) as blocker:
+        win.open_file(clip)
+    return blocker.args[0]
+
+
+def pixels(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    ptr = image.constBits()
+    ptr.setsize(image.sizeInBytes())
+    rows = np.frombuffer(ptr, np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : image.width() * 3].reshape(image.height(), image.width(), 3).copy()
+
+
+def test_default_panes_render_the_frame(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    assert window.models == ["bicubic-x2", "esr-max-x2", "esr-tm-x2", "ecbsr-x2"]
+    assert [p.picker.model() for p in window.panes] == window.models
+    assert all(p.isVisible() for p in window.panes)
+    frame = open_and_wait(qtbot, window, clip)
+    assert frame.index == 0 and frame.source_size == (W, H)
+    assert [r.model for r in frame.results] == window.models
+    for pane in window.panes:
+        img = pane.view.image
+        assert img is not None and (img.width(), img.height()) == (2 * W, 2 * H)
+        px = pixels(img)
+        assert px.std() > 10, "pane shows a blank image"
+        assert pane.cost.text().endswith("fps")
+    bicubic = pixels(window.panes[0].view.image).astype(float)
+    assert 40 < bicubic.mean() < 220  # the test pattern, not black or white
+
+
+def test_switching_a_model_changes_only_that_pane(qtbot, window: MainWindow,  # noqa: ANN001
+                                                  clip: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    before = [pixels(p.view.image) for p in window.panes]
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.panes[1].picker.setCurrentIndex(window.panes[1].picker.findData("esr-tr-x2"))
+    assert window.models[1] == "esr-tr-x2"
+    assert [r.model for r in blocker.args[0].results][1] == "esr-tr-x2"
+    after = [pixels(p.view.image) for p in window.panes]
+    assert not np.array_equal(before[1], after[1])
+    for i in (0, 2, 3):
+        assert np.array_equal(before[i], after[i])
+
+
+def test_zoom_and_pan_stay_synchronised(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    views = [p.view for p in window.panes]
+    assert window.state.fit
+    view = views[2]
+    centre = QPointF(view.width() / 2, view.height() / 2)
+    wheel = QWheelEvent(centre, view.mapToGlobal(centre), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    fitted = view.zoom()
+    QApplication.sendEvent(view, wheel)
+    assert not window.state.fit
+    assert view.zoom() == pytest.approx(fitted * 1.25 ** 2)
+
+    def shown() -> set[tuple[float, float, float]]:
+        """Zoom and the image point at each view's centre (views differ in size by a pixel)."""
+        out = set()
+        for v in views:
+            p = v.image_point(QPointF(v.width() / 2, v.height() / 2))
+            out.add((round(v.zoom(), 6), round(p.x(), 6), round(p.y(), 6)))
+        return out
+
+    assert len(shown()) == 1
+    before = views[0].target_rect()
+    qtbot.mousePress(views[3], Qt.MouseButton.LeftButton, pos=QPoint(40, 40))
+    qtbot.mouseMove(views[3], QPoint(70, 55))
+    qtbot.mouseRelease(views[3], Qt.MouseButton.LeftButton, pos=QPoint(70, 55))
+    moved = views[0].target_rect()
+    assert (moved.x() - before.x(), moved.y() - before.y()) == pytest.approx((30, 15))
+    assert len(shown()) == 1
+    window.state.set_zoom(1.0)  # the 1:1 button
+    assert all(v.target_rect().width() == 2 * W for v in views)
+    window.state.set_fit()
+    assert window.state.fit
+
+
+def test_wipe_scale_and_step(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.set_mode("wipe")
+    wipe = window.wipe.view
+    assert wipe.image is not None and wipe.image_b is not None
+    assert not np.array_equal(pixels(wipe.image), pixels(wipe.image_b))
+    window.wipe.slider.setValue(250)
+    assert wipe.split == pytest.approx(0.25)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.set_scale(3)
+    assert blocker.args[0].results[0].model == "bicubic-x3"
+    assert (wipe.image.width(), wipe.image.height()) == (3 * W, 3 * H)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.worker.step(2)
+    assert blocker.args[0].index == 2
+
+
+def test_a_bad_file_is_a_message_not_a_crash(qtbot, window: MainWindow,  # noqa: ANN001
+                                             tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n" * 20)
+    with qtbot.waitSignal(window.worker.failed, timeout=TIMEOUT):
+        window.open_file(bad)
+    assert window.status_label.text().startswith("error:")
+    assert window.worker.isRunning()
+
+
+def test_export_writes_a_file_and_cancel_removes_it(qtbot, window: MainWindow,  # noqa: ANN001
+                                                    clip: Path, tmp_path: Path) -> None:
+    pytest.importorskip("vidsr.pipeline")
+    import av
+
+    open_and_wait(qtbot, window, clip)
+    out = tmp_path / "out.mp4"
+    worker = window.start_export(out, "esr-max-x2")
+    with qtbot.waitSignal(worker.done, timeout=TIMEOUT):
+        pass
+    worker.wait()
+    with av.open(str(out)) as c:
+        frames = [f for f in c.decode(video=0)]
+    assert len(frames) == 12 and (frames[0].width, frames[0].height) == (2 * W, 2 * H)
+
+    long_clip = make_clip(tmp_path / "long.mp4", width=W, height=H, frames=240)
+    open_and_wait(qtbot, window, long_clip)
+    cancelled = tmp_path / "cancelled.mp4"
+
+    def cancel_at_first_progress(worker) -> None:  # noqa: ANN001
+        # A direct connection runs in the export thread: the run is cancelled mid-way for sure.
+        worker.progress.connect(lambda _p: worker.cancel(), Qt.ConnectionType.DirectConnection)
+        worker.cancelled.connect(lambda: outcome.append("cancelled"))
+        worker.done.connect(lambda _s: outcome.append("done"))
+
+    outcome: list[str] = []
+    window.export_started.connect(cancel_at_first_progress)
+    worker = window.start_export(cancelled, "esr-max-x2")
+    assert qtbot.waitUntil(lambda: not worker.isRunning(), timeout=TIMEOUT) is None
+    qtbot.waitUntil(lambda: bool(outcome), timeout=5000)  # the queued signal
+    assert outcome == ["cancelled"]
+    assert not cancelled.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "long.mp4", "out.mp4"]
+    assert "cancelled" in window.status_label.text()
+
+
+def test_screenshot_command(qapp, clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from vidsr.cli.main import main
+
+    out = tmp_path / "shot.png"
+    assert main(["gui", str(clip), "--screenshot", str(out), "--at", "0.25", "--device", "cpu",
+                 "--window-size", "900x500", "--panes", "2"]) == 0
+    image = QImage(str(out))
+    assert (image.width(), image.height()) == (900, 500)
+    assert pixels(image).std() > 10
