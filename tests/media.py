@@ -1,0 +1,223 @@
+"""Test media made with PyAV: small procedural clips covering what the video pipeline must keep.
+
+Every helper writes into a path the test owns (``tmp_path``) and returns it. Content is
+deterministic: smooth gradients plus a moving square and a fixed texture, so SR outputs differ
+visibly from a flat frame and PSNR checks mean something.
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+LANGS = ("eng", "fra", "deu")
+
+
+def luma_pattern(width: int, height: int, i: int, bit_depth: int = 8) -> np.ndarray:
+    """Frame ``i``'s luma: a gradient, a fixed texture and a square moving 2 px per frame."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    base = 40 + 120 * (xx / max(width - 1, 1)) + 40 * (yy / max(height - 1, 1))
+    base += 20 * np.sin(xx * 0.9 + yy * 0.35) * np.cos(yy * 0.7)
+    x0, y0 = (3 + 2 * i) % max(width - 10, 1), (2 + i) % max(height - 10, 1)
+    base[y0:y0 + 10, x0:x0 + 10] = 220
+    scale = (1 << bit_depth) - 1
+    out = np.clip(base / 255.0 * scale, 0, scale)
+    return np.round(out).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+def chroma_pattern(width: int, height: int, i: int, bit_depth: int = 8) -> tuple[np.ndarray, ...]:
+    """Frame ``i``'s Cb and Cr planes (smooth, slowly changing)."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    cb = 128 + 40 * np.sin(xx * 0.2 + i * 0.3)
+    cr = 128 + 40 * np.cos(yy * 0.25 - i * 0.2)
+    scale = (1 << bit_depth) - 1
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    return tuple(np.round(np.clip(c / 255.0 * scale, 0, scale)).astype(dtype) for c in (cb, cr))
+
+
+def _fill(frame: av.VideoFrame, planes: list[np.ndarray]) -> None:
+    for plane, data in zip(frame.planes, planes, strict=False):
+        itemsize = data.dtype.itemsize
+        buf = np.zeros((plane.height, plane.line_size // itemsize), dtype=data.dtype)
+        buf[:, : data.shape[1]] = data
+        plane.update(buf.tobytes())
+
+
+def yuv_frame(width: int, height: int, i: int, pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    """A planar YUV frame of the test pattern (8 or 10/12-bit, 4:2:0/4:2:2/4:4:4)."""
+    bits = 10 if "10" in pix_fmt else 12 if "12" in pix_fmt else 8
+    frame = av.VideoFrame(width, height, pix_fmt)
+    cw, ch = frame.planes[1].width, frame.planes[1].height
+    cb, cr = chroma_pattern(cw, ch, i, bits)
+    _fill(frame, [luma_pattern(width, height, i, bits), cb, cr])
+    return frame
+
+
+def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10,
+              fps: Fraction = Fraction(24), codec: str = "libx264", pix_fmt: str = "yuv420p",
+              pts: list[int] | None = None, time_base: Fraction | None = None,
+              audio_tracks: int = 0, audio_codec: str = "aac", subtitles: bool = False,
+              rotation: int = 0, color: dict[str, int] | None = None,
+              options: dict[str, str] | None = None, title: str | None = None) -> Path:
+    """Write a test clip; ``pts`` (in ``time_base``) gives variable frame timing."""
+    path = Path(path)
+    tb = time_base or Fraction(1, 12288)
+    with av.open(str(path), "w") as out:
+        if title:
+            out.metadata["title"] = title
+        vs = out.add_stream(codec, rate=fps, options=dict(options or {}))
+        vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+        vs.codec_context.time_base = tb
+        vs.time_base = tb
+        vs.metadata["title"] = "test video"
+        for key, value in (color or {}).items():
+            setattr(vs.codec_context, key, value)
+        if rotation:
+            vs.set_display_rotation(rotation)
+        streams = []
+        for k in range(audio_tracks):
+            a = out.add_stream(audio_codec, rate=48000 if audio_codec != "libopus" else 48000)
+            a.layout = "stereo" if k == 0 else "mono"
+            a.metadata["language"] = LANGS[k % len(LANGS)]
+            a.metadata["title"] = f"track {k}"
+            streams.append(a)
+        sub = None
+        if subtitles:
+            sub = out.add_mux_stream("mov_text" if path.suffix in (".mp4", ".mov") else "subrip")
+            sub.metadata["language"] = "eng"
+        step = int(round(1 / (fps * tb)))
+        times = pts if pts is not None else [i * step for i in range(frames)]
+        for i, p in enumerate(times):
+            f = yuv_frame(width, height, i, pix_fmt) if pix_fmt.startswith("yuv") else \
+                yuv_frame(width, height, i, "yuv444p").reformat(format=pix_fmt)
+            f.pts, f.time_base = p, tb
+            for packet in vs.encode(f):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        seconds = float((times[-1] + step) * tb) if times else 0.5
+        for k, a in enumerate(streams):
+            _write_audio(out, a, seconds, 440.0 * (k + 1))
+        if sub is not None:
+            _write_subtitles(out, sub, seconds, path.suffix in (".mp4", ".mov"))
+    return path
+
+
+def _write_audio(out: av.container.OutputContainer, stream: av.AudioStream, seconds: float,
+                 freq: float) -> None:
+    rate = stream.codec_context.sample_rate
+    n = stream.codec_context.frame_size or 1024
+    channels = stream.codec_context.layout.nb_channels
+    total = int(seconds * rate)
+    for start in range(0, total, n):
+        t = (start + np.arange(n)) / rate
+        tone = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+        data = np.repeat(tone[None], channels, axis=0)
+        frame = av.AudioFrame.from_ndarray(data, format="fltp",
+                                           layout=stream.codec_context.layout.name)
+        frame.sample_rate, frame.pts = rate, start
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+
+
+def _write_subtitles(out: av.container.OutputContainer, stream: av.stream.Stream,
+                     seconds: float, mov_text: bool) -> None:
+    for k, start in enumerate(np.arange(0.0, seconds, 0.2)):
+        text = f"line {k}".encode()
+        data = struct.pack(">H", len(text)) + text if mov_text else text
+        packet = av.Packet(data)
+        packet.stream = stream
+        packet.time_base = Fraction(1, 1000)
+        packet.pts = packet.dts = int(start * 1000)
+        packet.duration = 150
+        out.mux(packet)
+
+
+def make_audio_only(path: Path, seconds: float = 0.5) -> Path:
+    """An AAC-only file (no video stream)."""
+    with av.open(str(path), "w") as out:
+        a = out.add_stream("aac", rate=48000)
+        _write_audio(out, a, seconds, 440.0)
+    return Path(path)
+
+
+def make_zero_frames(path: Path) -> Path:
+    """A file with a video stream that holds no frames (and an audio track)."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("mpeg4", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        _write_audio(out, a, 0.3, 440.0)
+        for packet in vs.encode():
+            out.mux(packet)
+    return Path(path)
+
+
+def make_not_media(path: Path) -> Path:
+    """A text file with a video file's name."""
+    Path(path).write_text("this is not a video\n" * 50)
+    return Path(path)
+
+
+def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
+    """Copy the first ``keep`` fraction of ``src``'s bytes to ``dst``."""
+    data = Path(src).read_bytes()
+    Path(dst).write_bytes(data[: int(len(data) * keep)])
+    return Path(dst)
+
+
+def corrupt(src: Path, dst: Path, start: float = 0.3, length: float = 0.4) -> Path:
+    """Copy ``src`` to ``dst`` with a span of its bytes replaced by noise."""
+    data = bytearray(Path(src).read_bytes())
+    a, n = int(len(data) * start), int(len(data) * length)
+    data[a:a + n] = np.random.default_rng(0).integers(0, 256, n, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)
+
+
+def read_video(path: Path) -> dict:
+    """What a test needs to know about a written file: stream facts, timestamps, planes."""
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        cc = vs.codec_context
+        info = {"width": vs.width, "height": vs.height, "time_base": vs.time_base,
+                "rate": vs.average_rate, "codec": cc.name, "pix_fmt": cc.pix_fmt,
+                "metadata": dict(vs.metadata), "container_metadata": dict(c.metadata),
+                "streams": [(s.type, s.codec_context.name if s.codec_context else None,
+                             dict(s.metadata)) for s in c.streams]}
+        pts, lumas, rotation, tags = [], [], None, None
+        for frame in c.decode(vs):
+            pts.append(frame.pts)
+            plane = frame.planes[0]
+            dtype = np.uint8 if frame.format.name in ("yuv420p", "yuvj420p", "yuv444p",
+                                                      "yuv422p") else np.uint16
+            isz = np.dtype(dtype).itemsize
+            flat = np.frombuffer(plane, dtype)
+            lumas.append(flat[: plane.height * plane.line_size // isz]
+                         .reshape(plane.height, -1)[:, : plane.width].copy())
+            if rotation is None:
+                rotation = frame.rotation
+                tags = (frame.color_range, frame.colorspace, frame.color_primaries,
+                        frame.color_trc)
+        info.update(pts=pts, luma=lumas, rotation=rotation, color=tags,
+                    frame_pix_fmt=None)
+    return info
+
+
+def packets_of(path: Path, kind: str) -> list[list[tuple[int | None, bytes]]]:
+    """Per stream of ``kind`` ("audio", "subtitle"): the ``(pts, bytes)`` of every packet."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        out: dict[int, list[tuple[int | None, bytes]]] = {s.index: [] for s in streams}
+        if not streams:
+            return []
+        for packet in c.demux(streams):
+            if packet.size:
+                out[packet.stream.index].append((packet.pts, bytes(packet)))
+        return [out[s.index] for s in streams]

@@ -1,0 +1,140 @@
+"""Encoder choice: codec defaults per output container, pixel formats and codec options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from ..errors import OutputError
+from .formats import PlaneLayout
+
+# output suffix -> (codec for 8-bit video, codec for 10/12-bit video)
+CONTAINER_CODECS = {
+    ".mp4": ("libx264", "libx265"),
+    ".m4v": ("libx264", "libx265"),
+    ".mov": ("libx264", "libx265"),
+    ".mkv": ("libx264", "libx265"),
+    ".webm": ("libvpx-vp9", "libsvtav1"),
+}
+# the audio codec a stream is re-encoded to when the container cannot hold the original
+CONTAINER_AUDIO = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac"}
+NVENC = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
+_CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
+_PRESET_DEFAULT = {"libx264": "fast", "libx265": "fast"}
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How the upscaled video is encoded; ``None`` fields take the per-container defaults.
+
+    ``codec``: an FFmpeg encoder name (``libx264``, ``libx265``, ``h264_nvenc``...). ``crf``:
+    constant-quality level (``cq`` for NVENC). ``preset``: the encoder's speed preset.
+    ``pix_fmt``: output pixel format (default: the source's bit depth and chroma layout).
+    """
+
+    codec: str | None = None
+    crf: float | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+
+
+def default_codec(suffix: str, bit_depth: int, supported: set[str]) -> str:
+    """The encoder a container gets by default for video of ``bit_depth`` bits."""
+    eight, high = CONTAINER_CODECS.get(suffix.lower(), ("libx264", "libx265"))
+    name = eight if bit_depth == 8 else high
+    if av.Codec(name, "w").name in supported:
+        return name
+    raise OutputError(f"no default video encoder for {suffix or 'this'} container; "
+                      "pick one with --codec")
+
+
+def encoder(name: str) -> av.Codec:
+    """The FFmpeg encoder ``name``; ``OutputError`` when this FFmpeg build lacks it."""
+    try:
+        codec = av.Codec(name, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise OutputError(f"video encoder {name!r} is not available in this FFmpeg build "
+                          "(try libx264 or libx265)") from exc
+    if codec.type != "video":
+        raise OutputError(f"{name!r} is not a video encoder")
+    return codec
+
+
+def _describe(fmt: str) -> tuple[int, tuple[int, int]] | None:
+    """``(bit depth, (vertical, horizontal) chroma subsampling)`` of a YUV pixel format."""
+    try:
+        f = av.VideoFormat(fmt)
+    except (ValueError, av.FFmpegError):
+        return None
+    if f.is_rgb or len(f.components) < 3 or f.is_bit_stream:
+        return None
+    bits = f.components[0].bits
+    sub = (round(64 / f.chroma_height(64)), round(64 / f.chroma_width(64)))
+    return bits, sub
+
+
+def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
+                   out_size: tuple[int, int]) -> str:
+    """The pixel format to encode with: ``requested``, else the source's bit depth and chroma.
+
+    4:2:0 and 4:2:2 need even dimensions; an odd output width (height) switches to 4:4:4
+    (4:4:4 or 4:2:2) so the output stays exactly ``s`` times the input.
+    """
+    formats = [f.name for f in (codec.video_formats or [])]
+    if requested is not None:
+        if formats and requested not in formats:
+            raise OutputError(f"{codec.name} cannot encode pix_fmt {requested}; it takes "
+                              f"{', '.join(formats)}")
+        return requested
+    vs, hs = layout.subsampling
+    w, h = out_size
+    if w % 2:
+        vs, hs = 1, 1
+    elif h % 2:
+        vs = 1
+    want = (layout.bit_depth, (vs, hs))
+    candidates = [f for f in formats if _describe(f) == want and not f.startswith("yuvj")]
+    if not formats:
+        return PlaneLayout(layout.bit_depth, {(2, 2): "420", (1, 2): "422"}.get((vs, hs), "444"),
+                           ).pix_fmt
+    if candidates:
+        planar = [f for f in candidates if f.startswith("yuv")]
+        return (planar or candidates)[0]
+    same_depth = [f for f in formats if (_describe(f) or (0,))[0] == layout.bit_depth
+                  and (_describe(f) or (0, (9, 9)))[1][1] <= hs]
+    if same_depth:
+        return same_depth[0]
+    raise OutputError(f"{codec.name} cannot encode {layout.bit_depth}-bit "
+                      f"{'4:4:4' if hs == 1 else layout.chroma} video "
+                      f"({', '.join(formats)}); pick another --codec (libx265 keeps 10-bit) "
+                      "or a --pix-fmt")
+
+
+def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, str]:
+    """Encoder options for the quality/speed settings (defaults per encoder)."""
+    opts: dict[str, str] = {}
+    crf = options.crf if options.crf is not None else _CRF_DEFAULT.get(name)
+    preset = options.preset or _PRESET_DEFAULT.get(name)
+    if name in NVENC:
+        if crf is not None:
+            opts.update(rc="vbr", cq=f"{crf:g}")
+        opts["preset"] = options.preset or "p4"
+        return opts
+    if crf is not None:
+        opts["crf"] = f"{crf:g}"
+    if preset is not None:
+        opts["preset"] = preset
+    if name == "libx265":
+        opts["x265-params"] = "log-level=error"
+    elif name == "libvpx-vp9":
+        opts.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
+    elif name == "libsvtav1" and options.preset is None:
+        opts["preset"] = "8"
+    return opts
+
+
+def output_suffix(path: Path) -> str:
+    """The container suffix of an output path, lower-case."""
+    return path.suffix.lower()

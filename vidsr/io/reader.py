@@ -1,0 +1,410 @@
+"""Read a video file as planes: Y, Cb, Cr (uint8, or uint16 for 10/12-bit) plus timestamps.
+
+``with VideoReader(path) as r:`` opens the file, checks it (a readable video stream with at least
+one decodable, progressive frame in a pixel format vidsr handles) and exposes ``r.info``; iterate
+it for ``VideoFrame`` objects. Planar YUV frames are handed over as they are decoded, never
+through RGB; other pixel formats (RGB, NV12, P010, gray...) are converted to 4:2:0 YUV at 8 or 10
+bits by FFmpeg's swscale. Interlaced video is refused: vidsr's models are trained on progressive
+frames, and a silent deinterlace would change the frame rate or the motion.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import InputError
+from .formats import (
+    COLOR_PRIMARIES,
+    COLOR_RANGES,
+    COLOR_SPACES,
+    COLOR_TRCS,
+    PlaneLayout,
+    conversion_target,
+    layout_for,
+    name_of,
+    native_layout,
+)
+
+log = logging.getLogger(__name__)
+
+_INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AV_FIELD_TT, BB, TB, BT
+_ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art, not video
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video stream is: size, timing, pixel layout and colour tags (FFmpeg names)."""
+
+    path: str
+    width: int
+    height: int
+    fps: Fraction | None
+    time_base: Fraction
+    frames: int | None  # an estimate when the container has no frame count
+    duration: float | None
+    pix_fmt: str  # the stream's own pixel format
+    bit_depth: int  # of the planes vidsr hands over
+    chroma: str  # "420", "422" or "444", of the planes vidsr hands over
+    color_range: str
+    color_space: str
+    color_primaries: str
+    color_trc: str
+    chroma_location: str
+    rotation: int
+    codec: str
+    container: str
+    sample_aspect_ratio: Fraction | None = None
+    converted: bool = False  # True when planes come out of a swscale conversion
+    stream_index: int = 0
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def matrix(self) -> str:
+        """The YCbCr matrix (``color_space``)."""
+        return self.color_space
+
+    @property
+    def full_range(self) -> bool:
+        """True for full-range (JPEG, "pc") code values."""
+        return self.color_range == "pc"
+
+    @property
+    def layout(self) -> PlaneLayout:
+        """The layout of the planes the reader hands over."""
+        return PlaneLayout(self.bit_depth, self.chroma, self.full_range)
+
+    @property
+    def planes_pix_fmt(self) -> str:
+        """The planar pixel format of the planes the reader hands over."""
+        return self.layout.pix_fmt
+
+
+@dataclass
+class VideoFrame:
+    """One decoded frame: planes plus its timestamp in ``time_base`` units."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    pts: int | None
+    time_base: Fraction
+    index: int
+
+    @property
+    def time(self) -> float:
+        """Presentation time in seconds (0 when the frame has no timestamp)."""
+        return float(self.pts * self.time_base) if self.pts is not None else 0.0
+
+
+@dataclass
+class StreamPacket:
+    """A packet of a non-video stream, passed through untouched to be copied into the output."""
+
+    stream_index: int
+    packet: Any  # an av.Packet; opaque outside vidsr.io
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a video file")
+
+
+def _open(path: Path) -> Any:
+    try:
+        return av.open(str(path), metadata_errors="replace")
+    except av.FFmpegError as exc:
+        raise InputError(f"{path} cannot be opened as media ({exc.strerror or exc}): not a "
+                         "video file, or a truncated/corrupt one") from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+def _video_stream(container: Any, path: Path) -> Any:
+    streams = [s for s in container.streams.video if not (s.disposition & _ATTACHED_PIC)]
+    if not streams:
+        kinds = sorted({s.type for s in container.streams})
+        what = f"only {', '.join(kinds)}" if kinds else "no streams"
+        raise InputError(f"{path} has no video stream ({what})")
+    stream = streams[0]
+    # Frame threads decode several frames at once; slice threads split each frame.
+    stream.thread_type = "AUTO"
+    stream.codec_context.thread_count = 0
+    return stream
+
+
+def _declared_duration(stream: Any, tb: Fraction) -> float | None:
+    """The stream's own duration in seconds: its header field, or Matroska's DURATION tag."""
+    if stream.duration:
+        return float(stream.duration * tb)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag and tag.count(":") == 2:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            return None
+    return None
+
+
+def _plane_array(plane: Any, dtype: np.dtype) -> np.ndarray:
+    itemsize = np.dtype(dtype).itemsize
+    stride = plane.line_size // itemsize
+    flat = np.frombuffer(plane, dtype=dtype)
+    return flat[: plane.height * stride].reshape(plane.height, stride)[:, : plane.width].copy()
+
+
+def _frame_layout(frame: Any, path: Path) -> tuple[PlaneLayout, bool]:
+    """The plane layout frames of this format arrive in, and whether they need converting."""
+    fmt = frame.format
+    native = native_layout(fmt.name)
+    if native is not None:
+        return native, False
+    bits = max((c.bits for c in fmt.components), default=0)
+    if fmt.is_bit_stream or fmt.is_bayer or not fmt.components or bits > 12:
+        raise InputError(f"{path}: pixel format {fmt.name} is not supported "
+                         "(vidsr handles 8 to 12-bit YUV, RGB and gray video)")
+    return layout_for(conversion_target(bits)), True
+
+
+class VideoReader:
+    """Decode a video file's frames as planes; a context manager and an iterable.
+
+    ``start`` and ``duration`` (seconds) restrict the frames to ``[start, start + duration)``.
+    ``passthrough=True`` makes ``items()`` also yield the packets of the other streams (audio,
+    subtitles, data) in file order, for the writer to copy.
+    """
+
+    def __init__(self, path: str | Path, start: float | None = None,
+                 duration: float | None = None, *, passthrough: bool = False) -> None:
+        self.path = Path(path)
+        _check_path(self.path)
+        if start is not None and start < 0:
+            raise InputError(f"start must be >= 0 seconds, got {start}")
+        if duration is not None and duration <= 0:
+            raise InputError(f"duration must be > 0 seconds, got {duration}")
+        self._start = start or 0.0
+        self._end = None if duration is None else self._start + duration
+        self._passthrough = passthrough
+        self._container = _open(self.path)
+        try:
+            self._stream = _video_stream(self._container, self.path)
+            self.info = self._probe()
+        except BaseException:
+            self._container.close()
+            raise
+        self.container_metadata = dict(self._container.metadata)
+        self.streams = [s for s in self._container.streams if s.index != self._stream.index
+                        and s.type in ("audio", "subtitle", "data", "attachment")]
+        self._next_index = 0
+        self._skip_before: float | None = self._start if self._start > 0 else None
+        self._started = False
+        self._decoded = 0
+        self._sought = False
+
+    # -- probing ------------------------------------------------------------------------------
+    def _first_frame(self) -> Any:
+        try:
+            for packet in self._container.demux(self._stream):
+                for frame in packet.decode():
+                    return frame
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: the video stream cannot be decoded "
+                             f"({exc.strerror or exc}); the file is corrupt or truncated") from exc
+        raise InputError(f"{self.path}: the video stream has no frames")
+
+    def _probe(self) -> VideoInfo:
+        s, cc = self._stream, self._stream.codec_context
+        frame = self._first_frame()
+        if frame.interlaced_frame or cc.field_order in _INTERLACED_FIELD_ORDERS:
+            raise InputError(f"{self.path}: interlaced video is not supported; deinterlace it "
+                             "first (e.g. ffmpeg -i IN -vf bwdif=mode=send_frame OUT)")
+        layout, converted = _frame_layout(frame, self.path)
+        self._layout, self._convert = layout, converted
+        fps = s.average_rate or s.guessed_rate or s.base_rate
+        fps = Fraction(fps) if fps else None
+        tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
+        duration = _declared_duration(s, tb)
+        self._declared = duration
+        if duration is None and self._container.duration:
+            duration = self._container.duration / 1_000_000
+        frames = s.frames or (round(duration * float(fps)) if duration and fps else None)
+        if self._start or self._end is not None:
+            frames, duration = self._window(frames, duration, fps)
+        if converted:
+            # swscale writes BT.709 limited range unless the source says otherwise
+            fmt = frame.format
+            rgb = fmt.is_rgb or fmt.name.startswith(("gray", "ya")) or fmt.has_palette
+            space = "bt709" if rgb else name_of(COLOR_SPACES, frame.colorspace)
+            crange = "tv" if rgb else name_of(COLOR_RANGES, frame.color_range)
+        else:
+            space = name_of(COLOR_SPACES, frame.colorspace)
+            crange = "pc" if layout.full_range else name_of(COLOR_RANGES, frame.color_range)
+        sar = s.sample_aspect_ratio
+        self._container.seek(0, stream=self._stream)
+        cc.flush_buffers()
+        return VideoInfo(
+            path=str(self.path), width=frame.width, height=frame.height, fps=fps, time_base=tb,
+            frames=frames, duration=duration, pix_fmt=frame.format.name,
+            bit_depth=layout.bit_depth, chroma=layout.chroma, color_range=crange,
+            color_space=space, color_primaries=name_of(COLOR_PRIMARIES, frame.color_primaries),
+            color_trc=name_of(COLOR_TRCS, frame.color_trc), chroma_location="left",
+            rotation=int(round(frame.rotation or 0)), codec=cc.name,
+            container=self._container.format.name,
+            sample_aspect_ratio=Fraction(sar) if sar else None, converted=converted,
+            stream_index=s.index, metadata=dict(s.metadata))
+
+    def _converted(self, frame: Any) -> Any:
+        fmt = frame.format
+        if fmt.is_rgb or fmt.name.startswith(("gray", "ya")) or fmt.has_palette:
+            # RGB-like sources become BT.709 limited-range YCbCr, as VideoInfo declares
+            return frame.reformat(format=self._layout.pix_fmt, dst_colorspace="itu709",
+                                  dst_color_range="MPEG")
+        return frame.reformat(format=self._layout.pix_fmt)
+
+    def _window(self, frames: int | None, duration: float | None,
+                fps: Fraction | None) -> tuple[int | None, float | None]:
+        total = duration
+        end = self._end if self._end is not None else total
+        if end is None:
+            return None, None
+        if total is not None:
+            end = min(end, total)
+        span = max(end - self._start, 0.0)
+        return (math.ceil(span * float(fps) - 1e-6) if fps else None), span
+
+    # -- context manager ------------------------------------------------------------------------
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the file (iteration stops)."""
+        self._container.close()
+
+    # -- iteration ------------------------------------------------------------------------------
+    def seek(self, seconds: float) -> None:
+        """Continue iteration from the first frame at or after ``seconds``."""
+        tb = self.info.time_base
+        self._container.seek(max(int(seconds / tb), 0), stream=self._stream, backward=True)
+        self._stream.codec_context.flush_buffers()
+        self._skip_before = seconds
+        fps = self.info.fps
+        self._next_index = round(seconds * float(fps)) if fps else 0
+        self._started = True
+        self._sought = True
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        for item in self._iterate(False):
+            if isinstance(item, VideoFrame):
+                yield item
+
+    def items(self) -> Iterator[VideoFrame | StreamPacket]:
+        """Frames and, with ``passthrough=True``, the other streams' packets, in file order."""
+        return self._iterate(self._passthrough)
+
+    def _iterate(self, with_packets: bool) -> Iterator[VideoFrame | StreamPacket]:
+        if not self._started and self._start > 0:
+            self.seek(self._start)
+            self._next_index = 0
+        self._started = True
+        streams = [self._stream, *(self.streams if with_packets else [])]
+        shift = self._start
+        last_pts: int | None = None
+        try:
+            for packet in self._container.demux(streams):
+                if packet.stream.index != self._stream.index:
+                    item = self._pass(packet, shift)
+                    if item is not None:
+                        yield item
+                    continue
+                for frame in packet.decode():
+                    out = self._to_frame(frame, shift, last_pts)
+                    if out is None:
+                        continue
+                    if out is StopIteration:
+                        return
+                    last_pts = out.pts
+                    yield out
+        except av.FFmpegError as exc:
+            raise InputError(f"{self.path}: corrupt or truncated video data after frame "
+                             f"{self._decoded} ({exc.strerror or exc})") from exc
+        if not (self._sought or self._end):
+            self._check_complete(last_pts)
+
+    def _check_complete(self, last_pts: int | None) -> None:
+        """Raise if the file ended well before its header said it would (truncated/corrupt)."""
+        expected = self._stream.frames
+        if expected and 0 < self._decoded < expected:
+            raise InputError(f"{self.path} is truncated or corrupt: its index lists {expected} "
+                             f"frames but only {self._decoded} could be decoded")
+        if self._declared and last_pts is not None:
+            start = self._stream.start_time or 0
+            got = float((last_pts - start) * self.info.time_base)
+            step = 1 / float(self.info.fps) if self.info.fps else 0.1
+            if got + 3 * step + 0.1 < self._declared:
+                raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
+                                 f"but the file declares {self._declared:.2f} s")
+
+    def _pass(self, packet: Any, shift: float) -> StreamPacket | None:
+        if packet.size == 0:
+            return None
+        if shift or self._end is not None:
+            if packet.pts is None:
+                return None
+            t = float(packet.pts * packet.time_base)
+            if t < shift or (self._end is not None and t >= self._end):
+                return None
+            delta = int(round(shift / packet.time_base))
+            packet.pts -= delta
+            if packet.dts is not None:
+                packet.dts -= delta
+        return StreamPacket(packet.stream.index, packet)
+
+    def _to_frame(self, frame: Any, shift: float, last_pts: int | None) -> Any:
+        tb = self.info.time_base
+        pts = frame.pts
+        if pts is None:  # raw streams: continue from the previous timestamp at the frame rate
+            step = int(round(1 / (self.info.fps * tb))) if self.info.fps else 1
+            pts = 0 if last_pts is None else last_pts + step
+        t = float(pts * tb)
+        if self._skip_before is not None and t < self._skip_before - 1e-6:
+            return None
+        if self._end is not None and t >= self._end - 1e-6:
+            return StopIteration
+        if frame.is_corrupt:
+            raise InputError(f"{self.path}: frame {self._decoded} at {t:.3f} s is corrupt "
+                             "(damaged or truncated video data)")
+        if frame.interlaced_frame:
+            raise InputError(f"{self.path}: interlaced frames at {t:.3f} s are not supported; "
+                             "deinterlace first (e.g. ffmpeg -vf bwdif=mode=send_frame)")
+        if self._convert:
+            frame = self._converted(frame)
+        elif frame.format.name != self._layout.pix_fmt and \
+                native_layout(frame.format.name) != self._layout:
+            raise InputError(f"{self.path}: the pixel format changes mid-stream "
+                             f"({self._layout.pix_fmt} -> {frame.format.name})")
+        if frame.width != self.info.width or frame.height != self.info.height:
+            raise InputError(f"{self.path}: the frame size changes mid-stream "
+                             f"({self.info.width}x{self.info.height} -> "
+                             f"{frame.width}x{frame.height} at {t:.3f} s)")
+        dtype = np.dtype(np.uint8 if self._layout.bit_depth == 8 else np.uint16)
+        y, u, v = (_plane_array(frame.planes[i], dtype) for i in range(3))
+        if shift:
+            pts -= int(round(shift / tb))
+        out = VideoFrame(y, u, v, pts, tb, self._next_index)
+        self._next_index += 1
+        self._decoded += 1
+        return out

@@ -1,0 +1,263 @@
+"""Write upscaled planes to a file, copying the source's other streams and metadata.
+
+``VideoWriter`` encodes frames handed over as planes (same layout as the reader's, ``s`` times
+the size) with the source's timestamps, time base, frame rate, colour tags, rotation and stream
+metadata. Audio, subtitle and data packets from the reader are remuxed bit-exact; an audio
+stream whose codec the output container cannot hold is re-encoded (with a warning), a subtitle
+or data stream it cannot hold is dropped (with a warning).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from ..errors import OutputError
+from .encoders import (
+    CONTAINER_AUDIO,
+    NVENC,
+    EncodeOptions,
+    choose_pix_fmt,
+    codec_options,
+    default_codec,
+    encoder,
+)
+from .formats import (
+    COLOR_PRIMARIES,
+    COLOR_RANGES,
+    COLOR_SPACES,
+    COLOR_TRCS,
+    value_of,
+)
+from .reader import StreamPacket, VideoInfo
+
+log = logging.getLogger(__name__)
+
+# Tags muxers write themselves; copying them would describe the source file, not ours.
+_SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
+              "creation_time", "handler_name", "vendor_id"}
+
+
+def _tags(metadata: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in metadata.items() if k.lower() not in _SKIP_TAGS
+            and not k.upper().startswith("DURATION") and not k.startswith("_STATISTICS")
+            and k.upper() not in ("NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "BPS")}
+
+
+def _stream_tags(metadata: dict[str, str]) -> dict[str, str]:
+    tags = _tags(metadata)
+    if "name" in tags and "title" not in tags:  # the MP4 demuxer reports a track's title as name
+        tags["title"] = tags.pop("name")
+    return tags
+
+
+class _AudioReencoder:
+    """Decode one audio stream and encode it with a codec the container can hold."""
+
+    def __init__(self, out: Any, src: Any, codec: str) -> None:
+        cc = src.codec_context
+        self.src = src
+        self.stream = out.add_stream(codec, rate=cc.sample_rate or 48000)
+        self.stream.layout = cc.layout.name if cc.layout else "stereo"
+        self.out = out
+        enc = self.stream.codec_context
+        self.resampler = av.AudioResampler(format=enc.format, layout=enc.layout,
+                                           rate=enc.sample_rate, frame_size=enc.frame_size or None)
+
+    def write(self, packet: Any) -> None:
+        for frame in packet.decode():
+            frame.pts = None
+            self._encode(self.resampler.resample(frame))
+
+    def _encode(self, frames: list[Any]) -> None:
+        for frame in frames:
+            for p in self.stream.encode(frame):
+                self.out.mux(p)
+
+    def flush(self) -> None:
+        self._encode(self.resampler.resample(None))
+        for p in self.stream.encode(None):
+            self.out.mux(p)
+
+
+class VideoWriter:
+    """Encode upscaled planes and remux the source's other streams into ``path``.
+
+    ``info`` describes the source; ``scale`` the upscale factor; ``streams`` are the reader's
+    non-video streams (``VideoReader.streams``) to copy. Use as a context manager, or call
+    ``close()`` (finish the file) or ``abort()`` (stop without finishing it).
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo, scale: int,
+                 options: EncodeOptions | None = None, streams: list[Any] | None = None,
+                 container_metadata: dict[str, str] | None = None,
+                 suffix: str | None = None) -> None:
+        self.path = Path(path)
+        self.info = info
+        self.scale = scale
+        self.options = options or EncodeOptions()
+        self.suffix = (suffix or self.path.suffix).lower()
+        self.width, self.height = info.width * scale, info.height * scale
+        self.layout = info.layout
+        self.notes: list[str] = []
+        try:
+            fmt = {".mkv": "matroska", ".webm": "webm", ".mov": "mov", ".m4v": "mp4",
+                   ".mp4": "mp4"}.get(self.suffix)
+            self._out = av.open(str(self.path), "w", format=fmt)
+        except (av.FFmpegError, ValueError, OSError) as exc:
+            raise OutputError(f"cannot write {self.path.name}: {exc}") from exc
+        try:
+            self._setup(container_metadata or {}, streams or [])
+        except BaseException:
+            self.abort()
+            raise
+        self.frames = 0
+
+    # -- setup ------------------------------------------------------------------------------
+    def _setup(self, container_metadata: dict[str, str], streams: list[Any]) -> None:
+        out, info, opts = self._out, self.info, self.options
+        out.metadata.update(_tags(container_metadata))
+        supported = out.supported_codecs
+        name = opts.codec or default_codec(self.suffix, self.layout.bit_depth, supported)
+        codec = encoder(name)
+        self.codec = codec.name
+        if codec.canonical_name not in supported and codec.name not in supported:
+            raise OutputError(f"a {self.suffix} file cannot hold {codec.name} video")
+        self.pix_fmt = choose_pix_fmt(codec, self.layout, opts.pix_fmt,
+                                      (self.width, self.height))
+        vs = out.add_stream(codec.name, rate=info.fps,
+                            options=codec_options(codec.name, opts, self.suffix))
+        cc = vs.codec_context
+        vs.width, vs.height, vs.pix_fmt = self.width, self.height, self.pix_fmt
+        cc.time_base = info.time_base
+        vs.time_base = info.time_base
+        if info.fps:
+            cc.framerate = info.fps
+        cc.thread_count = 0
+        cc.color_range = value_of(COLOR_RANGES, info.color_range)
+        cc.colorspace = value_of(COLOR_SPACES, info.color_space)
+        cc.color_primaries = value_of(COLOR_PRIMARIES, info.color_primaries)
+        cc.color_trc = value_of(COLOR_TRCS, info.color_trc)
+        if info.sample_aspect_ratio:
+            cc.sample_aspect_ratio = info.sample_aspect_ratio
+        if codec.name in ("libx265", "hevc_nvenc") and self.suffix in (".mp4", ".mov", ".m4v"):
+            vs.codec_tag = "hvc1"  # what Apple players need to play HEVC in MP4/MOV
+        if info.rotation:
+            vs.set_display_rotation(info.rotation)
+        vs.metadata.update(_stream_tags(info.metadata))
+        self._vs = vs
+        self._open_encoder(codec.name)
+        self._frame_fmt = self.layout.pix_fmt
+        if self.pix_fmt != self._frame_fmt:
+            self.notes.append(f"encoding {self._frame_fmt} planes as {self.pix_fmt}")
+        self._map: dict[int, Any] = {}
+        for src in streams:
+            self._add_copy(src, supported)
+
+    def _open_encoder(self, name: str) -> None:
+        try:
+            self._vs.codec_context.open()
+        except av.FFmpegError as exc:
+            hint = (" (NVENC needs an NVIDIA GPU and driver; try --codec libx264)"
+                    if name in NVENC else "")
+            raise OutputError(f"cannot start the {name} encoder at {self.width}x{self.height} "
+                              f"{self.pix_fmt}: {exc.strerror or exc}{hint}") from exc
+
+    def _add_copy(self, src: Any, supported: set[str]) -> None:
+        name = src.codec_context.name if src.codec_context else None
+        label = f"{src.type} stream #{src.index} ({name})"
+        if name is not None and name in supported:
+            dst = self._out.add_stream_from_template(src)
+            dst.metadata.update(_stream_tags(dict(src.metadata)))
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                dst.disposition = src.disposition
+            self._map[src.index] = dst
+            return
+        target = CONTAINER_AUDIO.get(self.suffix, "aac")
+        if src.type == "audio" and target in supported:
+            msg = (f"{label} cannot go in a {self.suffix} file; re-encoding it to {target}")
+            log.warning(msg)
+            self.notes.append(msg)
+            enc = _AudioReencoder(self._out, src, target)
+            enc.stream.metadata.update(_stream_tags(dict(src.metadata)))
+            self._map[src.index] = enc
+            return
+        msg = f"{label} cannot go in a {self.suffix} file; dropped (use .mkv to keep it)"
+        log.warning(msg)
+        self.notes.append(msg)
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
+        """Encode one upscaled frame (planes cropped to the output's exact plane sizes)."""
+        frame = av.VideoFrame(self.width, self.height, self._frame_fmt)
+        dtype = np.uint8 if self.layout.bit_depth == 8 else np.uint16
+        for plane, data in zip(frame.planes, (y, u, v), strict=True):
+            view = np.frombuffer(plane, dtype=dtype)
+            stride = plane.line_size // view.itemsize
+            dst = view[: plane.height * stride].reshape(plane.height, stride)
+            dst[:, : plane.width] = data[: plane.height, : plane.width]
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        frame.color_range = self._vs.codec_context.color_range
+        if self.pix_fmt != self._frame_fmt:
+            frame = frame.reformat(format=self.pix_fmt)
+        self._encode(frame)
+        self.frames += 1
+
+    def write_packet(self, item: StreamPacket) -> None:
+        """Copy (or re-encode) one packet of a non-video stream."""
+        dst = self._map.get(item.stream_index)
+        if dst is None:
+            return
+        try:
+            if isinstance(dst, _AudioReencoder):
+                dst.write(item.packet)
+            else:
+                item.packet.stream = dst
+                self._out.mux(item.packet)
+        except av.FFmpegError as exc:
+            raise OutputError(f"cannot write {self.path.name}: {exc}") from exc
+
+    def _encode(self, frame: Any) -> None:
+        try:
+            for packet in self._vs.encode(frame):
+                self._out.mux(packet)
+        except av.FFmpegError as exc:
+            raise OutputError(f"encoding failed ({self._vs.codec_context.name}): "
+                              f"{exc.strerror or exc}") from exc
+
+    # -- finishing --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush the encoders and finish the file."""
+        try:
+            self._encode(None)
+            for dst in self._map.values():
+                if isinstance(dst, _AudioReencoder):
+                    dst.flush()
+            self._out.close()
+        except av.FFmpegError as exc:
+            raise OutputError(f"cannot finish {self.path.name}: {exc}") from exc
+
+    def abort(self) -> None:
+        """Stop without finishing the file (it is left incomplete for the caller to delete)."""
+        try:
+            self._out.close()
+        except Exception:  # noqa: BLE001 - the file is being thrown away
+            log.debug("closing an aborted output raised", exc_info=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+__all__ = ["EncodeOptions", "VideoWriter"]

@@ -1,0 +1,245 @@
+"""Upscale a video file: decode -> luma SR + chroma bicubic -> encode, overlapped in threads.
+
+``upscale_video(src, dst, model=...)`` is the library call behind ``vidsr INPUT -o OUTPUT`` and
+the GUI's export. Three stages run in their own threads, joined by bounded queues so memory stays
+flat over any length of video: the decoder (``vidsr.io.VideoReader``), the SR stage
+(``vidsr.engine.Engine``, which on CUDA overlaps upload, compute and download itself) and the
+encoder/muxer (``vidsr.io.VideoWriter``). The output goes to a temporary file beside the target
+and is renamed only on success; a cancel event or Ctrl-C stops every stage within a fraction of a
+second and removes the partial file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from .engine import Engine
+from .errors import Cancelled, OutputError, VidsrError
+from .io import EncodeOptions, VideoReader, VideoWriter
+from .pipeline_stages import END, StageRunner
+
+log = logging.getLogger(__name__)
+
+# Containers vidsr writes by default; anything else gets an .mkv output when -o is omitted.
+_KEEP_SUFFIX = {".mp4", ".mkv", ".mov", ".m4v", ".webm"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: frames written, the expected total (may be None), speed and ETA."""
+
+    frames: int
+    total: int | None
+    fps: float
+    eta: float | None  # seconds
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did and where its time went.
+
+    ``decode_s`` / ``sr_s`` / ``encode_s`` are the seconds each stage spent working (not
+    waiting on a queue); the stage with the most is the one that ``bound`` the run's speed.
+    """
+
+    src: str
+    dst: str
+    model: str
+    device: str
+    frames: int
+    seconds: float
+    fps: float
+    decode_s: float
+    sr_s: float
+    encode_s: float
+    bound: str
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    codec: str
+    pix_fmt: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def lines(self) -> list[str]:
+        """A short human-readable report (what the CLI prints at the end)."""
+        (w, h), (ow, oh) = self.input_size, self.output_size
+        out = [f"{self.src} ({w}x{h}) -> {self.dst} ({ow}x{oh}, {self.codec} {self.pix_fmt})",
+               f"{self.frames} frames in {self.seconds:.2f} s ({self.fps:.1f} fps) with "
+               f"{self.model} on {self.device}",
+               "stage busy time: " + ", ".join(
+                   f"{name} {sec:.2f} s ({1000 * sec / max(self.frames, 1):.1f} ms/frame)"
+                   for name, sec in (("decode", self.decode_s), ("sr", self.sr_s),
+                                     ("encode", self.encode_s)))
+               + f"; bound by {self.bound}"]
+        out.extend(self.notes)
+        return out
+
+
+def default_output(src: str | Path, model_name: str) -> Path:
+    """``<stem>_<model>.<ext>`` beside the input (``.mkv`` for containers vidsr doesn't write)."""
+    src = Path(src)
+    suffix = src.suffix.lower() if src.suffix.lower() in _KEEP_SUFFIX else ".mkv"
+    return src.with_name(f"{src.stem}_{model_name}{suffix}")
+
+
+def partial_path(dst: Path) -> Path:
+    """The temporary file a run writes before renaming it to ``dst``."""
+    return dst.with_name(f".{dst.stem}.vidsr-partial{dst.suffix}")
+
+
+def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+    if dst.suffix.lower() not in _KEEP_SUFFIX:
+        raise OutputError(f"cannot write {dst.name}: vidsr writes "
+                          f"{', '.join(sorted(_KEEP_SUFFIX))} files")
+    if dst.is_dir():
+        raise OutputError(f"{dst} is a directory; give an output file name")
+    if not dst.parent.is_dir():
+        raise OutputError(f"output folder does not exist: {dst.parent}")
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise OutputError(f"{dst} is the input file; choose another output name")
+    if dst.exists() and not overwrite:
+        raise OutputError(f"{dst} exists (use --overwrite to replace it)")
+    if not os.access(dst.parent, os.W_OK):
+        raise OutputError(f"cannot write to {dst.parent}: permission denied")
+
+
+def _engine(model: str | Path | nn.Module | Engine, device: str, fp16: bool | None,
+            tile: int | None) -> Engine:
+    if isinstance(model, Engine):
+        return model
+    return Engine(model, device=device, fp16=fp16, tile=tile)
+
+
+def upscale_video(src: str | Path, dst: str | Path | None = None, *,
+                  model: str | Path | nn.Module | Engine = "ecbsr-x2", device: str = "auto",
+                  options: EncodeOptions | None = None, overwrite: bool = False,
+                  start: float | None = None, duration: float | None = None,
+                  progress: Callable[[Progress], None] | None = None,
+                  cancel: threading.Event | None = None, fp16: bool | None = None,
+                  tile: int | None = None, queue_size: int = 4) -> RunSummary:
+    """Upscale ``src`` into ``dst`` (default: ``default_output``) and return a ``RunSummary``.
+
+    ``model``: a name/alias/weights file, a module from ``load_model`` or an ``Engine``.
+    ``start``/``duration`` (seconds) cut a section (timestamps then start near 0).
+    ``progress`` is called from the calling thread about five times a second; setting
+    ``cancel`` stops the run (``Cancelled`` is raised, no output is left). Raises
+    ``InputError`` / ``OutputError`` / ``ModelNotFoundError`` for bad input, output or model.
+    """
+    src = Path(src)
+    with VideoReader(src, start=start, duration=duration, passthrough=True) as reader:
+        engine = _engine(model, device, fp16, tile)
+        dst = Path(dst) if dst is not None else default_output(src, engine.name)
+        _check_output(src, dst, overwrite)
+        tmp = partial_path(dst)
+        writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
+                             container_metadata=reader.container_metadata, suffix=dst.suffix)
+        try:
+            summary = _run(reader, engine, writer, src, dst, progress, cancel, queue_size)
+        except BaseException:
+            writer.abort()
+            tmp.unlink(missing_ok=True)
+            raise
+    tmp.replace(dst)
+    return summary
+
+
+def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, src: Path, dst: Path,
+         progress: Callable[[Progress], None] | None, cancel: threading.Event | None,
+         queue_size: int) -> RunSummary:
+    info = reader.info
+    runner = StageRunner(queue_size)
+    siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
+    depth = 2 if engine.device.type == "cuda" else 1
+
+    def sr(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:
+        in_flight: list[Any] = []
+        for item in items:
+            if item is END:
+                break
+            if not hasattr(item, "y"):
+                emit(item)
+                continue
+            t0 = time.perf_counter()
+            engine.submit(item.y, item.u, item.v, bit_depth=bits, siting=siting,
+                          subsampling=subsampling)
+            in_flight.append(item)
+            done = []
+            while engine.pending() >= depth:
+                done.append((in_flight.pop(0), engine.collect()[1]))
+            busy[0] += time.perf_counter() - t0
+            for frame, planes in done:
+                emit((frame.pts, planes))
+        t0 = time.perf_counter()
+        rest = [(frame, engine.collect()[1]) for frame in list(in_flight)]
+        busy[0] += time.perf_counter() - t0
+        for frame, planes in rest:
+            emit((frame.pts, planes))
+
+    def encode(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:
+        for item in items:
+            if item is END:
+                break
+            t0 = time.perf_counter()
+            if isinstance(item, tuple):
+                pts, (y, u, v) = item
+                writer.write(y, u, v, pts)
+                runner.frames_done += 1
+            else:
+                writer.write_packet(item)
+            busy[0] += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        writer.close()
+        busy[0] += time.perf_counter() - t0
+
+    t_start = time.perf_counter()
+    runner.start(reader.items(), [sr, encode])
+    last = 0.0
+    try:
+        while not runner.wait(0.1):
+            if cancel is not None and cancel.is_set():
+                runner.stop()
+                raise Cancelled("cancelled; no output was written")
+            now = time.perf_counter()
+            if progress is not None and now - last >= 0.2:
+                last = now
+                progress(_progress(runner.frames_done, info.frames, now - t_start))
+    except BaseException:
+        runner.stop()
+        raise
+    runner.raise_error()
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("cancelled; no output was written")
+    elapsed = time.perf_counter() - t_start
+    frames = writer.frames
+    if progress is not None:
+        progress(Progress(frames, frames, frames / max(elapsed, 1e-9), 0.0, elapsed))
+    if frames == 0:
+        raise VidsrError(f"{src}: no frames in the requested range")
+    decode_s, sr_s, encode_s = runner.busy
+    stages = {"decode": decode_s, "sr": sr_s, "encode": encode_s}
+    return RunSummary(
+        src=str(src), dst=str(dst), model=engine.name,
+        device=f"{engine.device.type} ({getattr(engine, 'backend', 'eager')})", frames=frames,
+        seconds=elapsed, fps=frames / max(elapsed, 1e-9), decode_s=decode_s, sr_s=sr_s,
+        encode_s=encode_s, bound=max(stages, key=stages.__getitem__),
+        input_size=(info.width, info.height), output_size=(writer.width, writer.height),
+        codec=writer.codec, pix_fmt=writer.pix_fmt, notes=tuple(writer.notes))
+
+
+def _progress(done: int, total: int | None, elapsed: float) -> Progress:
+    fps = done / elapsed if elapsed > 0 else 0.0
+    eta = (max(total - done, 0) / fps) if total and fps > 0 else None
+    return Progress(done, total, fps, eta, elapsed)
+
+
+__all__ = ["EncodeOptions", "Progress", "RunSummary", "default_output", "partial_path",
+           "upscale_video"]
