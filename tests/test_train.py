@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from vidsr import load_model
 from vidsr.cli.main import main
-from vidsr.errors import Cancelled, InputError, ModelNotFoundError
+from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError
 from vidsr.evaluate import make_pair, read_rgb
 from vidsr.train.data import PatchSampler, build_planes, degrade
 from vidsr.train.loop import load_checkpoint, train
@@ -60,6 +60,7 @@ def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     ("augment = 1\n", "true or false"),
     ("schedule = 'linear'\n", "schedule"),
     ("steps = 0\n", "positive"),
+    ("margin = 16\n", "margin"),
     ("steps = [\n", "not valid TOML"),
 ])
 def test_recipe_errors(tmp_path: Path, text: str, message: str) -> None:
@@ -109,6 +110,12 @@ def test_planes_are_cached(tmp_path: Path) -> None:
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 1
     hrs2, lrs2 = build_planes([folder], 2, tmp_path / "cache")
     assert all(np.array_equal(a, b) for a, b in zip(hrs + lrs, hrs2 + lrs2, strict=True))
+    # The cache file alone is training data (for machines without the image folders).
+    cache = next((tmp_path / "cache").glob("*.npz"))
+    hrs3, lrs3 = build_planes([cache], 2)
+    assert all(np.array_equal(a, b) for a, b in zip(hrs + lrs, hrs3 + lrs3, strict=True))
+    with pytest.raises(DataError, match="x2 planes"):
+        build_planes([cache], 3)
 
 
 def test_patches_are_aligned() -> None:

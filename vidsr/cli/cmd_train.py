@@ -50,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (writes checkpoints and weights to --out)")
     p.add_argument("-m", "--model", help="model name or alias (or take it from --recipe)")
-    p.add_argument("--data", nargs="+", help="folders of HR training images")
+    p.add_argument("--data", nargs="+",
+                   help="folders of HR training images, or .npz plane caches written by train")
     p.add_argument("--out", help="output folder for checkpoints, weights and the log")
     p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
     p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used)")

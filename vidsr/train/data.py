@@ -26,7 +26,7 @@ from ..imresize import imresize
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def _y_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -49,31 +49,59 @@ def _cache_key(files: Sequence[Path], scale: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_planes(data_dirs: Sequence[str | Path], scale: int,
+def _load_npz(path: Path, scale: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    with np.load(path) as z:
+        if int(z["scale"]) != scale:
+            raise DataError(f"{path} holds x{int(z['scale'])} planes, not x{scale}")
+        n = int(z["count"])
+        log.info("training planes from %s (%d images)", path, n)
+        return [z[f"hr{i}"] for i in range(n)], [z[f"lr{i}"] for i in range(n)]
+
+
+def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
+                scale: int) -> None:
+    """Write planes as one compressed ``.npz`` (atomically) that ``build_planes`` accepts."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale), **arrays)
+    tmp.replace(path)
+
+
+def build_planes(data: Sequence[str | Path], scale: int,
                  cache_dir: str | Path | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The (HR Y, LR Y) planes of every image in ``data_dirs``, from the cache when present."""
-    files = [p for d in data_dirs for p in image_files(d)]
+    """The (HR Y, LR Y) planes of every image in ``data``.
+
+    Each entry is a folder of images (degraded once, then cached in ``cache_dir``) or a ``.npz``
+    of planes written earlier (a cache file), which needs no image files at all: that is how a
+    machine without the image folders trains.
+    """
+    hrs: list[np.ndarray] = []
+    lrs: list[np.ndarray] = []
+    folders = [Path(d) for d in data if not str(d).endswith(".npz")]
+    for d in data:
+        if str(d).endswith(".npz"):
+            h, lr = _load_npz(Path(d), scale)
+            hrs += h
+            lrs += lr
+    if not folders:
+        return hrs, lrs
+    files = [p for d in folders for p in image_files(d)]
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir) / f"train-{_cache_key(files, scale)}-x{scale}.npz"
         if cache.is_file():
-            with np.load(cache) as z:
-                n = int(z["count"])
-                log.info("training planes from cache %s (%d images)", cache, n)
-                return [z[f"hr{i}"] for i in range(n)], [z[f"lr{i}"] for i in range(n)]
-    hrs, lrs = [], []
+            h, lr = _load_npz(cache, scale)
+            return hrs + h, lrs + lr
+    new_h, new_l = [], []
     for p in files:
         hr, lr = degrade(read_rgb(p), scale)
-        hrs.append(hr)
-        lrs.append(lr)
+        new_h.append(hr)
+        new_l.append(lr)
     if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
-        tmp = cache.with_name(cache.name + ".tmp.npz")
-        np.savez_compressed(tmp, count=np.int64(len(hrs)), **arrays)
-        tmp.replace(cache)
-        log.info("cached training planes of %d images in %s", len(hrs), cache)
-    return hrs, lrs
+        save_planes(cache, new_h, new_l, scale)
+        log.info("cached training planes of %d images in %s", len(new_h), cache)
+    return hrs + new_h, lrs + new_l
 
 
 class PatchSampler:

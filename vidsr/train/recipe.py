@@ -38,6 +38,7 @@ class Recipe:
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
     loss: str = "l1"                # "l1", "charbonnier" or "mse"
+    margin: int = 0                 # LR pixels at each patch side left out of the loss
     augment: bool = True            # random flips and 90-degree rotations
     seed: int = 0
     init: str = "default"           # "default" (the model's own) or "bicubic" (edge-SR values)
@@ -56,6 +57,8 @@ class Recipe:
         for name in ("steps", "batch", "lr_patch", "val_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"recipe: {name} must be positive")
+        if not 0 <= 2 * self.margin < self.lr_patch:
+            raise InputError("recipe: need 0 <= 2 * margin < lr_patch")
         if not (self.lr > 0 and self.lr_min >= 0):
             raise InputError("recipe: lr must be positive and lr_min non-negative")
         if len(self.betas) != 2:
