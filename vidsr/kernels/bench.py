@@ -1,0 +1,203 @@
+"""``vidsr bench --kernels``: fused kernels against fp16 channels-last eager and torch.compile.
+
+Per model, one 1920x1080 uint8 luma frame -> x2 uint8 (conversion and quantisation included in
+every column), plus both 960x540 chroma planes of a 1080p frame through the bicubic upscale.
+Times are per frame, from CUDA events, the best of a few repeats of ``iters`` calls; ratios are
+baseline time / fused time from the same run. Prints a table and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from ..errors import VidsrError
+
+log = logging.getLogger(__name__)
+
+MODELS = ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2", "esr-tm-k7c16-x2", "esr-tr-k7c16-x2",
+          "esr-max-k7c4-x2")
+CHROMA = "chroma-bicubic-x2"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` reads (``vidsr bench`` may add them to its own parser)."""
+    parser.add_argument("--models", nargs="+", default=None,
+                        help=f"models to time (default: {' '.join(MODELS)} {CHROMA})")
+    parser.add_argument("--iters", type=int, default=50, help="calls per timing repeat")
+    parser.add_argument("--size", default="1920x1080", help="luma input WxH (default 1920x1080)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="skip the torch.compile column (its autotuning takes minutes)")
+    parser.add_argument("--compile-mode", default="max-autotune", help="torch.compile mode")
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+
+
+def _time_ms(fn: Callable[[], object], iters: int, repeats: int = 3) -> float:
+    """Milliseconds per call: best over ``repeats`` of the mean of ``iters`` back-to-back calls."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) / iters)
+    return best
+
+
+def _torch_path(module: torch.nn.Module, top: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """uint8 ``N x H x W`` -> fp16 channels-last model -> rounded, clipped uint8."""
+    module = module.half().to(memory_format=torch.channels_last)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        inp = (x.to(torch.float16) / top).unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        y = module(inp)[:, 0]
+        return (y * top + 0.5).floor().clamp(0, top).to(torch.uint8)
+
+    return forward
+
+
+def _device() -> torch.device:
+    return torch.device("cuda")
+
+
+def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
+    from .. import load_model
+    from ..imresize import BicubicUpsample, phase_kernels
+    from ..registry import macs_per_pixel
+    from . import chroma_upscale, fused_for
+    from .graphs import GraphedCall
+
+    dev = _device()
+    gen = torch.Generator(device=dev).manual_seed(0)
+    row: dict = {"model": name}
+    if name == CHROMA:
+        x = torch.randint(0, 256, (2, h // 2, w // 2), device=dev, dtype=torch.uint8,
+                          generator=gen)
+        taps = phase_kernels(2)
+        out = torch.empty(2, h, w, dtype=torch.uint8, device=dev)
+        fused = lambda: chroma_upscale(x, 2, taps, taps, out=out)  # noqa: E731
+        module, fn, macs = BicubicUpsample(2).to(dev), None, None
+        row["input"] = f"2 x {w // 2}x{h // 2} uint8"
+    else:
+        model = load_model(name, device=dev, pretrained=False)
+        fn = fused_for(model)
+        if fn is None:
+            raise VidsrError(f"no fused kernel for {name} (see the log line above)")
+        x = torch.randint(0, 256, (1, h, w), device=dev, dtype=torch.uint8, generator=gen)
+        s = model.spec.scale
+        out = torch.empty(1, h * s, w * s, dtype=torch.uint8, device=dev)
+        fused = lambda: fn(x, out=out)  # noqa: E731
+        module, macs = model, macs_per_pixel(model.float().cpu(), s)
+        module.to(dev)
+        row["input"] = f"{w}x{h} uint8"
+    row["fused_ms"] = _time_ms(fused, args.iters)
+    if fn is not None:
+        x4 = x.expand(4, h, w).contiguous()
+        out4 = torch.empty(4, *out.shape[1:], dtype=torch.uint8, device=dev)
+        row["fused_batch4_ms"] = _time_ms(lambda: fn(x4, out=out4), args.iters) / 4
+        graphed = GraphedCall(fn, reuse_output=True)
+        row["fused_graph_ms"] = _time_ms(lambda: graphed(x), args.iters)
+        row["tflops"] = 2 * macs * h * w / (row["fused_ms"] * 1e-3) / 1e12
+        row["gflop_per_frame"] = 2 * macs * h * w / 1e9
+    reference = fused()
+    eager = _torch_path(module, 255.0)
+    with torch.no_grad():
+        row["eager_fp16_cl_ms"] = _time_ms(lambda: eager(x), args.iters)
+        row["max_abs_diff_vs_fp16_eager"] = int(
+            (eager(x).int() - reference.int()).abs().max().item())
+        if not args.no_compile:
+            t0 = time.perf_counter()
+            compiled = torch.compile(eager, mode=args.compile_mode)
+            compiled(x)
+            row["compile_s"] = time.perf_counter() - t0
+            row["compile_ms"] = _time_ms(lambda: compiled(x), args.iters)
+    best_fused = min(v for k, v in row.items() if k.startswith("fused_") and k.endswith("_ms"))
+    row["eager_over_fused"] = row["eager_fp16_cl_ms"] / row["fused_ms"]
+    if "compile_ms" in row:
+        row["compile_over_fused"] = row["compile_ms"] / row["fused_ms"]
+        row["compile_over_best_fused"] = row["compile_ms"] / best_fused
+    return row
+
+
+def _table(rows: list[dict]) -> str:
+    cols = [("model", "model", "{}"), ("fused_ms", "fused ms", "{:.3f}"),
+            ("fused_batch4_ms", "fused b4 ms/f", "{:.3f}"),
+            ("fused_graph_ms", "fused graph ms", "{:.3f}"),
+            ("eager_fp16_cl_ms", "fp16 CL eager ms", "{:.3f}"),
+            ("compile_ms", "compile ms", "{:.3f}"),
+            ("eager_over_fused", "eager/fused", "{:.2f}x"),
+            ("compile_over_fused", "compile/fused", "{:.2f}x"), ("tflops", "TFLOP/s", "{:.1f}"),
+            ("max_abs_diff_vs_fp16_eager", "max|d|", "{}")]
+    cells = [[head for _k, head, _f in cols]]
+    for r in rows:
+        cells.append([fmt.format(r[k]) if k in r else "-" for k, _h, fmt in cols])
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
+    lines = ["  ".join(c[i].rjust(widths[i]) if i else c[i].ljust(widths[i])
+                       for i in range(len(cols))) for c in cells]
+    lines.insert(1, "  ".join("-" * wd for wd in widths))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.write) -> int:
+    """Time every model; print the table and the JSON. Needs CUDA and Triton."""
+    from . import unavailable_reason
+
+    if not torch.cuda.is_available():
+        raise VidsrError("vidsr bench --kernels needs a CUDA GPU (the fused kernels are "
+                         "Triton GPU kernels; on CPU they only run under the test interpreter)")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise VidsrError(f"vidsr bench --kernels cannot run: {reason}")
+    for key, default in (("models", None), ("iters", 50), ("size", "1920x1080"),
+                         ("no_compile", False), ("compile_mode", "max-autotune"), ("json", None)):
+        if not hasattr(args, key):
+            setattr(args, key, default)
+    w, h = (int(v) for v in str(args.size).lower().split("x"))
+    names = args.models or [*MODELS, CHROMA]
+    rows = []
+    for name in names:
+        log.info("timing %s", name)
+        rows.append(_bench_one(name, h, w, args))
+        write(f"{name}: done\n")
+    import triton
+
+    report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+              "triton": triton.__version__, "luma": f"{w}x{h} -> x2, uint8 in and out",
+              "unit": "ms per frame (batch4: per frame of a 4-frame launch)", "rows": rows}
+    write(f"\nvidsr bench --kernels on {report['device']} (torch {torch.__version__}, "
+          f"triton {triton.__version__}), {report['luma']}\n")
+    write(_table(rows) + "\n\n")
+    text = json.dumps(report, indent=2)
+    write(text + "\n")
+    if args.json is not None:
+        Path(args.json).write_text(text + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vidsr.kernels.bench``: the same as ``vidsr bench --kernels``."""
+    parser = argparse.ArgumentParser(prog="python -m vidsr.kernels.bench", description=__doc__)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    try:
+        return run(args)
+    except VidsrError as exc:
+        sys.stderr.write(f"vidsr: error: {exc}\n")
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
