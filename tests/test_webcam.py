@@ -1,0 +1,123 @@
+"""Live upscaling (``vidsr.webcam``) and ``vidsr webcam`` on a file-backed fake camera."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from media import make_clip
+
+from vidsr import webcam
+from vidsr.cli.main import main
+from vidsr.engine import Engine
+from vidsr.errors import InputError
+from vidsr.metrics import psnr
+from vidsr.webcam import (
+    FrameSource,
+    LiveUpscaler,
+    Recorder,
+    VideoFileSource,
+    draw_overlay,
+    open_source,
+    run_live,
+)
+
+W, H = 64, 48
+FRAMES = 12
+
+
+@pytest.fixture(autouse=True)
+def _quiet_untrained() -> None:
+    warnings.filterwarnings("ignore", message="no trained weights")
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "cam.mp4", width=W, height=H, frames=FRAMES, fps=Fraction(24))
+
+
+def test_file_source_behaves_like_a_camera(clip: Path) -> None:
+    with VideoFileSource(clip) as src:
+        assert isinstance(src, FrameSource)
+        assert src.size == (W, H) and src.fps == pytest.approx(24)
+        frames = []
+        while (frame := src.read()) is not None:
+            frames.append(frame)
+    assert len(frames) == FRAMES
+    assert all(f.shape == (H, W, 3) and f.dtype == np.uint8 for f in frames)
+    with open_source(str(clip), (32, 24), loop=True) as src:
+        looped = [src.read() for _ in range(FRAMES + 3)]
+    assert all(f is not None and f.shape == (24, 32, 3) for f in looped)
+
+
+def test_live_bicubic_matches_a_plain_upscale(clip: Path) -> None:
+    shown = []
+    with VideoFileSource(clip) as src:
+        stats = run_live(src, LiveUpscaler(Engine("bicubic-x2", device="cpu")),
+                         on_frame=shown.append, overlay=False)
+    assert stats.frames == len(shown) == FRAMES and stats.fps > 0
+    assert [f.index for f in shown] == list(range(FRAMES))
+    with VideoFileSource(clip) as src:
+        first = src.read()
+    frame = shown[0]
+    assert frame.bgr.shape == (2 * H, 2 * W, 3)
+    y, u, v = frame.planes
+    assert y.shape == (2 * H, 2 * W) and u.shape == v.shape == (H, W)
+    ref = cv2.resize(first, (2 * W, 2 * H), interpolation=cv2.INTER_CUBIC)
+    assert psnr(frame.bgr.astype(float), ref.astype(float), 2) > 28
+
+
+def test_live_model_sizes_stop_and_overlay(clip: Path) -> None:
+    engine = Engine("esr-max-x3", device="cpu")
+    shown = []
+    with VideoFileSource(clip, loop=True) as src:
+        stats = run_live(src, LiveUpscaler(engine), on_frame=shown.append, max_frames=4)
+    assert stats.frames == 4 and len(stats.latencies_ms) == 4
+    assert shown[-1].bgr.shape == (3 * H, 3 * W, 3)
+    cancel = threading.Event()
+    with VideoFileSource(clip, loop=True) as src:
+        stats = run_live(src, LiveUpscaler(engine), cancel=cancel,
+                         on_frame=lambda f: cancel.set() if f.index == 1 else None)
+    assert stats.frames == 2
+    img = np.zeros((96, 128, 3), np.uint8)
+    draw_overlay(img, ["30.0 fps"])
+    assert img.max() == 255 and img[60:].max() == 0
+
+
+def test_a_missing_camera_lists_the_ones_that_exist(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(webcam, "list_cameras", lambda max_index=10: [0, 2])
+    with pytest.raises(InputError, match=r"camera 9 cannot be opened.*: 0, 2"):
+        webcam.CameraSource(9)
+    assert webcam.parse_size("640x480") == (640, 480)
+    with pytest.raises(InputError):
+        webcam.parse_size("640")
+
+
+def test_webcam_command_records_the_upscaled_video(clip: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "rec.mp4"
+    assert main(["webcam", "--camera", str(clip), "--size", f"{W}x{H}", "--no-display",
+                 "--model", "esr-max-x2", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "fps end to end" in text and f"{W}x{H} -> {2 * W}x{2 * H}" in text
+    with av.open(str(out)) as c:
+        cc = c.streams.video[0].codec_context
+        frames = list(c.decode(video=0))
+    assert len(frames) == FRAMES
+    assert (frames[0].width, frames[0].height) == (2 * W, 2 * H)
+    assert cc.colorspace == 6 and cc.color_range == 1  # smpte170m (BT.601), limited range
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4", "rec.mp4"]
+    assert main(["webcam", "--camera", str(clip), "--no-display", "-o", str(out)]) == 1
+
+
+def test_recorder_abort_leaves_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "x.mp4"
+    rec = Recorder(out, (W, H), 30.0, 2)
+    rec.abort()
+    assert list(tmp_path.iterdir()) == []

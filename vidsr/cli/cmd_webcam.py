@@ -1,0 +1,154 @@
+"""``vidsr webcam``: upscale a camera live, show it with an fps/latency overlay, optionally
+record it. ``--camera`` takes an index or a video file (played as a fake camera)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+import numpy as np
+
+from ..errors import InputError
+from ..webcam import (
+    LiveFrame,
+    LiveStats,
+    LiveUpscaler,
+    Recorder,
+    list_cameras,
+    open_source,
+    parse_size,
+    run_live,
+)
+
+
+def _cv2_window() -> bool:
+    """True when this OpenCV build can open windows (the headless wheel cannot)."""
+    import cv2
+
+    try:
+        cv2.namedWindow("vidsr-probe", cv2.WINDOW_AUTOSIZE)
+        cv2.destroyWindow("vidsr-probe")
+        return True
+    except cv2.error:
+        return False
+
+
+def _has_display() -> bool:
+    return not sys.platform.startswith("linux") or any(
+        os.environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.list:
+        found = list_cameras()
+        print("cameras: " + (", ".join(map(str, found)) if found else "none found (indices 0-9)"))
+        return 0
+    size = parse_size(args.size)
+    if not args.no_display and not _has_display():
+        raise InputError("no display to show the video on (DISPLAY is not set); "
+                         "use --no-display (with -o to record)")
+    from ..engine import Engine
+    from ..io import EncodeOptions
+
+    engine = Engine(args.model, device=args.device)
+    upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
+    camera: str | int = int(args.camera) if str(args.camera).isdigit() else args.camera
+    live_camera = isinstance(camera, int)
+    source = open_source(camera, size, loop=args.loop, realtime=args.realtime)
+    recorder = None
+    try:
+        if args.output:
+            options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+            recorder = Recorder(args.output, source.size, source.fps, engine.scale,
+                                matrix=args.matrix, full_range=args.full_range,
+                                options=options, overwrite=args.overwrite)
+        label = f"{engine.name} ({engine.device.type})"
+
+        def loop(show: Callable[[np.ndarray], None] | None,
+                 cancel: threading.Event | None) -> LiveStats:
+            def on_frame(frame: LiveFrame) -> bool:
+                if recorder is not None:
+                    recorder.write(frame)
+                if show is not None:
+                    show(frame.bgr)
+                return True
+
+            return run_live(source, upscaler, on_frame=on_frame, max_frames=args.frames,
+                            cancel=cancel, drop_late=live_camera and recorder is None,
+                            overlay=show is not None, label=label)
+
+        stats = _run_displayed(loop, label, args.no_display)
+        if recorder is not None:
+            print(f"recorded {recorder.close()}")
+            recorder = None
+    finally:
+        if recorder is not None:
+            recorder.abort()
+        source.close()
+    w, h = source.size
+    print(f"{engine.name} on {engine.device.type}: {w}x{h} -> {w * engine.scale}x"
+          f"{h * engine.scale}, {stats.frames} frames in {stats.seconds:.2f} s = "
+          f"{stats.fps:.1f} fps end to end; latency {stats.mean_latency_ms:.0f} ms mean; "
+          f"SR {stats.mean_sr_ms:.1f} ms/frame mean"
+          + (f"; {stats.dropped} late frames dropped" if stats.dropped else ""))
+    return 0
+
+
+def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
+    """Run ``loop`` with a window (OpenCV's if it has one, else Qt's) or headless; Ctrl-C,
+    closing the window, q or Esc end the run normally (the recording is kept)."""
+    if not no_display and not _cv2_window():
+        from vidsr_gui.viewer import run_with_window
+
+        return run_with_window(f"vidsr webcam — {label}", loop)
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        if no_display:
+            return loop(None, cancel)
+        import cv2
+
+        def show(bgr: np.ndarray) -> None:
+            cv2.imshow(label, bgr)
+            if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                cancel.set()
+
+        try:
+            return loop(show, cancel)
+        finally:
+            cv2.destroyAllWindows()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("webcam", help="upscale a camera live (or a video file as a camera)",
+                       description="Upscale a camera live with an fps/latency overlay; "
+                       "optionally record the upscaled video.")
+    p.add_argument("--camera", default="0",
+                   help="camera index (default 0), or a video file to play as a camera")
+    p.add_argument("-m", "--model", default="esr-max-x2",
+                   help="model name, alias or weights file (default esr-max-x2)")
+    p.add_argument("--size", default="640x480", help="capture size WxH (default 640x480)")
+    p.add_argument("-o", "--output", help="record the upscaled video to this file")
+    p.add_argument("--no-display", action="store_true",
+                   help="no window (headless; combine with -o or --frames)")
+    p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--matrix", default="bt601", choices=("bt601", "bt709", "bt2020"),
+                   help="Y'CbCr matrix for the camera's RGB (default bt601, SD webcams)")
+    p.add_argument("--full-range", action="store_true", help="full-range (0-255) Y'CbCr")
+    p.add_argument("--loop", action="store_true", help="loop a video file source")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace a video file source at its frame rate, like a camera")
+    p.add_argument("--list", action="store_true", help="list the cameras that work and exit")
+    p.add_argument("--codec", help="encoder for -o (default by container)")
+    p.add_argument("--crf", type=float, help="quality for -o")
+    p.add_argument("--preset", default="veryfast", help="encoder preset for -o "
+                   "(default veryfast: recording must keep up with the camera)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
+    p.set_defaults(func=run)

@@ -1,0 +1,458 @@
+"""Live upscaling of a camera, or of anything that behaves like one.
+
+Frames come from a ``FrameSource`` (an OpenCV camera, or a video file played as a fake camera),
+are converted BGR -> Y'CbCr 4:2:0 with an explicit matrix and range, the luma goes through the
+model's ``Engine`` and the chroma through its bicubic upscaler, and the result is handed to a
+sink (a window, a recorder, a test) as BGR for display plus the upscaled planes for encoding.
+Capture runs in its own thread, joined to the processing loop by a bounded queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from .color import rgb_to_yuv, yuv_to_rgb
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+MAX_CAMERA_INDEX = 10
+
+
+@runtime_checkable
+class FrameSource(Protocol):
+    """Something that delivers BGR uint8 frames one at a time, like a camera."""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of every frame ``read`` returns."""
+
+    @property
+    def fps(self) -> float:
+        """Nominal frame rate."""
+
+    def read(self) -> np.ndarray | None:
+        """The next ``H x W x 3`` BGR uint8 frame, or ``None`` when the source has ended."""
+
+    def close(self) -> None:
+        """Release the device or file."""
+
+
+class _OpenCVSource:
+    """Shared plumbing of the OpenCV-backed sources: resize to the promised size, close."""
+
+    def __init__(self, cap: cv2.VideoCapture, size: tuple[int, int] | None, label: str) -> None:
+        self._cap = cap
+        self._label = label
+        native = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self._size = size or native
+        if size and native != size and native[0] > 0:
+            log.info("%s delivers %dx%d; frames are resized to %dx%d",
+                     label, native[0], native[1], size[0], size[1])
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self._fps = float(fps) if fps and fps > 0 and np.isfinite(fps) else 30.0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def _fit(self, frame: np.ndarray) -> np.ndarray:
+        h, w = frame.shape[:2]
+        if (w, h) == self._size:
+            return frame
+        interp = cv2.INTER_AREA if w > self._size[0] else cv2.INTER_LINEAR
+        return cv2.resize(frame, self._size, interpolation=interp)
+
+    def close(self) -> None:
+        self._cap.release()
+
+    def __enter__(self) -> _OpenCVSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _quiet_opencv() -> Callable[[], None]:
+    """Silence OpenCV's own logging (failed camera probes are noisy); returns the restorer."""
+    try:
+        logging_mod = cv2.utils.logging
+        old = logging_mod.getLogLevel()
+        logging_mod.setLogLevel(logging_mod.LOG_LEVEL_SILENT)
+        return lambda: logging_mod.setLogLevel(old)
+    except AttributeError:  # builds without the logging submodule
+        return lambda: None
+
+
+def list_cameras(max_index: int = MAX_CAMERA_INDEX) -> list[int]:
+    """Indices in ``0 .. max_index-1`` of the cameras OpenCV can open and read a frame from."""
+    restore = _quiet_opencv()
+    found = []
+    try:
+        for index in range(max_index):
+            cap = cv2.VideoCapture(index)
+            try:
+                if cap.isOpened() and cap.read()[0]:
+                    found.append(index)
+            finally:
+                cap.release()
+    finally:
+        restore()
+    return found
+
+
+class CameraSource(_OpenCVSource):
+    """An OpenCV camera by index, asked for ``size`` (frames are resized if it cannot comply)."""
+
+    def __init__(self, index: int = 0, size: tuple[int, int] | None = (640, 480),
+                 fps: float | None = None) -> None:
+        restore = _quiet_opencv()
+        try:
+            cap = cv2.VideoCapture(index)
+            ok = cap.isOpened()
+            if ok and size:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[1])
+            if ok and fps:
+                cap.set(cv2.CAP_PROP_FPS, fps)
+            first = cap.read() if ok else (False, None)
+        finally:
+            restore()
+        if not first[0]:
+            cap.release()
+            others = [i for i in list_cameras() if i != index]
+            listing = ", ".join(str(i) for i in others) if others else "none"
+            raise InputError(f"camera {index} cannot be opened or delivers no frames; "
+                             f"cameras that work (indices 0-{MAX_CAMERA_INDEX - 1}): {listing}")
+        super().__init__(cap, size, f"camera {index}")
+        self._pending: np.ndarray | None = first[1]
+
+    def read(self) -> np.ndarray | None:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return self._fit(frame)
+        ok, frame = self._cap.read()
+        return self._fit(frame) if ok else None
+
+
+class VideoFileSource(_OpenCVSource):
+    """A video file played as a fake camera: frames resized to ``size``, optionally looping
+    and optionally paced at the file's frame rate (``realtime``) like a real camera."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None, *,
+                 loop: bool = False, realtime: bool = False) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"no such file: {path}")
+        cap = cv2.VideoCapture(str(path))
+        if not cap.isOpened():
+            cap.release()
+            raise InputError(f"{path} cannot be opened as a video")
+        super().__init__(cap, size, str(path))
+        self._loop = loop
+        self._realtime = realtime
+        self._next_due: float | None = None
+
+    def read(self) -> np.ndarray | None:
+        ok, frame = self._cap.read()
+        if not ok and self._loop:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = self._cap.read()
+        if not ok:
+            return None
+        if self._realtime:
+            now = time.perf_counter()
+            self._next_due = max(self._next_due or now, now - 1.0 / self.fps) + 1.0 / self.fps
+            time.sleep(max(0.0, self._next_due - 1.0 / self.fps - now))
+        return self._fit(frame)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise InputError(f"size must look like 640x480, got {text!r}") from None
+    if w < 2 or h < 2:
+        raise InputError(f"size must be at least 2x2, got {text!r}")
+    return w, h
+
+
+def open_source(camera: str | int, size: tuple[int, int] | None = (640, 480), *,
+                loop: bool = False, realtime: bool = False) -> FrameSource:
+    """A camera for an index (``0``, ``"1"``), otherwise the video file at that path."""
+    if isinstance(camera, int) or str(camera).isdigit():
+        return CameraSource(int(camera), size)
+    return VideoFileSource(camera, size, loop=loop, realtime=realtime)
+
+
+@dataclass
+class LiveFrame:
+    """One upscaled frame: BGR for display and the upscaled Y'CbCr planes for encoding."""
+
+    index: int
+    bgr: np.ndarray
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    captured: float  # time.perf_counter() when the source delivered it
+    sr_ms: float
+    latency_ms: float = 0.0
+
+
+class LiveUpscaler:
+    """BGR frame -> Y'CbCr 4:2:0 (``matrix``, ``full_range``, left siting) -> luma through the
+    engine, chroma bicubic -> BGR. The engine is any object with ``scale``,
+    ``upscale_luma(plane)`` and ``upscale_chroma(plane, siting=...)`` (``vidsr.engine.Engine``).
+    """
+
+    def __init__(self, engine: Any, matrix: str = "bt601", full_range: bool = False) -> None:
+        self.engine = engine
+        self.matrix = matrix
+        self.full_range = full_range
+
+    @property
+    def scale(self) -> int:
+        return int(self.engine.scale)
+
+    def process(self, bgr: np.ndarray, index: int = 0, captured: float | None = None) -> LiveFrame:
+        captured = time.perf_counter() if captured is None else captured
+        y, u, v = rgb_to_yuv(bgr, self.matrix, self.full_range, siting="left", bgr=True)
+        t0 = time.perf_counter()
+        y = self.engine.upscale_luma(y)
+        u = self.engine.upscale_chroma(u, siting="left")
+        v = self.engine.upscale_chroma(v, siting="left")
+        sr_ms = (time.perf_counter() - t0) * 1e3
+        out = yuv_to_rgb(y, u, v, self.matrix, self.full_range, bgr=True)
+        return LiveFrame(index, out, (y, u, v), captured, sr_ms)
+
+
+@dataclass
+class LiveStats:
+    """What a live run measured. ``fps`` counts frames over the time from the first frame's
+    capture to the last frame's hand-off to the sink (end to end, steady state)."""
+
+    frames: int = 0
+    seconds: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    sr_ms: list[float] = field(default_factory=list)
+    dropped: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def mean_latency_ms(self) -> float:
+        return float(np.mean(self.latencies_ms)) if self.latencies_ms else 0.0
+
+    @property
+    def mean_sr_ms(self) -> float:
+        return float(np.mean(self.sr_ms)) if self.sr_ms else 0.0
+
+
+_END = object()
+
+
+def draw_overlay(frame: np.ndarray, lines: list[str]) -> None:
+    """Write ``lines`` in the top-left corner of a BGR frame, on a dark box, in place."""
+    scale = max(0.4, frame.shape[0] / 1000)
+    thick = 1 if scale < 0.8 else 2
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0] for t in lines]
+    line_h = max(s[1] for s in sizes) + int(10 * scale)
+    box_w = max(s[0] for s in sizes) + int(16 * scale)
+    sub = frame[: line_h * len(lines) + int(10 * scale), :box_w]
+    sub[:] = (sub * 0.35).astype(np.uint8)
+    for i, text in enumerate(lines):
+        org = (int(8 * scale), line_h * (i + 1))
+        cv2.putText(frame, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), thick,
+                    cv2.LINE_AA)
+
+
+def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
+             on_frame: Callable[[LiveFrame], bool | None] | None = None,
+             max_frames: int | None = None, cancel: threading.Event | None = None,
+             drop_late: bool = False, overlay: bool = True, label: str = "") -> LiveStats:
+    """Upscale frames from ``source`` until it ends, ``max_frames`` were shown, ``cancel`` is
+    set or ``on_frame`` returns ``False``; returns what was measured.
+
+    Capture runs in a thread. ``drop_late`` (for live cameras) keeps only the newest captured
+    frame when processing falls behind, which bounds latency; without it every frame is
+    processed in order (a file). With ``overlay`` the BGR frame carries the fps and latency.
+    """
+    stop = threading.Event()
+    frames: queue.Queue = queue.Queue(maxsize=1 if drop_late else 4)
+    stats = LiveStats()
+
+    def capture() -> None:
+        index = 0
+        try:
+            while not stop.is_set():
+                frame = source.read()
+                if frame is None:
+                    break
+                item = (index, frame, time.perf_counter())
+                index += 1
+                while not stop.is_set():
+                    try:
+                        frames.put(item, timeout=0.05)
+                        break
+                    except queue.Full:
+                        if drop_late:
+                            try:
+                                frames.get_nowait()
+                                stats.dropped += 1
+                            except queue.Empty:
+                                pass
+            item = _END
+        except Exception as exc:  # re-raised in the caller
+            item = exc
+        while not stop.is_set():
+            try:
+                frames.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    thread = threading.Thread(target=capture, name="vidsr-capture", daemon=True)
+    thread.start()
+    first: float | None = None
+    fps_ema = 0.0
+    last_done: float | None = None
+    try:
+        while max_frames is None or stats.frames < max_frames:
+            if cancel is not None and cancel.is_set():
+                break
+            try:
+                item = frames.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, Exception):
+                raise item
+            index, bgr, captured = item
+            first = captured if first is None else first
+            result = upscaler.process(bgr, index, captured)
+            now = time.perf_counter()
+            result.latency_ms = (now - captured) * 1e3
+            if last_done is not None:
+                inst = 1.0 / max(now - last_done, 1e-6)
+                fps_ema = inst if fps_ema == 0 else 0.9 * fps_ema + 0.1 * inst
+            last_done = now
+            if overlay:
+                h, w = result.bgr.shape[:2]
+                draw_overlay(result.bgr, [
+                    f"{label}  {w}x{h}".strip(),
+                    f"{fps_ema:5.1f} fps  latency {result.latency_ms:4.0f} ms  "
+                    f"SR {result.sr_ms:4.1f} ms"])
+            stats.frames += 1
+            stats.latencies_ms.append(result.latency_ms)
+            stats.sr_ms.append(result.sr_ms)
+            keep_going = on_frame(result) if on_frame is not None else None
+            stats.seconds = time.perf_counter() - first
+            if keep_going is False:
+                break
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    return stats
+
+
+_TAGS = {"bt601": "smpte170m", "bt709": "bt709", "bt2020": "bt2020nc"}
+
+
+def camera_info(size: tuple[int, int], fps: float, matrix: str = "bt601",
+                full_range: bool = False, label: str = "camera") -> Any:
+    """A ``VideoInfo`` describing a live source's 8-bit 4:2:0 planes, for ``VideoWriter``.
+
+    Timestamps count frames at the nominal rate (``time_base = 1/fps``), so a frame dropped
+    by a camera leaves a gap rather than shifting later frames.
+    """
+    from fractions import Fraction
+
+    from .io import VideoInfo
+
+    rate = Fraction(fps).limit_denominator(1001)
+    return VideoInfo(
+        path=label, width=size[0], height=size[1], fps=rate, time_base=1 / rate, frames=None,
+        duration=None, pix_fmt="yuv420p", bit_depth=8, chroma="420",
+        color_range="pc" if full_range else "tv", color_space=_TAGS[matrix],
+        # Camera RGB is sRGB: BT.709 primaries with the sRGB transfer curve.
+        color_primaries="bt709", color_trc="iec61966-2-1", chroma_location="left",
+        rotation=0, codec="rawvideo", container="camera")
+
+
+class Recorder:
+    """Encode upscaled live frames into ``path`` with the main pipeline's ``VideoWriter`` on a
+    thread of its own. The file is written beside ``path`` and renamed on ``close``; ``abort``
+    (or an error) leaves nothing behind."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int], fps: float, scale: int, *,
+                 matrix: str = "bt601", full_range: bool = False, options: Any = None,
+                 overwrite: bool = False) -> None:
+        from .errors import OutputError
+        from .io import VideoWriter
+        from .pipeline import partial_path
+
+        self.path = Path(path)
+        if self.path.exists() and not overwrite:
+            raise OutputError(f"{self.path} exists (use --overwrite to replace it)")
+        if not self.path.parent.is_dir():
+            raise OutputError(f"output folder does not exist: {self.path.parent}")
+        self._tmp = partial_path(self.path)
+        info = camera_info(size, fps, matrix, full_range)
+        self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix)
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="vidsr-record", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _END:
+            if self._error is None:
+                try:
+                    self._writer.write(*item)
+                except BaseException as exc:  # re-raised in write/close
+                    self._error = exc
+
+    def write(self, frame: LiveFrame) -> None:
+        """Queue one frame (blocks while the encoder is 8 frames behind)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((*frame.planes, frame.index))
+
+    def close(self) -> Path:
+        """Finish the file and move it into place."""
+        self._queue.put(_END)
+        self._thread.join()
+        if self._error is not None:
+            self.abort()
+            raise self._error
+        try:
+            self._writer.close()
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
+        self._tmp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Stop and remove the partial file."""
+        if self._thread.is_alive():
+            self._queue.put(_END)
+            self._thread.join()
+        self._writer.abort()
+        self._tmp.unlink(missing_ok=True)
