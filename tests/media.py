@@ -210,14 +210,15 @@ def read_video(path: Path) -> dict:
     return info
 
 
-def packets_of(path: Path, kind: str) -> list[list[tuple[int | None, bytes]]]:
-    """Per stream of ``kind`` ("audio", "subtitle"): the ``(pts, bytes)`` of every packet."""
+def packets_of(path: Path, kind: str) -> list[list[tuple[Fraction | None, bytes]]]:
+    """Per stream of ``kind`` ("audio", "subtitle"): every packet's ``(pts in seconds, bytes)``."""
     with av.open(str(path)) as c:
         streams = [s for s in c.streams if s.type == kind]
-        out: dict[int, list[tuple[int | None, bytes]]] = {s.index: [] for s in streams}
+        out: dict[int, list[tuple[Fraction | None, bytes]]] = {s.index: [] for s in streams}
         if not streams:
             return []
         for packet in c.demux(streams):
             if packet.size:
-                out[packet.stream.index].append((packet.pts, bytes(packet)))
+                t = None if packet.pts is None else packet.pts * packet.time_base
+                out[packet.stream.index].append((t, bytes(packet)))
         return [out[s.index] for s in streams]

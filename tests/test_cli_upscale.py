@@ -1,0 +1,144 @@
+"""``vidsr INPUT -o OUTPUT``: in-process CLI runs, one-line errors that leave no files, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from media import (
+    corrupt,
+    make_audio_only,
+    make_clip,
+    make_not_media,
+    make_zero_frames,
+    read_video,
+    truncate,
+)
+
+from vidsr.cli.main import main
+from vidsr.pipeline import partial_path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_default_output_name_and_summary(tmp_path, capsys):
+    src = make_clip(tmp_path / "clip.mp4", frames=5, audio_tracks=1)
+    assert main([str(src), "--model", "bicubic-x2", "--device", "cpu", "-q"]) == 0
+    out = tmp_path / "clip_bicubic-x2.mp4"
+    info = read_video(out)
+    assert (info["width"], info["height"], len(info["pts"])) == (128, 96, 5)
+    printed = capsys.readouterr().out
+    assert "5 frames" in printed and "bound by" in printed and str(out) in printed
+
+
+def test_options_reach_the_encoder(tmp_path, capsys):
+    src = make_clip(tmp_path / "clip.mp4", frames=4)
+    dst = tmp_path / "o.mkv"
+    rc = main(["upscale", str(src), "-o", str(dst), "-m", "bicubic-x2", "--codec", "libx265",
+               "--crf", "30", "--preset", "ultrafast", "--pix-fmt", "yuv444p", "--start", "0.05",
+               "--duration", "0:00.1", "-q"])
+    assert rc == 0
+    info = read_video(dst)
+    # the cut [0.05, 0.15) s holds the frames at 2/24 and 3/24 s
+    assert (info["codec"], info["pix_fmt"], len(info["pts"])) == ("hevc", "yuv444p", 2)
+
+
+def _unwritable(tmp_path: Path) -> Path:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    return folder / "out.mp4"
+
+
+CASES = {
+    "missing": lambda t: t / "nope.mp4",
+    "directory": lambda t: t,
+    "not_media": lambda t: make_not_media(t / "x.mp4"),
+    "audio_only": lambda t: make_audio_only(t / "a.m4a"),
+    "zero_frames": lambda t: make_zero_frames(t / "z.mkv"),
+    "truncated": lambda t: truncate(make_clip(t / "t.mkv", frames=40), t / "tt.mkv", 0.6),
+    "corrupt": lambda t: corrupt(make_clip(t / "c.mkv", frames=40), t / "cc.mkv"),
+    "pix_fmt": lambda t: make_clip(t / "p.mkv", codec="ffv1", pix_fmt="yuv444p16le", frames=2),
+    "interlaced": lambda t: make_clip(t / "i.mp4", frames=4,
+                                      options={"x264-params": "interlaced=1:tff=1"}),
+}
+
+
+@pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
+                                  "proc", "exists", "bad_model", "bad_suffix"])
+def test_bad_input_one_line_no_output(tmp_path, capsys, case):
+    work = tmp_path / "w"
+    work.mkdir()
+    src = CASES[case](work) if case in CASES else make_clip(work / "ok.mp4", frames=3)
+    dst = tmp_path / "out.mp4"
+    args = ["-m", "bicubic-x2"]
+    if case == "no_folder":
+        dst = tmp_path / "missing" / "out.mp4"
+    elif case == "folder_is_file":
+        dst = src / "out.mp4"
+    elif case == "unwritable":
+        if os.geteuid() == 0:
+            pytest.skip("root can write into a read-only folder")
+        dst = _unwritable(tmp_path)
+    elif case == "proc":  # a folder nobody, root included, can create files in
+        if not Path("/proc/self").is_dir():
+            pytest.skip("needs Linux /proc")
+        dst = Path("/proc/vidsr-test-out.mp4")
+    elif case == "exists":
+        dst.write_bytes(b"old")
+    elif case == "bad_model":
+        args = ["-m", "no-such-model-x2"]
+    elif case == "bad_suffix":
+        dst = tmp_path / "out.xyz"
+    before = (src.read_bytes(), src.stat().st_mtime_ns) if src.is_file() else None
+    rc = main([str(src), "-o", str(dst), *args])
+    err = capsys.readouterr().err
+    assert rc == 1
+    errors = [line for line in err.splitlines() if "vidsr: error:" in line]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    if case == "exists":
+        assert dst.read_bytes() == b"old"
+    else:
+        assert not dst.exists()
+    assert not partial_path(dst).exists()
+    if before is not None:
+        assert (src.read_bytes(), src.stat().st_mtime_ns) == before
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_and_removes_partial(tmp_path):
+    src = make_clip(tmp_path / "long.mp4", frames=300, width=160, height=120)
+    dst = tmp_path / "out.mp4"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidsr", str(src), "-o", str(dst), "-m", "ecbsr-m4c16-x2",
+         "--device", "cpu", "-q"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not partial_path(dst).exists() and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "finished before it could be interrupted"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not dst.exists() and not partial_path(dst).exists()

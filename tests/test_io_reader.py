@@ -1,0 +1,119 @@
+"""VideoReader: planes, timestamps, colour tags and rotation of generated clips; clean refusals."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from media import (
+    corrupt,
+    luma_pattern,
+    make_audio_only,
+    make_clip,
+    make_not_media,
+    make_zero_frames,
+    truncate,
+)
+
+from vidsr.errors import InputError
+from vidsr.io import VideoReader
+
+
+def test_cfr_planes_and_timestamps(tmp_path):
+    src = make_clip(tmp_path / "a.mp4", frames=6, options={"crf": "0"})
+    with VideoReader(src) as r:
+        info = r.info
+        frames = list(r)
+    assert (info.width, info.height, info.fps, info.time_base) == (64, 48, 24, Fraction(1, 12288))
+    assert (info.bit_depth, info.chroma, info.frames, info.rotation) == (8, "420", 6, 0)
+    assert [f.pts for f in frames] == [i * 512 for i in range(6)]
+    assert [f.index for f in frames] == list(range(6))
+    assert frames[1].time == pytest.approx(1 / 24)
+    f = frames[3]
+    assert f.y.dtype == np.uint8 and f.y.shape == (48, 64) and f.u.shape == (24, 32)
+    # crf 0 is lossless: the planes are the generated ones, not an RGB round trip
+    assert np.array_equal(f.y, luma_pattern(64, 48, 3))
+
+
+def test_vfr_timestamps_survive(tmp_path):
+    pts = [0, 40, 90, 100, 180, 250, 260]
+    src = make_clip(tmp_path / "v.mkv", pts=pts, time_base=Fraction(1, 1000))
+    with VideoReader(src) as r:
+        assert [f.pts for f in r] == pts
+
+
+def test_ten_bit_hdr_tags(tmp_path):
+    src = make_clip(tmp_path / "h.mp4", codec="libx265", pix_fmt="yuv420p10le", frames=3,
+                    options={"x265-params": "log-level=error"},
+                    color={"color_primaries": 9, "color_trc": 16, "colorspace": 9,
+                           "color_range": 1})
+    with VideoReader(src) as r:
+        info, frame = r.info, next(iter(r))
+    assert (info.bit_depth, info.chroma, info.pix_fmt) == (10, "420", "yuv420p10le")
+    assert (info.color_primaries, info.color_trc, info.matrix, info.color_range) == \
+        ("bt2020", "smpte2084", "bt2020nc", "tv")
+    assert frame.y.dtype == np.uint16 and int(frame.y.max()) > 255  # LSB-aligned 10-bit codes
+    assert int(frame.y.max()) < 1024
+
+
+def test_odd_size_and_rotation(tmp_path):
+    with VideoReader(make_clip(tmp_path / "o.mkv", width=63, height=47, codec="ffv1",
+                               frames=2)) as r:
+        f = next(iter(r))
+        assert (r.info.width, r.info.height, f.y.shape, f.u.shape) == (63, 47, (47, 63),
+                                                                       (24, 32))
+    with VideoReader(make_clip(tmp_path / "r.mp4", rotation=90, frames=2)) as r:
+        assert r.info.rotation == 90
+
+
+def test_rgb_source_is_converted_to_yuv(tmp_path):
+    with VideoReader(make_clip(tmp_path / "rgb.mkv", codec="ffv1", pix_fmt="bgr0",
+                               frames=2)) as r:
+        info, f = r.info, next(iter(r))
+    assert info.converted and info.pix_fmt == "bgr0"
+    assert (info.planes_pix_fmt, info.matrix, info.color_range) == ("yuv420p", "bt709", "tv")
+    assert f.y.shape == (48, 64) and f.u.shape == (24, 32)
+
+
+def test_start_duration_and_seek(tmp_path):
+    src = make_clip(tmp_path / "s.mp4", frames=12)
+    with VideoReader(src, start=0.2, duration=0.2) as r:
+        frames = list(r)
+        assert r.info.frames == 5
+    # frames at 5/24 .. 9/24 s, shifted so the cut starts at 0
+    assert [f.pts for f in frames] == [k * 512 - round(0.2 * 12288) for k in range(5, 10)]
+    with VideoReader(src) as r:
+        r.seek(0.25)
+        first = next(iter(r))
+        assert first.pts == 6 * 512 and first.index == 6
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not_media", "audio_only",
+                                  "zero_frames", "truncated_mp4", "truncated_mkv",
+                                  "corrupt_mkv", "sixteen_bit", "interlaced"])
+def test_bad_input_is_refused(tmp_path, case):
+    make = {
+        "missing": lambda: tmp_path / "nope.mp4",
+        "directory": lambda: tmp_path,
+        "not_media": lambda: make_not_media(tmp_path / "x.mp4"),
+        "audio_only": lambda: make_audio_only(tmp_path / "a.m4a"),
+        "zero_frames": lambda: make_zero_frames(tmp_path / "z.mkv"),
+        "truncated_mp4": lambda: truncate(make_clip(tmp_path / "t.mp4"), tmp_path / "tt.mp4"),
+        "truncated_mkv": lambda: truncate(make_clip(tmp_path / "t.mkv", frames=40),
+                                          tmp_path / "tt.mkv", 0.6),
+        "corrupt_mkv": lambda: corrupt(make_clip(tmp_path / "c.mkv", frames=40),
+                                       tmp_path / "cc.mkv"),
+        "sixteen_bit": lambda: make_clip(tmp_path / "p16.mkv", codec="ffv1",
+                                         pix_fmt="yuv444p16le", frames=2),
+        "interlaced": lambda: make_clip(tmp_path / "i.mp4", frames=4,
+                                        options={"x264-params": "interlaced=1:tff=1"}),
+    }
+    path = make[case]()
+    expected = {"missing": "no such file", "directory": "is a directory",
+                "not_media": "cannot be opened as media", "audio_only": "no video stream",
+                "zero_frames": "has no frames", "truncated_mp4": "truncated",
+                "truncated_mkv": "truncated", "corrupt_mkv": "corrupt",
+                "sixteen_bit": "yuv444p16le is not supported", "interlaced": "interlaced"}
+    with pytest.raises(InputError, match=expected[case]), VideoReader(path) as r:
+        list(r)

@@ -1,0 +1,217 @@
+"""upscale_video round trips: size, frame count, timestamps, streams, tags and luma fidelity."""
+
+from __future__ import annotations
+
+import threading
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from media import make_clip, packets_of, read_video
+
+from vidsr import Cancelled, OutputError, upscale_plane
+from vidsr.color import to_uint8
+from vidsr.engine import Engine
+from vidsr.io import EncodeOptions, VideoReader
+from vidsr.metrics import psnr
+from vidsr.pipeline import partial_path, upscale_video
+
+LOSSLESS = EncodeOptions(crf=0)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # tiny frames: a second intra-op thread only adds contention on a shared CPU
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine("esr-max-x2", device="cpu", pretrained=False)
+
+
+def reference_lumas(src, engine: Engine) -> list[np.ndarray]:
+    """The luma the pipeline should produce, frame by frame through the library API."""
+    out = []
+    with VideoReader(src) as r:
+        for f in r:
+            if r.info.bit_depth == 8:
+                out.append(to_uint8(upscale_plane(f.y, engine.module)))
+            else:
+                out.append(engine.upscale_luma(f.y, bit_depth=r.info.bit_depth))
+    return out
+
+
+def min_psnr(got: list[np.ndarray], ref: list[np.ndarray], peak: float = 255.0) -> float:
+    assert len(got) == len(ref)
+    scale = 255.0 / peak
+    return min(psnr(g.astype(np.float64) * scale, r.astype(np.float64) * scale)
+               for g, r in zip(got, ref, strict=True))
+
+
+def test_mp4_round_trip_keeps_everything(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mp4", frames=8, audio_tracks=2, subtitles=True,
+                    title="a clip")
+    dst = tmp_path / "out.mp4"
+    summary = upscale_video(src, dst, model=engine, options=LOSSLESS)
+    a, b = read_video(src), read_video(dst)
+    assert (b["width"], b["height"]) == (128, 96)
+    assert summary.frames == len(b["pts"]) == 8 and summary.output_size == (128, 96)
+    assert b["pts"] == a["pts"] and b["time_base"] == a["time_base"] and b["rate"] == a["rate"]
+    assert packets_of(dst, "audio") == packets_of(src, "audio")  # bit-exact, same timestamps
+    assert packets_of(dst, "subtitle") == packets_of(src, "subtitle")
+    langs = [m.get("language") for kind, _c, m in b["streams"] if kind == "audio"]
+    titles = [m.get("name", m.get("title")) for kind, _c, m in b["streams"] if kind == "audio"]
+    assert langs == ["eng", "fra"] and titles == ["track 0", "track 1"]
+    assert b["container_metadata"].get("title") == "a clip"
+    assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 50.0
+    assert summary.bound in ("decode", "sr", "encode") and summary.sr_s > 0
+    assert not partial_path(dst).exists()
+
+
+def test_vfr_mkv_stays_vfr_with_subtitles(tmp_path, engine):
+    pts = [0, 40, 90, 100, 180, 250, 330]
+    src = make_clip(tmp_path / "in.mkv", pts=pts, time_base=Fraction(1, 1000),
+                    audio_tracks=1, subtitles=True)
+    dst = tmp_path / "out.mkv"
+    upscale_video(src, dst, model=engine)
+    b = read_video(dst)
+    assert b["pts"] == pts and b["time_base"] == Fraction(1, 1000)
+    assert packets_of(dst, "audio") == packets_of(src, "audio")
+    assert packets_of(dst, "subtitle") == packets_of(src, "subtitle")
+    assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 35.0  # default crf 18
+
+
+@pytest.mark.parametrize("codec", [None, "libx264"])
+def test_ten_bit_hdr_stays_ten_bit(tmp_path, engine, codec):
+    hdr = {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}
+    src = make_clip(tmp_path / "in.mp4", codec="libx265", pix_fmt="yuv420p10le", frames=4,
+                    color=hdr, options={"x265-params": "log-level=error"})
+    dst = tmp_path / "out.mp4"
+    summary = upscale_video(src, dst, model=engine, options=EncodeOptions(codec=codec))
+    b = read_video(dst)
+    assert summary.codec == (codec or "libx265") and b["pix_fmt"] == "yuv420p10le"
+    assert b["color"] == (1, 9, 9, 16)  # range, matrix, primaries, transfer
+    assert max(int(y.max()) for y in b["luma"]) > 255
+    assert min_psnr(b["luma"], reference_lumas(src, engine), peak=1023.0) >= 35.0
+
+
+def test_odd_size_input(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mkv", width=63, height=47, codec="ffv1", frames=4)
+    dst = tmp_path / "out.mkv"
+    upscale_video(src, dst, model=engine, options=LOSSLESS)
+    b = read_video(dst)
+    assert (b["width"], b["height"], len(b["pts"])) == (126, 94, 4)
+    assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 50.0
+
+
+def test_odd_output_size_switches_to_444(tmp_path):
+    src = make_clip(tmp_path / "in.mkv", width=21, height=15, codec="ffv1", frames=3)
+    dst = tmp_path / "out.mkv"
+    summary = upscale_video(src, dst, model="bicubic-x3", device="cpu")
+    b = read_video(dst)
+    assert (b["width"], b["height"], b["pix_fmt"]) == (63, 45, "yuv444p")
+    assert summary.pix_fmt == "yuv444p" and any("yuv444p" in n for n in summary.notes)
+
+
+def test_rotation_and_full_range_tags_kept(tmp_path, engine):
+    tags = {"color_range": 2, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
+    src = make_clip(tmp_path / "in.mp4", rotation=90, frames=3, color=tags)
+    b = read_video(upscale_video(src, tmp_path / "out.mp4", model=engine).dst)
+    assert b["rotation"] == 90 and b["color"] == (2, 1, 1, 1)
+    assert (b["width"], b["height"]) == (128, 96)  # coded size; the display matrix rotates it
+
+
+def test_webm_reencodes_audio_it_cannot_hold(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mkv", frames=4, audio_tracks=1)
+    summary = upscale_video(src, tmp_path / "out.webm", model=engine)
+    b = read_video(tmp_path / "out.webm")
+    assert [(k, c) for k, c, _m in b["streams"]] == [("video", "vp9"), ("audio", "opus")]
+    assert any("re-encoding it to libopus" in n for n in summary.notes)
+
+
+def test_mp4_drops_subrip_with_a_note(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mkv", frames=4, audio_tracks=1, subtitles=True)
+    summary = upscale_video(src, tmp_path / "out.mp4", model=engine)
+    assert [k for k, _c, _m in read_video(tmp_path / "out.mp4")["streams"]] == ["video",
+                                                                                 "audio"]
+    assert any("subtitle stream" in n and "dropped" in n for n in summary.notes)
+    assert packets_of(tmp_path / "out.mp4", "audio") == packets_of(src, "audio")
+
+
+def test_start_and_duration_cut(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mp4", frames=24, audio_tracks=1)
+    summary = upscale_video(src, tmp_path / "out.mp4", model=engine, start=0.25, duration=0.5)
+    b = read_video(tmp_path / "out.mp4")
+    assert summary.frames == len(b["pts"]) == 12
+    assert b["pts"][0] * b["time_base"] < Fraction(1, 24)  # the cut starts near 0
+    n_audio = len(packets_of(tmp_path / "out.mp4", "audio")[0])
+    assert 0 < n_audio < len(packets_of(src, "audio")[0])
+
+
+def test_progress_and_cancel(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mp4", frames=10)
+    seen = []
+    upscale_video(src, tmp_path / "a.mp4", model=engine, progress=seen.append)
+    assert seen and seen[-1].frames == 10 and seen[-1].total == 10
+    # cancel from the first progress report: no output, no partial file
+    long_src = make_clip(tmp_path / "long.mp4", frames=400, width=96, height=64)
+    cancel = threading.Event()
+    reports = []
+
+    def stop_early(p):
+        reports.append(p)
+        cancel.set()
+
+    dst = tmp_path / "b.mp4"
+    with pytest.raises(Cancelled):
+        upscale_video(long_src, dst, model=engine, progress=stop_early, cancel=cancel)
+    assert not dst.exists() and not partial_path(dst).exists()
+    assert reports[-1].frames < 400
+
+
+class _FailingEngine(Engine):
+    """An engine whose third frame fails, to check errors cross the thread boundary."""
+
+    def submit(self, *args, **kwargs):
+        if self._next_ticket == 2:
+            raise RuntimeError("boom in the SR stage")
+        return super().submit(*args, **kwargs)
+
+
+def test_worker_error_is_reraised_and_output_removed(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=8)
+    dst = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError, match="boom in the SR stage"):
+        upscale_video(src, dst, model=_FailingEngine("bicubic-x2", device="cpu"))
+    assert not dst.exists() and not partial_path(dst).exists()
+
+
+def test_output_rules(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mp4", frames=3)
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"keep me")
+    with pytest.raises(OutputError, match="exists"):
+        upscale_video(src, dst, model=engine)
+    assert dst.read_bytes() == b"keep me"
+    upscale_video(src, dst, model=engine, overwrite=True)
+    assert read_video(dst)["width"] == 128
+    with pytest.raises(OutputError, match="is the input"):
+        upscale_video(src, src, model=engine, overwrite=True)
+    with pytest.raises(OutputError, match="cannot encode"):
+        upscale_video(src, tmp_path / "x.mp4", model=engine,
+                      options=EncodeOptions(pix_fmt="rgb48le"))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
+def test_nvenc_without_gpu_is_a_clear_error(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mp4", frames=2)
+    with pytest.raises(OutputError, match="h264_nvenc"):
+        upscale_video(src, tmp_path / "o.mp4", model=engine,
+                      options=EncodeOptions(codec="h264_nvenc"))
+    assert not (tmp_path / "o.mp4").exists()
+    assert not partial_path(tmp_path / "o.mp4").exists()
