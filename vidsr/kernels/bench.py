@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the torch.compile column (its autotuning takes minutes)")
     parser.add_argument("--compile-mode", default="max-autotune", help="torch.compile mode")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--sweep", action="store_true",
+                        help="instead: time the fused kernels over a grid of tile settings")
 
 
 def _time_ms(fn: Callable[[], object], iters: int, repeats: int = 3) -> float:
@@ -131,6 +133,46 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
     return row
 
 
+# Tile settings the sweep tries, per kernel wrapper (keyword arguments of fused_for).
+SWEEP = {
+    "ecbsr": [dict(tile_h=th, tile_w=tw, rows=r, num_warps=nw, per_sm=ps)
+              for th, tw, r, nw, ps in [
+                  (32, 64, 4, 4, 2), (32, 64, 4, 4, 1), (32, 64, 4, 4, 4), (32, 64, 2, 4, 2),
+                  (32, 64, 4, 8, 2), (16, 64, 4, 4, 4), (64, 64, 4, 4, 1), (32, 128, 2, 4, 1),
+                  (32, 128, 2, 8, 2), (64, 128, 2, 8, 1), (32, 64, 8, 8, 1), (16, 128, 2, 4, 2)]],
+    "esr": [dict(block_h=bh, block_w=bw, num_warps=nw)
+            for bh, bw, nw in [(4, 32, 4), (2, 32, 4), (8, 32, 4), (8, 32, 8), (4, 64, 4),
+                               (4, 64, 8), (2, 64, 4), (16, 16, 8), (1, 64, 4), (8, 64, 8)]],
+}
+
+
+def sweep(args: argparse.Namespace, write: Callable[[str], object]) -> list[dict]:
+    """Time each model's fused kernel over ``SWEEP``'s tile settings; fastest first per model."""
+    from .. import load_model
+    from . import fused_for
+
+    w, h = (int(v) for v in str(args.size).lower().split("x"))
+    dev = _device()
+    x = torch.randint(0, 256, (1, h, w), device=dev, dtype=torch.uint8)
+    results = []
+    for name in args.models or MODELS:
+        model = load_model(name, device=dev, pretrained=False)
+        out = torch.empty(1, h * model.spec.scale, w * model.spec.scale, dtype=torch.uint8,
+                          device=dev)
+        ref = fused_for(model)(x)
+        rows = []
+        for tuning in SWEEP["ecbsr" if name.startswith("ecbsr") else "esr"]:
+            fn = fused_for(model, **tuning)
+            diff = int((fn(x, out=out).int() - ref.int()).abs().max().item())
+            ms = _time_ms(lambda fn=fn, out=out: fn(x, out=out), args.iters)
+            rows.append({"model": name, **tuning, "ms": ms, "max_abs_diff_vs_default": diff})
+        rows.sort(key=lambda r: r["ms"])
+        for r in rows:
+            write(json.dumps(r) + "\n")
+        results += rows
+    return results
+
+
 def _table(rows: list[dict]) -> str:
     cols = [("model", "model", "{}"), ("fused_ms", "fused ms", "{:.3f}"),
             ("fused_batch4_ms", "fused b4 ms/f", "{:.3f}"),
@@ -164,6 +206,11 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
                          ("no_compile", False), ("compile_mode", "max-autotune"), ("json", None)):
         if not hasattr(args, key):
             setattr(args, key, default)
+    if getattr(args, "sweep", False):
+        results = sweep(args, write)
+        if args.json is not None:
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        return 0
     w, h = (int(v) for v in str(args.size).lower().split("x"))
     names = args.models or [*MODELS, CHROMA]
     rows = []
