@@ -1,4 +1,4 @@
-"""Make ``samples/orbits.mp4``: a 4-second procedural clip with a stereo AAC track.
+"""Make ``samples/sample.mp4``: a 4-second procedural clip with a stereo AAC track.
 
 Everything is drawn here (no external images): a slowly panning landscape of gradients, a
 checkerboard, fine stripes and lettering, plus coloured discs orbiting the centre, so upscaling
@@ -95,6 +95,6 @@ def make(path: Path) -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("orbits.mp4")
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("sample.mp4")
     make(target)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")

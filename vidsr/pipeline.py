@@ -140,8 +140,18 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
         dst = Path(dst) if dst is not None else default_output(src, engine.name)
         _check_output(src, dst, overwrite)
         tmp = partial_path(dst)
-        writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
-                             container_metadata=reader.container_metadata, suffix=dst.suffix)
+        try:
+            tmp.open("wb").close()
+        except OSError as exc:
+            raise OutputError(f"cannot create a file in {dst.parent}: "
+                              f"{exc.strerror or exc}") from exc
+        try:
+            writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
+                                 container_metadata=reader.container_metadata,
+                                 suffix=dst.suffix)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         try:
             summary = _run(reader, engine, writer, src, dst, progress, cancel, queue_size)
         except BaseException:

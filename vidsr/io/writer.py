@@ -110,7 +110,8 @@ class VideoWriter:
                    ".mp4": "mp4"}.get(self.suffix)
             self._out = av.open(str(self.path), "w", format=fmt)
         except (av.FFmpegError, ValueError, OSError) as exc:
-            raise OutputError(f"cannot write {self.path.name}: {exc}") from exc
+            why = getattr(exc, "strerror", None) or exc
+            raise OutputError(f"cannot create a file in {self.path.parent}: {why}") from exc
         try:
             self._setup(container_metadata or {}, streams or [])
         except BaseException:
