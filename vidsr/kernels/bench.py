@@ -110,7 +110,10 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
         out4 = torch.empty(4, *out.shape[1:], dtype=torch.uint8, device=dev)
         row["fused_batch4_ms"] = _time_ms(lambda: fn(x4, out=out4), args.iters) / 4
         graphed = GraphedCall(fn, reuse_output=True)
-        row["fused_graph_ms"] = _time_ms(lambda: graphed(x), args.iters)
+        try:
+            row["fused_graph_ms"] = _time_ms(lambda: graphed(x), args.iters)
+        except Exception as exc:  # noqa: BLE001 (reported in the row, the bench goes on)
+            row["fused_graph_error"] = repr(exc)
         row["tflops"] = 2 * macs * h * w / (row["fused_ms"] * 1e-3) / 1e12
         row["gflop_per_frame"] = 2 * macs * h * w / 1e9
     reference = fused()
@@ -121,10 +124,13 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
             (eager(x).int() - reference.int()).abs().max().item())
         if not args.no_compile:
             t0 = time.perf_counter()
-            compiled = torch.compile(eager, mode=args.compile_mode)
-            compiled(x)
-            row["compile_s"] = time.perf_counter() - t0
-            row["compile_ms"] = _time_ms(lambda: compiled(x), args.iters)
+            try:
+                compiled = torch.compile(eager, mode=args.compile_mode)
+                compiled(x)
+                row["compile_s"] = time.perf_counter() - t0
+                row["compile_ms"] = _time_ms(lambda: compiled(x), args.iters)
+            except Exception as exc:  # noqa: BLE001 (reported in the row, the bench goes on)
+                row["compile_error"] = repr(exc)
     best_fused = min(v for k, v in row.items() if k.startswith("fused_") and k.endswith("_ms"))
     row["eager_over_fused"] = row["eager_fp16_cl_ms"] / row["fused_ms"]
     if "compile_ms" in row:
@@ -163,8 +169,12 @@ def sweep(args: argparse.Namespace, write: Callable[[str], object]) -> list[dict
         rows = []
         for tuning in SWEEP["ecbsr" if name.startswith("ecbsr") else "esr"]:
             fn = fused_for(model, **tuning)
-            diff = int((fn(x, out=out).int() - ref.int()).abs().max().item())
-            ms = _time_ms(lambda fn=fn, out=out: fn(x, out=out), args.iters)
+            try:  # a setting may not compile on this GPU (registers, shared memory)
+                diff = int((fn(x, out=out).int() - ref.int()).abs().max().item())
+                ms = _time_ms(lambda fn=fn, out=out: fn(x, out=out), args.iters)
+            except Exception as exc:  # noqa: BLE001 (reported in the row, the sweep goes on)
+                rows.append({"model": name, **tuning, "ms": float("inf"), "error": repr(exc)})
+                continue
             rows.append({"model": name, **tuning, "ms": ms, "max_abs_diff_vs_default": diff})
         rows.sort(key=lambda r: r["ms"])
         for r in rows:
@@ -213,16 +223,18 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
         return 0
     w, h = (int(v) for v in str(args.size).lower().split("x"))
     names = args.models or [*MODELS, CHROMA]
-    rows = []
-    for name in names:
-        log.info("timing %s", name)
-        rows.append(_bench_one(name, h, w, args))
-        write(f"{name}: done\n")
     import triton
 
+    rows: list[dict] = []
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__,
               "triton": triton.__version__, "luma": f"{w}x{h} -> x2, uint8 in and out",
               "unit": "ms per frame (batch4: per frame of a 4-frame launch)", "rows": rows}
+    for name in names:
+        log.info("timing %s", name)
+        rows.append(_bench_one(name, h, w, args))
+        write(f"{name}: {json.dumps(rows[-1])}\n")
+        if args.json is not None:  # after every model, so a run cut short still leaves data
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     write(f"\nvidsr bench --kernels on {report['device']} (torch {torch.__version__}, "
           f"triton {triton.__version__}), {report['luma']}\n")
     write(_table(rows) + "\n\n")

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The fused-kernel checks for a CUDA machine, in one go, writing everything under $OUT.
+#
+#   bash scripts/gpu_check.sh [all|tests|bench|compile|sweep|ncu] ...
+#
+# Run from the repository root (the device tool's `run` does). Steps, most important first:
+#   tests    pytest tests/test_kernels.py (GPU: compiled kernels, the gpu-marked full-frame tests)
+#   bench    python -m vidsr.kernels.bench --no-compile  (fused vs fp16 channels-last eager)
+#   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
+#   compile  the bench with the torch.compile max-autotune column (autotuning takes minutes)
+#   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
+# Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
+# bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
+# timeout still leaves its finished rows). `all` (the default) runs the steps inside BUDGET
+# seconds (default 540; give the device call timeout_s=600): each step gets at most its own cap
+# and what is left, and is skipped when under 30 s remain. Python packages the
+# image lacks can travel as wheels in .whl/ (see /work/.library/device/README.md); vidsr itself
+# is used from the checkout (PYTHONPATH), nothing is installed.
+set -u
+OUT=${OUT:-/tmp/vidsr-gpu-check}
+BUDGET=${BUDGET:-540}
+START=$(date +%s)
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+unset TRITON_INTERPRET
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+
+log() { echo "[gpu_check $(( $(date +%s) - START ))s] $*" | tee -a "$OUT/summary.txt"; }
+
+# step NAME CAP COMMAND...: run with a timeout of min(CAP, time left - 10), output to $OUT/NAME.txt
+step() {
+    local name=$1 cap=$2; shift 2
+    local left=$(( BUDGET - ($(date +%s) - START) - 10 ))
+    if (( left < 30 )); then log "$name: skipped, ${left}s left"; return; fi
+    local t=$(( cap < left ? cap : left ))
+    log "$name: start (timeout ${t}s): $*"
+    timeout "$t" "$@" >"$OUT/$name.txt" 2>&1
+    log "$name: exit $? ($(tail -n 1 "$OUT/$name.txt" | cut -c1-200))"
+}
+
+{
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    python3 -c "import torch, triton; print('torch', torch.__version__, 'triton', triton.__version__,
+torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).multi_processor_count, 'SMs')"
+    git log --oneline -1 2>/dev/null
+} 2>&1 | tee -a "$OUT/summary.txt"
+
+run_steps=("$@")
+[[ ${#run_steps[@]} -eq 0 || ${run_steps[0]} == all ]] && run_steps=(tests bench sweep compile ncu)
+for s in "${run_steps[@]}"; do
+    case $s in
+        tests) step tests 240 python3 -m pytest -q -rs -p no:cacheprovider tests/test_kernels.py ;;
+        bench) step bench 150 python3 -m vidsr.kernels.bench --no-compile ;;
+        sweep) step sweep 100 python3 -m vidsr.kernels.bench --sweep --iters 20 \
+                   --models ecbsr-m4c16-x2 esr-tm-k7c16-x2 ;;
+        compile) step compile 330 python3 -m vidsr.kernels.bench ;;
+        ncu) step ncu 90 ncu --kernel-name regex:_plainsr_kernel --launch-skip 3 --launch-count 1 \
+                 --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
+                 --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
+                 --models ecbsr-m4c16-x2 ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu)" ;;
+    esac
+done
+log "done in $(( $(date +%s) - START ))s; files in $OUT"
