@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -86,16 +87,31 @@ def test_vfr_mkv_stays_vfr_with_subtitles(tmp_path, engine):
     assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 35.0  # default crf 18
 
 
+MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+
+
+def hdr_side_data(path) -> dict[str, bytes]:
+    with av.open(str(path)) as c:
+        frame = next(c.decode(video=0))
+        return {sd.type.name: bytes(sd) for sd in frame.side_data
+                if sd.type.name in ("MASTERING_DISPLAY_METADATA", "CONTENT_LIGHT_LEVEL")}
+
+
 @pytest.mark.parametrize("codec", [None, "libx264"])
 def test_ten_bit_hdr_stays_ten_bit(tmp_path, engine, codec):
     hdr = {"color_primaries": 9, "color_trc": 16, "colorspace": 9, "color_range": 1}
     src = make_clip(tmp_path / "in.mp4", codec="libx265", pix_fmt="yuv420p10le", frames=4,
-                    color=hdr, options={"x265-params": "log-level=error"})
+                    color=hdr, options={"x265-params": f"log-level=error:master-display="
+                                                       f"{MASTER}:max-cll=1000,400"})
     dst = tmp_path / "out.mp4"
     summary = upscale_video(src, dst, model=engine, options=EncodeOptions(codec=codec))
     b = read_video(dst)
     assert summary.codec == (codec or "libx265") and b["pix_fmt"] == "yuv420p10le"
     assert b["color"] == (1, 9, 9, 16)  # range, matrix, primaries, transfer
+    if codec is None:  # HDR10 static metadata goes through libx265 unchanged
+        assert hdr_side_data(dst) == hdr_side_data(src) and len(hdr_side_data(src)) == 2
+    else:
+        assert any("HDR10" in n for n in summary.notes)
     assert max(int(y.max()) for y in b["luma"]) > 255
     assert min_psnr(b["luma"], reference_lumas(src, engine), peak=1023.0) >= 35.0
 

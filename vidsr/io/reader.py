@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -66,6 +67,9 @@ class VideoInfo:
     converted: bool = False  # True when planes come out of a swscale conversion
     stream_index: int = 0
     metadata: dict[str, str] = field(default_factory=dict)
+    # HDR10 static metadata: x265's master-display string and (MaxCLL, MaxFALL)
+    mastering_display: str | None = None
+    content_light: tuple[int, int] | None = None
 
     @property
     def matrix(self) -> str:
@@ -155,6 +159,24 @@ def _declared_duration(stream: Any, tb: Fraction) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _hdr_metadata(frame: Any) -> tuple[str | None, tuple[int, int] | None]:
+    """HDR10 mastering display (x265 ``master-display`` syntax) and content light level."""
+    display = light = None
+    for sd in frame.side_data:
+        kind, raw = sd.type.name, bytes(sd)
+        if kind == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
+            v = struct.unpack("=22i", raw[:88])  # AVMasteringDisplayMetadata
+            q = [Fraction(v[2 * k], v[2 * k + 1] or 1) for k in range(10)]
+            if v[20] and v[21]:  # has_primaries, has_luminance
+                xy = [f"({round(q[2 * k] * 50000)},{round(q[2 * k + 1] * 50000)})"
+                      for k in range(4)]  # R, G, B, white point in 0.00002 units
+                display = (f"G{xy[1]}B{xy[2]}R{xy[0]}WP{xy[3]}"
+                           f"L({round(q[9] * 10000)},{round(q[8] * 10000)})")
+        elif kind == "CONTENT_LIGHT_LEVEL" and len(raw) >= 8:
+            light = tuple(struct.unpack("=2I", raw[:8]))
+    return display, light
 
 
 def _plane_array(plane: Any, dtype: np.dtype) -> np.ndarray:
@@ -251,6 +273,7 @@ class VideoReader:
             space = name_of(COLOR_SPACES, frame.colorspace)
             crange = "pc" if layout.full_range else name_of(COLOR_RANGES, frame.color_range)
         sar = s.sample_aspect_ratio
+        display, light = _hdr_metadata(frame)
         self._container.seek(0, stream=self._stream)
         cc.flush_buffers()
         return VideoInfo(
@@ -262,7 +285,8 @@ class VideoReader:
             rotation=int(round(frame.rotation or 0)), codec=cc.name,
             container=self._container.format.name,
             sample_aspect_ratio=Fraction(sar) if sar else None, converted=converted,
-            stream_index=s.index, metadata=dict(s.metadata))
+            stream_index=s.index, metadata=dict(s.metadata), mastering_display=display,
+            content_light=light)
 
     def _converted(self, frame: Any) -> Any:
         fmt = frame.format

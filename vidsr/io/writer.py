@@ -131,8 +131,7 @@ class VideoWriter:
             raise OutputError(f"a {self.suffix} file cannot hold {codec.name} video")
         self.pix_fmt = choose_pix_fmt(codec, self.layout, opts.pix_fmt,
                                       (self.width, self.height))
-        vs = out.add_stream(codec.name, rate=info.fps,
-                            options=codec_options(codec.name, opts, self.suffix))
+        vs = out.add_stream(codec.name, rate=info.fps, options=self._options(codec.name))
         cc = vs.codec_context
         vs.width, vs.height, vs.pix_fmt = self.width, self.height, self.pix_fmt
         cc.time_base = info.time_base
@@ -159,6 +158,25 @@ class VideoWriter:
         self._map: dict[int, Any] = {}
         for src in streams:
             self._add_copy(src, supported)
+
+    def _options(self, name: str) -> dict[str, str]:
+        opts = codec_options(name, self.options, self.suffix)
+        info = self.info
+        if not (info.mastering_display or info.content_light):
+            return opts
+        if name == "libx265":
+            extra = []
+            if info.mastering_display:
+                extra.append(f"master-display={info.mastering_display}")
+            if info.content_light:
+                extra.append("max-cll={},{}".format(*info.content_light))
+            opts["x265-params"] = ":".join([opts.get("x265-params", ""), *extra]).strip(":")
+        else:
+            msg = (f"HDR10 mastering-display/content-light metadata is only written with "
+                   f"libx265; {name} leaves it out")
+            log.warning(msg)
+            self.notes.append(msg)
+        return opts
 
     def _open_encoder(self, name: str) -> None:
         try:
