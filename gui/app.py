@@ -39,9 +39,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preview-height", type=int, metavar="LINES",
                    help=f"scale the source down to at most LINES before upscaling (default: "
                    f"{CPU_PREVIEW_HEIGHT} without CUDA, full size with it; 0: full size)")
+    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: all cores but one, "
+                   "left to decoding and the window)")
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, save PNG and exit")
     p.add_argument("--at", type=float, default=0.0, metavar="SECONDS",
                    help="time of the screenshot (default 0)")
+    p.add_argument("--zoom", type=float, metavar="Z",
+                   help="start zoomed: 1 = 1:1 pixels, 2 = each output pixel 2x2 (default fit)")
+    p.add_argument("--bench", type=int, metavar="FRAMES",
+                   help="play FRAMES frames offscreen as fast as possible from --at, print "
+                   "each pane's ms/frame and fps and the display rate, and exit")
     p.add_argument("--window-size", default=f"{SCREENSHOT_SIZE[0]}x{SCREENSHOT_SIZE[1]}",
                    metavar="WxH", help="window size (default %(default)s)")
 
@@ -95,12 +102,17 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot and not Path(args.screenshot).resolve().parent.is_dir():
         raise OutputError(f"output folder does not exist: {Path(args.screenshot).parent}")
     size = _window_size(args.window_size)
-    _need_display(bool(args.screenshot))
+    if args.bench is not None and not args.input:
+        raise InputError("--bench needs a video file INPUT")
+    _need_display(bool(args.screenshot or args.bench))
 
     from PyQt6.QtWidgets import QApplication
 
+    from vidsr.webcam import cpu_threads
+
     from .window import MainWindow
 
+    cpu_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     models = [m.strip() for m in args.models.split(",")] if args.models else None
     window = MainWindow(models, scale=args.scale, panes=args.panes, device=args.device,
@@ -108,15 +120,21 @@ def run(args: argparse.Namespace) -> int:
     window.resize(*size)
     if args.wipe:
         window.set_mode("wipe")
+    if args.zoom:
+        window.state.set_zoom(args.zoom)
     window.show()
     if args.input:
         window.open_file(args.input)
     elif args.webcam is not None:
         window.open_camera(args.webcam)
-    if not args.screenshot:
+    if not (args.screenshot or args.bench):
         return app.exec()
     try:
-        return screenshot(app, window, Path(args.screenshot), args.at)
+        if args.bench:
+            bench(app, window, args.bench, args.at)
+        if args.screenshot:
+            screenshot(app, window, Path(args.screenshot), args.at)
+        return 0
     finally:
         window.close()
 
@@ -157,6 +175,56 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
         raise OutputError(f"cannot write {out}")
     log.info("saved %s", out)
     return 0
+
+
+def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
+          timeout: float = 600.0) -> dict:
+    """Play ``frames`` frames flat out from ``at`` and print what each pane measured.
+
+    Per pane: mean SR ms/frame (luma model + chroma bicubic, planes in and out, after
+    ``warmup`` frames) and the fps that alone allows; overall: frames shown per second with
+    every pane computed (decode, all models, colour conversion, painting).
+    """
+    import json
+    import statistics
+
+    errors: list[str] = []
+    window.worker.failed.connect(errors.append)
+    shown: list[object] = []
+    window.frame_shown.connect(shown.append)
+    if not wait_until(app, lambda: bool(shown or errors), timeout) or errors:
+        raise InputError(errors[0] if errors else "no frame was rendered")
+    window.worker.realtime = False
+    window.seek(at)
+    wait_until(app, lambda: len(shown) >= 2 or bool(errors), timeout)
+    begin = len(shown)
+    window.worker.play()
+    wait_until(app, lambda: len(shown) >= begin + warmup + frames or not window.worker.playing
+               or bool(errors), timeout)
+    window.worker.pause()
+    if errors:
+        raise InputError(errors[0])
+    run = shown[begin + warmup:]
+    if len(run) < 2:
+        raise InputError(f"only {len(shown) - begin} frames could be played from {at} s")
+    seconds = max(run[-1].wall - run[0].wall, 1e-9)
+    size = run[0].results[0].rgb.shape if run[0].results[0].rgb is not None else (0, 0)
+    report = {"frames": len(run), "source": list(run[0].source_size),
+              "output": [size[1], size[0]], "display_fps": (len(run) - 1) / seconds,
+              "panes": []}
+    for k, first in enumerate(run[0].results):
+        ms = statistics.mean(r.results[k].ms for r in run)
+        report["panes"].append({"model": first.name or first.model, "ms": ms,
+                                "fps": 1000.0 / ms if ms else 0.0,
+                                "backend": first.backend, "untrained": first.untrained})
+    print(f"{len(run)} frames, {report['source'][0]}x{report['source'][1]} -> "
+          f"{report['output'][0]}x{report['output'][1]}, device {window.device}")
+    for pane in report["panes"]:
+        print(f"  {pane['model']:<22} {pane['ms']:8.2f} ms/frame {pane['fps']:8.1f} fps"
+              f"  ({pane['backend'] or '?'})")
+    print(f"  display with all {len(report['panes'])} panes: {report['display_fps']:.1f} fps")
+    print(json.dumps(report))
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

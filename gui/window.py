@@ -300,9 +300,10 @@ class MainWindow(QMainWindow):
             self.time_label.setText(f"{_time(frame.time)} / {_time(duration)}")
         else:
             self.time_label.setText(_time(frame.time))
-        sr_ms = sum(r.ms for r in frame.results if not r.error)
-        shown = f" · display {frame.display_fps:.1f} fps" if frame.display_fps else ""
-        self.status_label.setText(f"frame {frame.index} · all panes {sr_ms:.0f} ms SR{shown}")
+        sr_ms = sum(r.ms_avg or r.ms for r in frame.results if not r.error)
+        shown = f" · shown at {frame.display_fps:.1f} fps" if frame.display_fps else ""
+        self.status_label.setText(f"frame {frame.index} · SR of all {len(frame.results)} "
+                                  f"panes {sr_ms:.0f} ms/frame{shown}")
         self.frame_shown.emit(frame)
 
     def _on_view_changed(self) -> None:

@@ -60,6 +60,7 @@ class Rendered:
     source_size: tuple[int, int]
     results: list[PaneResult] = field(default_factory=list)
     display_fps: float = 0.0
+    wall: float = 0.0  # time.perf_counter() when it was rendered
 
 
 class RenderWorker(QThread):
@@ -76,6 +77,7 @@ class RenderWorker(QThread):
         super().__init__()
         self.device = device
         self.max_height = max_height
+        self.realtime = True  # while playing, wait for each frame's due time (False: flat out)
         self._cond = threading.Condition()
         self._models = list(models)
         self._open: tuple[str, Any] | None = None
@@ -187,7 +189,7 @@ class RenderWorker(QThread):
 
     def _pace(self) -> None:
         """While playing, do not run ahead of the source's frame rate."""
-        if self._last_shown is None or self._source is None:
+        if not self.realtime or self._last_shown is None or self._source is None:
             return
         due = self._last_shown + 1.0 / max(self._source.fps, 1.0)
         with self._cond:
@@ -254,7 +256,7 @@ class RenderWorker(QThread):
         if new_frame:
             self._last_shown = now
         self.rendered.emit(Rendered(frame.index, frame.time, frame.size,
-                                    [self._cache[m] for m in models], self._display_fps))
+                                    [self._cache[m] for m in models], self._display_fps, now))
 
     def _run_model(self, model: str, frame: SourceFrame) -> PaneResult:
         try:

@@ -18,6 +18,7 @@ from ..webcam import (
     LiveStats,
     LiveUpscaler,
     Recorder,
+    cpu_threads,
     list_cameras,
     open_source,
     parse_size,
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     from ..io import EncodeOptions
 
     engine = Engine(args.model, device=args.device)
+    if engine.device.type == "cpu" or args.threads:
+        cpu_threads(args.threads)
     upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
     camera: str | int = int(args.camera) if str(args.camera).isdigit() else args.camera
     live_camera = isinstance(camera, int)
@@ -145,6 +148,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loop", action="store_true", help="loop a video file source")
     p.add_argument("--realtime", action="store_true",
                    help="pace a video file source at its frame rate, like a camera")
+    p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: all cores but one, "
+                   "left to capture, conversion and display)")
     p.add_argument("--list", action="store_true", help="list the cameras that work and exit")
     p.add_argument("--codec", help="encoder for -o (default by container)")
     p.add_argument("--crf", type=float, help="quality for -o")
