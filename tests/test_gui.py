@@ -197,3 +197,25 @@ def test_screenshot_command(qapp, clip: Path, tmp_path: Path) -> None:  # noqa: 
     image = QImage(str(out))
     assert (image.width(), image.height()) == (900, 500)
     assert pixels(image).std() > 10
+
+
+def test_webcam_window_without_opencv_gui(qapp, clip: Path,  # noqa: ANN001
+                                          capsys: pytest.CaptureFixture) -> None:
+    """``vidsr webcam`` shows frames in a Qt window when OpenCV is headless."""
+    from vidsr_gui.viewer import run_with_window
+
+    from vidsr.cli.main import main
+
+    sizes = []
+
+    def loop(show, cancel):  # noqa: ANN001, ANN202
+        for i in range(3):
+            frame = np.full((20, 30, 3), 60 * i, np.uint8)
+            show(frame)
+            sizes.append(frame.shape)
+        return "done"
+
+    assert run_with_window("test", loop) == "done" and len(sizes) == 3
+    assert main(["webcam", "--camera", str(clip), "--size", f"{W}x{H}", "--frames", "3",
+                 "--model", "bicubic-x2"]) == 0
+    assert "3 frames" in capsys.readouterr().out
