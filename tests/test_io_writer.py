@@ -1,0 +1,71 @@
+"""VideoWriter, encoder choice and the synthetic-clip helpers used by benchmarks."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import pytest
+from media import read_video
+
+from vidsr.errors import OutputError
+from vidsr.io import EncodeOptions, VideoWriter
+from vidsr.io.encoders import choose_pix_fmt, codec_options, default_codec
+from vidsr.io.formats import PlaneLayout, layout_for, native_layout
+from vidsr.io.synthetic import (
+    encoder_seconds,
+    frame_count,
+    synthetic_info,
+    synthetic_planes,
+    write_synthetic_clip,
+)
+
+
+def test_synthetic_clip_and_encoder_timing(tmp_path):
+    path = write_synthetic_clip(tmp_path / "s.mp4", 96, 54, 7, fps=25)
+    info = read_video(path)
+    assert (info["width"], info["height"], info["rate"]) == (96, 54, 25)
+    assert frame_count(path) == 7
+    # MP4 raises a coarse time base (1/25) to >= 10000 ticks/s; the times stay exact
+    assert [p * info["time_base"] for p in info["pts"]] == [Fraction(i, 25) for i in range(7)]
+    assert encoder_seconds(64, 48, 5, EncodeOptions(codec="libx264", preset="ultrafast")) > 0
+
+
+def test_writer_scales_and_keeps_tags(tmp_path):
+    info = synthetic_info(33, 20)
+    with VideoWriter(tmp_path / "w.mkv", info, 2) as w:
+        for i in range(3):
+            y, u, v = synthetic_planes(66, 40, i)
+            w.write(y, u, v, pts=i)
+    got = read_video(tmp_path / "w.mkv")
+    assert (got["width"], got["height"], len(got["pts"])) == (66, 40, 3)
+    assert got["color"] == (1, 1, 1, 1)
+
+
+def test_pixel_format_choice():
+    x264, x265 = av.Codec("libx264", "w"), av.Codec("libx265", "w")
+    eight, ten = PlaneLayout(8, "420"), PlaneLayout(10, "420")
+    assert choose_pix_fmt(x264, eight, None, (128, 96)) == "yuv420p"
+    assert choose_pix_fmt(x265, ten, None, (128, 96)) == "yuv420p10le"
+    assert choose_pix_fmt(x264, eight, None, (63, 45)) == "yuv444p"  # odd size: no 4:2:0
+    assert choose_pix_fmt(av.Codec("h264_nvenc", "w"), ten, None, (64, 48)) == "p010le"
+    with pytest.raises(OutputError, match="10-bit"):
+        choose_pix_fmt(av.Codec("libvpx-vp9", "w"), ten, None, (64, 48))
+    with pytest.raises(OutputError, match="cannot encode pix_fmt"):
+        choose_pix_fmt(x264, eight, "rgb48le", (64, 48))
+
+
+def test_defaults_per_container(tmp_path):
+    mp4 = av.open(str(tmp_path / "x.mp4"), "w")  # nothing written: asks what the muxer holds
+    assert default_codec(".mp4", 8, mp4.supported_codecs) == "libx264"
+    assert default_codec(".mp4", 10, mp4.supported_codecs) == "libx265"
+    assert codec_options("libx264", EncodeOptions(), ".mp4") == {"crf": "18", "preset": "fast"}
+    assert codec_options("h264_nvenc", EncodeOptions(crf=23), ".mp4")["cq"] == "23"
+    assert native_layout("yuvj422p") == PlaneLayout(8, "422", full_range=True)
+    assert native_layout("nv12") is None and layout_for("yuv444p12le").bit_depth == 12
+
+
+def test_unknown_encoder_is_a_clear_error(tmp_path):
+    with pytest.raises(OutputError, match="not available"):
+        VideoWriter(tmp_path / "o.mp4", synthetic_info(64, 48), 2,
+                    EncodeOptions(codec="libnothing"))
