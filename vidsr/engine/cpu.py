@@ -1,17 +1,62 @@
 """CPU runners: the fastest measured formulation of each deploy model, with eager fallback.
 
-A runner maps ``1 x 1 x H x W`` float32 in [0, 1] to ``1 x 1 x sH x sW``; its result stays
-valid until the runner's next call (runners may reuse their output buffers).
+A runner maps ``N x 1 x H x W`` float32 in [0, 1] to ``N x 1 x sH x sW``; its result stays
+valid until the runner's next call (runners reuse their output buffers).
+
+What was measured (``vidsr bench``, see the README) and why these formulations:
+
+- Plain ECBSR: the convolutions run at close to the core's FMA peak already, so the win is in
+  everything around them: weights pre-packed once for oneDNN, channels-last activations (no
+  layout reorders between layers), and the residual add fused with the pixel shuffle into a
+  reused output buffer. This is the graph ``torch.compile`` (freezing) produces, without the
+  tens of seconds of compilation.
+- edge-SR: the reference shuffles a ``g*s*s*C``-channel tensor and then reduces over ``C``
+  (softmax or max) on the shuffled, strided result. Here the filter bank runs as an im2col GEMM
+  over strips of a few thousand pixels, the reduction over ``C`` happens per sub-pixel phase
+  on the GEMM output while it is still in cache, and only the 1-channel result is shuffled.
+- glibc returns large freed blocks to the kernel, so every fresh per-frame tensor costs page
+  faults (up to 2.8x here); ``tune_malloc`` keeps them in the heap.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import sys
+from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..models.ecbsr import PlainSR
+from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
+
 log = logging.getLogger(__name__)
+
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> bool:
+    """Keep large freed blocks in glibc's heap (no per-frame mmap/munmap and page faults).
+
+    Sets ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB once per process, the same as
+    exporting ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_``. The cost: memory freed by
+    the process stays mapped (resident size stays at its peak). Returns whether it applied.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        ok = libc.mallopt(-3, 1 << 30) == 1 and libc.mallopt(-1, 1 << 30) == 1  # mmap, trim
+    except (OSError, AttributeError):
+        return False
+    _MALLOC_TUNED = ok
+    log.debug("glibc malloc thresholds raised to 1 GiB: %s", ok)
+    return ok
 
 
 class EagerRunner:
@@ -27,6 +72,163 @@ class EagerRunner:
         return self.module(x)
 
 
-def cpu_runner(module: nn.Module, *, fast: bool = True) -> EagerRunner:
-    """The runner for ``module`` on CPU: eager when ``fast`` is False."""
-    return EagerRunner(module)
+class PlainSRRunner:
+    """Plain ECBSR with pre-packed oneDNN weights, channels-last activations, and the residual
+    add fused into the pixel shuffle (written into a reused buffer)."""
+
+    backend = "cpu-packed"
+
+    def __init__(self, module: PlainSR) -> None:
+        self.scale = module.scale
+        self.weights = [c.weight.detach().float().contiguous() for c in module.convs]
+        self.biases = [c.bias.detach().float().contiguous() for c in module.convs]
+        self.alphas = [a.weight.detach().float().contiguous() for a in module.acts]
+        self.packed: dict[tuple[int, ...], list[torch.Tensor]] = {}
+        self.out: torch.Tensor | None = None
+        self.use_mkldnn = torch.backends.mkldnn.is_available()
+        if not self.use_mkldnn:
+            self.backend = "cpu-channels-last"
+            log.info("oneDNN is not available in this torch; ECBSR runs channels-last eager")
+
+    def _conv_weights(self, shape: tuple[int, ...]) -> list[torch.Tensor]:
+        if shape not in self.packed:
+            n, _, h, w = shape
+            packed = []
+            for wt in self.weights:
+                if self.use_mkldnn:
+                    wt = torch.ops.mkldnn._reorder_convolution_weight(
+                        wt, [1, 1], [1, 1], [1, 1], 1, [n, wt.shape[1], h, w])
+                else:
+                    wt = wt.contiguous(memory_format=torch.channels_last)
+                packed.append(wt)
+            self.packed = {shape: packed}  # one resolution at a time: video frames share it
+        return self.packed[shape]
+
+    def _conv(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        if self.use_mkldnn:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, w, b, [1, 1], [1, 1], [1, 1], 1, "none", [None], "")
+        return F.conv2d(x, w, b, padding=1)
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        s = self.scale
+        weights = self._conv_weights(tuple(x.shape))
+        y = x.contiguous(memory_format=torch.channels_last)
+        for wt, b, a in zip(weights[:-1], self.biases[:-1], self.alphas, strict=True):
+            y = F.prelu(self._conv(y, wt, b), a)
+        y = self._conv(y, weights[-1], self.biases[-1])
+        y = y.contiguous(memory_format=torch.channels_last)  # a no-op for oneDNN's output
+        if self.out is None or self.out.shape != (n, 1, h * s, w * s):
+            self.out = torch.empty(n, 1, h * s, w * s)
+        # out[h*s + i, w*s + j] = y[h, w, i*s + j] + x[h, w]
+        phases = y.permute(0, 2, 3, 1).view(n, h, w, s, s).permute(0, 1, 3, 2, 4)
+        torch.add(phases, x.reshape(n, h, 1, w, 1), out=self.out.view(n, h, s, w, s))
+        return self.out
+
+
+class StripEdgeSR:
+    """edge-SR (and eSR-CNN's head) as a strip-wise im2col GEMM with the max/softmax reduction
+    done per sub-pixel phase before the shuffle.
+
+    The filter bank's output channel ``(grp*C + c)*s*s + phase`` (grp: value, key[, query]) is
+    row ``grp, c, phase`` of the GEMM result, so each group is a ``C x (s*s*pixels)`` block and
+    the reduction over ``C`` is an elementwise pass over its rows.
+    """
+
+    backend = "cpu-strip-gemm"
+
+    def __init__(self, module: nn.Module, strip_pixels: int = 4096) -> None:
+        if isinstance(module, ESRCNN):
+            self.pre: nn.Module | None = module.cnn[:-1]
+            conv: nn.Conv2d = module.cnn[-1]
+            self.mode, self.groups = "tm", 2
+        else:
+            self.pre = None
+            conv = module.filter
+            self.mode = {ESRMax: "max", ESRTM: "tm", ESRTR: "tr"}[type(module)]
+            self.groups = module.groups
+        self.scale, self.c = module.scale, module.c
+        self.n_out, self.cin, self.kh, self.kw = conv.weight.shape
+        self.pad = self.kh // 2
+        self.weight = conv.weight.detach().float().reshape(self.n_out, -1).contiguous()
+        self.strip_pixels = strip_pixels
+        self.bufs: dict[str, torch.Tensor] = {}
+        self.key: tuple[int, ...] = ()
+
+    def _buffers(self, h: int, w: int, rows: int) -> dict[str, torch.Tensor]:
+        key = (h, w, rows)
+        if key != self.key:
+            s, p = self.scale, self.pad
+            n = rows * w
+            self.bufs = {
+                "xp": torch.zeros(self.cin, h + 2 * p, w + 2 * p),  # borders stay zero
+                "cols": torch.empty(self.cin * self.kh * self.kw * n),
+                "y": torch.empty(self.n_out * n),
+                "acc": torch.empty(s * s * n),
+                "den": torch.empty(s * s * n),
+                "out": torch.empty(1, 1, h * s, w * s),
+            }
+            self.key = key
+        return self.bufs
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != 1:
+            return torch.cat([self(x[i:i + 1]).clone() for i in range(x.shape[0])])
+        if self.pre is not None:
+            x = self.pre(x)
+        _, cin, h, w = x.shape
+        s, p, c, ss = self.scale, self.pad, self.c, self.scale * self.scale
+        rows = max(1, min(h, self.strip_pixels // max(w, 1)))
+        b = self._buffers(h, w, rows)
+        xp = b["xp"]
+        xp[:, p:p + h, p:p + w].copy_(x[0])
+        out = b["out"].view(h, s, w, s)
+        sc, sh, sw = xp.stride()
+        for r0 in range(0, h, rows):
+            rr = min(rows, h - r0)
+            n = rr * w
+            # im2col of the strip: (cin, kh, kw, rr, w) view of the padded input, copied flat
+            window = xp.as_strided((cin, self.kh, self.kw, rr, w), (sc, sh, sw, sh, sw),
+                                   xp.storage_offset() + r0 * sh)
+            cols = b["cols"][:cin * self.kh * self.kw * n]
+            cols.view(cin, self.kh, self.kw, rr, w).copy_(window)
+            y = b["y"][:self.n_out * n].view(self.n_out, n)
+            torch.mm(self.weight, cols.view(-1, n), out=y)
+            grp = y.view(self.groups, c, ss * n)
+            acc = b["acc"][:ss * n]
+            if self.mode == "max":
+                torch.amax(grp[0], 0, out=acc)
+            else:
+                key = grp[1] if self.mode == "tm" else grp[2].mul_(grp[1])  # query * key
+                den = b["den"][:ss * n]
+                torch.amax(key, 0, out=den)
+                key.sub_(den).exp_()
+                torch.sum(key, 0, out=den)
+                torch.sum(grp[0].mul_(key), 0, out=acc)
+                acc.div_(den)
+            # acc is (phase_row, phase_col, row, col): shuffle this strip into the output
+            out[r0:r0 + rr].copy_(acc.view(s, s, rr, w).permute(2, 0, 3, 1))
+        return b["out"]
+
+
+def fast_runner(module: nn.Module) -> Any | None:
+    """The fast formulation for ``module``, or None where eager is the best there is."""
+    if isinstance(module, PlainSR):
+        return PlainSRRunner(module)
+    if isinstance(module, (ESRMax, ESRTM, ESRTR, ESRCNN)):
+        return StripEdgeSR(module)
+    return None
+
+
+def cpu_runner(module: nn.Module, *, fast: bool = True) -> Any:
+    """The runner for ``module`` on CPU: eager when ``fast`` is False or nothing faster fits."""
+    if not fast:
+        return EagerRunner(module)
+    tune_malloc()
+    runner = fast_runner(module)
+    if runner is None:
+        return EagerRunner(module)
+    return runner
