@@ -14,8 +14,7 @@ import argparse
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from vidsr.errors import InputError, OutputError, VidsrError
@@ -44,6 +43,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, save PNG and exit")
     p.add_argument("--at", type=float, default=0.0, metavar="SECONDS",
                    help="time of the screenshot (default 0)")
+    p.add_argument("--palette", action="store_true",
+                   help="save the screenshot as a 256-colour PNG (about 5x smaller, for docs)")
     p.add_argument("--zoom", type=float, metavar="Z",
                    help="start zoomed: 1 = 1:1 pixels, 2 = each output pixel 2x2 (default fit)")
     p.add_argument("--bench", type=int, metavar="FRAMES",
@@ -82,15 +83,6 @@ def _need_display(screenshot: bool) -> None:
                          "--screenshot out.png to render offscreen")
 
 
-def wait_until(app: object, done: Callable[[], bool], timeout: float) -> bool:
-    """Run the Qt event loop until ``done()`` or ``timeout`` seconds; returns ``done()``."""
-    end = time.monotonic() + timeout
-    while not done() and time.monotonic() < end:
-        app.processEvents()
-        time.sleep(0.01)
-    return done()
-
-
 def run(args: argparse.Namespace) -> int:
     """Open the window (or render the screenshot); returns the exit status."""
     if args.input and args.webcam is not None:
@@ -110,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vidsr.webcam import cpu_threads
 
+    from .offscreen import bench, screenshot
     from .window import MainWindow
 
     cpu_threads(args.threads)
@@ -133,98 +126,10 @@ def run(args: argparse.Namespace) -> int:
         if args.bench:
             bench(app, window, args.bench, args.at)
         if args.screenshot:
-            screenshot(app, window, Path(args.screenshot), args.at)
+            screenshot(app, window, Path(args.screenshot), args.at, palette=args.palette)
         return 0
     finally:
         window.close()
-
-
-def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 3,
-               timeout: float = 300.0) -> int:
-    """Show the frame at ``at`` seconds (after ``warmup`` frames just before it, so the
-    ms/frame figures are averages) and save the window as ``out``."""
-    errors: list[str] = []
-    window.worker.failed.connect(errors.append)
-    shown: list[object] = []
-    window.frame_shown.connect(shown.append)
-
-    def wait_frame(n: int) -> None:
-        if not wait_until(app, lambda: len(shown) >= n or bool(errors), timeout):
-            raise VidsrError(f"no frame was rendered within {timeout:.0f} s")
-        if errors:
-            raise InputError(errors[0])
-
-    wait_frame(1)
-    source = window.source
-    if source is not None and source.seekable:
-        fps = source.fps or 30.0
-        start = max(0.0, at - warmup / fps)
-        window.seek(start)
-        wait_frame(2)
-        while shown[-1].time < at - 0.5 / fps:
-            count = len(shown)
-            window.worker.step(1)
-            wait_frame(count + 1)
-            if len(shown) > count and shown[-1].time <= shown[-2].time:
-                break  # the end of the video
-    else:
-        wait_frame(1 + warmup)
-    window.worker.pause()
-    wait_until(app, lambda: False, 0.2)
-    if not window.grab().save(str(out)):
-        raise OutputError(f"cannot write {out}")
-    log.info("saved %s", out)
-    return 0
-
-
-def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
-          timeout: float = 600.0) -> dict:
-    """Play ``frames`` frames flat out from ``at`` and print what each pane measured.
-
-    Per pane: mean SR ms/frame (luma model + chroma bicubic, planes in and out, after
-    ``warmup`` frames) and the fps that alone allows; overall: frames shown per second with
-    every pane computed (decode, all models, colour conversion, painting).
-    """
-    import json
-    import statistics
-
-    errors: list[str] = []
-    window.worker.failed.connect(errors.append)
-    shown: list[object] = []
-    window.frame_shown.connect(shown.append)
-    if not wait_until(app, lambda: bool(shown or errors), timeout) or errors:
-        raise InputError(errors[0] if errors else "no frame was rendered")
-    window.worker.realtime = False
-    window.seek(at)
-    wait_until(app, lambda: len(shown) >= 2 or bool(errors), timeout)
-    begin = len(shown)
-    window.worker.play()
-    wait_until(app, lambda: len(shown) >= begin + warmup + frames or not window.worker.playing
-               or bool(errors), timeout)
-    window.worker.pause()
-    if errors:
-        raise InputError(errors[0])
-    run = shown[begin + warmup:]
-    if len(run) < 2:
-        raise InputError(f"only {len(shown) - begin} frames could be played from {at} s")
-    seconds = max(run[-1].wall - run[0].wall, 1e-9)
-    size = run[0].results[0].rgb.shape if run[0].results[0].rgb is not None else (0, 0)
-    report = {"frames": len(run), "source": list(run[0].source_size),
-              "output": [size[1], size[0]], "display_fps": (len(run) - 1) / seconds,
-              "panes": []}
-    for k, first in enumerate(run[0].results):
-        ms = statistics.mean(r.results[k].ms for r in run)
-        report["panes"].append({"model": first.name or first.model, "ms": ms,
-                                "fps": 1000.0 / ms if ms else 0.0,
-                                "backend": first.backend, "untrained": first.untrained})
-    print(f"{len(run)} frames, {report['source'][0]}x{report['source'][1]} -> "
-          f"{report['output'][0]}x{report['output'][1]}, device {window.device}")
-    for pane in report["panes"]:
-        print(f"  {pane['model']:<22} {pane['ms']:8.2f} ms/frame {pane['fps']:8.1f} fps"
-              f"  ({pane['backend'] or '?'})")
-    print(f"  display with all {len(report['panes'])} panes: {report['display_fps']:.1f} fps")
-    print(json.dumps(report))
-    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:

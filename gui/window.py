@@ -281,7 +281,6 @@ class MainWindow(QMainWindow):
                                   f"@ {info.fps:.3g} fps")
         self.seek_slider.setEnabled(info.seekable)
         self.export_action.setEnabled(info.seekable)
-        self.state.fit = True
 
     def _on_rendered(self, frame: Rendered) -> None:
         self.last = frame
