@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray]
     """Write planes as one compressed ``.npz`` (atomically) that ``build_planes`` accepts."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
-    tmp = path.with_name(path.name + ".tmp.npz")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # concurrent runs may race
     np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale), **arrays)
     tmp.replace(path)
 
