@@ -61,3 +61,15 @@ def test_engine_fast_equals_eager_on_planes(name: str) -> None:
     eager = Engine(model, device="cpu", fast=False).upscale_luma(y)
     assert np.abs(fast.astype(int) - eager.astype(int)).max() <= 1
     assert np.mean(fast == eager) > 0.999
+
+
+@pytest.mark.parametrize("name", ["esr-max-k7c4-x2", "esr-tm-k7c16-x3", "esr-tr-k5c4-x4",
+                                  "esr-cnn-c6d3s15-x2"])
+def test_reduce_first_formulation_matches_reference(name: str) -> None:
+    from vidsr.engine.formulations import ReduceFirstEdgeSR
+
+    model = _model(name)
+    fast = ReduceFirstEdgeSR(model)
+    with torch.inference_mode():
+        x = torch.rand(2, 1, 13, 17)
+        assert (fast(x) - model(x)).abs().max().item() < 2e-5

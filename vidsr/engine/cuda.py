@@ -1,0 +1,269 @@
+"""The CUDA path: pinned host buffers, and separate upload / compute / download streams so that
+frame N+1's upload and frame N-1's download overlap frame N's compute.
+
+Each submitted frame takes one of ``depth`` slots. A slot owns pinned host buffers for the input
+and output planes and device buffers for both, all allocated once per frame geometry and reused.
+Per frame: the host copies the numpy planes into the slot's pinned input, the upload stream
+copies them to the device, the compute stream runs SR on luma and the bicubic on chroma (the
+fused Triton kernels from ``vidsr.kernels`` where they cover the model, else half-precision
+channels-last PyTorch), and the download stream copies the results to the slot's pinned output.
+Events order the three streams; ``collect`` waits for a slot's download and copies its planes
+out, freeing the slot.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
+from .chroma import code_dtype, phase_taps, quantize, siting_offsets, upscale_plane_float
+from .formulations import ReduceFirstEdgeSR
+from .tiling import receptive_radius, run_tiled
+
+log = logging.getLogger(__name__)
+
+# Tile size (input pixels) used when a whole frame does not fit in device memory.
+OOM_TILE = 512
+
+
+class CudaTorchRunner:
+    """The PyTorch model on CUDA: fp16 (unless disabled), channels-last, edge-SR reduced before
+    the shuffle. Maps ``N x 1 x H x W`` floats in [0, 1] to ``N x 1 x sH x sW`` floats."""
+
+    def __init__(self, module: nn.Module, *, fp16: bool, fast: bool = True) -> None:
+        dtype = torch.float16 if fp16 else torch.float32
+        net = copy.deepcopy(module)
+        if fast and type(net) in (ESRMax, ESRTM, ESRTR, ESRCNN):
+            net = ReduceFirstEdgeSR(net)
+        self.net = net.to(device="cuda", dtype=dtype).eval()
+        self.channels_last = fast
+        if fast:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.dtype = dtype
+        self.backend = f"cuda-torch-{'fp16' if fp16 else 'fp32'}" + ("-cl" if fast else "")
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device="cuda", dtype=self.dtype)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x)
+
+
+def cuda_runner(module: nn.Module, *, fp16: bool, fast: bool = True) -> CudaTorchRunner:
+    """The float runner ``Engine.run_float`` and tiling use on CUDA."""
+    return CudaTorchRunner(module, fp16=fp16, fast=fast)
+
+
+@dataclass
+class _Slot:
+    """One frame in flight: pinned host and device buffers, and the events ordering them."""
+
+    host_in: list[torch.Tensor]
+    dev_in: list[torch.Tensor]
+    dev_out: list[torch.Tensor]
+    host_out: list[torch.Tensor]
+    uploaded: torch.cuda.Event
+    computed: torch.cuda.Event
+    downloaded: torch.cuda.Event
+    ticket: int = -1
+    layout: tuple[bool, bool, bool] = (True, False, False)  # which of Y, U, V it carries
+
+
+def _torch_dtype(bit_depth: int) -> torch.dtype:
+    # int16 carries 9..15-bit samples exactly and every CUDA op supports it; uint16 does not
+    return torch.uint8 if bit_depth == 8 else torch.int16
+
+
+def _as_numpy_dtype(t: torch.Tensor, bit_depth: int) -> np.ndarray:
+    return t.numpy().view(code_dtype(bit_depth)) if bit_depth > 8 else t.numpy()
+
+
+class CudaPipeline:
+    """Asynchronous frame processing on one CUDA device for an ``Engine``."""
+
+    def __init__(self, engine: Any, depth: int = 3) -> None:
+        self.engine = engine
+        self.scale: int = engine.scale
+        self.fp16: bool = engine.fp16
+        self.tile: int | None = engine.tile
+        self.halo = receptive_radius(engine.module)
+        self.runner: CudaTorchRunner = engine._runner
+        self.upload = torch.cuda.Stream()
+        self.compute = torch.cuda.Stream()
+        self.download = torch.cuda.Stream()
+        self.depth = depth
+        self.slots: list[_Slot] = []
+        self.geometry: tuple | None = None
+        self.order: collections.deque[_Slot] = collections.deque()
+        self.next_slot = 0
+        self.fused = self._fused(engine) if engine.fast else None
+        self.fused_chroma = self._fused_chroma_available() if engine.fast else False
+        self.backend = "fused-triton" if self.fused is not None else self.runner.backend
+        engine.backend = self.backend
+
+    # -- kernel selection -------------------------------------------------------------------
+    def _fused(self, engine: Any) -> Any:
+        try:
+            from ..kernels import fused_for
+        except ImportError as exc:
+            log.info("fused kernels not used: vidsr.kernels failed to import (%s); "
+                     "running PyTorch", exc)
+            return None
+        tuning = {} if self.fp16 else {"dtype": torch.float32}
+        try:
+            fn = fused_for(engine.module, **tuning)
+        except Exception as exc:  # a kernel that fails to build must not stop the video
+            log.info("fused kernels not used: building them failed (%s); running PyTorch", exc)
+            return None
+        if fn is None:
+            log.info("fused kernels do not cover %s; running PyTorch", engine.name)
+        return fn
+
+    @staticmethod
+    def _fused_chroma_available() -> bool:
+        try:
+            from ..kernels import unavailable_reason
+        except ImportError:
+            return False
+        return unavailable_reason() is None
+
+    # -- buffers ----------------------------------------------------------------------------
+    def _ensure_slots(self, shapes: list[tuple[int, int]], bit_depth: int) -> None:
+        geometry = (tuple(shapes), bit_depth)
+        if geometry == self.geometry:
+            return
+        if self.order:  # frames of the old geometry still in flight own these buffers
+            raise InputError("collect() every frame before changing the frame size")
+        dt = _torch_dtype(bit_depth)
+        s = self.scale
+        self.slots = []
+        for _ in range(self.depth):
+            self.slots.append(_Slot(
+                host_in=[torch.empty(hw, dtype=dt).pin_memory() for hw in shapes],
+                dev_in=[torch.empty(hw, dtype=dt, device="cuda") for hw in shapes],
+                dev_out=[torch.empty((h * s, w * s), dtype=dt, device="cuda")
+                         for h, w in shapes],
+                host_out=[torch.empty((h * s, w * s), dtype=dt).pin_memory()
+                          for h, w in shapes],
+                uploaded=torch.cuda.Event(), computed=torch.cuda.Event(),
+                downloaded=torch.cuda.Event()))
+        self.geometry = geometry
+        self.next_slot = 0
+
+    # -- compute ----------------------------------------------------------------------------
+    def _luma(self, src: torch.Tensor, dst: torch.Tensor, bit_depth: int) -> None:
+        """SR of one device luma plane into ``dst`` (integer), on the current stream."""
+        if self.fused is not None:
+            view = src if bit_depth == 8 else src.view(torch.uint16)
+            out = dst if bit_depth == 8 else dst.view(torch.uint16)
+            self.fused(view, bit_depth=bit_depth, out=out)
+            return
+        maxv = float((1 << bit_depth) - 1)
+        x = src.to(self.runner.dtype).mul_(1.0 / maxv)[None, None]
+        h, w = src.shape
+        if self.tile is not None and (h > self.tile or w > self.tile):
+            y = run_tiled(self.runner, x, self.scale, self.tile, self.halo)
+        else:
+            try:
+                y = self.runner(x)
+            except torch.cuda.OutOfMemoryError:
+                torch.cuda.empty_cache()
+                log.warning("a %dx%d frame does not fit in GPU memory; processing it in "
+                            "%d-pixel tiles from now on", w, h, OOM_TILE)
+                self.tile = OOM_TILE
+                y = run_tiled(self.runner, x, self.scale, self.tile, self.halo)
+        dst.copy_(quantize(y[0, 0].float().mul_(maxv), bit_depth))
+
+    def _chroma(self, src: torch.Tensor, dst: torch.Tensor, bit_depth: int, siting: str,
+                subsampling: tuple[int, int]) -> None:
+        s = self.scale
+        off_x, off_y = siting_offsets(siting)
+        fy, fx = subsampling
+        if self.fused_chroma:
+            from ..kernels import chroma_upscale
+
+            tv, first_v = phase_taps(s, fy, off_y if fy > 1 else 0.0)
+            th, first_h = phase_taps(s, fx, off_x if fx > 1 else 0.0)
+            view = src if bit_depth == 8 else src.view(torch.uint16)
+            out = dst if bit_depth == 8 else dst.view(torch.uint16)
+            chroma_upscale(view, s, th, tv, bit_depth, first_h=first_h, first_v=first_v,
+                           out=out)
+            return
+        y = upscale_plane_float(src.float()[None, None], s, siting, subsampling)
+        dst.copy_(quantize(y[0, 0], bit_depth))
+
+    # -- asynchronous API -------------------------------------------------------------------
+    def pending(self) -> int:
+        return len(self.order)
+
+    @torch.inference_mode()
+    def submit(self, ticket: int, y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
+               bit_depth: int, siting: str, subsampling: tuple[int, int]) -> None:
+        planes = [p for p in (y, u, v) if p is not None]
+        if len(self.order) >= self.depth:
+            raise InputError(f"{self.depth} frames are already in flight: collect() first")
+        self._ensure_slots([p.shape for p in planes], bit_depth)
+        slot = self.slots[self.next_slot]
+        self.next_slot = (self.next_slot + 1) % self.depth
+        # the slot's pinned input may still be read by its previous upload
+        slot.uploaded.synchronize()
+        for host, plane in zip(slot.host_in, planes, strict=True):
+            host.numpy()[...] = plane.view(host.numpy().dtype)
+        with torch.cuda.stream(self.upload):
+            self.upload.wait_event(slot.computed)  # its previous compute has read dev_in
+            for dev, host in zip(slot.dev_in, slot.host_in, strict=True):
+                dev.copy_(host, non_blocking=True)
+            slot.uploaded.record(self.upload)
+        with torch.cuda.stream(self.compute):
+            self.compute.wait_event(slot.uploaded)
+            self.compute.wait_event(slot.downloaded)  # its previous download has read dev_out
+            self._luma(slot.dev_in[0], slot.dev_out[0], bit_depth)
+            for src, dst in zip(slot.dev_in[1:], slot.dev_out[1:], strict=True):
+                self._chroma(src, dst, bit_depth, siting, subsampling)
+            slot.computed.record(self.compute)
+        with torch.cuda.stream(self.download):
+            self.download.wait_event(slot.computed)
+            for host, dev in zip(slot.host_out, slot.dev_out, strict=True):
+                host.copy_(dev, non_blocking=True)
+            slot.downloaded.record(self.download)
+        slot.ticket = ticket
+        slot.layout = (True, u is not None, v is not None)
+        self.order.append(slot)
+
+    def collect(self) -> tuple[int, tuple[np.ndarray | None, ...]]:
+        if not self.order:
+            raise InputError("collect() called with no submitted frame pending")
+        slot = self.order.popleft()
+        slot.downloaded.synchronize()
+        bit_depth = self.geometry[1] if self.geometry else 8
+        outs = iter([_as_numpy_dtype(h, bit_depth).copy() for h in slot.host_out])
+        frame = tuple(next(outs) if present else None for present in slot.layout)
+        return slot.ticket, frame
+
+    # -- synchronous helpers used by Engine --------------------------------------------------
+    def run_luma(self, y: np.ndarray, bit_depth: int) -> np.ndarray:
+        if self.order:
+            raise InputError("upscale_luma() while frames are in flight: collect() them first")
+        self.submit(-1, y, None, None, bit_depth, "left", (2, 2))
+        return self.collect()[1][0]
+
+    def run_chroma(self, c: np.ndarray, siting: str, bit_depth: int,
+                   subsampling: tuple[int, int]) -> np.ndarray:
+        dt = _torch_dtype(bit_depth)
+        src = torch.from_numpy(np.ascontiguousarray(c).view(
+            np.uint8 if bit_depth == 8 else np.int16)).to("cuda")
+        dst = torch.empty((c.shape[0] * self.scale, c.shape[1] * self.scale), dtype=dt,
+                          device="cuda")
+        with torch.inference_mode():
+            self._chroma(src, dst, bit_depth, siting, subsampling)
+        return _as_numpy_dtype(dst.cpu(), bit_depth)
