@@ -152,21 +152,23 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        runner = StageRunner(queue_size)
         try:
-            summary = _run(reader, engine, writer, src, dst, progress, cancel, queue_size)
+            summary = _run(reader, engine, writer, runner, src, dst, progress, cancel)
         except BaseException:
+            runner.stop()
             writer.abort()
             tmp.unlink(missing_ok=True)
+            runner.join()  # a compute stage finishes its frame; no thread outlives the call
             raise
     tmp.replace(dst)
     return summary
 
 
-def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, src: Path, dst: Path,
-         progress: Callable[[Progress], None] | None, cancel: threading.Event | None,
-         queue_size: int) -> RunSummary:
+def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: StageRunner,
+         src: Path, dst: Path, progress: Callable[[Progress], None] | None,
+         cancel: threading.Event | None) -> RunSummary:
     info = reader.info
-    runner = StageRunner(queue_size)
     siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
     depth = 2 if engine.device.type == "cuda" else 1
 
@@ -213,18 +215,13 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, src: Path, ds
     t_start = time.perf_counter()
     runner.start(reader.items(), [sr, encode])
     last = 0.0
-    try:
-        while not runner.wait(0.1):
-            if cancel is not None and cancel.is_set():
-                runner.stop()
-                raise Cancelled("cancelled; no output was written")
-            now = time.perf_counter()
-            if progress is not None and now - last >= 0.2:
-                last = now
-                progress(_progress(runner.frames_done, info.frames, now - t_start))
-    except BaseException:
-        runner.stop()
-        raise
+    while not runner.wait(0.1):  # the caller stops the runner on any exception
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled; no output was written")
+        now = time.perf_counter()
+        if progress is not None and now - last >= 0.2:
+            last = now
+            progress(_progress(runner.frames_done, info.frames, now - t_start))
     runner.raise_error()
     if cancel is not None and cancel.is_set():
         raise Cancelled("cancelled; no output was written")

@@ -120,12 +120,22 @@ class StageRunner:
         """True once the last stage has finished or any stage failed."""
         return self._done.wait(timeout)
 
-    def stop(self, join_timeout: float = 5.0) -> None:
-        """Stop every stage and wait for the threads to exit."""
+    def stop(self, join_timeout: float = 5.0, compute_timeout: float = 0.2) -> None:
+        """Stop every stage; wait for the source and last stage (they hold files open) for up
+        to ``join_timeout`` s, and for the middle (compute) stages only ``compute_timeout`` s:
+        they touch no files, and a frame in flight on a slow CPU must not delay Ctrl-C."""
         self._stop.set()
         deadline = time.monotonic() + join_timeout
-        for t in self._threads:
+        middle = self._threads[1:-1]
+        for t in (self._threads[:1] + self._threads[-1:]):
             t.join(max(deadline - time.monotonic(), 0.0))
+        for t in middle:
+            t.join(compute_timeout)
+
+    def join(self) -> None:
+        """Wait for every thread to exit (after ``stop``, compute stages finish their item)."""
+        for t in self._threads:
+            t.join()
 
     def raise_error(self) -> None:
         """Join the threads; re-raise the first error a stage raised, if any."""
