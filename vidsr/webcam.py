@@ -243,20 +243,28 @@ class LiveUpscaler:
     def scale(self) -> int:
         return int(self.engine.scale)
 
-    def convert(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """BGR -> Y'CbCr 4:2:0 planes (run on the capture thread by ``run_live``)."""
-        return rgb_to_yuv(bgr, self.matrix, self.full_range, siting="left", bgr=True)
+    def prepare(self, bgr: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """BGR -> Y'CbCr 4:2:0, chroma upscaled: ``(y, u_up, v_up, chroma_ms)``.
 
-    def process(self, bgr: np.ndarray, index: int = 0, captured: float | None = None, *,
-                planes: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> LiveFrame:
-        """Upscale one frame (``planes``: its ``convert`` output, when already made)."""
-        captured = time.perf_counter() if captured is None else captured
-        y, u, v = planes if planes is not None else self.convert(bgr)
+        ``run_live`` calls this on the capture thread, so chroma work overlaps the luma SR of
+        the previous frame on another core.
+        """
+        y, u, v = rgb_to_yuv(bgr, self.matrix, self.full_range, siting="left", bgr=True)
         t0 = time.perf_counter()
-        y = self.engine.upscale_luma(y)
         u = self.engine.upscale_chroma(u, siting="left")
         v = self.engine.upscale_chroma(v, siting="left")
-        sr_ms = (time.perf_counter() - t0) * 1e3
+        return y, u, v, (time.perf_counter() - t0) * 1e3
+
+    def process(self, bgr: np.ndarray, index: int = 0, captured: float | None = None, *,
+                prepared: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None,
+                ) -> LiveFrame:
+        """Upscale one frame (``prepared``: its ``prepare`` output, when already made).
+        ``sr_ms`` is the luma model's time plus the chroma upscale's."""
+        captured = time.perf_counter() if captured is None else captured
+        y, u, v, chroma_ms = prepared if prepared is not None else self.prepare(bgr)
+        t0 = time.perf_counter()
+        y = self.engine.upscale_luma(y)
+        sr_ms = (time.perf_counter() - t0) * 1e3 + chroma_ms
         out = yuv_to_rgb(y, u, v, self.matrix, self.full_range, bgr=True)
         return LiveFrame(index, out, (y, u, v), captured, sr_ms)
 
@@ -326,7 +334,7 @@ def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
                 if frame is None:
                     break
                 captured = time.perf_counter()
-                item = (index, frame, captured, upscaler.convert(frame))
+                item = (index, frame, captured, upscaler.prepare(frame))
                 index += 1
                 while not stop.is_set():
                     try:
@@ -366,9 +374,9 @@ def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
                 break
             if isinstance(item, Exception):
                 raise item
-            index, bgr, captured, planes = item
+            index, bgr, captured, prepared = item
             first = captured if first is None else first
-            result = upscaler.process(bgr, index, captured, planes=planes)
+            result = upscaler.process(bgr, index, captured, prepared=prepared)
             now = time.perf_counter()
             result.latency_ms = (now - captured) * 1e3
             if last_done is not None:
