@@ -170,7 +170,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
          cancel: threading.Event | None) -> RunSummary:
     info = reader.info
     siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
-    depth = 2 if engine.device.type == "cuda" else 1
+    depth = 3 if engine.device.type == "cuda" else 1  # CUDA: upload, compute, download
 
     def sr(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:
         in_flight: list[Any] = []
