@@ -219,3 +219,32 @@ def test_webcam_window_without_opencv_gui(qapp, clip: Path,  # noqa: ANN001
     assert main(["webcam", "--camera", str(clip), "--size", f"{W}x{H}", "--frames", "3",
                  "--model", "bicubic-x2"]) == 0
     assert "3 frames" in capsys.readouterr().out
+
+
+def test_camera_source_and_preview_shrink(qtbot, clip: Path) -> None:  # noqa: ANN001
+    """A camera (here a file played as one) plays by itself; the preview cap halves it."""
+    from vidsr.webcam import VideoFileSource
+
+    win = MainWindow(device="cpu", panes=2, max_height=H // 2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        shown: list = []
+        win.frame_shown.connect(shown.append)
+        win.open_camera(VideoFileSource(clip, loop=True))
+        qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT)
+        assert win.worker.playing and not win.source.seekable
+        assert win.source.preview_size == (W // 2, H // 2)
+        assert [i.index for i in shown[:3]] == [0, 1, 2]
+        assert shown[-1].results[0].rgb.shape == (H, W, 3)  # x2 of the halved source
+        assert [r.model for r in shown[-1].results] == ["bicubic-x2", "esr-max-x2"]
+    finally:
+        win.close()
+
+
+def test_bench_command(qapp, clip: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    from vidsr.cli.main import main
+
+    assert main(["gui", str(clip), "--bench", "4", "--device", "cpu", "--panes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "bicubic-x2" in out and "display with all 2 panes" in out
