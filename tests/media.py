@@ -62,7 +62,8 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
               pts: list[int] | None = None, time_base: Fraction | None = None,
               audio_tracks: int = 0, audio_codec: str = "aac", subtitles: bool = False,
               rotation: int = 0, color: dict[str, int] | None = None,
-              options: dict[str, str] | None = None, title: str | None = None) -> Path:
+              options: dict[str, str] | None = None, title: str | None = None,
+              timecode: str | None = None) -> Path:
     """Write a test clip; ``pts`` (in ``time_base``) gives variable frame timing."""
     path = Path(path)
     tb = time_base or Fraction(1, 12288)
@@ -74,6 +75,8 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
         vs.codec_context.time_base = tb
         vs.time_base = tb
         vs.metadata["title"] = "test video"
+        if timecode:  # MOV/MP4 muxers turn this into a timecode (tmcd) data track
+            vs.metadata["timecode"] = timecode
         for key, value in (color or {}).items():
             setattr(vs.codec_context, key, value)
         if rotation:

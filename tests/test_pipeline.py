@@ -159,6 +159,14 @@ def test_mp4_drops_subrip_with_a_note(tmp_path, engine):
     assert packets_of(tmp_path / "out.mp4", "audio") == packets_of(src, "audio")
 
 
+def test_timecode_track_kept(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mov", frames=3, timecode="01:00:00:00")
+    summary = upscale_video(src, tmp_path / "out.mov", model=engine)
+    streams = read_video(tmp_path / "out.mov")["streams"]
+    assert [k for k, _c, _m in streams] == ["video", "data"] and not summary.notes
+    assert streams[0][2].get("timecode") == streams[1][2].get("timecode") == "01:00:00:00"
+
+
 def test_start_and_duration_cut(tmp_path, engine):
     src = make_clip(tmp_path / "in.mp4", frames=24, audio_tracks=1)
     summary = upscale_video(src, tmp_path / "out.mp4", model=engine, start=0.25, duration=0.5)

@@ -189,8 +189,15 @@ class VideoWriter:
 
     def _add_copy(self, src: Any, supported: set[str]) -> None:
         name = src.codec_context.name if src.codec_context else None
-        label = f"{src.type} stream #{src.index} ({name})"
-        if name is not None and name in supported:
+        label = f"{src.type} stream #{src.index} ({name or 'no codec'})"
+        if src.type == "data" and any(k.lower() == "timecode" for k in src.metadata):
+            # a QuickTime timecode track: the muxer rebuilds it (MOV/MP4) or keeps it as a tag
+            # (Matroska) from the video stream's timecode tag, which is copied
+            log.debug("%s: kept as the video stream's timecode tag", label)
+            return
+        copyable = name in supported if name is not None else (
+            src.type == "attachment" and self.suffix == ".mkv")
+        if copyable:
             dst = self._out.add_stream_from_template(src)
             dst.metadata.update(_stream_tags(dict(src.metadata)))
             with contextlib.suppress(AttributeError, TypeError, ValueError):
@@ -206,7 +213,8 @@ class VideoWriter:
             enc.stream.metadata.update(_stream_tags(dict(src.metadata)))
             self._map[src.index] = enc
             return
-        msg = f"{label} cannot go in a {self.suffix} file; dropped (use .mkv to keep it)"
+        hint = " (use .mkv to keep it)" if src.type == "subtitle" else ""
+        msg = f"{label} cannot go in a {self.suffix} file; dropped{hint}"
         log.warning(msg)
         self.notes.append(msg)
 
