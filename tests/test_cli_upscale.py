@@ -79,7 +79,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
-                                  "proc", "exists", "bad_model", "bad_suffix"])
+                                  "proc", "exists", "bad_model", "bad_suffix", "no_cuda"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -104,6 +104,10 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
         args = ["-m", "no-such-model-x2"]
     elif case == "bad_suffix":
         dst = tmp_path / "out.xyz"
+    elif case == "no_cuda":
+        if torch.cuda.is_available():
+            pytest.skip("checks the error without a GPU")
+        args += ["--device", "cuda"]
     before = (src.read_bytes(), src.stat().st_mtime_ns) if src.is_file() else None
     rc = main([str(src), "-o", str(dst), *args])
     err = capsys.readouterr().err
