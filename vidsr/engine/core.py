@@ -47,12 +47,17 @@ class Engine:
     for CUDA, off on CPU). ``tile``: process the luma in tiles of at most ``tile x tile`` input
     pixels (overlapping by the network's receptive field, so tiles leave no seams). ``fast``:
     use the fastest formulation measured for the device (False: plain eager PyTorch).
+    ``threads``: set torch's intra-op thread count (process-wide) for CPU work; None leaves it.
     """
 
     def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: int | None = None, *, fast: bool = True,
-                 pretrained: bool | None = None) -> None:
+                 pretrained: bool | None = None, threads: int | None = None) -> None:
         self.device = pick_device(device)
+        if threads is not None:
+            if threads < 1:
+                raise InputError(f"threads must be at least 1, got {threads}")
+            torch.set_num_threads(threads)
         module = model if isinstance(model, nn.Module) else load_model(model, pretrained=pretrained)
         spec = getattr(module, "spec", None)
         if spec is None:

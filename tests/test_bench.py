@@ -1,0 +1,50 @@
+"""``vidsr bench`` runs on tiny sizes and reports what it promises (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vidsr.cli.main import main
+from vidsr.engine.bench import BenchConfig, format_report, parse_size, run
+from vidsr.errors import InputError
+
+
+def test_bench_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "bench.json"
+    rc = main(["bench", "--models", "esr-max-k3c2-x2", "ecbsr-m2c4-x2", "--sizes", "64x48",
+               "--frames", "1", "--device", "cpu", "--e2e-frames", "3", "--e2e-size", "96x64",
+               "--e2e-model", "esr-max-k3c2-x2", "--json", str(out)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "eager/fast" in text and "encoder fps" in text
+    report = json.loads(out.read_text())
+    rows = report["sr"]
+    assert [(r["model"], r["input"], r["device"]) for r in rows] == [
+        ("esr-max-k3c2-x2", "64x48", "cpu"), ("ecbsr-m2c4-x2", "64x48", "cpu")]
+    for r in rows:
+        assert r["eager_ms"] > 0 and r["fast_ms"] > 0
+        assert r["speedup"] == pytest.approx(r["eager_ms"] / r["fast_ms"], rel=0.05)
+        assert r["fast_backend"] != "eager"
+    (e2e,) = report["e2e"]
+    assert e2e["output"] == "192x128" and e2e["frames"] == 3
+    assert e2e["ratio"] == pytest.approx(e2e["pipeline_fps"] / e2e["encoder_only_fps"], rel=0.01)
+    assert e2e["bound_by"] in ("decode", "sr", "encode")
+    assert "cpu" in report["machine"] and report["machine"]["torch_threads"] >= 1
+
+
+def test_bench_library_without_e2e() -> None:
+    report = run(BenchConfig(models=("bicubic-x3",), sizes=("32x24",), frames=1,
+                             devices=("cpu",), e2e_frames=0))
+    assert report["e2e"] == [] and report["sr"][0]["scale"] == 3
+    assert "bicubic-x3" in format_report(report)
+
+
+def test_parse_size() -> None:
+    assert parse_size("1280x720") == (1280, 720)
+    assert parse_size("540p") == (960, 540)
+    with pytest.raises(InputError):
+        parse_size("big")
+    assert main(["bench", "--sizes", "nonsense", "--no-e2e", "--device", "cpu"]) == 1

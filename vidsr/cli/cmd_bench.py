@@ -1,0 +1,99 @@
+"""``vidsr bench``: SR speed per model and size (fast path next to eager), peak memory, and the
+end-to-end 1080p -> 4K throughput next to the encoder alone. ``--kernels`` times the fused GPU
+kernels instead (``vidsr.kernels.bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report
+from ..engine.bench import run as run_bench
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+QUICK = {"models": DEFAULT_MODELS, "sizes": ("960x540",), "frames": 3, "e2e_frames": 6}
+
+
+def _kernels(args: argparse.Namespace) -> int:
+    try:
+        kbench = importlib.import_module("vidsr.kernels.bench")
+    except ImportError as exc:
+        raise InputError(f"vidsr bench --kernels needs vidsr.kernels.bench: {exc}") from exc
+    kargs = argparse.Namespace(models=args.models, json=args.json, iters=args.iters,
+                               size=(args.sizes or ["1920x1080"])[0],
+                               no_compile=args.no_compile, compile_mode="max-autotune",
+                               sweep=False)
+    return int(kbench.run(kargs) or 0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.kernels:
+        return _kernels(args)
+    base = QUICK if args.quick else {}
+    config = BenchConfig(
+        models=tuple(args.models or base.get("models", DEFAULT_MODELS)),
+        sizes=tuple(args.sizes or base.get("sizes", DEFAULT_SIZES)),
+        frames=args.frames or base.get("frames", 5),
+        devices=tuple(args.device),
+        threads=args.threads,
+        e2e_frames=0 if args.no_e2e else (args.e2e_frames if args.e2e_frames is not None
+                                          else base.get("e2e_frames", 30)),
+        e2e_model=args.e2e_model, e2e_size=args.e2e_size,
+        codec=args.codec, preset=args.preset, crf=args.crf,
+    )
+    if config.frames < 1:
+        raise InputError("--frames must be at least 1")
+
+    def progress(what: str) -> None:
+        print(f"vidsr bench: timing {what}", file=sys.stderr, flush=True)
+
+    report = run_bench(config, progress=progress)
+    print(format_report(report))
+    text = json.dumps(report, indent=2)
+    if args.json is not None:
+        Path(args.json).write_text(text + "\n")
+        print(f"\nJSON written to {args.json}")
+    else:
+        print("\n" + text)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure SR speed, memory and end-to-end throughput",
+                       description=__doc__)
+    p.add_argument("--models", nargs="+", default=None, metavar="NAME",
+                   help=f"models to time (default: {' '.join(DEFAULT_MODELS)})")
+    p.add_argument("--sizes", nargs="+", default=None, metavar="WxH",
+                   help=f"luma input sizes, x2 (default: {' '.join(DEFAULT_SIZES)})")
+    p.add_argument("--frames", type=int, default=None,
+                   help="timed frames per measurement (default 5; --quick 3)")
+    p.add_argument("--device", nargs="+", default=[], choices=["cpu", "cuda"],
+                   help="devices to measure (default: cpu, and cuda when present)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--quick", action="store_true",
+                   help="a short run: 960x540 only, 3 frames, a 6-frame end-to-end job")
+    p.add_argument("--e2e-frames", type=int, default=None,
+                   help="frames in the end-to-end job (default 30; --quick 6)")
+    p.add_argument("--e2e-model", default="ecbsr-m4c16-x2",
+                   help="model for the end-to-end job (default ecbsr-m4c16-x2)")
+    p.add_argument("--e2e-size", default="1920x1080", metavar="WxH",
+                   help="source size of the end-to-end job (default 1920x1080, x2 -> 4K)")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end job")
+    p.add_argument("--codec", default="libx264", help="encoder for the end-to-end job")
+    p.add_argument("--preset", default="ultrafast", help="encoder preset (default ultrafast)")
+    p.add_argument("--crf", type=float, default=18.0, help="encoder CRF (default 18)")
+    p.add_argument("--json", type=Path, default=None, metavar="FILE",
+                   help="write the JSON report here (default: print it after the table)")
+    p.add_argument("--kernels", action="store_true",
+                   help="time the fused GPU kernels instead (vidsr.kernels.bench)")
+    p.add_argument("--iters", type=int, default=50, help="--kernels: calls per timing repeat")
+    p.add_argument("--no-compile", action="store_true",
+                   help="--kernels: skip the torch.compile column")
+    p.set_defaults(func=run)

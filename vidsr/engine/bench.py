@@ -1,0 +1,287 @@
+"""``vidsr bench``: SR time per frame for each model, fast path next to eager, and the end-to-end
+file throughput of a 1080p -> 4K job next to the encoder alone.
+
+SR rows: one luma plane (the procedural pattern of ``vidsr.io.synthetic``) through
+``Engine.upscale_luma``, uint8 in and out, conversion and rounding included. The eager engine
+(plain PyTorch, fp32) and the fast engine (the default: fastest CPU formulation, or on CUDA the
+fused kernels / fp16 channels-last) are timed in the same process, alternating frame by frame so
+that load from other processes hits both alike; each number is the median over ``frames``
+frames after one warm-up call. Peak host memory is the process's resident peak (``VmHWM``, reset
+before each measurement where Linux allows), device memory ``torch.cuda.max_memory_allocated``.
+
+End to end: a procedural 1920x1080 clip is written to a temporary folder, upscaled x2 with
+``vidsr.pipeline.upscale_video`` (decode, SR and encode threads) and, separately, the same number
+of 3840x2160 frames are encoded alone with the same encoder settings; the ratio of the two
+throughputs is how much of the encoder's speed the pipeline keeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..api import load_model
+from ..errors import InputError
+from .core import Engine, pick_device
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2", "esr-tm-k7c16-x2", "esr-max-k7c4-x2")
+DEFAULT_SIZES = ("960x540", "1280x720", "1920x1080")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What ``vidsr bench`` measures. ``devices``: ``cpu`` and/or ``cuda`` (default: both where
+    present). ``e2e_frames`` 0 skips the end-to-end job."""
+
+    models: tuple[str, ...] = DEFAULT_MODELS
+    sizes: tuple[str, ...] = DEFAULT_SIZES
+    frames: int = 5
+    devices: tuple[str, ...] = ()
+    threads: int | None = None
+    e2e_frames: int = 30
+    e2e_model: str = "ecbsr-m4c16-x2"
+    e2e_size: str = "1920x1080"
+    codec: str = "libx264"
+    preset: str = "ultrafast"
+    crf: float = 18.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` (or ``720p``) -> ``(1280, 720)``."""
+    named = {"360p": (640, 360), "480p": (640, 480), "540p": (960, 540), "720p": (1280, 720),
+             "1080p": (1920, 1080), "2160p": (3840, 2160), "4k": (3840, 2160)}
+    key = text.strip().lower()
+    if key in named:
+        return named[key]
+    try:
+        w, h = (int(v) for v in key.split("x"))
+    except ValueError as exc:
+        raise InputError(f"not a frame size: {text!r} (use WxH, e.g. 1280x720)") from exc
+    if w < 8 or h < 8:
+        raise InputError(f"frame size too small: {text!r}")
+    return w, h
+
+
+# -- memory -------------------------------------------------------------------------------
+def reset_host_peak() -> bool:
+    """Reset the process's resident-memory peak (Linux ``clear_refs``); False where not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def host_peak_mib() -> float | None:
+    """The process's resident-memory peak in MiB (``VmHWM``), or None off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+# -- SR timing ----------------------------------------------------------------------------
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def _pipelined_ms(engine: Engine, plane: np.ndarray, frames: int) -> float:
+    """Milliseconds per frame through ``submit``/``collect`` with two frames in flight."""
+    engine.submit(plane)
+    engine.collect()
+    t0 = time.perf_counter()
+    for _ in range(frames):
+        engine.submit(plane)
+        if engine.pending() >= 2:
+            engine.collect()
+    while engine.pending():
+        engine.collect()
+    return (time.perf_counter() - t0) * 1000.0 / frames
+
+
+def sr_row(name: str, size: str, device: torch.device, frames: int) -> dict[str, Any]:
+    """Time one model at one size on one device: eager and fast, alternating."""
+    w, h = parse_size(size)
+    module = load_model(name, pretrained=False)
+    plane = _pattern(w, h)
+    eager = Engine(module, device=device, fp16=False, fast=False)
+    fast = Engine(module, device=device)
+    times: dict[str, list[float]] = {"eager": [], "fast": []}
+    for engine in (eager, fast):  # warm-up: buffers, packed weights, kernel compilation
+        engine.upscale_luma(plane)
+    for _ in range(frames):
+        times["eager"].append(_timed(lambda: eager.upscale_luma(plane), device))
+        times["fast"].append(_timed(lambda: fast.upscale_luma(plane), device))
+    eager_ms, fast_ms = statistics.median(times["eager"]), statistics.median(times["fast"])
+    row: dict[str, Any] = {
+        "device": device.type, "model": name, "input": f"{w}x{h}", "scale": fast.scale,
+        "frames": frames, "eager_ms": round(eager_ms, 2), "fast_ms": round(fast_ms, 2),
+        "speedup": round(eager_ms / fast_ms, 2), "fast_backend": fast.backend,
+        "fast_fp16": fast.fp16,
+    }
+    if device.type == "cuda":
+        row["fast_pipelined_ms"] = round(_pipelined_ms(fast, plane, frames), 3)
+        torch.cuda.reset_peak_memory_stats()
+        fast.upscale_luma(plane)
+        row["peak_device_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    reset_host_peak()
+    fast.upscale_luma(plane)
+    peak = host_peak_mib()
+    row["peak_host_mib"] = None if peak is None else round(peak, 1)
+    return row
+
+
+def _pattern(w: int, h: int) -> np.ndarray:
+    from ..io.synthetic import synthetic_planes
+
+    return synthetic_planes(w, h, 0)[0]
+
+
+# -- end to end ---------------------------------------------------------------------------
+def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
+    """Upscale a procedural clip with the full pipeline and time the encoder alone."""
+    from ..io import EncodeOptions
+    from ..io.synthetic import encoder_seconds, write_synthetic_clip
+    from ..pipeline import upscale_video
+
+    w, h = parse_size(config.e2e_size)
+    n = config.e2e_frames
+    opts = EncodeOptions(codec=config.codec, crf=config.crf, preset=config.preset)
+    engine = Engine(load_model(config.e2e_model, pretrained=False), device=device)
+    with tempfile.TemporaryDirectory(prefix="vidsr-bench-") as tmp:
+        src = write_synthetic_clip(Path(tmp) / "source.mp4", w, h, n, options=opts)
+        engine.upscale_luma(_pattern(w, h))  # warm-up outside the timed run
+        reset_host_peak()
+        summary = upscale_video(src, Path(tmp) / "upscaled.mp4", model=engine, options=opts,
+                                overwrite=True)
+        peak = host_peak_mib()
+    enc_s = encoder_seconds(w * engine.scale, h * engine.scale, n, opts)
+    pipe_fps = summary.frames / summary.seconds
+    enc_fps = n / enc_s
+    return {
+        "device": device.type, "model": config.e2e_model, "backend": engine.backend,
+        "input": f"{w}x{h}", "output": f"{w * engine.scale}x{h * engine.scale}", "frames": n,
+        "codec": config.codec, "preset": config.preset, "crf": config.crf,
+        "pipeline_fps": round(pipe_fps, 2), "encoder_only_fps": round(enc_fps, 2),
+        "ratio": round(pipe_fps / enc_fps, 3),
+        "stage_ms_per_frame": {k: round(1000 * v / max(summary.frames, 1), 1) for k, v in
+                               (("decode", summary.decode_s), ("sr", summary.sr_s),
+                                ("encode", summary.encode_s))},
+        "bound_by": summary.bound,
+        "peak_host_mib": None if peak is None else round(peak, 1),
+    }
+
+
+# -- the whole run ------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """Facts about where the numbers come from."""
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "torch": torch.__version__, "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    if hasattr(os, "getloadavg"):
+        info["load_average_start"] = [round(v, 2) for v in os.getloadavg()]
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every measurement ``config`` asks for; returns the report (see ``format_report``)."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    devices = [pick_device(d) for d in (config.devices or
+                                        (("cpu", "cuda") if torch.cuda.is_available()
+                                         else ("cpu",)))]
+    for s in config.sizes:
+        parse_size(s)
+    report: dict[str, Any] = {"machine": machine(), "config": asdict(config), "sr": [],
+                              "e2e": []}
+    for device in devices:
+        for name in config.models:
+            for size in config.sizes:
+                if progress:
+                    progress(f"{device.type} {name} {size}")
+                report["sr"].append(sr_row(name, size, device, config.frames))
+        if config.e2e_frames > 0:
+            if progress:
+                progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
+                         f"{config.e2e_frames} frames")
+            report["e2e"].append(e2e_row(config, device))
+    if hasattr(os, "getloadavg"):
+        report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
+    return report
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The human-readable tables for a report from ``run``."""
+    m = report["machine"]
+    out = [f"vidsr bench: {m.get('cpu', platform.processor())}, {m['cpu_count']} cores, "
+           f"torch {m['torch']} ({m['torch_threads']} threads)"
+           + (f", GPU {m['gpu']}" if "gpu" in m else "")
+           + (f"; load average {m['load_average_start'][0]} at start"
+              if "load_average_start" in m else "")]
+
+    def num(v: Any, fmt: str = "{:.1f}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    if report["sr"]:
+        out.append("\nSR per frame (uint8 luma in and out, median; eager = fp32 PyTorch)")
+        out.append(_table(
+            ["device", "model", "input", "eager ms", "fast ms", "eager/fast", "fast backend",
+             "pipelined ms", "peak host MiB", "peak dev MiB"],
+            [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r["fast_ms"]),
+              num(r["speedup"], "{:.2f}x"), r["fast_backend"],
+              num(r.get("fast_pipelined_ms"), "{:.2f}"), num(r["peak_host_mib"], "{:.0f}"),
+              num(r.get("peak_device_mib"), "{:.0f}")] for r in report["sr"]]))
+    if report["e2e"]:
+        out.append("\nEnd to end (decode -> SR -> encode) vs the encoder alone")
+        out.append(_table(
+            ["device", "model", "job", "frames", "codec", "pipeline fps", "encoder fps",
+             "ratio", "decode/sr/encode ms per frame", "bound by", "peak host MiB"],
+            [[r["device"], r["model"], f"{r['input']} -> {r['output']}", str(r["frames"]),
+              f"{r['codec']} {r['preset']}", num(r["pipeline_fps"], "{:.2f}"),
+              num(r["encoder_only_fps"], "{:.2f}"), num(r["ratio"], "{:.2f}"),
+              "/".join(f"{v:.0f}" for v in r["stage_ms_per_frame"].values()),
+              r["bound_by"], num(r["peak_host_mib"], "{:.0f}")] for r in report["e2e"]]))
+    return "\n".join(out)
