@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -29,16 +28,22 @@ from .formats import (
     COLOR_SPACES,
     COLOR_TRCS,
     PlaneLayout,
-    conversion_target,
-    layout_for,
     name_of,
     native_layout,
+)
+from .probe import (
+    check_path,
+    declared_duration,
+    frame_layout,
+    hdr_metadata,
+    open_media,
+    plane_array,
+    video_stream,
 )
 
 log = logging.getLogger(__name__)
 
 _INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AV_FIELD_TT, BB, TB, BT
-_ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art, not video
 
 
 @dataclass(frozen=True)
@@ -117,88 +122,6 @@ class StreamPacket:
     packet: Any  # an av.Packet; opaque outside vidsr.io
 
 
-def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"no such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory, not a video file")
-
-
-def _open(path: Path) -> Any:
-    try:
-        return av.open(str(path), metadata_errors="replace")
-    except av.FFmpegError as exc:
-        raise InputError(f"{path} cannot be opened as media ({exc.strerror or exc}): not a "
-                         "video file, or a truncated/corrupt one") from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
-def _video_stream(container: Any, path: Path) -> Any:
-    streams = [s for s in container.streams.video if not (s.disposition & _ATTACHED_PIC)]
-    if not streams:
-        kinds = sorted({s.type for s in container.streams})
-        what = f"only {', '.join(kinds)}" if kinds else "no streams"
-        raise InputError(f"{path} has no video stream ({what})")
-    stream = streams[0]
-    # Frame threads decode several frames at once; slice threads split each frame.
-    stream.thread_type = "AUTO"
-    stream.codec_context.thread_count = 0
-    return stream
-
-
-def _declared_duration(stream: Any, tb: Fraction) -> float | None:
-    """The stream's own duration in seconds: its header field, or Matroska's DURATION tag."""
-    if stream.duration:
-        return float(stream.duration * tb)
-    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
-    if tag and tag.count(":") == 2:
-        try:
-            h, m, sec = tag.split(":")
-            return int(h) * 3600 + int(m) * 60 + float(sec)
-        except ValueError:
-            return None
-    return None
-
-
-def _hdr_metadata(frame: Any) -> tuple[str | None, tuple[int, int] | None]:
-    """HDR10 mastering display (x265 ``master-display`` syntax) and content light level."""
-    display = light = None
-    for sd in frame.side_data:
-        kind, raw = sd.type.name, bytes(sd)
-        if kind == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
-            v = struct.unpack("=22i", raw[:88])  # AVMasteringDisplayMetadata
-            q = [Fraction(v[2 * k], v[2 * k + 1] or 1) for k in range(10)]
-            if v[20] and v[21]:  # has_primaries, has_luminance
-                xy = [f"({round(q[2 * k] * 50000)},{round(q[2 * k + 1] * 50000)})"
-                      for k in range(4)]  # R, G, B, white point in 0.00002 units
-                display = (f"G{xy[1]}B{xy[2]}R{xy[0]}WP{xy[3]}"
-                           f"L({round(q[9] * 10000)},{round(q[8] * 10000)})")
-        elif kind == "CONTENT_LIGHT_LEVEL" and len(raw) >= 8:
-            light = tuple(struct.unpack("=2I", raw[:8]))
-    return display, light
-
-
-def _plane_array(plane: Any, dtype: np.dtype) -> np.ndarray:
-    itemsize = np.dtype(dtype).itemsize
-    stride = plane.line_size // itemsize
-    flat = np.frombuffer(plane, dtype=dtype)
-    return flat[: plane.height * stride].reshape(plane.height, stride)[:, : plane.width].copy()
-
-
-def _frame_layout(frame: Any, path: Path) -> tuple[PlaneLayout, bool]:
-    """The plane layout frames of this format arrive in, and whether they need converting."""
-    fmt = frame.format
-    native = native_layout(fmt.name)
-    if native is not None:
-        return native, False
-    bits = max((c.bits for c in fmt.components), default=0)
-    if fmt.is_bit_stream or fmt.is_bayer or not fmt.components or bits > 12:
-        raise InputError(f"{path}: pixel format {fmt.name} is not supported "
-                         "(vidsr handles 8 to 12-bit YUV, RGB and gray video)")
-    return layout_for(conversion_target(bits)), True
-
-
 class VideoReader:
     """Decode a video file's frames as planes; a context manager and an iterable.
 
@@ -210,7 +133,7 @@ class VideoReader:
     def __init__(self, path: str | Path, start: float | None = None,
                  duration: float | None = None, *, passthrough: bool = False) -> None:
         self.path = Path(path)
-        _check_path(self.path)
+        check_path(self.path)
         if start is not None and start < 0:
             raise InputError(f"start must be >= 0 seconds, got {start}")
         if duration is not None and duration <= 0:
@@ -218,9 +141,9 @@ class VideoReader:
         self._start = start or 0.0
         self._end = None if duration is None else self._start + duration
         self._passthrough = passthrough
-        self._container = _open(self.path)
+        self._container = open_media(self.path)
         try:
-            self._stream = _video_stream(self._container, self.path)
+            self._stream = video_stream(self._container, self.path)
             self.info = self._probe()
         except BaseException:
             self._container.close()
@@ -251,12 +174,12 @@ class VideoReader:
         if frame.interlaced_frame or cc.field_order in _INTERLACED_FIELD_ORDERS:
             raise InputError(f"{self.path}: interlaced video is not supported; deinterlace it "
                              "first (e.g. ffmpeg -i IN -vf bwdif=mode=send_frame OUT)")
-        layout, converted = _frame_layout(frame, self.path)
+        layout, converted = frame_layout(frame, self.path)
         self._layout, self._convert = layout, converted
         fps = s.average_rate or s.guessed_rate or s.base_rate
         fps = Fraction(fps) if fps else None
         tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
-        duration = _declared_duration(s, tb)
+        duration = declared_duration(s, tb)
         self._declared = duration
         if duration is None and self._container.duration:
             duration = self._container.duration / 1_000_000
@@ -273,7 +196,7 @@ class VideoReader:
             space = name_of(COLOR_SPACES, frame.colorspace)
             crange = "pc" if layout.full_range else name_of(COLOR_RANGES, frame.color_range)
         sar = s.sample_aspect_ratio
-        display, light = _hdr_metadata(frame)
+        display, light = hdr_metadata(frame)
         self._container.seek(0, stream=self._stream)
         cc.flush_buffers()
         return VideoInfo(
@@ -425,7 +348,7 @@ class VideoReader:
                              f"({self.info.width}x{self.info.height} -> "
                              f"{frame.width}x{frame.height} at {t:.3f} s)")
         dtype = np.dtype(np.uint8 if self._layout.bit_depth == 8 else np.uint16)
-        y, u, v = (_plane_array(frame.planes[i], dtype) for i in range(3))
+        y, u, v = (plane_array(frame.planes[i], dtype) for i in range(3))
         if shift:
             pts -= int(round(shift / tb))
         out = VideoFrame(y, u, v, pts, tb, self._next_index)
