@@ -79,7 +79,8 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
-                                  "proc", "exists", "bad_model", "bad_suffix", "no_cuda"])
+                                  "proc", "exists", "bad_model", "bad_suffix", "no_cuda",
+                                  "start_past_end"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -104,6 +105,8 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
         args = ["-m", "no-such-model-x2"]
     elif case == "bad_suffix":
         dst = tmp_path / "out.xyz"
+    elif case == "start_past_end":
+        args += ["--start", "100"]
     elif case == "no_cuda":
         if torch.cuda.is_available():
             pytest.skip("checks the error without a GPU")

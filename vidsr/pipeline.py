@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from .engine import Engine
-from .errors import Cancelled, OutputError, VidsrError
+from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoReader, VideoWriter
 from .pipeline_stages import END, StageRunner
 
@@ -230,7 +230,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
     if progress is not None:
         progress(Progress(frames, frames, frames / max(elapsed, 1e-9), 0.0, elapsed))
     if frames == 0:
-        raise VidsrError(f"{src}: no frames in the requested range")
+        raise InputError(f"{src}: no frames in the requested range (check --start/--duration)")
     decode_s, sr_s, encode_s = runner.busy
     stages = {"decode": decode_s, "sr": sr_s, "encode": encode_s}
     return RunSummary(
