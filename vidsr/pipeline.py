@@ -22,6 +22,7 @@ from typing import Any
 
 from torch import nn
 
+from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoReader, VideoWriter
@@ -112,6 +113,14 @@ def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
         raise OutputError(f"cannot write to {dst.parent}: permission denied")
 
 
+def _model_name(model: str | Path | nn.Module | Engine) -> str:
+    if isinstance(model, Engine):
+        return model.name
+    if isinstance(model, nn.Module):
+        return model.spec.name
+    return resolve_spec(model).name
+
+
 def _engine(model: str | Path | nn.Module | Engine, device: str, fp16: bool | None,
             tile: int | None) -> Engine:
     if isinstance(model, Engine):
@@ -136,9 +145,9 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
     """
     src = Path(src)
     with VideoReader(src, start=start, duration=duration, passthrough=True) as reader:
-        engine = _engine(model, device, fp16, tile)
-        dst = Path(dst) if dst is not None else default_output(src, engine.name)
+        dst = Path(dst) if dst is not None else default_output(src, _model_name(model))
         _check_output(src, dst, overwrite)
+        engine = _engine(model, device, fp16, tile)
         tmp = partial_path(dst)
         try:
             tmp.open("wb").close()
