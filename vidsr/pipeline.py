@@ -122,10 +122,10 @@ def _model_name(model: str | Path | nn.Module | Engine) -> str:
 
 
 def _engine(model: str | Path | nn.Module | Engine, device: str, fp16: bool | None,
-            tile: int | None) -> Engine:
+            tile: int | None, threads: int | None) -> Engine:
     if isinstance(model, Engine):
         return model
-    return Engine(model, device=device, fp16=fp16, tile=tile)
+    return Engine(model, device=device, fp16=fp16, tile=tile, threads=threads)
 
 
 def upscale_video(src: str | Path, dst: str | Path | None = None, *,
@@ -134,10 +134,13 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
                   start: float | None = None, duration: float | None = None,
                   progress: Callable[[Progress], None] | None = None,
                   cancel: threading.Event | None = None, fp16: bool | None = None,
-                  tile: int | None = None, queue_size: int = 4) -> RunSummary:
+                  tile: int | None = None, threads: int | None = None,
+                  queue_size: int = 4) -> RunSummary:
     """Upscale ``src`` into ``dst`` (default: ``default_output``) and return a ``RunSummary``.
 
-    ``model``: a name/alias/weights file, a module from ``load_model`` or an ``Engine``.
+    ``model``: a name/alias/weights file, a module from ``load_model`` or an ``Engine``
+    (``device``, ``fp16``, ``tile`` and ``threads`` configure the engine built for the first
+    three; ``threads`` sets torch's CPU thread count process-wide).
     ``start``/``duration`` (seconds) cut a section (timestamps then start near 0).
     ``progress`` is called from the calling thread about five times a second; setting
     ``cancel`` stops the run (``Cancelled`` is raised, no output is left). Raises
@@ -147,7 +150,7 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
     with VideoReader(src, start=start, duration=duration, passthrough=True) as reader:
         dst = Path(dst) if dst is not None else default_output(src, _model_name(model))
         _check_output(src, dst, overwrite)
-        engine = _engine(model, device, fp16, tile)
+        engine = _engine(model, device, fp16, tile, threads)
         tmp = partial_path(dst)
         try:
             tmp.open("wb").close()

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         summary = upscale_video(
             args.input, args.output, model=args.model, device=args.device, options=options,
             overwrite=args.overwrite, start=args.start, duration=args.duration,
-            progress=progress, fp16=False if args.fp32 else None, tile=args.tile)
+            progress=progress, fp16=False if args.fp32 else None, tile=args.tile,
+            threads=args.threads)
     finally:
         if bar is not None:
             bar.close()
@@ -73,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fp32", action="store_true", help="full precision on CUDA (default fp16)")
     p.add_argument("--tile", type=int, default=None,
                    help="process the luma in tiles of at most TILE x TILE input pixels")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for SR (default: PyTorch's choice; 1 helps on a busy "
+                        "machine, where decode and encode threads compete)")
     p.add_argument("--codec", default=None,
                    help="video encoder (default: libx264 for 8-bit, libx265 for 10-bit; "
                         "libvpx-vp9 / libsvtav1 for .webm; h264_nvenc, hevc_nvenc on NVIDIA)")
