@@ -26,7 +26,8 @@ def test_bench_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture)
         ("esr-max-k3c2-x2", "64x48", "cpu"), ("ecbsr-m2c4-x2", "64x48", "cpu")]
     for r in rows:
         assert r["eager_ms"] > 0 and r["fast_ms"] > 0
-        assert r["speedup"] == pytest.approx(r["eager_ms"] / r["fast_ms"], rel=0.05)
+        # the ratio comes from unrounded medians; tiny times round to 0.01 ms
+        assert r["speedup"] == pytest.approx(r["eager_ms"] / r["fast_ms"], rel=0.1, abs=0.1)
         assert r["fast_backend"] != "eager"
     (e2e,) = report["e2e"]
     assert e2e["output"] == "192x128" and e2e["frames"] == 3

@@ -7,7 +7,14 @@ import torch
 
 import vidsr
 from vidsr.engine import Engine
-from vidsr.engine.cpu import EagerRunner, PlainSRRunner, StripEdgeSR, cpu_runner, fast_runner
+from vidsr.engine.cpu import (
+    BandedRunner,
+    EagerRunner,
+    PlainSRRunner,
+    StripEdgeSR,
+    cpu_runner,
+    fast_runner,
+)
 
 NAMES = [f"{arch}-x{s}" for s in (2, 3, 4) for arch in (
     "ecbsr-m4c16", "ecbsr-m2c8", "esr-max-k7c4", "esr-max-k3c1", "esr-tm-k7c16", "esr-tm-k5c3",
@@ -40,9 +47,10 @@ def test_fast_runner_matches_reference(name: str) -> None:
 
 def test_runner_kinds_and_buffer_reuse() -> None:
     ecb = _model("ecbsr-m2c8-x2")
-    assert isinstance(cpu_runner(ecb), PlainSRRunner)
+    assert isinstance(cpu_runner(ecb, workers=1), PlainSRRunner)
+    assert isinstance(cpu_runner(ecb, workers=2), BandedRunner)
     assert isinstance(cpu_runner(ecb, fast=False), EagerRunner)
-    assert isinstance(cpu_runner(_model("esr-tm-k3c2-x2")), StripEdgeSR)
+    assert isinstance(cpu_runner(_model("esr-tm-k3c2-x2"), workers=1), StripEdgeSR)
     assert isinstance(cpu_runner(vidsr.load_model("bicubic-x2")), EagerRunner)
     runner = cpu_runner(_model("esr-max-k3c2-x2"))
     with torch.inference_mode():
@@ -73,3 +81,14 @@ def test_reduce_first_formulation_matches_reference(name: str) -> None:
     with torch.inference_mode():
         x = torch.rand(2, 1, 13, 17)
         assert (fast(x) - model(x)).abs().max().item() < 2e-5
+
+
+@pytest.mark.parametrize("name", ["ecbsr-m4c8-x2", "esr-tm-k7c4-x3", "esr-cnn-c2d2s3-x2"])
+def test_banded_runner_matches_reference(name: str) -> None:
+    model = _model(name)
+    runner = cpu_runner(model, workers=3)
+    assert runner.backend.endswith("x3")
+    with torch.inference_mode():
+        for shape in [(1, 1, 200, 37), (1, 1, 20, 30)]:  # three bands; one band
+            x = torch.rand(shape)
+            assert (runner(x) - model(x)).abs().max().item() < 2e-5

@@ -47,17 +47,18 @@ class Engine:
     for CUDA, off on CPU). ``tile``: process the luma in tiles of at most ``tile x tile`` input
     pixels (overlapping by the network's receptive field, so tiles leave no seams). ``fast``:
     use the fastest formulation measured for the device (False: plain eager PyTorch).
-    ``threads``: set torch's intra-op thread count (process-wide) for CPU work; None leaves it.
+    ``threads``: CPU parallelism. The fast CPU path splits frames into that many bands run on
+    worker threads (default: one per core) and sets torch's intra-op threads to 1 (process-wide);
+    eager CPU runs set torch's intra-op thread count to it (None leaves torch's default).
     """
 
     def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: int | None = None, *, fast: bool = True,
                  pretrained: bool | None = None, threads: int | None = None) -> None:
         self.device = pick_device(device)
-        if threads is not None:
-            if threads < 1:
-                raise InputError(f"threads must be at least 1, got {threads}")
-            torch.set_num_threads(threads)
+        if threads is not None and threads < 1:
+            raise InputError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
         module = model if isinstance(model, nn.Module) else load_model(model, pretrained=pretrained)
         spec = getattr(module, "spec", None)
         if spec is None:
@@ -88,7 +89,9 @@ class Engine:
         """The callable mapping ``1 x 1 x H x W`` float [0, 1] to ``1 x 1 x sH x sW``."""
         if self.device.type == "cpu":
             from .cpu import cpu_runner
-            runner = cpu_runner(self.module, fast=fast)
+            runner = cpu_runner(self.module, fast=fast, workers=self.threads)
+            if not fast and self.threads:
+                torch.set_num_threads(self.threads)
         else:
             from .cuda import cuda_runner
             runner = cuda_runner(self.module, fp16=self.fp16, fast=fast)
