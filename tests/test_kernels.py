@@ -123,7 +123,7 @@ def test_plainsr_many_tiles_and_10bit() -> None:
     model = random_plainsr(2, 8, 2, seed=1)
     x = frames(1, 19, 37, bit_depth=10)
     fn = ecbsr.FusedPlainSR(model, tile_h=8, tile_w=32, rows=4)
-    assert fn.geometry(19, 37) == (8, 32, 16)  # 3 x 2 tiles, more than the 4 CPU programs
+    assert fn.geometry(19, 37, 4) == (8, 32, 16)  # 3 x 2 tiles, more than the 4 CPU programs
     out = fn(x, bit_depth=10)
     assert out.dtype == torch.uint16 and out.shape == (1, 38, 74)
     assert_matches(out, reference(model, x, 10), 10)

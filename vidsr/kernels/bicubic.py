@@ -87,12 +87,8 @@ class PolyphaseUpscaler:
             raise ValueError("block_h * block_w must be a power of two")
         self.block_h, self.block_w, self.num_warps = block_h, block_w, num_warps
 
-    def __call__(self, c: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer planes; returns the same rank and dtype."""
-        frames, single = as_frames(c)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
+    def plan(self, frames: torch.Tensor, result: torch.Tensor, depth: int) -> tuple:
+        """``(kernel, grid, args, constexprs)`` of the launch for checked ``N x H x W`` frames."""
         n, h, w = frames.shape
         key = str(frames.device)
         if key not in self._dev:
@@ -100,11 +96,21 @@ class PolyphaseUpscaler:
         th, tv = self._dev[key]
         tiles_w = -(-w // self.block_w)
         per_frame = -(-h // self.block_h) * tiles_w
-        _polyphase_kernel[(n * per_frame,)](
-            frames, result, th, tv, h, w, frames.stride(0), frames.stride(1),
-            result.stride(0), result.stride(1), tiles_w, per_frame, self.first_h, self.first_v,
-            float((1 << depth) - 1), S=self.scale, SP=self.sp, THP=self.thp, TV=self.tv_len,
-            BH=self.block_h, BW=self.block_w, num_warps=self.num_warps)
+        args = (frames, result, th, tv, h, w, frames.stride(0), frames.stride(1),
+                result.stride(0), result.stride(1), tiles_w, per_frame, self.first_h,
+                self.first_v, float((1 << depth) - 1))
+        consts = dict(S=self.scale, SP=self.sp, THP=self.thp, TV=self.tv_len, BH=self.block_h,
+                      BW=self.block_w, num_warps=self.num_warps)
+        return _polyphase_kernel, (n * per_frame,), args, consts
+
+    def __call__(self, c: torch.Tensor, *, bit_depth: int | None = None,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``(H, W)`` or ``(N, H, W)`` integer planes; returns the same rank and dtype."""
+        frames, single = as_frames(c)
+        depth = resolve_bit_depth(frames.dtype, bit_depth)
+        result = new_output(frames, self.scale, out)
+        kernel, grid, args, consts = self.plan(frames, result, depth)
+        kernel[grid](*args, **consts)
         if out is not None:
             return out
         return result[0] if single else result

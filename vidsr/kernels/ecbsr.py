@@ -20,7 +20,15 @@ import triton
 import triton.language as tl
 
 from ..models.ecbsr import PlainSR
-from .runtime import as_frames, new_output, next_pow2, program_cap, record_build, resolve_bit_depth
+from .runtime import (
+    as_frames,
+    dot_precision,
+    new_output,
+    next_pow2,
+    program_cap,
+    record_build,
+    resolve_bit_depth,
+)
 
 record_build()
 
@@ -31,7 +39,7 @@ def _plainsr_kernel(
     H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
     M: tl.constexpr, CP: tl.constexpr, NP: tl.constexpr, S: tl.constexpr,
     TH: tl.constexpr, PW: tl.constexpr, PH: tl.constexpr, ROWS: tl.constexpr,
-    HALO: tl.constexpr, IEEE: tl.constexpr,
+    HALO: tl.constexpr, PREC: tl.constexpr,
 ):
     TW: tl.constexpr = PW - 2 * HALO
     P: tl.constexpr = ROWS * PW
@@ -79,14 +87,11 @@ def _plainsr_kernel(
             slope = tl.load(a_ptr + (l + 1) * CP + ch)
             for r0 in range(((l + 2) // ROWS) * ROWS, PH - l - 2, ROWS):
                 acc = tl.zeros((P, CP), tl.float32) + bias[None, :]
-                for tap in tl.static_range(9):
+                for tap in range(9):
                     off = (tap // 3 - 1) * PW + (tap % 3 - 1)
                     a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
                     wt = tl.load(wm_ptr + ((l * 9 + tap) * CP + ch[:, None]) * CP + ch[None, :])
-                    if IEEE:  # noqa: SIM108 (a constexpr branch, resolved when compiling)
-                        acc = tl.dot(a, wt, acc, input_precision="ieee")
-                    else:
-                        acc = tl.dot(a, wt, acc)
+                    acc = tl.dot(a, wt, acc, input_precision=PREC)
                 acc = tl.where(acc >= 0, acc, acc * slope[None, :])
                 gy = y0 + r0 + prow
                 inside = (gy >= 0) & (gy < H) & col_in
@@ -97,14 +102,11 @@ def _plainsr_kernel(
         src = base + (M % 2) * BUF
         for r0 in range(HALO, HALO + TH, ROWS):
             acc = tl.zeros((P, NP), tl.float32) + tl.load(bl_ptr + ph)[None, :]
-            for tap in tl.static_range(9):
+            for tap in range(9):
                 off = (tap // 3 - 1) * PW + (tap % 3 - 1)
                 a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
                 wt = tl.load(wl_ptr + (tap * CP + ch[:, None]) * NP + ph[None, :])
-                if IEEE:  # noqa: SIM108 (a constexpr branch, resolved when compiling)
-                    acc = tl.dot(a, wt, acc, input_precision="ieee")
-                else:
-                    acc = tl.dot(a, wt, acc)
+                acc = tl.dot(a, wt, acc, input_precision=PREC)
             gy = y0 + r0 + prow
             ok = (gy >= 0) & (gy < H) & col_in & (pcol >= HALO) & (pcol < HALO + TW)
             xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
@@ -130,13 +132,15 @@ class FusedPlainSR:
 
     ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
     including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
-    halo), ``rows`` the rows per dot chunk, ``dtype`` the on-chip compute type (default fp16 on
-    CUDA for <= 10-bit, else fp32). One instance must not run on two CUDA streams at once: the
-    scratch is shared.
+    halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two for
+    fp16, half that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
+    ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit, else fp32),
+    ``per_sm`` persistent programs per multiprocessor. One instance must not run on two CUDA
+    streams at once: the scratch is shared.
     """
 
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
-                 tile_w: int | None = None, rows: int = 4, num_warps: int = 4,
+                 tile_w: int | None = None, rows: int | None = None, num_warps: int = 8,
                  per_sm: int = 2) -> None:
         self.m, self.c, self.scale = model.m, model.c, model.scale
         self.halo = self.m + 2
@@ -145,8 +149,10 @@ class FusedPlainSR:
         self.tile_w = tile_w or max(64, next_pow2(4 * self.halo))
         if self.tile_w & (self.tile_w - 1) or self.tile_w - 2 * self.halo < 1:
             raise ValueError(f"tile_w must be a power of two above {2 * self.halo}")
-        if rows & (rows - 1) or tile_h % rows:
+        if rows is not None and (rows & (rows - 1) or tile_h % rows):
             raise ValueError("rows must be a power of two dividing tile_h")
+        if tile_h & (tile_h - 1):
+            raise ValueError("tile_h must be a power of two")
         self.tile_h, self.rows = tile_h, rows
         self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
         self._host = self._pack(model)
@@ -183,14 +189,21 @@ class FusedPlainSR:
                 h["wm"].to(device, cdt), h["wl"].to(device, cdt), h["bl"].to(device))
         return self._packed[key]
 
-    def geometry(self, h: int, w: int) -> tuple[int, int, int]:
+    def rows_for(self, cdt: torch.dtype) -> int:
+        """Image rows per dot chunk for compute type ``cdt``."""
+        if self.rows is not None:
+            return self.rows
+        budget = 64 if cdt.itemsize == 2 else 32
+        return min(self.tile_h, max(1, budget // self.cp))
+
+    def geometry(self, h: int, w: int, rows: int) -> tuple[int, int, int]:
         """``(tile_h, tile_w, padded_h)`` for an ``h x w`` frame: the configured tile, shrunk
         to the frame where the frame is smaller (a tile mostly outside the image is waste)."""
-        th = min(self.tile_h, -(-h // self.rows) * self.rows)
+        th = min(self.tile_h, -(-h // rows) * rows)
         pw = self.tile_w
         while pw // 2 > 2 * self.halo and pw // 2 >= w + 2 * self.halo:
             pw //= 2
-        return th, pw, -(-(th + 2 * self.halo) // self.rows) * self.rows
+        return th, pw, -(-(th + 2 * self.halo) // rows) * rows
 
     def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int,
                      pw: int, ph: int) -> torch.Tensor:
@@ -204,29 +217,35 @@ class FusedPlainSR:
             self._scratch[key] = buf
         return buf
 
-    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
-        frames, single = as_frames(y)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
+    def plan(self, frames: torch.Tensor, result: torch.Tensor, depth: int) -> tuple:
+        """``(kernel, grid, args, constexprs)`` of the launch for checked ``N x H x W`` frames."""
         n, h, w = frames.shape
         cdt = self.dtype or _pick_dtype(frames.device, depth)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
-        th, pw, ph = self.geometry(h, w)
+        rows = self.rows_for(cdt)
+        th, pw, ph = self.geometry(h, w, rows)
         tiles_w = -(-w // (pw - 2 * self.halo))
         per_frame = -(-h // th) * tiles_w
         n_tiles = n * per_frame
         nprog = min(n_tiles, program_cap(frames.device, self.per_sm))
         scratch = self._scratch_for(frames.device, cdt, nprog, pw, ph)
         max_val = float((1 << depth) - 1)
-        _plainsr_kernel[(nprog,)](
-            frames, result, w0, b, a, wm, wl, bl, scratch,
-            h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
-            tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val,
-            M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
-            ROWS=self.rows, HALO=self.halo, IEEE=cdt == torch.float32,
-            num_warps=self.num_warps)
+        args = (frames, result, w0, b, a, wm, wl, bl, scratch,
+                h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
+                tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val)
+        consts = dict(M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
+                      ROWS=rows, HALO=self.halo, PREC=dot_precision(cdt),
+                      num_warps=self.num_warps)
+        return _plainsr_kernel, (nprog,), args, consts
+
+    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
+        frames, single = as_frames(y)
+        depth = resolve_bit_depth(frames.dtype, bit_depth)
+        result = new_output(frames, self.scale, out)
+        kernel, grid, args, consts = self.plan(frames, result, depth)
+        kernel[grid](*args, **consts)
         if out is not None:
             return out
         return result[0] if single else result

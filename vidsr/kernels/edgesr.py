@@ -17,7 +17,14 @@ import triton.language as tl
 from torch import nn
 
 from ..models.edgesr import ESRTM, ESRTR, ESRMax
-from .runtime import as_frames, new_output, next_pow2, record_build, resolve_bit_depth
+from .runtime import (
+    as_frames,
+    dot_precision,
+    new_output,
+    next_pow2,
+    record_build,
+    resolve_bit_depth,
+)
 
 record_build()
 
@@ -27,12 +34,9 @@ GROUPS = {0: 1, 1: 2, 2: 3}
 
 @triton.jit
 def _group_dot(a, w_ptr, g, tap, cols, KKP: tl.constexpr, NCOL: tl.constexpr,
-               IEEE: tl.constexpr):
+               PREC: tl.constexpr):
     w = tl.load(w_ptr + (g * KKP + tap[:, None]) * NCOL + cols[None, :])
-    if IEEE:  # noqa: SIM108 (a constexpr branch, resolved when compiling)
-        r = tl.dot(a, w, input_precision="ieee")
-    else:
-        r = tl.dot(a, w)
+    r = tl.dot(a, w, input_precision=PREC)
     return r
 
 
@@ -41,7 +45,7 @@ def _edgesr_kernel(
     x_ptr, o_ptr, w_ptr, H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, inv_max, max_val,
     K: tl.constexpr, KKP: tl.constexpr, S: tl.constexpr, SP: tl.constexpr, C: tl.constexpr,
     CP: tl.constexpr, PJ: tl.constexpr, MODE: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
-    IEEE: tl.constexpr,
+    PREC: tl.constexpr,
 ):
     P: tl.constexpr = BH * BW
     NC: tl.constexpr = PJ * CP
@@ -66,16 +70,16 @@ def _edgesr_kernel(
     of = o_ptr + n.to(tl.int64) * son
     for jc in tl.static_range(SP // PJ):
         cols = jc * NC + col
-        v = _group_dot(a, w_ptr, 0, tap, cols, KKP, NCOL, IEEE)
+        v = _group_dot(a, w_ptr, 0, tap, cols, KKP, NCOL, PREC)
         if MODE == 0:
             v = tl.where(real, v, float("-inf"))
             res = tl.max(tl.reshape(v, (P, PJ, CP)), axis=2)
         else:
             if MODE == 1:
-                logits = _group_dot(a, w_ptr, 1, tap, cols, KKP, NCOL, IEEE)
+                logits = _group_dot(a, w_ptr, 1, tap, cols, KKP, NCOL, PREC)
             else:
-                q = _group_dot(a, w_ptr, 1, tap, cols, KKP, NCOL, IEEE)
-                logits = q * _group_dot(a, w_ptr, 2, tap, cols, KKP, NCOL, IEEE)
+                q = _group_dot(a, w_ptr, 1, tap, cols, KKP, NCOL, PREC)
+                logits = q * _group_dot(a, w_ptr, 2, tap, cols, KKP, NCOL, PREC)
             logits = tl.reshape(tl.where(real, logits, float("-inf")), (P, PJ, CP))
             e = tl.exp(logits - tl.max(logits, axis=2)[:, :, None])
             v3 = tl.reshape(v, (P, PJ, CP))
@@ -120,12 +124,8 @@ class FusedEdgeSR:
         packed[:, : k * k, :s2, :c] = w
         return packed.reshape(g, self.kkp, self.sp * self.cp).contiguous()
 
-    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
-        frames, single = as_frames(y)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
+    def plan(self, frames: torch.Tensor, result: torch.Tensor, depth: int) -> tuple:
+        """``(kernel, grid, args, constexprs)`` of the launch for checked ``N x H x W`` frames."""
         n, h, w = frames.shape
         cdt = self.dtype or (torch.float16 if frames.device.type == "cuda" and depth <= 10
                              else torch.float32)
@@ -135,12 +135,21 @@ class FusedEdgeSR:
         tiles_w = -(-w // self.block_w)
         per_frame = -(-h // self.block_h) * tiles_w
         max_val = float((1 << depth) - 1)
-        _edgesr_kernel[(n * per_frame,)](
-            frames, result, self._packed[key], h, w, frames.stride(0), frames.stride(1),
-            result.stride(0), result.stride(1), tiles_w, per_frame, 1.0 / max_val, max_val,
-            K=self.k, KKP=self.kkp, S=self.scale, SP=self.sp, C=self.c, CP=self.cp, PJ=self.pj,
-            MODE=self.mode, BH=self.block_h, BW=self.block_w, IEEE=cdt == torch.float32,
-            num_warps=self.num_warps)
+        args = (frames, result, self._packed[key], h, w, frames.stride(0), frames.stride(1),
+                result.stride(0), result.stride(1), tiles_w, per_frame, 1.0 / max_val, max_val)
+        consts = dict(K=self.k, KKP=self.kkp, S=self.scale, SP=self.sp, C=self.c, CP=self.cp,
+                      PJ=self.pj, MODE=self.mode, BH=self.block_h, BW=self.block_w,
+                      PREC=dot_precision(cdt), num_warps=self.num_warps)
+        return _edgesr_kernel, (n * per_frame,), args, consts
+
+    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
+        frames, single = as_frames(y)
+        depth = resolve_bit_depth(frames.dtype, bit_depth)
+        result = new_output(frames, self.scale, out)
+        kernel, grid, args, consts = self.plan(frames, result, depth)
+        kernel[grid](*args, **consts)
         if out is not None:
             return out
         return result[0] if single else result

@@ -48,6 +48,18 @@ def next_pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
+def dot_precision(dtype: torch.dtype) -> str:
+    """``tl.dot``'s ``input_precision`` for dot inputs of ``dtype``.
+
+    fp16/bf16 inputs ignore it. fp32 on the GPU uses ``tf32x3`` (three TF32 tensor-core products:
+    about fp32 accuracy; plain ``ieee`` compiles to FMA loops that need over 300 KB of shared
+    memory for the ECBSR tile); the interpreter computes fp32 exactly with ``ieee``.
+    """
+    if dtype != torch.float32:
+        return "tf32"
+    return "ieee" if kernels_interpreted() else "tf32x3"
+
+
 def check_device(t: torch.Tensor) -> None:
     """Raise ValueError unless ``t`` lives where the kernels run."""
     if kernels_interpreted():
