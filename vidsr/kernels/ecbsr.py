@@ -133,7 +133,7 @@ class FusedPlainSR:
     ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
     including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
     halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two for
-    fp16, half that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
+    fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
     ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit, else fp32),
     ``per_sm`` persistent programs per multiprocessor. One instance must not run on two CUDA
     streams at once: the scratch is shared.
@@ -193,7 +193,7 @@ class FusedPlainSR:
         """Image rows per dot chunk for compute type ``cdt``."""
         if self.rows is not None:
             return self.rows
-        budget = 64 if cdt.itemsize == 2 else 32
+        budget = 64 if cdt.itemsize == 2 else 16
         return min(self.tile_h, max(1, budget // self.cp))
 
     def geometry(self, h: int, w: int, rows: int) -> tuple[int, int, int]:
