@@ -92,3 +92,23 @@ def test_banded_runner_matches_reference(name: str) -> None:
         for shape in [(1, 1, 200, 37), (1, 1, 20, 30)]:  # three bands; one band
             x = torch.rand(shape)
             assert (runner(x) - model(x)).abs().max().item() < 2e-5
+
+
+@pytest.mark.skipif(not __import__("vidsr.engine.cpu", fromlist=["x"]).bf16_supported(),
+                    reason="no native bf16 on this CPU")
+@pytest.mark.parametrize("name", ["ecbsr-m4c16-x2", "ecbsr-m4c8-x3"])
+def test_cpu_bf16_within_one_code_value(name: str) -> None:
+    import numpy as np
+
+    from vidsr.io.synthetic import synthetic_planes
+    from vidsr.metrics import psnr
+
+    model = _model(name)
+    y = synthetic_planes(160, 96, 3)[0]
+    ref = Engine(model, device="cpu", fast=False).upscale_luma(y)
+    eng = Engine(model, device="cpu", fp16=True)
+    assert eng.cpu_bf16 and "bfloat16" in eng.backend
+    got = eng.upscale_luma(y)
+    d = np.abs(got.astype(int) - ref.astype(int))
+    assert np.mean(d <= 1) >= 0.999
+    assert psnr(got.astype(np.float64), ref.astype(np.float64), 0) >= 50.0

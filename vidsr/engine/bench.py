@@ -33,7 +33,9 @@ import torch
 
 from ..api import load_model
 from ..errors import InputError
+from ..models.ecbsr import PlainSR
 from .core import Engine, pick_device
+from .cpu import bf16_supported
 
 log = logging.getLogger(__name__)
 
@@ -130,20 +132,25 @@ def sr_row(name: str, size: str, device: torch.device, frames: int) -> dict[str,
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
-    eager = Engine(module, device=device, fp16=False, fast=False)
-    fast = Engine(module, device=device)
-    times: dict[str, list[float]] = {"eager": [], "fast": []}
-    for engine in (eager, fast):  # warm-up: buffers, packed weights, kernel compilation
+    engines = {"eager": Engine(module, device=device, fp16=False, fast=False),
+               "fast": Engine(module, device=device)}
+    if device.type == "cpu" and isinstance(module, PlainSR) and bf16_supported():
+        engines["bf16"] = Engine(module, device=device, fp16=True)
+    times: dict[str, list[float]] = {k: [] for k in engines}
+    for engine in engines.values():  # warm-up: buffers, packed weights, kernel compilation
         engine.upscale_luma(plane)
     for _ in range(frames):
-        times["eager"].append(_timed(lambda: eager.upscale_luma(plane), device))
-        times["fast"].append(_timed(lambda: fast.upscale_luma(plane), device))
+        for key, engine in engines.items():
+            times[key].append(_timed(lambda e=engine: e.upscale_luma(plane), device))
+    fast = engines["fast"]
     eager_ms, fast_ms = statistics.median(times["eager"]), statistics.median(times["fast"])
     row: dict[str, Any] = {
         "device": device.type, "model": name, "input": f"{w}x{h}", "scale": fast.scale,
         "frames": frames, "eager_ms": round(eager_ms, 2), "fast_ms": round(fast_ms, 2),
-        "speedup": round(eager_ms / fast_ms, 2), "fast_backend": fast.backend,
+        "speedup": round(eager_ms / fast_ms, 2), "eager_threads": torch.get_num_threads(),
+        "fast_backend": fast.backend,
         "fast_fp16": fast.fp16,
+        "cpu_bf16_ms": round(statistics.median(times["bf16"]), 2) if "bf16" in times else None,
     }
     if device.type == "cuda":
         row["fast_pipelined_ms"] = round(_pipelined_ms(fast, plane, frames), 3)
@@ -266,12 +273,14 @@ def format_report(report: dict[str, Any]) -> str:
         return "-" if v is None else fmt.format(v)
 
     if report["sr"]:
-        out.append("\nSR per frame (uint8 luma in and out, median; eager = fp32 PyTorch)")
+        threads = sorted({r["eager_threads"] for r in report["sr"]})
+        out.append("\nSR per frame (uint8 luma in and out, median; eager = fp32 PyTorch with "
+                   f"{'/'.join(map(str, threads))} intra-op thread(s))")
         out.append(_table(
             ["device", "model", "input", "eager ms", "fast ms", "eager/fast", "fast backend",
-             "pipelined ms", "peak host MiB", "peak dev MiB"],
+             "cpu bf16 ms", "pipelined ms", "peak host MiB", "peak dev MiB"],
             [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r["fast_ms"]),
-              num(r["speedup"], "{:.2f}x"), r["fast_backend"],
+              num(r["speedup"], "{:.2f}x"), r["fast_backend"], num(r.get("cpu_bf16_ms")),
               num(r.get("fast_pipelined_ms"), "{:.2f}"), num(r["peak_host_mib"], "{:.0f}"),
               num(r.get("peak_device_mib"), "{:.0f}")] for r in report["sr"]]))
     if report["e2e"]:

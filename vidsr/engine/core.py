@@ -43,8 +43,10 @@ class Engine:
     """Run a deploy model on luma planes and bicubic-upscale chroma planes.
 
     ``model``: a module from ``vidsr.load_model`` (carrying ``.spec``), or a name/alias/weights
-    path. ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``. ``fp16``: half precision (default: on
-    for CUDA, off on CPU). ``tile``: process the luma in tiles of at most ``tile x tile`` input
+    path. ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``. ``fp16``: reduced precision (default:
+    fp16 on CUDA; fp32 on CPU, where ``fp16=True`` runs ECBSR's convolutions in bfloat16 when
+    the CPU has native bf16 dot products: about 3x faster convolutions, outputs within one
+    code value). ``tile``: process the luma in tiles of at most ``tile x tile`` input
     pixels (overlapping by the network's receptive field, so tiles leave no seams). ``fast``:
     use the fastest formulation measured for the device (False: plain eager PyTorch).
     ``threads``: CPU parallelism. The fast CPU path splits frames into that many bands run on
@@ -66,10 +68,9 @@ class Engine:
         self.spec = spec
         self.name: str = spec.name
         self.scale: int = int(spec.scale)
-        if fp16 and self.device.type == "cpu":
-            log.info("fp16 is not used on CPU (no fast half-precision convolutions); using fp32")
         self.fp16 = bool(self.device.type == "cuda" if fp16 is None else fp16) \
             and self.device.type == "cuda"
+        self.cpu_bf16 = bool(fp16) and self.device.type == "cpu"
         self.dtype = torch.float16 if self.fp16 else torch.float32
         if tile is not None and tile < 8:
             raise InputError(f"tile must be at least 8 pixels, got {tile}")
@@ -89,7 +90,8 @@ class Engine:
         """The callable mapping ``1 x 1 x H x W`` float [0, 1] to ``1 x 1 x sH x sW``."""
         if self.device.type == "cpu":
             from .cpu import cpu_runner
-            runner = cpu_runner(self.module, fast=fast, workers=self.threads)
+            runner = cpu_runner(self.module, fast=fast, workers=self.threads,
+                                bf16=self.cpu_bf16)
             if not fast and self.threads:
                 torch.set_num_threads(self.threads)
         else:
@@ -100,7 +102,7 @@ class Engine:
 
     def __repr__(self) -> str:
         return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "
-                f"fp16={self.fp16}, tile={self.tile})")
+                f"fp16={self.fp16}, bf16={self.cpu_bf16}, tile={self.tile})")
 
     # -- synchronous API --------------------------------------------------------------------
     @torch.inference_mode()

@@ -81,11 +81,14 @@ class PlainSRRunner:
 
     backend = "cpu-packed"
 
-    def __init__(self, module: PlainSR) -> None:
+    def __init__(self, module: PlainSR, dtype: torch.dtype = torch.float32) -> None:
         self.scale = module.scale
-        self.weights = [c.weight.detach().float().contiguous() for c in module.convs]
-        self.biases = [c.bias.detach().float().contiguous() for c in module.convs]
-        self.alphas = [a.weight.detach().float().contiguous() for a in module.acts]
+        self.dtype = dtype
+        self.weights = [c.weight.detach().to(dtype).contiguous() for c in module.convs]
+        self.biases = [c.bias.detach().to(dtype).contiguous() for c in module.convs]
+        self.alphas = [a.weight.detach().to(dtype).contiguous() for a in module.acts]
+        if dtype != torch.float32:
+            self.backend = f"cpu-packed-{str(dtype).removeprefix('torch.')}"
         self.packed: dict[tuple[int, ...], list[torch.Tensor]] = {}
         self.out: torch.Tensor | None = None
         self.use_mkldnn = torch.backends.mkldnn.is_available()
@@ -118,14 +121,14 @@ class PlainSRRunner:
         n, _, h, w = x.shape
         s = self.scale
         weights = self._conv_weights(tuple(x.shape))
-        y = x.contiguous(memory_format=torch.channels_last)
+        y = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         for wt, b, a in zip(weights[:-1], self.biases[:-1], self.alphas, strict=True):
             y = F.prelu(self._conv(y, wt, b), a)
         y = self._conv(y, weights[-1], self.biases[-1])
         y = y.contiguous(memory_format=torch.channels_last)  # a no-op for oneDNN's output
         if self.out is None or self.out.shape != (n, 1, h * s, w * s):
             self.out = torch.empty(n, 1, h * s, w * s)
-        # out[h*s + i, w*s + j] = y[h, w, i*s + j] + x[h, w]
+        # out[h*s + i, w*s + j] = y[h, w, i*s + j] + x[h, w]  (in fp32: the residual is exact)
         phases = y.permute(0, 2, 3, 1).view(n, h, w, s, s).permute(0, 1, 3, 2, 4)
         torch.add(phases, x.reshape(n, h, 1, w, 1), out=self.out.view(n, h, s, w, s))
         return self.out
@@ -260,10 +263,19 @@ class BandedRunner:
         return self.out
 
 
-def fast_runner(module: nn.Module) -> Any | None:
-    """The fast formulation for ``module``, or None where eager is the best there is."""
+def bf16_supported() -> bool:
+    """Whether oneDNN has native bf16 dot products on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fast_runner(module: nn.Module, bf16: bool = False) -> Any | None:
+    """The fast formulation for ``module``, or None where eager is the best there is.
+    ``bf16``: ECBSR convolutions in bfloat16 (edge-SR's softmax stays fp32)."""
     if isinstance(module, PlainSR):
-        return PlainSRRunner(module)
+        return PlainSRRunner(module, torch.bfloat16 if bf16 else torch.float32)
     if isinstance(module, (ESRMax, ESRTM, ESRTR, ESRCNN)):
         return StripEdgeSR(module)
     return None
@@ -277,7 +289,8 @@ def cpu_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = None) -> Any:
+def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = None,
+               bf16: bool = False) -> Any:
     """The runner for ``module`` on CPU: eager when ``fast`` is False or nothing faster fits.
 
     The fast runners work on ``workers`` bands in parallel (default: one per core) and set
@@ -286,11 +299,14 @@ def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = No
     if not fast or fast_runner(module) is None:
         return EagerRunner(module)
     tune_malloc()
+    if bf16 and not bf16_supported():
+        log.info("this CPU has no native bf16 dot products; running fp32")
+        bf16 = False
     workers = workers or cpu_workers()
     if torch.get_num_threads() != 1:
         log.info("CPU engine: %d band worker(s), torch intra-op threads set to 1", workers)
         torch.set_num_threads(1)
     if workers == 1:
-        return fast_runner(module)
-    return BandedRunner(lambda: fast_runner(module), workers, receptive_radius(module),
+        return fast_runner(module, bf16)
+    return BandedRunner(lambda: fast_runner(module, bf16), workers, receptive_radius(module),
                         module.scale)
