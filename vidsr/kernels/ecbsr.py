@@ -135,13 +135,14 @@ class FusedPlainSR:
     halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two for
     fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
     ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit, else fp32),
-    ``per_sm`` persistent programs per multiprocessor. One instance must not run on two CUDA
+    ``per_sm`` persistent programs per multiprocessor (at the default 8 warps and ~165 registers
+    only one is resident per SM; more only add scratch). One instance must not run on two CUDA
     streams at once: the scratch is shared.
     """
 
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
                  tile_w: int | None = None, rows: int | None = None, num_warps: int = 8,
-                 per_sm: int = 2) -> None:
+                 per_sm: int = 1) -> None:
         self.m, self.c, self.scale = model.m, model.c, model.scale
         self.halo = self.m + 2
         self.cp = max(16, next_pow2(self.c))
