@@ -23,6 +23,7 @@ from ..models.ecbsr import PlainSR
 from .runtime import (
     as_frames,
     dot_precision,
+    kernels_interpreted,
     new_output,
     next_pow2,
     program_cap,
@@ -194,6 +195,8 @@ class FusedPlainSR:
         """Image rows per dot chunk for compute type ``cdt``."""
         if self.rows is not None:
             return self.rows
+        if kernels_interpreted():
+            return min(self.tile_h, 8)  # no registers to spare there; fewer, larger numpy ops
         budget = 64 if cdt.itemsize == 2 else 16
         return min(self.tile_h, max(1, budget // self.cp))
 
