@@ -42,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
                        desc="upscaling")
         if bar.total is not None and p.frames > bar.total:
             bar.total = p.frames
-        bar.update(p.frames - bar.n)
-        bar.set_postfix_str(f"{p.fps:.1f} fps", refresh=False)
+        bar.update(p.frames - bar.n)  # tqdm shows frames/s and the ETA from these updates
 
     try:
         summary = upscale_video(
