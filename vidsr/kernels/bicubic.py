@@ -64,12 +64,16 @@ def _as_taps(taps: np.ndarray | torch.Tensor, scale: int) -> np.ndarray:
 
 
 class PolyphaseUpscaler:
-    """Prepacked taps for ``upscale``; keeps one device copy per device."""
+    """Prepacked taps for the polyphase kernel; keeps one copy of them per device.
+
+    ``dtype`` is accepted for the same keywords as the model kernels and ignored: the arithmetic
+    is fp32 on code values (exact enough for 16-bit planes).
+    """
 
     def __init__(self, scale: int, taps_h: np.ndarray | torch.Tensor,
                  taps_v: np.ndarray | torch.Tensor, *, first_h: int | None = None,
                  first_v: int | None = None, block_h: int = 8, block_w: int = 32,
-                 num_warps: int = 4) -> None:
+                 num_warps: int = 4, dtype: torch.dtype | None = None) -> None:
         th, tv = _as_taps(taps_h, scale), _as_taps(taps_v, scale)
         self.scale = scale
         self.sp = next_pow2(scale)
