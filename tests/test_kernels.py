@@ -186,6 +186,8 @@ def test_fused_for_api(caplog: pytest.LogCaptureFixture) -> None:
         fn(x.to(torch.int32).to(torch.uint16))
     with pytest.raises(ValueError, match="uint8 or uint16"):
         fn(x.float())
+    bicubic = fused_for(BicubicUpsample(3), dtype=torch.float32)  # the engine's fp32 keywords
+    assert bicubic(x).shape == (3, 18, 27)
     with caplog.at_level(logging.INFO, logger="vidsr.kernels"):
         assert fused_for(ESRCNN(2, 4, 3, 6)) is None
         assert fused_for(ECBSR(1, 8, 2)) is None  # training form: reparameterize first
