@@ -116,6 +116,18 @@ def test_ten_bit_hdr_stays_ten_bit(tmp_path, engine, codec):
     assert min_psnr(b["luma"], reference_lumas(src, engine), peak=1023.0) >= 35.0
 
 
+@pytest.mark.parametrize(("pix_fmt", "codec"), [("yuv422p", "libx264"), ("yuv444p", "libx264"),
+                                             ("yuv422p10le", "libx265"),
+                                             ("yuv420p12le", "libx265")])
+def test_chroma_layouts_and_bit_depths_kept(tmp_path, pix_fmt, codec):
+    opts = {"x265-params": "log-level=error"} if codec == "libx265" else {}
+    src = make_clip(tmp_path / "in.mkv", codec=codec, pix_fmt=pix_fmt, frames=3, options=opts)
+    summary = upscale_video(src, tmp_path / "out.mkv", model="bicubic-x2", device="cpu")
+    b = read_video(tmp_path / "out.mkv")
+    assert (summary.pix_fmt, b["pix_fmt"], b["width"], b["height"]) == (pix_fmt, pix_fmt, 128, 96)
+    assert summary.codec == codec and not summary.notes
+
+
 def test_odd_size_input(tmp_path, engine):
     src = make_clip(tmp_path / "in.mkv", width=63, height=47, codec="ffv1", frames=4)
     dst = tmp_path / "out.mkv"
