@@ -47,10 +47,13 @@ def test_fast_runner_matches_reference(name: str) -> None:
 
 def test_runner_kinds_and_buffer_reuse() -> None:
     ecb = _model("ecbsr-m2c8-x2")
-    assert isinstance(cpu_runner(ecb, workers=1), PlainSRRunner)
+    assert isinstance(cpu_runner(ecb, workers=1, compile_after=None), PlainSRRunner)
     assert isinstance(cpu_runner(ecb, workers=2), BandedRunner)
     assert isinstance(cpu_runner(ecb, fast=False), EagerRunner)
-    assert isinstance(cpu_runner(_model("esr-tm-k3c2-x2"), workers=1), StripEdgeSR)
+    tm = cpu_runner(_model("esr-tm-k3c2-x2"), workers=1, compile_after=None)
+    assert isinstance(tm, StripEdgeSR)
+    lazy = cpu_runner(_model("esr-tm-k3c2-x2"), workers=1, compile_after=5)
+    assert isinstance(getattr(lazy, "fallback", None), StripEdgeSR)
     assert isinstance(cpu_runner(vidsr.load_model("bicubic-x2")), EagerRunner)
     runner = cpu_runner(_model("esr-max-k3c2-x2"))
     with torch.inference_mode():

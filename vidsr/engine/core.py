@@ -52,15 +52,19 @@ class Engine:
     ``threads``: CPU parallelism. The fast CPU path splits frames into that many bands run on
     worker threads (default: one per core) and sets torch's intra-op threads to 1 (process-wide);
     eager CPU runs set torch's intra-op thread count to it (None leaves torch's default).
+    ``compile_after``: on CPU, after this many frames of one size, ``torch.compile`` the model
+    in the background and switch to it where it measures faster (None: never).
     """
 
     def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: int | None = None, *, fast: bool = True,
-                 pretrained: bool | None = None, threads: int | None = None) -> None:
+                 pretrained: bool | None = None, threads: int | None = None,
+                 compile_after: int | None = 30) -> None:
         self.device = pick_device(device)
         if threads is not None and threads < 1:
             raise InputError(f"threads must be at least 1, got {threads}")
         self.threads = threads
+        self.compile_after = compile_after
         module = model if isinstance(model, nn.Module) else load_model(model, pretrained=pretrained)
         spec = getattr(module, "spec", None)
         if spec is None:
@@ -79,11 +83,12 @@ class Engine:
         self.module = module.to(device=self.device, dtype=torch.float32).eval()
         self.module.requires_grad_(False)
         self.fast = fast
-        self.backend = "eager"
         self._runner = self._build_runner(fast)
         self._cuda: Any = None
         self._pending: collections.deque[tuple[int, Frame]] = collections.deque()
         self._next_ticket = 0
+        if self.device.type == "cuda":
+            self._cuda_pipe()  # picks the fused kernels now (or logs why not)
 
     # -- construction -----------------------------------------------------------------------
     def _build_runner(self, fast: bool) -> Any:
@@ -91,14 +96,20 @@ class Engine:
         if self.device.type == "cpu":
             from .cpu import cpu_runner
             runner = cpu_runner(self.module, fast=fast, workers=self.threads,
-                                bf16=self.cpu_bf16)
+                                bf16=self.cpu_bf16, compile_after=self.compile_after)
             if not fast and self.threads:
                 torch.set_num_threads(self.threads)
         else:
             from .cuda import cuda_runner
             runner = cuda_runner(self.module, fp16=self.fp16, fast=fast)
-        self.backend = getattr(runner, "backend", "eager")
         return runner
+
+    @property
+    def backend(self) -> str:
+        """What runs the luma: e.g. ``cpu-packedx2``, ``cpu-inductor``, ``fused-triton``."""
+        if self._cuda is not None:
+            return str(self._cuda.backend)
+        return str(getattr(self._runner, "backend", "eager"))
 
     def __repr__(self) -> str:
         return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "

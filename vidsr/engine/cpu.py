@@ -233,10 +233,17 @@ class BandedRunner:
     def __init__(self, make: Any, workers: int, halo: int, scale: int,
                  min_rows: int = 64) -> None:
         self.runners = [make() for _ in range(workers)]
-        self.backend = f"{self.runners[0].backend}x{workers}"
         self.halo, self.scale, self.min_rows = halo, scale, min_rows
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="vidsr-band")
         self.out: torch.Tensor | None = None
+
+    @property
+    def backend(self) -> str:
+        return f"{self.runners[0].backend}x{len(self.runners)}"
+
+    def decided(self) -> bool:
+        """Whether every band's lazy compile (if any) has settled."""
+        return all(getattr(r, "decided", lambda: True)() for r in self.runners)
 
     @torch.inference_mode()  # thread-local: the worker thread needs its own
     def _band(self, i: int, x: torch.Tensor, r0: int, r1: int) -> None:
@@ -290,11 +297,14 @@ def cpu_workers() -> int:
 
 
 def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = None,
-               bf16: bool = False) -> Any:
+               bf16: bool = False, compile_after: int | None = 30) -> Any:
     """The runner for ``module`` on CPU: eager when ``fast`` is False or nothing faster fits.
 
     The fast runners work on ``workers`` bands in parallel (default: one per core) and set
-    torch's intra-op threads to 1 for the process, which the bands replace.
+    torch's intra-op threads to 1 for the process, which the bands replace. Each band also
+    compiles the model with ``torch.compile`` in the background once ``compile_after`` frames
+    of one size have gone through, and keeps it where it is faster (None: never compile; bf16
+    runs are not compiled).
     """
     if not fast or fast_runner(module) is None:
         return EagerRunner(module)
@@ -306,7 +316,16 @@ def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = No
     if torch.get_num_threads() != 1:
         log.info("CPU engine: %d band worker(s), torch intra-op threads set to 1", workers)
         torch.set_num_threads(1)
+    make = lambda: fast_runner(module, bf16)  # noqa: E731
+    if compile_after is not None and not bf16:
+        from .compiled import LazyCompiledRunner, compile_available
+
+        reason = compile_available()
+        if reason is None:
+            make = lambda: LazyCompiledRunner(module, fast_runner(module), compile_after)  # noqa: E731
+        else:
+            log.info("torch.compile not used: %s", reason)
     if workers == 1:
-        return fast_runner(module, bf16)
-    return BandedRunner(lambda: fast_runner(module, bf16), workers, receptive_radius(module),
+        return make()
+    return BandedRunner(make, workers, receptive_radius(module),
                         module.scale)

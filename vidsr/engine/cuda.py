@@ -98,6 +98,7 @@ class CudaPipeline:
         self.tile: int | None = engine.tile
         self.halo = receptive_radius(engine.module)
         self.runner: CudaTorchRunner = engine._runner
+        self.runner_fp32: CudaTorchRunner | None = None
         self.upload = torch.cuda.Stream()
         self.compute = torch.cuda.Stream()
         self.download = torch.cuda.Stream()
@@ -109,7 +110,6 @@ class CudaPipeline:
         self.fused = self._fused(engine) if engine.fast else None
         self.fused_chroma = self._fused_chroma_available() if engine.fast else False
         self.backend = "fused-triton" if self.fused is not None else self.runner.backend
-        engine.backend = self.backend
 
     # -- kernel selection -------------------------------------------------------------------
     def _fused(self, engine: Any) -> Any:
@@ -169,20 +169,31 @@ class CudaPipeline:
             self.fused(view, bit_depth=bit_depth, out=out)
             return
         maxv = float((1 << bit_depth) - 1)
-        x = src.to(self.runner.dtype).mul_(1.0 / maxv)[None, None]
+        runner = self._runner_for(bit_depth)
+        x = src.float().mul_(1.0 / maxv).to(runner.dtype)[None, None]
         h, w = src.shape
         if self.tile is not None and (h > self.tile or w > self.tile):
-            y = run_tiled(self.runner, x, self.scale, self.tile, self.halo)
+            y = run_tiled(runner, x, self.scale, self.tile, self.halo)
         else:
             try:
-                y = self.runner(x)
+                y = runner(x)
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 log.warning("a %dx%d frame does not fit in GPU memory; processing it in "
                             "%d-pixel tiles from now on", w, h, OOM_TILE)
                 self.tile = OOM_TILE
-                y = run_tiled(self.runner, x, self.scale, self.tile, self.halo)
+                y = run_tiled(runner, x, self.scale, self.tile, self.halo)
         dst.copy_(quantize(y[0, 0].float().mul_(maxv), bit_depth))
+
+    def _runner_for(self, bit_depth: int) -> CudaTorchRunner:
+        # fp16 holds 11 significant bits: fine for 8- and 10-bit samples, not for 12-bit
+        if bit_depth <= 10 or self.runner.dtype == torch.float32:
+            return self.runner
+        if self.runner_fp32 is None:
+            log.info("%d-bit video: running the PyTorch path in fp32", bit_depth)
+            self.runner_fp32 = CudaTorchRunner(self.engine.module, fp16=False,
+                                               fast=self.engine.fast)
+        return self.runner_fp32
 
     def _chroma(self, src: torch.Tensor, dst: torch.Tensor, bit_depth: int, siting: str,
                 subsampling: tuple[int, int]) -> None:
