@@ -153,3 +153,38 @@ def test_engine_attributes_and_errors() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InputError):
             Engine("esr-max-k3c2-x3", device="cuda", pretrained=False)
+
+
+@pytest.mark.parametrize("bit_depth", [8, 10])
+def test_stream_pipeline_slot_logic_on_host(bit_depth: int) -> None:
+    """The CUDA pipeline's slots, ordering and plane handling, run in order on the host."""
+    from vidsr.engine.cuda import CudaPipeline, CudaTorchRunner
+
+    model = _model("esr-tm-k5c4-x2")
+    ref = Engine(model, device="cpu", fast=False)
+    host = Engine(model, device="cpu")
+    host._runner = CudaTorchRunner(model, fp16=False, device="cpu")
+    pipe = CudaPipeline(host, depth=2)
+    assert pipe.fused is None and not pipe.on_gpu
+    maxv = (1 << bit_depth) - 1
+    dtype = np.uint8 if bit_depth == 8 else np.uint16
+    rng = np.random.default_rng(bit_depth)
+    frames = [tuple(rng.integers(0, maxv + 1, shape).astype(dtype)
+                    for shape in [(18, 26), (9, 13), (9, 13)]) for _ in range(5)]
+    got = []
+    for i, (y, u, v) in enumerate(frames):
+        if pipe.pending() == 2:
+            with pytest.raises(InputError):
+                pipe.submit(99, y, u, v, bit_depth, "left", (2, 2))
+            got.append(pipe.collect())
+        pipe.submit(i, y, u, v, bit_depth, "left", (2, 2))
+    while pipe.pending():
+        got.append(pipe.collect())
+    assert [t for t, _ in got] == list(range(5))
+    for (_, (yo, uo, vo)), (y, u, v) in zip(got, frames, strict=True):
+        assert yo.dtype == dtype and uo.shape == (18, 26)
+        assert np.abs(yo.astype(int) - ref.upscale_luma(y, bit_depth).astype(int)).max() <= 1
+        assert np.array_equal(uo, ref.upscale_chroma(u, "left", bit_depth))
+        assert np.array_equal(vo, ref.upscale_chroma(v, "left", bit_depth))
+    luma = pipe.run_luma(frames[0][0], bit_depth)  # a new geometry (luma only) after draining
+    assert np.abs(luma.astype(int) - ref.upscale_luma(frames[0][0], bit_depth)).max() <= 1

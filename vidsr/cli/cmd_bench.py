@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=tuple(args.sizes or base.get("sizes", DEFAULT_SIZES)),
         frames=args.frames or base.get("frames", 5),
         devices=tuple(args.device),
-        threads=args.threads,
+        threads=args.threads, compile=args.compile,
         e2e_frames=0 if args.no_e2e else (args.e2e_frames if args.e2e_frames is not None
                                           else base.get("e2e_frames", 30)),
         e2e_model=args.e2e_model, e2e_size=args.e2e_size,
@@ -77,6 +77,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="devices to measure (default: cpu, and cuda when present)")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads (default: torch's choice)")
+    p.add_argument("--compile", action="store_true",
+                   help="CPU: also time the engine after its background torch.compile settles "
+                        "(compiling takes tens of seconds per model and size)")
     p.add_argument("--quick", action="store_true",
                    help="a short run: 960x540 only, 3 frames, a 6-frame end-to-end job")
     p.add_argument("--e2e-frames", type=int, default=None,

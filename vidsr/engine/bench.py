@@ -53,6 +53,7 @@ class BenchConfig:
     frames: int = 5
     devices: tuple[str, ...] = ()
     threads: int | None = None
+    compile: bool = False
     e2e_frames: int = 30
     e2e_model: str = "ecbsr-m4c16-x2"
     e2e_size: str = "1920x1080"
@@ -127,8 +128,20 @@ def _pipelined_ms(engine: Engine, plane: np.ndarray, frames: int) -> float:
     return (time.perf_counter() - t0) * 1000.0 / frames
 
 
-def sr_row(name: str, size: str, device: torch.device, frames: int) -> dict[str, Any]:
-    """Time one model at one size on one device: eager and fast, alternating."""
+def _settle(engine: Engine, plane: np.ndarray, timeout: float = 600.0) -> None:
+    """Feed frames until the engine's background compile has been decided (or timed out)."""
+    decided = getattr(engine._runner, "decided", None)
+    deadline = time.time() + timeout
+    engine.upscale_luma(plane)
+    while decided is not None and not decided() and time.time() < deadline:
+        engine.upscale_luma(plane)
+        time.sleep(0.2)
+
+
+def sr_row(name: str, size: str, device: torch.device, frames: int,
+           compile: bool = False) -> dict[str, Any]:
+    """Time one model at one size on one device: eager and fast (and, with ``compile``, the
+    engine after its background ``torch.compile`` has settled), alternating."""
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
@@ -136,9 +149,11 @@ def sr_row(name: str, size: str, device: torch.device, frames: int) -> dict[str,
                "fast": Engine(module, device=device)}
     if device.type == "cpu" and isinstance(module, PlainSR) and bf16_supported():
         engines["bf16"] = Engine(module, device=device, fp16=True)
+    if compile and device.type == "cpu":
+        engines["compiled"] = Engine(module, device=device, compile_after=1)
     times: dict[str, list[float]] = {k: [] for k in engines}
     for engine in engines.values():  # warm-up: buffers, packed weights, kernel compilation
-        engine.upscale_luma(plane)
+        _settle(engine, plane)
     for _ in range(frames):
         for key, engine in engines.items():
             times[key].append(_timed(lambda e=engine: e.upscale_luma(plane), device))
@@ -152,6 +167,9 @@ def sr_row(name: str, size: str, device: torch.device, frames: int) -> dict[str,
         "fast_fp16": fast.fp16,
         "cpu_bf16_ms": round(statistics.median(times["bf16"]), 2) if "bf16" in times else None,
     }
+    if "compiled" in times:
+        row["compiled_ms"] = round(statistics.median(times["compiled"]), 2)
+        row["compiled_backend"] = engines["compiled"].backend
     if device.type == "cuda":
         row["fast_pipelined_ms"] = round(_pipelined_ms(fast, plane, frames), 3)
         torch.cuda.reset_peak_memory_stats()
@@ -241,7 +259,8 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
             for size in config.sizes:
                 if progress:
                     progress(f"{device.type} {name} {size}")
-                report["sr"].append(sr_row(name, size, device, config.frames))
+                report["sr"].append(sr_row(name, size, device, config.frames,
+                                           config.compile))
         if config.e2e_frames > 0:
             if progress:
                 progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
@@ -278,9 +297,11 @@ def format_report(report: dict[str, Any]) -> str:
                    f"{'/'.join(map(str, threads))} intra-op thread(s))")
         out.append(_table(
             ["device", "model", "input", "eager ms", "fast ms", "eager/fast", "fast backend",
-             "cpu bf16 ms", "pipelined ms", "peak host MiB", "peak dev MiB"],
+             "cpu bf16 ms", "compiled ms", "pipelined ms", "peak host MiB", "peak dev MiB"],
             [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r["fast_ms"]),
               num(r["speedup"], "{:.2f}x"), r["fast_backend"], num(r.get("cpu_bf16_ms")),
+              num(r.get("compiled_ms")) + (f" ({r['compiled_backend']})"
+                                           if r.get("compiled_backend") else ""),
               num(r.get("fast_pipelined_ms"), "{:.2f}"), num(r["peak_host_mib"], "{:.0f}"),
               num(r.get("peak_device_mib"), "{:.0f}")] for r in report["sr"]]))
     if report["e2e"]:

@@ -14,6 +14,7 @@ out, freeing the slot.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import logging
 from dataclasses import dataclass
@@ -39,12 +40,14 @@ class CudaTorchRunner:
     """The PyTorch model on CUDA: fp16 (unless disabled), channels-last, edge-SR reduced before
     the shuffle. Maps ``N x 1 x H x W`` floats in [0, 1] to ``N x 1 x sH x sW`` floats."""
 
-    def __init__(self, module: nn.Module, *, fp16: bool, fast: bool = True) -> None:
+    def __init__(self, module: nn.Module, *, fp16: bool, fast: bool = True,
+                 device: torch.device | str = "cuda") -> None:
         dtype = torch.float16 if fp16 else torch.float32
+        self.device = torch.device(device)
         net = copy.deepcopy(module)
         if fast and type(net) in (ESRMax, ESRTM, ESRTR, ESRCNN):
             net = ReduceFirstEdgeSR(net)
-        self.net = net.to(device="cuda", dtype=dtype).eval()
+        self.net = net.to(device=self.device, dtype=dtype).eval()
         self.channels_last = fast
         if fast:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -53,7 +56,7 @@ class CudaTorchRunner:
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(device="cuda", dtype=self.dtype)
+        x = x.to(device=self.device, dtype=self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
@@ -64,6 +67,22 @@ def cuda_runner(module: nn.Module, *, fp16: bool, fast: bool = True) -> CudaTorc
     return CudaTorchRunner(module, fp16=fp16, fast=fast)
 
 
+class _HostStream:
+    """Stands in for a CUDA stream where there is none (the pipeline then runs in order on the
+    host: how its slot logic is tested on CPU)."""
+
+    def wait_event(self, event: Any) -> None:
+        pass
+
+
+class _HostEvent:
+    def record(self, stream: Any = None) -> None:
+        pass
+
+    def synchronize(self) -> None:
+        pass
+
+
 @dataclass
 class _Slot:
     """One frame in flight: pinned host and device buffers, and the events ordering them."""
@@ -72,9 +91,9 @@ class _Slot:
     dev_in: list[torch.Tensor]
     dev_out: list[torch.Tensor]
     host_out: list[torch.Tensor]
-    uploaded: torch.cuda.Event
-    computed: torch.cuda.Event
-    downloaded: torch.cuda.Event
+    uploaded: Any  # torch.cuda.Event
+    computed: Any
+    downloaded: Any
     ticket: int = -1
     layout: tuple[bool, bool, bool] = (True, False, False)  # which of Y, U, V it carries
 
@@ -99,16 +118,19 @@ class CudaPipeline:
         self.halo = receptive_radius(engine.module)
         self.runner: CudaTorchRunner = engine._runner
         self.runner_fp32: CudaTorchRunner | None = None
-        self.upload = torch.cuda.Stream()
-        self.compute = torch.cuda.Stream()
-        self.download = torch.cuda.Stream()
+        self.device: torch.device = engine.device
+        self.on_gpu = self.device.type == "cuda"
+        self.upload = torch.cuda.Stream() if self.on_gpu else _HostStream()
+        self.compute = torch.cuda.Stream() if self.on_gpu else _HostStream()
+        self.download = torch.cuda.Stream() if self.on_gpu else _HostStream()
         self.depth = depth
         self.slots: list[_Slot] = []
         self.geometry: tuple | None = None
         self.order: collections.deque[_Slot] = collections.deque()
         self.next_slot = 0
-        self.fused = self._fused(engine) if engine.fast else None
-        self.fused_chroma = self._fused_chroma_available() if engine.fast else False
+        self.fused = self._fused(engine) if engine.fast and self.on_gpu else None
+        self.fused_chroma = (self._fused_chroma_available() if engine.fast and self.on_gpu
+                             else False)
         self.backend = "fused-triton" if self.fused is not None else self.runner.backend
 
     # -- kernel selection -------------------------------------------------------------------
@@ -146,17 +168,23 @@ class CudaPipeline:
             raise InputError("collect() every frame before changing the frame size")
         dt = _torch_dtype(bit_depth)
         s = self.scale
+        dev = self.device
+
+        def host(shape: tuple[int, int]) -> torch.Tensor:
+            t = torch.empty(shape, dtype=dt)
+            return t.pin_memory() if self.on_gpu else t
+
+        def event() -> Any:
+            return torch.cuda.Event() if self.on_gpu else _HostEvent()
+
         self.slots = []
         for _ in range(self.depth):
             self.slots.append(_Slot(
-                host_in=[torch.empty(hw, dtype=dt).pin_memory() for hw in shapes],
-                dev_in=[torch.empty(hw, dtype=dt, device="cuda") for hw in shapes],
-                dev_out=[torch.empty((h * s, w * s), dtype=dt, device="cuda")
-                         for h, w in shapes],
-                host_out=[torch.empty((h * s, w * s), dtype=dt).pin_memory()
-                          for h, w in shapes],
-                uploaded=torch.cuda.Event(), computed=torch.cuda.Event(),
-                downloaded=torch.cuda.Event()))
+                host_in=[host(hw) for hw in shapes],
+                dev_in=[torch.empty(hw, dtype=dt, device=dev) for hw in shapes],
+                dev_out=[torch.empty((h * s, w * s), dtype=dt, device=dev) for h, w in shapes],
+                host_out=[host((h * s, w * s)) for h, w in shapes],
+                uploaded=event(), computed=event(), downloaded=event()))
         self.geometry = geometry
         self.next_slot = 0
 
@@ -192,7 +220,7 @@ class CudaPipeline:
         if self.runner_fp32 is None:
             log.info("%d-bit video: running the PyTorch path in fp32", bit_depth)
             self.runner_fp32 = CudaTorchRunner(self.engine.module, fp16=False,
-                                               fast=self.engine.fast)
+                                               fast=self.engine.fast, device=self.device)
         return self.runner_fp32
 
     def _chroma(self, src: torch.Tensor, dst: torch.Tensor, bit_depth: int, siting: str,
@@ -214,6 +242,9 @@ class CudaPipeline:
         dst.copy_(quantize(y[0, 0], bit_depth))
 
     # -- asynchronous API -------------------------------------------------------------------
+    def _on(self, stream: Any) -> Any:
+        return torch.cuda.stream(stream) if self.on_gpu else contextlib.nullcontext()
+
     def pending(self) -> int:
         return len(self.order)
 
@@ -230,19 +261,19 @@ class CudaPipeline:
         slot.uploaded.synchronize()
         for host, plane in zip(slot.host_in, planes, strict=True):
             host.numpy()[...] = plane.view(host.numpy().dtype)
-        with torch.cuda.stream(self.upload):
+        with self._on(self.upload):
             self.upload.wait_event(slot.computed)  # its previous compute has read dev_in
             for dev, host in zip(slot.dev_in, slot.host_in, strict=True):
                 dev.copy_(host, non_blocking=True)
             slot.uploaded.record(self.upload)
-        with torch.cuda.stream(self.compute):
+        with self._on(self.compute):
             self.compute.wait_event(slot.uploaded)
             self.compute.wait_event(slot.downloaded)  # its previous download has read dev_out
             self._luma(slot.dev_in[0], slot.dev_out[0], bit_depth)
             for src, dst in zip(slot.dev_in[1:], slot.dev_out[1:], strict=True):
                 self._chroma(src, dst, bit_depth, siting, subsampling)
             slot.computed.record(self.compute)
-        with torch.cuda.stream(self.download):
+        with self._on(self.download):
             self.download.wait_event(slot.computed)
             for host, dev in zip(slot.host_out, slot.dev_out, strict=True):
                 host.copy_(dev, non_blocking=True)
@@ -272,9 +303,9 @@ class CudaPipeline:
                    subsampling: tuple[int, int]) -> np.ndarray:
         dt = _torch_dtype(bit_depth)
         src = torch.from_numpy(np.ascontiguousarray(c).view(
-            np.uint8 if bit_depth == 8 else np.int16)).to("cuda")
+            np.uint8 if bit_depth == 8 else np.int16)).to(self.device)
         dst = torch.empty((c.shape[0] * self.scale, c.shape[1] * self.scale), dtype=dt,
-                          device="cuda")
+                          device=self.device)
         with torch.inference_mode():
             self._chroma(src, dst, bit_depth, siting, subsampling)
         return _as_numpy_dtype(dst.cpu(), bit_depth)
