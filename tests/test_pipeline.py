@@ -171,6 +171,19 @@ def test_mp4_drops_subrip_with_a_note(tmp_path, engine):
     assert packets_of(tmp_path / "out.mp4", "audio") == packets_of(src, "audio")
 
 
+def test_mpegts_input_goes_to_mkv_with_aac_payload_intact(tmp_path, engine):
+    src = make_clip(tmp_path / "in.ts", frames=6, audio_tracks=1)
+    summary = upscale_video(src, model=engine)  # default name: .ts is not written -> .mkv
+    assert summary.dst == str(tmp_path / "in_esr-max-k7c4-x2.mkv")
+    a, b = read_video(src), read_video(summary.dst)
+    # Matroska counts milliseconds: the 1/90000 times come back rounded to the millisecond
+    assert [round(float(p * a["time_base"]), 3) for p in a["pts"]] == \
+        [float(p * b["time_base"]) for p in b["pts"]]
+    src_audio, out_audio = packets_of(src, "audio")[0], packets_of(summary.dst, "audio")[0]
+    # the muxer strips each packet's 7-byte ADTS header (as ffmpeg does); the AAC is untouched
+    assert [p[7:] for _t, p in src_audio] == [p for _t, p in out_audio]
+
+
 def test_timecode_track_kept(tmp_path, engine):
     src = make_clip(tmp_path / "in.mov", frames=3, timecode="01:00:00:00")
     summary = upscale_video(src, tmp_path / "out.mov", model=engine)
