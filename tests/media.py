@@ -68,8 +68,9 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
     path = Path(path)
     tb = time_base or Fraction(1, 12288)
     with av.open(str(path), "w") as out:
-        if title:
+        if title:  # a titled clip also gets a recording time, as camera files have
             out.metadata["title"] = title
+            out.metadata["creation_time"] = "2024-05-06T07:08:09.000000Z"
         vs = out.add_stream(codec, rate=fps, options=dict(options or {}))
         vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
         vs.codec_context.time_base = tb

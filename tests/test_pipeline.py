@@ -69,6 +69,7 @@ def test_mp4_round_trip_keeps_everything(tmp_path, engine):
     titles = [m.get("name", m.get("title")) for kind, _c, m in b["streams"] if kind == "audio"]
     assert langs == ["eng", "fra"] and titles == ["track 0", "track 1"]
     assert b["container_metadata"].get("title") == "a clip"
+    assert b["container_metadata"].get("creation_time") == "2024-05-06T07:08:09.000000Z"
     assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 50.0
     assert summary.bound in ("decode", "sr", "encode") and summary.sr_s > 0
     assert not partial_path(dst).exists()

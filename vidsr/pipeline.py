@@ -251,7 +251,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
         seconds=elapsed, fps=frames / max(elapsed, 1e-9), decode_s=decode_s, sr_s=sr_s,
         encode_s=encode_s, bound=max(stages, key=stages.__getitem__),
         input_size=(info.width, info.height), output_size=(writer.width, writer.height),
-        codec=writer.codec, pix_fmt=writer.pix_fmt, notes=tuple(writer.notes))
+        codec=writer.codec, pix_fmt=writer.pix_fmt, notes=tuple(reader.notes + writer.notes))
 
 
 def _progress(done: int, total: int | None, elapsed: float) -> Progress:

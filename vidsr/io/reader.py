@@ -151,6 +151,10 @@ class VideoReader:
         self.container_metadata = dict(self._container.metadata)
         self.streams = [s for s in self._container.streams if s.index != self._stream.index
                         and s.type in ("audio", "subtitle", "data", "attachment")]
+        # what the output will not carry, for the run summary
+        self.notes = [f"video stream #{s.index} ({s.codec_context.name}) is not copied: vidsr "
+                      f"upscales stream #{self._stream.index} only"
+                      for s in self._container.streams.video if s.index != self._stream.index]
         self._next_index = 0
         self._skip_before: float | None = self._start if self._start > 0 else None
         self._started = False

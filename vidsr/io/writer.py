@@ -39,8 +39,7 @@ from .reader import StreamPacket, VideoInfo
 log = logging.getLogger(__name__)
 
 # Tags muxers write themselves; copying them would describe the source file, not ours.
-_SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
-              "creation_time", "handler_name", "vendor_id"}
+_SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
 
 
 def _tags(metadata: dict[str, str]) -> dict[str, str]:
