@@ -152,8 +152,11 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
     if compile and device.type == "cpu":
         engines["compiled"] = Engine(module, device=device, compile_after=1)
     times: dict[str, list[float]] = {k: [] for k in engines}
-    for engine in engines.values():  # warm-up: buffers, packed weights, kernel compilation
-        _settle(engine, plane)
+    for key, engine in engines.items():  # warm-up: buffers, packed weights, kernels
+        if key == "compiled":
+            _settle(engine, plane)
+        else:
+            engine.upscale_luma(plane)
     for _ in range(frames):
         for key, engine in engines.items():
             times[key].append(_timed(lambda e=engine: e.upscale_luma(plane), device))
