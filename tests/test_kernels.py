@@ -38,7 +38,7 @@ finally:
 
 from vidsr.engine.chroma import phase_taps, upscale_plane_float  # noqa: E402
 from vidsr.imresize import BicubicUpsample, phase_kernels  # noqa: E402
-from vidsr.models.ecbsr import ECBSR  # noqa: E402
+from vidsr.models.ecbsr import ECBSR, PlainSR  # noqa: E402
 from vidsr.models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax  # noqa: E402
 
 DEVICE = "cuda" if HAVE_CUDA else "cpu"
@@ -93,11 +93,29 @@ def assert_matches(out: torch.Tensor, ref: torch.Tensor, bit_depth: int) -> None
 
 
 def random_plainsr(m: int, c: int, s: int, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
+    """A random deploy ECBSR with a trained net's gain: He-scaled convs, a last layer whose
+    residual is a fraction of the signal, PReLU slopes in [0, 0.5)."""
+    g = torch.Generator().manual_seed(seed)
+    net = PlainSR(m, c, s)
+    with torch.no_grad():
+        for i, conv in enumerate(net.convs):
+            gain = 0.2 if i == len(net.convs) - 1 else 1.0
+            std = gain * (2.0 / (conv.in_channels * 9)) ** 0.5
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
+            conv.bias.copy_(torch.randn(conv.bias.shape, generator=g) * 0.05)
+        for act in net.acts:
+            act.weight.copy_(torch.rand(act.weight.shape, generator=g) * 0.5)
+    return net.eval()
+
+
+def high_gain_plainsr(m: int, c: int, s: int) -> torch.nn.Module:
+    """A random training-form ECBSR with every parameter perturbed by N(0, 0.3), merged:
+    activations reach the hundreds, too large for fp16 intermediates."""
+    torch.manual_seed(0)
     net = ECBSR(m, c, s)
     with torch.no_grad():
-        for p in net.parameters():  # the default init is near-identity; make every branch count
-            p.add_(torch.randn_like(p) * 0.1)
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
     return net.reparameterize()
 
 
@@ -111,11 +129,22 @@ def test_plainsr_8bit(m: int, c: int, s: int) -> None:
 
 
 def test_plainsr_fp16_compute() -> None:
-    """The GPU default (fp16 dot inputs, fp32 accumulation) stays within the bounds."""
-    model = random_plainsr(4, 16, 2, seed=2)
-    x = frames(1, 12, 16)
-    out = fused_for(model, dtype=torch.float16)(x)
-    assert_matches(out, reference(model, x, 8), 8)
+    """The GPU default (fp16 dot inputs, fp32 accumulation) stays within the bounds, 8 and
+    10-bit; a high-gain net (merged from a perturbed training form) is given fp32 instead."""
+    model = random_plainsr(3, 16, 2, seed=2)
+    x = frames(1, 8, 12)
+    fn = fused_for(model, dtype=torch.float16)
+    assert_matches(fn(x), reference(model, x, 8), 8)
+    x10 = frames(1, 8, 12, bit_depth=10)
+    assert_matches(fn(x10, bit_depth=10), reference(model, x10, 10), 10)
+    cuda = torch.device("cuda")
+    assert ecbsr._pick_dtype(cuda, 8, fn.peak) == torch.float16
+    loud_model = high_gain_plainsr(3, 16, 2)
+    loud = ecbsr.FusedPlainSR(loud_model)
+    assert loud.peak > ecbsr.FP16_PEAK
+    assert ecbsr._pick_dtype(cuda, 8, loud.peak) == torch.float32
+    x_loud = frames(1, 8, 8)
+    assert_matches(loud(x_loud), reference(loud_model, x_loud, 8), 8)
 
 
 def test_plainsr_many_tiles_and_10bit() -> None:

@@ -15,7 +15,10 @@ layer reads it, as ``Conv2d(padding=1)`` sees it.
 
 from __future__ import annotations
 
+import logging
+
 import torch
+import torch.nn.functional as F
 import triton
 import triton.language as tl
 
@@ -32,6 +35,7 @@ from .runtime import (
 )
 
 record_build()
+log = logging.getLogger(__name__)
 
 
 @triton.jit
@@ -120,10 +124,31 @@ def _plainsr_kernel(
                      mask=ok[:, None] & (ph < S * S)[None, :])
 
 
-def _pick_dtype(device: torch.device, bit_depth: int) -> torch.dtype:
-    # fp16 keeps ~11 significant bits: enough for the conv corrections of 8- and 10-bit video;
-    # 12-bit and deeper output needs fp32 to stay within one code value.
-    if device.type != "cuda" or bit_depth > 10:
+# fp16 keeps ~11 significant bits, relative to each activation's size. Networks whose
+# activations stay within this bound on a probe frame keep 8- and 10-bit output within one code
+# value; a random high-gain net (activations in the thousands) does not, and runs in fp32.
+FP16_PEAK = 8.0
+
+
+@torch.no_grad()
+def activation_peak(model: PlainSR, size: int = 64) -> float:
+    """The largest |activation| (every layer, the last before the residual) on a probe frame."""
+    g = torch.Generator().manual_seed(0)
+    ramp = torch.linspace(0, 1, size)
+    x = (0.5 * (ramp[None, :] + ramp[:, None]) + 0.2 * torch.randn(size, size, generator=g))
+    h = x.clamp(0, 1)[None, None]
+    peak = 0.0
+    for conv, act in zip(model.convs[:-1], model.acts, strict=True):
+        h = act(F.conv2d(h, conv.weight.float().cpu(), conv.bias.float().cpu(), padding=1))
+        peak = max(peak, h.abs().max().item())
+    last = F.conv2d(h, model.convs[-1].weight.float().cpu(), model.convs[-1].bias.float().cpu(),
+                    padding=1)
+    return max(peak, last.abs().max().item())
+
+
+def _pick_dtype(device: torch.device, bit_depth: int, peak: float) -> torch.dtype:
+    # 12-bit and deeper output needs fp32 (tf32x3 dots) to stay within one code value.
+    if device.type != "cuda" or bit_depth > 10 or peak > FP16_PEAK:
         return torch.float32
     return torch.float16
 
@@ -135,7 +160,8 @@ class FusedPlainSR:
     including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
     halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two for
     fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
-    ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit, else fp32),
+    ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit when the network's
+    activations stay small on a probe frame, see ``FP16_PEAK``, else fp32),
     ``per_sm`` persistent programs per multiprocessor (at the default 8 warps and ~165 registers
     only one is resident per SM; more only add scratch). One instance must not run on two CUDA
     streams at once: the scratch is shared.
@@ -158,6 +184,10 @@ class FusedPlainSR:
         self.tile_h, self.rows = tile_h, rows
         self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
         self._host = self._pack(model)
+        self.peak = activation_peak(model)
+        if dtype is None and self.peak > FP16_PEAK:
+            log.info("ECBSR activations reach %.1f (> %.0f): the fused kernel computes in fp32",
+                     self.peak, FP16_PEAK)
         self._packed: dict[tuple, tuple[torch.Tensor, ...]] = {}
         self._scratch: dict[tuple, torch.Tensor] = {}
 
@@ -224,7 +254,7 @@ class FusedPlainSR:
     def plan(self, frames: torch.Tensor, result: torch.Tensor, depth: int) -> tuple:
         """``(kernel, grid, args, constexprs)`` of the launch for checked ``N x H x W`` frames."""
         n, h, w = frames.shape
-        cdt = self.dtype or _pick_dtype(frames.device, depth)
+        cdt = self.dtype or _pick_dtype(frames.device, depth, self.peak)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
         rows = self.rows_for(cdt)
         th, pw, ph = self.geometry(h, w, rows)
