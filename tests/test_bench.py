@@ -49,3 +49,19 @@ def test_parse_size() -> None:
     with pytest.raises(InputError):
         parse_size("big")
     assert main(["bench", "--sizes", "nonsense", "--no-e2e", "--device", "cpu"]) == 1
+
+
+def test_kernels_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidsr.kernels.bench as kbench
+
+    seen = {}
+
+    def fake_run(args) -> int:  # noqa: ANN001
+        seen.update(vars(args))
+        return 0
+
+    monkeypatch.setattr(kbench, "run", fake_run)
+    assert main(["bench", "--kernels", "--models", "ecbsr-m4c16-x2", "--iters", "7",
+                 "--no-compile"]) == 0
+    assert seen["models"] == ["ecbsr-m4c16-x2"] and seen["iters"] == 7 and seen["no_compile"]
+    assert seen["size"] == "1920x1080"
