@@ -163,8 +163,8 @@ class FusedPlainSR:
     ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit when the network's
     activations stay small on a probe frame, see ``FP16_PEAK``, else fp32),
     ``per_sm`` persistent programs per multiprocessor (at the default 8 warps and ~165 registers
-    only one is resident per SM; more only add scratch). One instance must not run on two CUDA
-    streams at once: the scratch is shared.
+    only one is resident per SM; more only add scratch). The scratch is kept per CUDA stream, so
+    one instance may run on several streams, but not from two threads on the same stream.
     """
 
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
@@ -242,7 +242,9 @@ class FusedPlainSR:
     def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int,
                      pw: int, ph: int) -> torch.Tensor:
         size = 2 * (ph * pw + 2 * (pw + 1)) * self.cp
-        key = (str(device), cdt)
+        # one scratch per stream: launches on different streams may overlap
+        stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
+        key = (str(device), cdt, stream)
         buf = self._scratch.get(key)
         if buf is None or buf.numel() < nprog * size:
             # zeros, not empty: guard rows are read (into results that are discarded) and must

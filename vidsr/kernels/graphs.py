@@ -29,11 +29,12 @@ class GraphedCall:
         static_in.copy_(x)
         side = torch.cuda.Stream(device=x.device)
         side.wait_stream(torch.cuda.current_stream(x.device))
-        with torch.cuda.stream(side):  # compile and allocate scratch outside the capture
+        with torch.cuda.stream(side):  # compile and allocate the scratch outside the capture
             self.fn(static_in, bit_depth=bit_depth)
-        torch.cuda.current_stream(x.device).wait_stream(side)
+        side.synchronize()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # capture on the same stream, so the kernel finds the scratch made above
+        with torch.cuda.graph(graph, stream=side):
             static_out = self.fn(static_in, bit_depth=bit_depth)
         return graph, static_in, static_out
 
