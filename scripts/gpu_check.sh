@@ -6,8 +6,8 @@
 # Run from the repository root (the device tool's `run` does). Steps, most important first:
 #   tests    pytest tests/test_kernels.py (GPU: compiled kernels, the gpu-marked full-frame tests)
 #   bench    python -m vidsr.kernels.bench --no-compile  (fused vs fp16 channels-last eager)
-#   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
 #   compile  the bench with the torch.compile max-autotune column (autotuning takes minutes)
+#   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
 #   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
 # bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
@@ -49,14 +49,14 @@ torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).multi_processo
 } 2>&1 | tee -a "$OUT/summary.txt"
 
 run_steps=("$@")
-[[ ${#run_steps[@]} -eq 0 || ${run_steps[0]} == all ]] && run_steps=(tests bench sweep compile ncu)
+[[ ${#run_steps[@]} -eq 0 || ${run_steps[0]} == all ]] && run_steps=(tests bench compile sweep ncu)
 for s in "${run_steps[@]}"; do
     case $s in
         tests) step tests 240 python3 -m pytest -q -rs -p no:cacheprovider tests/test_kernels.py ;;
         bench) step bench 150 python3 -m vidsr.kernels.bench --no-compile ;;
         sweep) step sweep 100 python3 -m vidsr.kernels.bench --sweep --iters 20 \
                    --models ecbsr-m4c16-x2 esr-tm-k7c16-x2 ;;
-        compile) step compile 330 python3 -m vidsr.kernels.bench ;;
+        compile) step compile 300 python3 -m vidsr.kernels.bench ;;
         ncu) step ncu 90 ncu --kernel-name regex:_plainsr_kernel --launch-skip 3 --launch-count 1 \
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
                  --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
