@@ -139,9 +139,11 @@ def _settle(engine: Engine, plane: np.ndarray, timeout: float = 600.0) -> None:
 
 
 def sr_row(name: str, size: str, device: torch.device, frames: int,
-           compile: bool = False) -> dict[str, Any]:
+           compile: bool = False, eager_threads: int | None = None) -> dict[str, Any]:
     """Time one model at one size on one device: eager and fast (and, with ``compile``, the
-    engine after its background ``torch.compile`` has settled), alternating."""
+    engine after its background ``torch.compile`` has settled), alternating. CPU eager runs
+    with ``eager_threads`` intra-op threads (torch's default) and again with 1 thread, the
+    setting the fast CPU path puts the process in."""
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
@@ -157,15 +159,28 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
             _settle(engine, plane)
         else:
             engine.upscale_luma(plane)
+    threads = {key: 1 for key in engines}
+    if device.type == "cpu":
+        threads["eager"] = eager_threads or torch.get_num_threads()
+        engines["eager_1t"] = engines["eager"]
+        threads["eager_1t"] = 1
+        times["eager_1t"] = []
     for _ in range(frames):
         for key, engine in engines.items():
+            if device.type == "cpu":
+                torch.set_num_threads(threads[key])
             times[key].append(_timed(lambda e=engine: e.upscale_luma(plane), device))
+    if device.type == "cpu":
+        torch.set_num_threads(1)
     fast = engines["fast"]
     eager_ms, fast_ms = statistics.median(times["eager"]), statistics.median(times["fast"])
     row: dict[str, Any] = {
         "device": device.type, "model": name, "input": f"{w}x{h}", "scale": fast.scale,
         "frames": frames, "eager_ms": round(eager_ms, 2), "fast_ms": round(fast_ms, 2),
-        "speedup": round(eager_ms / fast_ms, 2), "eager_threads": torch.get_num_threads(),
+        "speedup": round(eager_ms / fast_ms, 2),
+        "eager_threads": threads.get("eager", 1) if device.type == "cpu" else None,
+        "eager_1t_ms": (round(statistics.median(times["eager_1t"]), 2)
+                        if "eager_1t" in times else None),
         "fast_backend": fast.backend,
         "fast_fp16": fast.fp16,
         "cpu_bf16_ms": round(statistics.median(times["bf16"]), 2) if "bf16" in times else None,
@@ -250,6 +265,7 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
     """Run every measurement ``config`` asks for; returns the report (see ``format_report``)."""
     if config.threads:
         torch.set_num_threads(config.threads)
+    default_threads = torch.get_num_threads()
     devices = [pick_device(d) for d in (config.devices or
                                         (("cpu", "cuda") if torch.cuda.is_available()
                                          else ("cpu",)))]
@@ -263,7 +279,7 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
                 if progress:
                     progress(f"{device.type} {name} {size}")
                 report["sr"].append(sr_row(name, size, device, config.frames,
-                                           config.compile))
+                                           config.compile, default_threads))
         if config.e2e_frames > 0:
             if progress:
                 progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
@@ -295,14 +311,17 @@ def format_report(report: dict[str, Any]) -> str:
         return "-" if v is None else fmt.format(v)
 
     if report["sr"]:
-        threads = sorted({r["eager_threads"] for r in report["sr"]})
-        out.append("\nSR per frame (uint8 luma in and out, median; eager = fp32 PyTorch with "
-                   f"{'/'.join(map(str, threads))} intra-op thread(s))")
+        threads = sorted({r["eager_threads"] for r in report["sr"] if r["eager_threads"]})
+        out.append("\nSR per frame, ms (uint8 luma in and out, median of alternating runs; "
+                   "eager = fp32 PyTorch with "
+                   f"{'/'.join(map(str, threads)) or 'default'} intra-op threads, eager 1t with 1)")
         out.append(_table(
-            ["device", "model", "input", "eager ms", "fast ms", "eager/fast", "fast backend",
-             "cpu bf16 ms", "compiled ms", "pipelined ms", "peak host MiB", "peak dev MiB"],
-            [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r["fast_ms"]),
-              num(r["speedup"], "{:.2f}x"), r["fast_backend"], num(r.get("cpu_bf16_ms")),
+            ["device", "model", "input", "eager", "eager 1t", "fast", "eager/fast",
+             "fast backend", "cpu bf16", "compiled", "pipelined", "peak host MiB",
+             "peak dev MiB"],
+            [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r.get("eager_1t_ms")),
+              num(r["fast_ms"]), num(r["speedup"], "{:.2f}x"), r["fast_backend"],
+              num(r.get("cpu_bf16_ms")),
               num(r.get("compiled_ms")) + (f" ({r['compiled_backend']})"
                                            if r.get("compiled_backend") else ""),
               num(r.get("fast_pipelined_ms"), "{:.2f}"), num(r["peak_host_mib"], "{:.0f}"),
