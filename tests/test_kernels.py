@@ -1,9 +1,11 @@
 """Fused Triton kernels against the fp32 PyTorch reference, on integer planes.
 
 Without CUDA the kernels run on CPU under Triton's interpreter: ``TRITON_INTERPRET=1`` is set
-only while the kernel modules are decorated and during each test (so other test modules still
-see the CPU-only behaviour of ``fused_for``). With CUDA the same tests run compiled, plus the
-``gpu``-marked full-size ones.
+only while triton and the kernel modules are imported and during each test (so other test
+modules still see the CPU-only behaviour of ``fused_for``). Triton fixes interpreted-or-compiled
+when it is first imported, so when an earlier test already imported it compiled (``torch.compile``
+on CPU does), these tests run in a fresh Python process instead. With CUDA the same tests run
+compiled, plus the ``gpu``-marked full-size ones.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,16 +25,24 @@ if importlib.util.find_spec("triton") is None:
     pytest.skip("triton is not installed", allow_module_level=True)
 
 HAVE_CUDA = torch.cuda.is_available()
+
+
+def _triton_compiled_already() -> bool:
+    language = sys.modules.get("triton.language")
+    return language is not None and type(language.zeros).__name__ != "InterpretedFunction"
+
+
+# Without CUDA, and triton already imported for compilation: hand the tests to a fresh process.
+STALE = not HAVE_CUDA and _triton_compiled_already()
 _previous = os.environ.get("TRITON_INTERPRET")
-if not HAVE_CUDA:
+if not HAVE_CUDA and not STALE:
     # Triton reads it when it is first imported and when @triton.jit decorates each kernel.
     os.environ["TRITON_INTERPRET"] = "1"
 try:
-    import triton.language as tl
-
-    from vidsr.kernels import bicubic as _bicubic  # noqa: F401
-    from vidsr.kernels import chroma_upscale, ecbsr, fused_for, runtime
-    from vidsr.kernels import edgesr as _edgesr  # noqa: F401 (decorate it now, under the env)
+    if not STALE:
+        from vidsr.kernels import bicubic as _bicubic  # noqa: F401
+        from vidsr.kernels import chroma_upscale, ecbsr, fused_for
+        from vidsr.kernels import edgesr as _edgesr  # noqa: F401 (decorate it now, under the env)
 finally:
     if _previous is None:
         os.environ.pop("TRITON_INTERPRET", None)
@@ -45,16 +58,25 @@ DEVICE = "cuda" if HAVE_CUDA else "cpu"
 gpu = pytest.mark.gpu
 needs_cuda = pytest.mark.skipif(not HAVE_CUDA, reason="needs CUDA")
 
-if not HAVE_CUDA and not (runtime.kernels_interpreted()
-                          and type(tl.zeros).__name__ == "InterpretedFunction"):
-    pytest.skip("triton was imported before this module without TRITON_INTERPRET=1; run "
-                "this file on its own", allow_module_level=True)
-
 
 @pytest.fixture(autouse=True)
-def _interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+def _interpreter(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if STALE and request.node.name != "test_in_a_fresh_process":
+        pytest.skip("run by test_in_a_fresh_process (triton was imported compiled earlier)")
     if not HAVE_CUDA:
         monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+@pytest.mark.skipif(not STALE, reason="this process runs the kernel tests itself")
+def test_in_a_fresh_process() -> None:
+    """Every test of this file, under the interpreter, in a process that imports triton fresh."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__],
+        capture_output=True, text=True, env=env, timeout=600,
+        cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
 
 
 def frames(n: int, h: int, w: int, bit_depth: int = 8, seed: int = 0) -> torch.Tensor:
