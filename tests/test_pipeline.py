@@ -161,6 +161,18 @@ def test_webm_reencodes_audio_it_cannot_hold(tmp_path, engine):
     b = read_video(tmp_path / "out.webm")
     assert [(k, c) for k, c, _m in b["streams"]] == [("video", "vp9"), ("audio", "opus")]
     assert any("re-encoding it to libopus" in n for n in summary.notes)
+    assert len(packets_of(tmp_path / "out.webm", "audio")[0]) > 5
+
+
+def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mkv", frames=3, audio_tracks=1, audio_codec="flac")
+    summary = upscale_video(src, tmp_path / "out.mov", model=engine)  # MOV takes no FLAC
+    assert [c for _k, c, _m in read_video(tmp_path / "out.mov")["streams"]] == ["h264", "aac"]
+    assert any("refuses it" in n and "flac only supported in MP4" in n and "re-encoding" in n
+               for n in summary.notes)
+    upscale_video(src, tmp_path / "out.mp4", model=engine)  # MP4 does: copied bit-exact
+    assert [p for _t, p in packets_of(tmp_path / "out.mp4", "audio")[0]] == \
+        [p for _t, p in packets_of(src, "audio")[0]]
 
 
 def test_mp4_drops_subrip_with_a_note(tmp_path, engine):

@@ -160,7 +160,7 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
         try:
             writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
                                  container_metadata=reader.container_metadata,
-                                 suffix=dst.suffix)
+                                 suffix=dst.suffix, samples=reader.sample_packets)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

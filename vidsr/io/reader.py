@@ -234,6 +234,21 @@ class VideoReader:
         span = max(end - self._start, 0.0)
         return (math.ceil(span * float(fps) - 1e-6) if fps else None), span
 
+    def sample_packets(self, stream_index: int, count: int = 4) -> list[Any]:
+        """The first ``count`` packets of a stream, read through a second handle on the file
+        (so iteration is not disturbed); for trying a stream on a muxer before the run."""
+        packets: list[Any] = []
+        try:
+            with av.open(str(self.path), metadata_errors="replace") as c:
+                for packet in c.demux(c.streams[stream_index]):
+                    if packet.size:
+                        packets.append(packet)
+                        if len(packets) >= count:
+                            break
+        except (av.FFmpegError, OSError, IndexError):
+            log.debug("could not sample stream %d of %s", stream_index, self.path, exc_info=True)
+        return packets
+
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> VideoReader:
         return self

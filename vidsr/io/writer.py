@@ -9,7 +9,6 @@ or data stream it cannot hold is dropped (with a warning).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import numpy as np
 
 from ..errors import OutputError
 from .encoders import (
-    CONTAINER_AUDIO,
     NVENC,
     EncodeOptions,
     choose_pix_fmt,
@@ -35,68 +33,26 @@ from .formats import (
     value_of,
 )
 from .reader import StreamPacket, VideoInfo
+from .streams import AudioReencoder, SampleReader, plan_copy, stream_tags, tags_to_copy
 
 log = logging.getLogger(__name__)
-
-# Tags muxers write themselves; copying them would describe the source file, not ours.
-_SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
-
-
-def _tags(metadata: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in metadata.items() if k.lower() not in _SKIP_TAGS
-            and not k.upper().startswith("DURATION") and not k.startswith("_STATISTICS")
-            and k.upper() not in ("NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "BPS")}
-
-
-def _stream_tags(metadata: dict[str, str]) -> dict[str, str]:
-    tags = _tags(metadata)
-    if "name" in tags and "title" not in tags:  # the MP4 demuxer reports a track's title as name
-        tags["title"] = tags.pop("name")
-    return tags
-
-
-class _AudioReencoder:
-    """Decode one audio stream and encode it with a codec the container can hold."""
-
-    def __init__(self, out: Any, src: Any, codec: str) -> None:
-        cc = src.codec_context
-        self.src = src
-        self.stream = out.add_stream(codec, rate=cc.sample_rate or 48000)
-        self.stream.layout = cc.layout.name if cc.layout else "stereo"
-        self.out = out
-        enc = self.stream.codec_context
-        self.resampler = av.AudioResampler(format=enc.format, layout=enc.layout,
-                                           rate=enc.sample_rate, frame_size=enc.frame_size or None)
-
-    def write(self, packet: Any) -> None:
-        for frame in packet.decode():
-            frame.pts = None
-            self._encode(self.resampler.resample(frame))
-
-    def _encode(self, frames: list[Any]) -> None:
-        for frame in frames:
-            for p in self.stream.encode(frame):
-                self.out.mux(p)
-
-    def flush(self) -> None:
-        self._encode(self.resampler.resample(None))
-        for p in self.stream.encode(None):
-            self.out.mux(p)
-
 
 class VideoWriter:
     """Encode upscaled planes and remux the source's other streams into ``path``.
 
     ``info`` describes the source; ``scale`` the upscale factor; ``streams`` are the reader's
-    non-video streams (``VideoReader.streams``) to copy. Use as a context manager, or call
-    ``close()`` (finish the file) or ``abort()`` (stop without finishing it).
+    non-video streams (``VideoReader.streams``) to copy; ``samples``
+    (``VideoReader.sample_packets``) lets each copy be tried on a scratch muxer first. Use as a
+    context manager, or call ``close()`` (finish the file) or ``abort()`` (stop without
+    finishing it).
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, scale: int,
                  options: EncodeOptions | None = None, streams: list[Any] | None = None,
                  container_metadata: dict[str, str] | None = None,
-                 suffix: str | None = None) -> None:
+                 suffix: str | None = None, samples: SampleReader | None = None) -> None:
         self.path = Path(path)
+        self._samples = samples
         self.info = info
         self.scale = scale
         self.options = options or EncodeOptions()
@@ -121,7 +77,7 @@ class VideoWriter:
     # -- setup ------------------------------------------------------------------------------
     def _setup(self, container_metadata: dict[str, str], streams: list[Any]) -> None:
         out, info, opts = self._out, self.info, self.options
-        out.metadata.update(_tags(container_metadata))
+        out.metadata.update(tags_to_copy(container_metadata))
         supported = out.supported_codecs
         name = opts.codec or default_codec(self.suffix, self.layout.bit_depth, supported)
         codec = encoder(name)
@@ -148,7 +104,7 @@ class VideoWriter:
             vs.codec_tag = "hvc1"  # what Apple players need to play HEVC in MP4/MOV
         if info.rotation:
             vs.set_display_rotation(info.rotation)
-        vs.metadata.update(_stream_tags(info.metadata))
+        vs.metadata.update(stream_tags(info.metadata))
         self._vs = vs
         self._open_encoder(codec.name)
         self._frame_fmt = self.layout.pix_fmt
@@ -187,35 +143,12 @@ class VideoWriter:
                               f"{self.pix_fmt}: {exc.strerror or exc}{hint}") from exc
 
     def _add_copy(self, src: Any, supported: set[str]) -> None:
-        name = src.codec_context.name if src.codec_context else None
-        label = f"{src.type} stream #{src.index} ({name or 'no codec'})"
-        if src.type == "data" and any(k.lower() == "timecode" for k in src.metadata):
-            # a QuickTime timecode track: the muxer rebuilds it (MOV/MP4) or keeps it as a tag
-            # (Matroska) from the video stream's timecode tag, which is copied
-            log.debug("%s: kept as the video stream's timecode tag", label)
-            return
-        copyable = name in supported if name is not None else (
-            src.type == "attachment" and self.suffix == ".mkv")
-        if copyable:
-            dst = self._out.add_stream_from_template(src)
-            dst.metadata.update(_stream_tags(dict(src.metadata)))
-            with contextlib.suppress(AttributeError, TypeError, ValueError):
-                dst.disposition = src.disposition
-            self._map[src.index] = dst
-            return
-        target = CONTAINER_AUDIO.get(self.suffix, "aac")
-        if src.type == "audio" and target in supported:
-            msg = (f"{label} cannot go in a {self.suffix} file; re-encoding it to {target}")
-            log.warning(msg)
-            self.notes.append(msg)
-            enc = _AudioReencoder(self._out, src, target)
-            enc.stream.metadata.update(_stream_tags(dict(src.metadata)))
-            self._map[src.index] = enc
-            return
-        hint = " (use .mkv to keep it)" if src.type == "subtitle" else ""
-        msg = f"{label} cannot go in a {self.suffix} file; dropped{hint}"
-        log.warning(msg)
-        self.notes.append(msg)
+        plan = plan_copy(self._out, src, self.suffix, supported, self._samples)
+        if plan.note:
+            log.warning(plan.note)
+            self.notes.append(plan.note)
+        if plan.target is not None:
+            self._map[src.index] = plan.target
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, y: np.ndarray, u: np.ndarray, v: np.ndarray, pts: int | None) -> None:
@@ -241,7 +174,7 @@ class VideoWriter:
         if dst is None:
             return
         try:
-            if isinstance(dst, _AudioReencoder):
+            if isinstance(dst, AudioReencoder):
                 dst.write(item.packet)
             else:
                 item.packet.stream = dst
@@ -250,12 +183,18 @@ class VideoWriter:
             raise OutputError(f"cannot write {self.path.name}: {exc}") from exc
 
     def _encode(self, frame: Any) -> None:
+        where = "end of stream" if frame is None else f"pts {frame.pts}"
         try:
-            for packet in self._vs.encode(frame):
-                self._out.mux(packet)
+            packets = self._vs.encode(frame)
         except av.FFmpegError as exc:
-            raise OutputError(f"encoding failed ({self._vs.codec_context.name}): "
+            raise OutputError(f"the {self._vs.codec_context.name} encoder failed at {where}: "
                               f"{exc.strerror or exc}") from exc
+        for packet in packets:
+            try:
+                self._out.mux(packet)
+            except av.FFmpegError as exc:
+                raise OutputError(f"writing {self.path.name} failed at packet pts "
+                                  f"{packet.pts} dts {packet.dts}: {exc.strerror or exc}") from exc
 
     # -- finishing --------------------------------------------------------------------------
     def close(self) -> None:
@@ -263,7 +202,7 @@ class VideoWriter:
         try:
             self._encode(None)
             for dst in self._map.values():
-                if isinstance(dst, _AudioReencoder):
+                if isinstance(dst, AudioReencoder):
                     dst.flush()
             self._out.close()
         except av.FFmpegError as exc:

@@ -1,0 +1,135 @@
+"""What happens to the source's non-video streams: copy, re-encode (audio) or drop.
+
+A stream is copied when the output container lists its codec *and* a trial mux of its first
+packets into an in-memory container of the same format succeeds: FFmpeg's muxers refuse some
+combinations only when writing (FLAC or Opus in MOV, PCM with an unlabelled layout in MP4), and
+finding out mid-run would waste the whole upscale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import av
+import av.logging
+
+from .encoders import CONTAINER_AUDIO
+
+log = logging.getLogger(__name__)
+
+# Tags muxers write themselves; copying them would describe the source file, not ours.
+_SKIP_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration"}
+
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1",
+            8: "7.1"}
+SampleReader = Callable[[int], list[Any]]  # stream index -> its first few packets
+
+
+def tags_to_copy(metadata: dict[str, str]) -> dict[str, str]:
+    """Container/stream tags worth copying (not the ones muxers write themselves)."""
+    return {k: v for k, v in metadata.items() if k.lower() not in _SKIP_TAGS
+            and not k.upper().startswith("DURATION") and not k.startswith("_STATISTICS")
+            and k.upper() not in ("NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "BPS")}
+
+
+def stream_tags(metadata: dict[str, str]) -> dict[str, str]:
+    """Stream tags to copy; MP4's ``name`` (a track title) becomes ``title``."""
+    tags = tags_to_copy(metadata)
+    if "name" in tags and "title" not in tags:
+        tags["title"] = tags.pop("name")
+    return tags
+
+
+class AudioReencoder:
+    """Decode one audio stream and encode it with a codec the container can hold."""
+
+    def __init__(self, out: Any, src: Any, codec: str) -> None:
+        cc = src.codec_context
+        self.stream = out.add_stream(codec, rate=cc.sample_rate or 48000)
+        channels = cc.layout.nb_channels if cc.layout else 2
+        self.stream.layout = _LAYOUTS.get(channels, "stereo")  # the source may be unlabelled
+        self.out = out
+        enc = self.stream.codec_context
+        self.resampler = av.AudioResampler(format=enc.format, layout=enc.layout,
+                                           rate=enc.sample_rate, frame_size=enc.frame_size or None)
+
+    def write(self, packet: Any) -> None:
+        """Decode a source packet and encode what it holds."""
+        for frame in packet.decode():
+            frame.pts = None
+            self._encode(self.resampler.resample(frame))
+
+    def _encode(self, frames: list[Any]) -> None:
+        for frame in frames:
+            for p in self.stream.encode(frame):
+                self.out.mux(p)
+
+    def flush(self) -> None:
+        """Drain the resampler and the encoder."""
+        self._encode(self.resampler.resample(None))
+        for p in self.stream.encode(None):
+            self.out.mux(p)
+
+
+def trial_mux(format_name: str, src: Any, packets: list[Any]) -> str | None:
+    """``None`` when a ``format_name`` container takes ``src``'s packets, else why not."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)  # so the error carries the muxer's own reason
+    try:
+        with av.logging.Capture(), av.open(io.BytesIO(), "w", format=format_name) as out:
+            dst = out.add_stream_from_template(src)
+            for packet in packets:
+                packet.stream = dst
+                out.mux(packet)
+    except (av.FFmpegError, ValueError, TypeError) as exc:
+        text = str(exc)
+        return text.split("last error log:")[-1].strip() if "last error log:" in text else text
+    finally:
+        av.logging.set_level(level)
+    return None
+
+
+@dataclass
+class CopyPlan:
+    """Where a source stream's packets go (an output stream, a re-encoder, or nowhere)."""
+
+    target: Any = None
+    note: str | None = None
+
+
+def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
+              samples: SampleReader | None) -> CopyPlan:
+    """Add ``src`` to ``out`` as a copy, a re-encode or not at all; says why when not copied."""
+    cc = src.codec_context
+    name = cc.codec.canonical_name if cc is not None else None
+    label = f"{src.type} stream #{src.index} ({name or 'no codec'})"
+    if src.type == "data" and any(k.lower() == "timecode" for k in src.metadata):
+        # a QuickTime timecode track: the muxer rebuilds it (MOV/MP4) or keeps it as a tag
+        # (Matroska) from the video stream's timecode tag, which is copied
+        log.debug("%s: kept as the video stream's timecode tag", label)
+        return CopyPlan()
+    why = f"a {suffix} file cannot hold it"
+    copyable = name in supported if name is not None else (
+        src.type == "attachment" and suffix == ".mkv")
+    if copyable and samples is not None and src.type != "attachment":
+        refusal = trial_mux(out.format.name, src, samples(src.index))
+        if refusal is not None:
+            copyable, why = False, f"the {suffix} muxer refuses it ({refusal.rstrip('.')})"
+    if copyable:
+        dst = out.add_stream_from_template(src)
+        dst.metadata.update(stream_tags(dict(src.metadata)))
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            dst.disposition = src.disposition
+        return CopyPlan(dst)
+    target = CONTAINER_AUDIO.get(suffix, "aac")
+    if src.type == "audio" and target in supported:
+        enc = AudioReencoder(out, src, target)
+        enc.stream.metadata.update(stream_tags(dict(src.metadata)))
+        return CopyPlan(enc, f"{label}: {why}; re-encoding it to {target}")
+    hint = " (use .mkv to keep it)" if src.type == "subtitle" else ""
+    return CopyPlan(None, f"{label}: {why}; dropped{hint}")
