@@ -16,7 +16,7 @@ from PyQt6.QtWidgets import (
 from vidsr.registry import DEFAULTS, FAMILIES, ModelSpec, parse_name
 from vidsr.weights import manifest
 
-from .view import ImageView, ViewState, to_qimage
+from .view import ImageView, ViewState
 from .worker import PaneResult, is_untrained
 
 # Order in the pickers: cheapest first, bicubic as the reference.
@@ -133,7 +133,7 @@ class Pane(QFrame):
         self.cost.setText(cost_text(result))
         self.setToolTip(f"{result.name} on {result.backend or 'its engine'}")
         if result.rgb is not None:
-            self.view.set_images(to_qimage(result.rgb))
+            self.view.set_images(result.rgb)
 
 
 class WipePane(QFrame):
@@ -185,7 +185,6 @@ class WipePane(QFrame):
             if result is not None:
                 badge = "  (untrained)" if result.untrained else ""
                 cost.setText(cost_text(result) + badge)
-        images = [to_qimage(r.rgb) if r is not None and r.rgb is not None else None
-                  for r in (left, right)]
+        images = [r.rgb if r is not None else None for r in (left, right)]
         if images[0] is not None:
-            self.view.set_images(images[0], images[1] or images[0])
+            self.view.set_images(images[0], images[1] if images[1] is not None else images[0])

@@ -7,6 +7,7 @@ by a movable line) through that state; wheel zooms about the cursor, dragging pa
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PyQt6.QtCore import QObject, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
@@ -15,11 +16,16 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 MIN_ZOOM, MAX_ZOOM = 1 / 16, 32.0
 
 
+def wrap_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage over a C-contiguous ``H x W x 3`` uint8 RGB array, without a copy: the caller
+    keeps the array alive as long as the image is used."""
+    h, w = rgb.shape[:2]
+    return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888)
+
+
 def to_qimage(rgb: np.ndarray) -> QImage:
     """An ``H x W x 3`` uint8 RGB array as a QImage that owns a copy of the pixels."""
-    rgb = np.ascontiguousarray(rgb)
-    h, w = rgb.shape[:2]
-    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return wrap_qimage(np.ascontiguousarray(rgb)).copy()
 
 
 class ViewState(QObject):
@@ -81,6 +87,8 @@ class ImageView(QWidget):
         self.state = state
         self.image: QImage | None = None
         self.image_b: QImage | None = None
+        self._arrays: tuple[np.ndarray | None, np.ndarray | None] = (None, None)
+        self._scaled: dict[tuple[int, int, int], tuple[np.ndarray, QImage]] = {}
         self.split = 0.5  # wipe position as a fraction of the view's width
         self.placeholder = "no frame yet"
         self._drag: QPointF | None = None
@@ -90,11 +98,28 @@ class ImageView(QWidget):
         self.setMouseTracking(True)
         state.changed.connect(self.update)
 
-    def set_images(self, a: QImage | None, b: QImage | None = None) -> None:
-        self.image, self.image_b = a, b
+    def set_images(self, a: np.ndarray | None, b: np.ndarray | None = None) -> None:
+        """Show RGB array ``a`` (and ``b`` on the right of the wipe line); kept, not copied."""
+        a = None if a is None else np.ascontiguousarray(a)
+        b = None if b is None else np.ascontiguousarray(b)
+        self._arrays = (a, b)
+        self._scaled = {}
+        self.image = None if a is None else wrap_qimage(a)
+        self.image_b = None if b is None else wrap_qimage(b)
         if a is not None:
-            self.state.set_image_size(a.width(), a.height())
+            self.state.set_image_size(a.shape[1], a.shape[0])
         self.update()
+
+    def _shrunk(self, which: int, size: tuple[int, int]) -> QImage:
+        """Image ``which`` area-averaged to ``size``: zoomed-out views are drawn from this,
+        cheaper and cleaner than letting the painter filter a large frame on every paint."""
+        key = (which, *size)
+        if key not in self._scaled:
+            if len(self._scaled) > 4:
+                self._scaled = {}
+            small = cv2.resize(self._arrays[which], size, interpolation=cv2.INTER_AREA)
+            self._scaled[key] = (small, wrap_qimage(small))
+        return self._scaled[key][1]
 
     # -- geometry ---------------------------------------------------------------------------
     def zoom(self) -> float:
@@ -123,19 +148,27 @@ class ImageView(QWidget):
             p.setPen(QColor(150, 150, 150))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
             return
-        # Nearest-neighbour when magnifying so 1:1 and zoomed views show the real pixels.
-        smooth = self.zoom() < 1.0
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        # Magnified views use nearest neighbour so 1:1 and zoomed-in views show the real pixels.
         target = self.target_rect()
+        shrink = self.zoom() < 1.0 and target.width() >= 1 and target.height() >= 1
+        size = (max(1, round(target.width())), max(1, round(target.height())))
+
+        def draw(which: int, image: QImage) -> None:
+            if shrink:
+                p.drawImage(QPointF(round(target.x()), round(target.y())),
+                            self._shrunk(which, size))
+            else:
+                p.drawImage(target, image)
+
         if self.image_b is None:
-            p.drawImage(target, self.image)
+            draw(0, self.image)
             return
         split_x = self.split * self.width()
         p.save()
         p.setClipRect(QRectF(0, 0, split_x, self.height()))
-        p.drawImage(target, self.image)
+        draw(0, self.image)
         p.setClipRect(QRectF(split_x, 0, self.width() - split_x, self.height()))
-        p.drawImage(target, self.image_b)
+        draw(1, self.image_b)
         p.restore()
         p.setPen(QPen(QColor(255, 210, 0), 2))
         p.drawLine(QPointF(split_x, 0), QPointF(split_x, self.height()))

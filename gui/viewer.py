@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 import numpy as np
-from PyQt6.QtCore import QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QEventLoop, QObject, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QKeyEvent, QPixmap
 from PyQt6.QtWidgets import QApplication, QLabel
 
@@ -52,11 +52,15 @@ def run_with_window(title: str, loop: Callable[[Callable[[np.ndarray], None],
     Returns what ``loop`` returned; re-raises what it raised.
     """
     app = QApplication.instance() or QApplication([])
+    app.setQuitOnLastWindowClosed(False)
     cancel = threading.Event()
     bridge = _Bridge()
     window = LiveWindow(title, cancel)
     bridge.frame.connect(window.show_bgr)
-    bridge.finished.connect(app.quit)
+    # A local loop, not app.exec()/app.quit(): QCoreApplication.exit leaves a flag that makes
+    # every later QEventLoop in the process return at once (pytest-qt's waits included).
+    events = QEventLoop()
+    bridge.finished.connect(events.quit)
     outcome: dict[str, object] = {}
 
     def target() -> None:
@@ -75,7 +79,7 @@ def run_with_window(title: str, loop: Callable[[Callable[[np.ndarray], None],
     tick.start(200)
     thread.start()
     try:
-        app.exec()
+        events.exec()
     finally:
         cancel.set()
         thread.join()

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +93,7 @@ class RenderWorker(QThread):
         self._cache: dict[str, PaneResult] = {}   # model -> result for self._frame
         self._avg: dict[str, float] = {}
         self._last_shown: float | None = None
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vidsr-rgb")
         self._display_fps = 0.0
 
     # -- commands (any thread) --------------------------------------------------------------
@@ -154,6 +156,7 @@ class RenderWorker(QThread):
                 self._command(_playing=False)
                 self.playing_changed.emit(False)
                 self.failed.emit(str(exc))
+        self._pool.shutdown()
         if self._source is not None:
             self._source.close()
 
@@ -235,7 +238,9 @@ class RenderWorker(QThread):
             with warnings.catch_warnings():
                 # An untrained model warns; the pane says "untrained" instead.
                 warnings.simplefilter("ignore")
-                engine = Engine(model, device=self.device)
+                # No background torch.compile: with several models it would hold the CPU (and
+                # the GIL) for minutes on a small machine, and the window must stay responsive.
+                engine = Engine(model, device=self.device, compile_after=None)
             if len(self._engines) >= MAX_ENGINES:
                 self._engines.pop(next(iter(self._engines)))
             self._engines[model] = (engine, is_untrained(engine.spec))
@@ -244,10 +249,19 @@ class RenderWorker(QThread):
     def _render(self, frame: SourceFrame, models: list[str], new_frame: bool) -> None:
         if new_frame:
             self._frame, self._cache = frame, {}
+        # Each model's YUV -> RGB conversion runs on the pool while the next model computes.
+        converting = []
         for model in dict.fromkeys(models):
             if model in self._cache:
                 continue
-            self._cache[model] = self._run_model(model, frame)
+            result, planes = self._run_model(model, frame)
+            self._cache[model] = result
+            if planes is not None:
+                converting.append((result, self._pool.submit(
+                    yuv_to_rgb, *planes, frame.matrix, frame.full_range,
+                    bit_depth=frame.bit_depth)))
+        for result, rgb in converting:
+            result.rgb = rgb.result()
         now = time.perf_counter()
         if new_frame and self._last_shown is not None:
             inst = 1.0 / max(now - self._last_shown, 1e-6)
@@ -258,11 +272,12 @@ class RenderWorker(QThread):
         self.rendered.emit(Rendered(frame.index, frame.time, frame.size,
                                     [self._cache[m] for m in models], self._display_fps, now))
 
-    def _run_model(self, model: str, frame: SourceFrame) -> PaneResult:
+    def _run_model(self, model: str, frame: SourceFrame) -> tuple[PaneResult, Any]:
+        """Run one model on ``frame``: its result (without RGB yet) and the upscaled planes."""
         try:
             engine, untrained = self._engine(model)
         except VidsrError as exc:
-            return PaneResult(model, error=str(exc))
+            return PaneResult(model, error=str(exc)), None
         t0 = time.perf_counter()
         y, u, v = engine.upscale_frame(frame.y, frame.u, frame.v, bit_depth=frame.bit_depth,
                                        siting=frame.siting, subsampling=frame.subsampling)
@@ -270,6 +285,5 @@ class RenderWorker(QThread):
         prev = self._avg.get(engine.name)
         avg = ms if prev is None else (1 - EMA) * prev + EMA * ms
         self._avg[engine.name] = avg
-        rgb = yuv_to_rgb(y, u, v, frame.matrix, frame.full_range, bit_depth=frame.bit_depth)
-        return PaneResult(model, engine.name, rgb, ms, avg, untrained,
-                          getattr(engine, "backend", ""))
+        return PaneResult(model, engine.name, None, ms, avg, untrained,
+                          getattr(engine, "backend", "")), (y, u, v)
