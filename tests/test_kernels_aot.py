@@ -1,5 +1,5 @@
-"""The fused kernels compile for sm_90 (H100/H200) without a GPU, fit its shared memory, keep
-the 8-bit path free of register spills, and use tensor cores where they should.
+"""The fused kernels compile for sm_90 (H100/H200) without a GPU, fit its shared memory, and
+keep the 8-bit path free of register spills and on tensor cores.
 
 Runs ``python -m vidsr.kernels.aot`` in a subprocess without ``TRITON_INTERPRET`` (the kernels
 must be decorated for compilation, which the interpreter tests in this process prevent).
@@ -41,5 +41,5 @@ def test_kernels_compile_for_sm90() -> None:
         assert row["fits"], row
         if row["path"].startswith("8-bit"):
             assert row["stack"] == 0 and row["local"] == 0, f"register spills: {row}"
-        if not row["model"].startswith("bicubic"):
-            assert row["tensor_core_ops"] > 0, row
+            if not row["model"].startswith("bicubic"):
+                assert row["tensor_core_ops"] > 0, row

@@ -147,7 +147,7 @@ def activation_peak(model: PlainSR, size: int = 64) -> float:
 
 
 def _pick_dtype(device: torch.device, bit_depth: int, peak: float) -> torch.dtype:
-    # 12-bit and deeper output needs fp32 (tf32x3 dots) to stay within one code value.
+    # 12-bit and deeper output needs fp32 (exact ieee dots) to stay within one code value.
     if device.type != "cuda" or bit_depth > 10 or peak > FP16_PEAK:
         return torch.float32
     return torch.float16
@@ -270,7 +270,7 @@ class FusedPlainSR:
                 h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
                 tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val)
         consts = dict(M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
-                      ROWS=rows, HALO=self.halo, PREC=dot_precision(cdt),
+                      ROWS=rows, HALO=self.halo, PREC=dot_precision(cdt, exact=True),
                       num_warps=self.num_warps)
         return _plainsr_kernel, (nprog,), args, consts
 

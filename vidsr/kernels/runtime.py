@@ -48,16 +48,17 @@ def next_pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 0).bit_length()
 
 
-def dot_precision(dtype: torch.dtype) -> str:
+def dot_precision(dtype: torch.dtype, *, exact: bool = False) -> str:
     """``tl.dot``'s ``input_precision`` for dot inputs of ``dtype``.
 
-    fp16/bf16 inputs ignore it. fp32 on the GPU uses ``tf32x3`` (three TF32 tensor-core products:
-    about fp32 accuracy; plain ``ieee`` compiles to FMA loops that need over 300 KB of shared
-    memory for the ECBSR tile); the interpreter computes fp32 exactly with ``ieee``.
+    fp16/bf16 inputs ignore it. fp32 is ``ieee`` (exact, CUDA-core FMAs) where ``exact`` or under
+    the interpreter, else ``tf32x3`` (three TF32 tensor-core products, close to fp32). The ECBSR
+    kernel asks for ``exact``: with activations in the hundreds tf32x3 can cost several code
+    values, and its tap loop keeps the FMA form small; eSR's ieee form spills on sm_90.
     """
     if dtype != torch.float32:
         return "tf32"
-    return "ieee" if kernels_interpreted() else "tf32x3"
+    return "ieee" if exact or kernels_interpreted() else "tf32x3"
 
 
 def check_device(t: torch.Tensor) -> None:
