@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av
 import numpy as np
 import pytest
 from media import (
@@ -14,6 +15,7 @@ from media import (
     make_not_media,
     make_zero_frames,
     truncate,
+    yuv_frame,
 )
 
 from vidsr.errors import InputError
@@ -87,6 +89,22 @@ def test_start_duration_and_seek(tmp_path):
         r.seek(0.25)
         first = next(iter(r))
         assert first.pts == 6 * 512 and first.index == 6
+
+
+def test_long_last_frame_is_not_truncation(tmp_path):
+    # a one-frame "video" shown for two seconds (a still over audio) ends where it declares
+    path = tmp_path / "still.mp4"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 12288)
+        frame = yuv_frame(64, 48, 0)
+        frame.pts, frame.time_base, frame.duration = 0, Fraction(1, 12288), 2 * 12288
+        for packet in [*vs.encode(frame), *vs.encode()]:
+            packet.duration = 2 * 12288  # the muxer takes the last sample's length from here
+            out.mux(packet)
+    with VideoReader(path) as r:
+        assert r.info.duration == pytest.approx(2.0) and [f.pts for f in r] == [0]
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "not_media", "audio_only",

@@ -160,6 +160,7 @@ class VideoReader:
         self._started = False
         self._decoded = 0
         self._sought = False
+        self._last_end: float | None = None  # end time of the last frame handed over
 
     # -- probing ------------------------------------------------------------------------------
     def _first_frame(self) -> Any:
@@ -308,21 +309,21 @@ class VideoReader:
             raise InputError(f"{self.path}: corrupt or truncated video data after frame "
                              f"{self._decoded} ({exc.strerror or exc})") from exc
         if not (self._sought or self._end):
-            self._check_complete(last_pts)
+            self._check_complete()
 
-    def _check_complete(self, last_pts: int | None) -> None:
-        """Raise if the file ended well before its header said it would (truncated/corrupt)."""
-        expected = self._stream.frames
-        if expected and 0 < self._decoded < expected:
-            raise InputError(f"{self.path} is truncated or corrupt: its index lists {expected} "
-                             f"frames but only {self._decoded} could be decoded")
-        if self._declared and last_pts is not None:
-            start = self._stream.start_time or 0
-            got = float((last_pts - start) * self.info.time_base)
-            step = 1 / float(self.info.fps) if self.info.fps else 0.1
-            if got + 3 * step + 0.1 < self._declared:
-                raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
-                                 f"but the file declares {self._declared:.2f} s")
+    def _check_complete(self) -> None:
+        """Raise if the video ended well before the stream's declared duration.
+
+        Frame counts are not compared: an MP4 edit list can legitimately drop indexed frames.
+        """
+        if not self._declared or self._last_end is None:
+            return
+        start = float((self._stream.start_time or 0) * self.info.time_base)
+        got = self._last_end - start
+        step = 1 / float(self.info.fps) if self.info.fps else 0.1
+        if got + 3 * step + 0.1 < self._declared:
+            raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
+                             f"but the stream declares {self._declared:.2f} s")
 
     def _pass(self, packet: Any, shift: float) -> StreamPacket | None:
         if packet.size == 0:
@@ -370,6 +371,9 @@ class VideoReader:
         y, u, v = (plane_array(frame.planes[i], dtype) for i in range(3))
         if shift:
             pts -= int(round(shift / tb))
+        step = frame.duration * tb if frame.duration else \
+            (1 / self.info.fps if self.info.fps else Fraction(0))
+        self._last_end = float(t + step)
         out = VideoFrame(y, u, v, pts, tb, self._next_index)
         self._next_index += 1
         self._decoded += 1
