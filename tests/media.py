@@ -176,6 +176,17 @@ def truncate(src: Path, dst: Path, keep: float = 0.5) -> Path:
     return Path(dst)
 
 
+def faststart(src: Path, dst: Path) -> Path:
+    """Remux ``src``'s video into an MP4 with its index at the front (as streamed files are)."""
+    with av.open(str(src)) as i, av.open(str(dst), "w", options={"movflags": "faststart"}) as o:
+        stream = o.add_stream_from_template(i.streams.video[0])
+        for packet in i.demux(i.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                o.mux(packet)
+    return Path(dst)
+
+
 def corrupt(src: Path, dst: Path, start: float = 0.3, length: float = 0.4) -> Path:
     """Copy ``src`` to ``dst`` with a span of its bytes replaced by noise."""
     data = bytearray(Path(src).read_bytes())

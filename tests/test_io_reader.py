@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from media import (
     corrupt,
+    faststart,
     luma_pattern,
     make_audio_only,
     make_clip,
@@ -108,7 +109,8 @@ def test_long_last_frame_is_not_truncation(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "not_media", "audio_only",
-                                  "zero_frames", "truncated_mp4", "truncated_mkv",
+                                  "zero_frames", "truncated_mp4", "truncated_faststart",
+                                  "truncated_mkv",
                                   "corrupt_mkv", "sixteen_bit", "interlaced"])
 def test_bad_input_is_refused(tmp_path, case):
     make = {
@@ -118,6 +120,9 @@ def test_bad_input_is_refused(tmp_path, case):
         "audio_only": lambda: make_audio_only(tmp_path / "a.m4a"),
         "zero_frames": lambda: make_zero_frames(tmp_path / "z.mkv"),
         "truncated_mp4": lambda: truncate(make_clip(tmp_path / "t.mp4"), tmp_path / "tt.mp4"),
+        "truncated_faststart": lambda: truncate(
+            faststart(make_clip(tmp_path / "f.mp4", frames=40), tmp_path / "fs.mp4"),
+            tmp_path / "tfs.mp4", 0.6),
         "truncated_mkv": lambda: truncate(make_clip(tmp_path / "t.mkv", frames=40),
                                           tmp_path / "tt.mkv", 0.6),
         "corrupt_mkv": lambda: corrupt(make_clip(tmp_path / "c.mkv", frames=40),
@@ -131,7 +136,8 @@ def test_bad_input_is_refused(tmp_path, case):
     expected = {"missing": "no such file", "directory": "is a directory",
                 "not_media": "cannot be opened as media", "audio_only": "no video stream",
                 "zero_frames": "has no frames", "truncated_mp4": "truncated",
-                "truncated_mkv": "truncated", "corrupt_mkv": "corrupt",
+                "truncated_faststart": "truncated", "truncated_mkv": "truncated",
+                "corrupt_mkv": "corrupt",
                 "sixteen_bit": "yuv444p16le is not supported", "interlaced": "interlaced"}
     with pytest.raises(InputError, match=expected[case]), VideoReader(path) as r:
         list(r)
