@@ -122,7 +122,9 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
         raise InputError(f"only {len(shown) - begin} frames could be played from {at} s")
     seconds = max(run[-1].wall - run[0].wall, 1e-9)
     size = run[0].results[0].rgb.shape if run[0].results[0].rgb is not None else (0, 0)
-    report = {"frames": len(run), "source": list(run[0].source_size),
+    from vidsr.engine import pick_device
+
+    report = {"frames": len(run), "device": str(pick_device(window.device)), "source": list(run[0].source_size),
               "output": [size[1], size[0]], "display_fps": (len(run) - 1) / seconds,
               "panes": []}
     for k, first in enumerate(run[0].results):
@@ -131,7 +133,7 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
                                 "fps": 1000.0 / ms if ms else 0.0,
                                 "backend": first.backend, "untrained": first.untrained})
     print(f"{len(run)} frames, {report['source'][0]}x{report['source'][1]} -> "
-          f"{report['output'][0]}x{report['output'][1]}, device {window.device}")
+          f"{report['output'][0]}x{report['output'][1]}, device {report['device']}")
     for pane in report["panes"]:
         print(f"  {pane['model']:<22} {pane['ms']:8.2f} ms/frame {pane['fps']:8.1f} fps"
               f"  ({pane['backend'] or '?'})")
