@@ -124,7 +124,8 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
     size = run[0].results[0].rgb.shape if run[0].results[0].rgb is not None else (0, 0)
     from vidsr.engine import pick_device
 
-    report = {"frames": len(run), "device": str(pick_device(window.device)), "source": list(run[0].source_size),
+    report = {"frames": len(run), "device": str(pick_device(window.device)),
+              "source": list(run[0].source_size),
               "output": [size[1], size[0]], "display_fps": (len(run) - 1) / seconds,
               "panes": []}
     for k, first in enumerate(run[0].results):
