@@ -21,12 +21,12 @@ from vidsr.metrics import psnr
 from vidsr.webcam import (
     FrameSource,
     LiveUpscaler,
-    Recorder,
     VideoFileSource,
     draw_overlay,
     open_source,
     run_live,
 )
+from vidsr.webcam_record import Recorder
 
 W, H = 64, 48
 FRAMES = 12

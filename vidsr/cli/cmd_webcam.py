@@ -17,13 +17,13 @@ from ..webcam import (
     LiveFrame,
     LiveStats,
     LiveUpscaler,
-    Recorder,
     cpu_threads,
     list_cameras,
     open_source,
     parse_size,
     run_live,
 )
+from ..webcam_record import Recorder
 
 
 def _cv2_window() -> bool:
