@@ -84,6 +84,11 @@ def test_reduce_first_formulation_matches_reference(name: str) -> None:
     with torch.inference_mode():
         x = torch.rand(2, 1, 13, 17)
         assert (fast(x) - model(x)).abs().max().item() < 2e-5
+        # the channels-last branch (the GPU fp16 path's layout)
+        cl = ReduceFirstEdgeSR(model).to(memory_format=torch.channels_last)
+        xc = x.contiguous(memory_format=torch.channels_last)
+        assert not cl.body(xc).is_contiguous()
+        assert (cl(xc) - model(x)).abs().max().item() < 2e-5
 
 
 @pytest.mark.parametrize("name", ["ecbsr-m4c8-x2", "esr-tm-k7c4-x3", "esr-cnn-c2d2s3-x2"])
