@@ -248,3 +248,16 @@ def test_bench_command(qapp, clip: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["gui", str(clip), "--bench", "4", "--device", "cpu", "--panes", "2"]) == 0
     out = capsys.readouterr().out
     assert "bicubic-x2" in out and "display with all 2 panes" in out
+
+
+def test_export_dialog_defaults(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from vidsr_gui.export_dialog import ExportDialog, default_output
+
+    src = tmp_path / "clip.webm"
+    dialog = ExportDialog(None, src, 2, ["bicubic-x2", "ecbsr-x2", "esr-max-x2"])
+    qtbot.addWidget(dialog)
+    assert dialog.model() == "ecbsr-x2"  # the first SR model shown, not the bicubic reference
+    assert dialog.output() == tmp_path / "clip_ecbsr-m4c16-x2.mp4"
+    dialog.picker.setCurrentIndex(dialog.picker.findData("esr-tm-x2"))
+    assert dialog.output().name == "clip_esr-tm-k7c16-x2.mp4"
+    assert default_output(tmp_path / "a.mkv", "bicubic-x3").name == "a_bicubic-x3.mkv"
