@@ -25,7 +25,7 @@ from torch import nn
 from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
-from .io import EncodeOptions, VideoReader, VideoWriter
+from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
 from .pipeline_stages import END, StageRunner
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
         for item in items:
             if item is END:
                 break
-            if not hasattr(item, "y"):
+            if not isinstance(item, VideoFrame):  # a packet to copy: pass it on
                 emit(item)
                 continue
             t0 = time.perf_counter()
