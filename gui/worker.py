@@ -192,7 +192,8 @@ class RenderWorker(QThread):
 
     def _pace(self) -> None:
         """While playing, do not run ahead of the source's frame rate."""
-        if not self.realtime or self._last_shown is None or self._source is None:
+        if not self.realtime or self._last_shown is None or self._source is None \
+                or not self._source.seekable:  # a camera delivers frames at its own pace
             return
         due = self._last_shown + 1.0 / max(self._source.fps, 1.0)
         with self._cond:
