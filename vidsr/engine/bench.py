@@ -24,7 +24,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class BenchConfig:
     codec: str = "libx264"
     preset: str = "ultrafast"
     crf: float = 18.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def parse_size(text: str) -> tuple[int, int]:
