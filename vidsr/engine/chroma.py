@@ -99,6 +99,18 @@ def quantize(x: torch.Tensor, bit_depth: int) -> torch.Tensor:
     return x.add_(0.5).floor_().clamp_(0.0, float((1 << bit_depth) - 1))
 
 
+def to_codes(x: torch.Tensor, bit_depth: int, gain: float = 1.0) -> np.ndarray:
+    """``round_half_up(clip(x * gain))`` as a uint8/uint16 numpy array; modifies ``x`` (CPU).
+
+    Three passes: ``x*gain + 0.5`` in one, the clip, then the integer conversion, whose
+    truncation is the floor for the non-negative values left after the clip.
+    """
+    maxv = float((1 << bit_depth) - 1)
+    torch.add(torch.tensor(0.5, dtype=x.dtype), x, alpha=gain, out=x)
+    x.clamp_(0.0, maxv)
+    return x.to(torch.uint8 if bit_depth == 8 else torch.uint16).numpy()
+
+
 def code_dtype(bit_depth: int) -> np.dtype:
     """The numpy dtype planes of this bit depth are stored in."""
     if bit_depth == 8:

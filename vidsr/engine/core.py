@@ -18,7 +18,7 @@ from torch import nn
 
 from ..api import load_model
 from ..errors import InputError
-from .chroma import check_plane, code_dtype, quantize, upscale_plane_float
+from .chroma import check_plane, to_codes, upscale_plane_float
 from .tiling import receptive_radius, run_tiled
 
 log = logging.getLogger(__name__)
@@ -125,9 +125,7 @@ class Engine:
             return self._cuda_pipe().run_luma(y, bit_depth)
         maxv = float((1 << bit_depth) - 1)
         x = torch.from_numpy(np.ascontiguousarray(y)).to(torch.float32).mul_(1.0 / maxv)
-        out = self.run_float(x[None, None])
-        out = quantize(out.mul_(maxv), bit_depth)[0, 0]
-        return out.numpy().astype(code_dtype(bit_depth))
+        return to_codes(self.run_float(x[None, None])[0, 0], bit_depth, gain=maxv)
 
     def run_float(self, x: torch.Tensor) -> torch.Tensor:
         """Run the model on ``1 x 1 x H x W`` floats in [0, 1] on the engine's device, tiled when
@@ -151,7 +149,7 @@ class Engine:
             return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling)
         x = torch.from_numpy(np.ascontiguousarray(c)).to(torch.float32)
         out = upscale_plane_float(x[None, None], self.scale, siting, subsampling)
-        return quantize(out, bit_depth)[0, 0].numpy().astype(code_dtype(bit_depth))
+        return to_codes(out[0, 0], bit_depth)
 
     def upscale_frame(self, y: np.ndarray, u: np.ndarray | None = None,
                       v: np.ndarray | None = None, *, bit_depth: int = 8,
