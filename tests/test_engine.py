@@ -188,3 +188,13 @@ def test_stream_pipeline_slot_logic_on_host(bit_depth: int) -> None:
         assert np.array_equal(vo, ref.upscale_chroma(v, "left", bit_depth))
     luma = pipe.run_luma(frames[0][0], bit_depth)  # a new geometry (luma only) after draining
     assert np.abs(luma.astype(int) - ref.upscale_luma(frames[0][0], bit_depth)).max() <= 1
+
+
+def test_to_codes_rounds_half_up_and_clips() -> None:
+    from vidsr.engine.chroma import to_codes
+
+    x = torch.tensor([-3.0, 0.49, 0.5, 1.5, 254.5, 255.2, 300.0])
+    assert to_codes(x.clone(), 8).tolist() == [0, 0, 1, 2, 255, 255, 255]
+    assert to_codes(x.clone() / 255.0, 8, gain=255.0).tolist() == [0, 0, 1, 2, 255, 255, 255]
+    ten = to_codes(torch.tensor([1022.5, 2000.0, -1.0]), 10)
+    assert ten.dtype == np.uint16 and ten.tolist() == [1023, 1023, 0]
