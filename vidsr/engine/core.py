@@ -42,13 +42,14 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
 class Engine:
     """Run a deploy model on luma planes and bicubic-upscale chroma planes.
 
-    ``model``: a module from ``vidsr.load_model`` (carrying ``.spec``), or a name/alias/weights
-    path. ``device``: ``"auto"``, ``"cpu"`` or ``"cuda"``. ``fp16``: reduced precision (default:
-    fp16 on CUDA; fp32 on CPU, where ``fp16=True`` runs ECBSR's convolutions in bfloat16 when
-    the CPU has native bf16 dot products: about 3x faster convolutions, outputs within one
-    code value). ``tile``: process the luma in tiles of at most ``tile x tile`` input
-    pixels (overlapping by the network's receptive field, so tiles leave no seams). ``fast``:
-    use the fastest formulation measured for the device (False: plain eager PyTorch).
+    ``model``: a module from ``vidsr.load_model`` (carrying ``.spec``; it is moved to the
+    engine's device), or a name/alias/weights path. ``device``: ``"auto"``, ``"cpu"`` or
+    ``"cuda"``. ``fp16``: reduced precision (default: fp16 on CUDA; fp32 on CPU, where
+    ``fp16=True`` runs ECBSR's convolutions in bfloat16 when the CPU has native bf16 dot
+    products: about 3x faster convolutions, outputs within one code value). ``tile``: process
+    the luma in tiles of at most ``tile x tile`` input pixels (overlapping by the network's
+    receptive field, so tiles leave no seams). ``fast``: use the fastest formulation measured
+    for the device (False: plain eager PyTorch).
     ``threads``: CPU parallelism. The fast CPU path splits frames into that many bands run on
     worker threads (default: one per core) and sets torch's intra-op threads to 1 (process-wide);
     eager CPU runs set torch's intra-op thread count to it (None leaves torch's default).
@@ -74,7 +75,7 @@ class Engine:
         self.scale: int = int(spec.scale)
         self.fp16 = bool(self.device.type == "cuda" if fp16 is None else fp16) \
             and self.device.type == "cuda"
-        self.cpu_bf16 = bool(fp16) and self.device.type == "cpu"
+        self.cpu_bf16 = bool(fp16) and fast and self.device.type == "cpu"
         self.dtype = torch.float16 if self.fp16 else torch.float32
         if tile is not None and tile < 8:
             raise InputError(f"tile must be at least 8 pixels, got {tile}")
@@ -84,6 +85,7 @@ class Engine:
         self.module.requires_grad_(False)
         self.fast = fast
         self._runner = self._build_runner(fast)
+        self.cpu_bf16 = self.cpu_bf16 and "bfloat16" in self.backend_of(self._runner)
         self._cuda: Any = None
         self._pending: collections.deque[tuple[int, Frame]] = collections.deque()
         self._next_ticket = 0
@@ -104,12 +106,16 @@ class Engine:
             runner = cuda_runner(self.module, fp16=self.fp16, fast=fast)
         return runner
 
+    @staticmethod
+    def backend_of(runner: Any) -> str:
+        return str(getattr(runner, "backend", "eager"))
+
     @property
     def backend(self) -> str:
-        """What runs the luma: e.g. ``cpu-packedx2``, ``cpu-inductor``, ``fused-triton``."""
-        if self._cuda is not None:
+        """What runs the luma: e.g. ``cpu-packedx2``, ``cpu-inductorx2``, ``fused-triton``."""
+        if getattr(self, "_cuda", None) is not None:
             return str(self._cuda.backend)
-        return str(getattr(self._runner, "backend", "eager"))
+        return self.backend_of(self._runner)
 
     def __repr__(self) -> str:
         return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "
