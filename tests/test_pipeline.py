@@ -277,3 +277,13 @@ def test_nvenc_without_gpu_is_a_clear_error(tmp_path, engine):
                       options=EncodeOptions(codec="h264_nvenc"))
     assert not (tmp_path / "o.mp4").exists()
     assert not partial_path(tmp_path / "o.mp4").exists()
+
+
+def test_no_worker_thread_outlives_a_run(tmp_path):
+    """Band workers and compilers of an engine the pipeline built are gone when it returns
+    (a compiler thread left running can abort the interpreter at exit)."""
+    src = make_clip(tmp_path / "in.mp4", frames=40)
+    before = {t.ident for t in threading.enumerate()}
+    upscale_video(src, tmp_path / "out.mp4", model="esr-max-k3c2-x2", device="cpu")
+    left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    assert not [n for n in left if n.startswith(("vidsr-band", "vidsr-compile"))], left

@@ -121,11 +121,19 @@ def _model_name(model: str | Path | nn.Module | Engine) -> str:
     return resolve_spec(model).name
 
 
+# On CPU, inputs of at least this many frames get a background torch.compile after
+# COMPILE_AFTER frames: compiling costs tens of seconds of CPU, which only a long run wins back.
+LONG_INPUT_FRAMES = 1500
+COMPILE_AFTER = 30
+
+
 def _engine(model: str | Path | nn.Module | Engine, device: str, fp16: bool | None,
-            tile: int | None, threads: int | None) -> Engine:
+            tile: int | None, threads: int | None, frames: int | None) -> Engine:
     if isinstance(model, Engine):
         return model
-    return Engine(model, device=device, fp16=fp16, tile=tile, threads=threads)
+    compile_after = COMPILE_AFTER if (frames or 0) >= LONG_INPUT_FRAMES else None
+    return Engine(model, device=device, fp16=fp16, tile=tile, threads=threads,
+                  compile_after=compile_after)
 
 
 def upscale_video(src: str | Path, dst: str | Path | None = None, *,
@@ -150,7 +158,7 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
     with VideoReader(src, start=start, duration=duration, passthrough=True) as reader:
         dst = Path(dst) if dst is not None else default_output(src, _model_name(model))
         _check_output(src, dst, overwrite)
-        engine = _engine(model, device, fp16, tile, threads)
+        engine = _engine(model, device, fp16, tile, threads, reader.info.frames)
         tmp = partial_path(dst)
         try:
             tmp.open("wb").close()
@@ -174,6 +182,8 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
             runner.join()  # a compute stage finishes its frame; no thread outlives the call
             raise
     tmp.replace(dst)
+    if engine is not model:
+        engine.close()  # the engine was ours: no band thread or compile outlives the call
     return summary
 
 

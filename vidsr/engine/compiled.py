@@ -91,6 +91,12 @@ class LazyCompiledRunner:
             return self._decide(state, x)
         return self.fallback(x)
 
+    def close(self) -> None:
+        """Wait for any background compile to finish, so no compiler thread outlives the run."""
+        for state in self.shapes.values():
+            if state.thread is not None:
+                state.thread.join()
+
     def decided(self) -> bool:
         """Whether every shape seen so far has settled on a runner."""
         return bool(self.shapes) and all(s.choice for s in self.shapes.values())

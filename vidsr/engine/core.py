@@ -54,13 +54,15 @@ class Engine:
     worker threads (default: one per core) and sets torch's intra-op threads to 1 (process-wide);
     eager CPU runs set torch's intra-op thread count to it (None leaves torch's default).
     ``compile_after``: on CPU, after this many frames of one size, ``torch.compile`` the model
-    in the background and switch to it where it measures faster (None: never).
+    in the background and switch to it where it measures faster (None, the default: never).
+    Compiling takes tens of seconds of CPU, so it pays off only on long inputs; ``close()``
+    waits for a compile still running.
     """
 
     def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
                  fp16: bool | None = None, tile: int | None = None, *, fast: bool = True,
                  pretrained: bool | None = None, threads: int | None = None,
-                 compile_after: int | None = 30) -> None:
+                 compile_after: int | None = None) -> None:
         self.device = pick_device(device)
         if threads is not None and threads < 1:
             raise InputError(f"threads must be at least 1, got {threads}")
@@ -105,6 +107,11 @@ class Engine:
             from .cuda import cuda_runner
             runner = cuda_runner(self.module, fp16=self.fp16, fast=fast)
         return runner
+
+    def close(self) -> None:
+        """Release worker threads and wait for a background compile; the engine stays usable
+        on CPU only through a new ``Engine``."""
+        getattr(self._runner, "close", lambda: None)()
 
     @staticmethod
     def backend_of(runner: Any) -> str:

@@ -247,6 +247,12 @@ class BandedRunner:
     def backend(self) -> str:
         return f"{self.runners[0].backend}x{len(self.runners)}"
 
+    def close(self) -> None:
+        """Stop the band threads (and wait for the bands' background compiles)."""
+        for runner in self.runners:
+            getattr(runner, "close", lambda: None)()
+        self.pool.shutdown(wait=True)
+
     def decided(self) -> bool:
         """Whether every band's lazy compile (if any) has settled."""
         return all(getattr(r, "decided", lambda: True)() for r in self.runners)
@@ -303,7 +309,7 @@ def cpu_workers() -> int:
 
 
 def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = None,
-               bf16: bool = False, compile_after: int | None = 30) -> Any:
+               bf16: bool = False, compile_after: int | None = None) -> Any:
     """The runner for ``module`` on CPU: eager when ``fast`` is False or nothing faster fits.
 
     The fast runners work on ``workers`` bands in parallel (default: one per core) and set
