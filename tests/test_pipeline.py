@@ -282,7 +282,7 @@ def test_nvenc_without_gpu_is_a_clear_error(tmp_path, engine):
 def test_no_worker_thread_outlives_a_run(tmp_path):
     """Band workers and compilers of an engine the pipeline built are gone when it returns
     (a compiler thread left running can abort the interpreter at exit)."""
-    src = make_clip(tmp_path / "in.mp4", frames=40)
+    src = make_clip(tmp_path / "in.mp4", width=96, height=144, frames=6)  # two bands a frame
     before = {t.ident for t in threading.enumerate()}
     upscale_video(src, tmp_path / "out.mp4", model="esr-max-k3c2-x2", device="cpu")
     left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
