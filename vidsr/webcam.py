@@ -278,7 +278,8 @@ class LiveStats:
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     sr_ms: list[float] = field(default_factory=list)
-    dropped: int = 0
+    dropped: int = 0          # captured frames dropped because processing was behind
+    display_skipped: int = 0  # processed frames a window did not get to paint
 
     @property
     def fps(self) -> float:

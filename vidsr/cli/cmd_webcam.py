@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
           f"{h * engine.scale}, {stats.frames} frames in {stats.seconds:.2f} s = "
           f"{stats.fps:.1f} fps end to end; latency {stats.mean_latency_ms:.0f} ms mean; "
           f"SR {stats.mean_sr_ms:.1f} ms/frame mean"
-          + (f"; {stats.dropped} late frames dropped" if stats.dropped else ""))
+          + (f"; {stats.dropped} late frames dropped" if stats.dropped else "")
+          + (f"; the window skipped {stats.display_skipped} frames"
+             if stats.display_skipped else ""))
     return 0
 
 
@@ -110,7 +112,9 @@ def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
     if not no_display and not _cv2_window():
         from vidsr_gui.viewer import run_with_window
 
-        return run_with_window(f"vidsr webcam — {label}", loop)
+        stats, skipped = run_with_window(f"vidsr webcam — {label}", loop)
+        stats.display_skipped = skipped
+        return stats
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
