@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .runtime import as_frames, new_output, next_pow2, record_build, resolve_bit_depth
+from .runtime import PlannedKernel, next_pow2, record_build
 
 record_build()
 
@@ -63,7 +63,7 @@ def _as_taps(taps: np.ndarray | torch.Tensor, scale: int) -> np.ndarray:
     return arr
 
 
-class PolyphaseUpscaler:
+class PolyphaseUpscaler(PlannedKernel):
     """Prepacked taps for the polyphase kernel; keeps one copy of them per device.
 
     ``dtype`` is accepted for the same keywords as the model kernels and ignored: the arithmetic
@@ -107,14 +107,3 @@ class PolyphaseUpscaler:
                       BW=self.block_w, num_warps=self.num_warps)
         return _polyphase_kernel, (n * per_frame,), args, consts
 
-    def __call__(self, c: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer planes; returns the same rank and dtype."""
-        frames, single = as_frames(c)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
-        kernel, grid, args, consts = self.plan(frames, result, depth)
-        kernel[grid](*args, **consts)
-        if out is not None:
-            return out
-        return result[0] if single else result

@@ -24,14 +24,12 @@ import triton.language as tl
 
 from ..models.ecbsr import PlainSR
 from .runtime import (
-    as_frames,
+    PlannedKernel,
     dot_precision,
     kernels_interpreted,
-    new_output,
     next_pow2,
     program_cap,
     record_build,
-    resolve_bit_depth,
 )
 
 record_build()
@@ -153,7 +151,7 @@ def _pick_dtype(device: torch.device, bit_depth: int, peak: float) -> torch.dtyp
     return torch.float16
 
 
-class FusedPlainSR:
+class FusedPlainSR(PlannedKernel):
     """A ``PlainSR`` prepacked for the fused kernel; call it on integer luma planes.
 
     ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
@@ -274,14 +272,3 @@ class FusedPlainSR:
                       num_warps=self.num_warps)
         return _plainsr_kernel, (nprog,), args, consts
 
-    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
-        frames, single = as_frames(y)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
-        kernel, grid, args, consts = self.plan(frames, result, depth)
-        kernel[grid](*args, **consts)
-        if out is not None:
-            return out
-        return result[0] if single else result

@@ -18,12 +18,10 @@ from torch import nn
 
 from ..models.edgesr import ESRTM, ESRTR, ESRMax
 from .runtime import (
-    as_frames,
+    PlannedKernel,
     dot_precision,
-    new_output,
     next_pow2,
     record_build,
-    resolve_bit_depth,
 )
 
 record_build()
@@ -92,7 +90,7 @@ def _edgesr_kernel(
                  mask=keep & (j < S * S)[None, :])
 
 
-class FusedEdgeSR:
+class FusedEdgeSR(PlannedKernel):
     """An eSR-MAX/TM/TR model prepacked for the fused kernel; call it on integer luma planes.
 
     ``block_h x block_w`` input pixels per program (their product a power of two >= 16),
@@ -142,14 +140,3 @@ class FusedEdgeSR:
                       PREC=dot_precision(cdt), num_warps=self.num_warps)
         return _edgesr_kernel, (n * per_frame,), args, consts
 
-    def __call__(self, y: torch.Tensor, *, bit_depth: int | None = None,
-                 out: torch.Tensor | None = None) -> torch.Tensor:
-        """Upscale ``(H, W)`` or ``(N, H, W)`` integer luma; returns the same rank, same dtype."""
-        frames, single = as_frames(y)
-        depth = resolve_bit_depth(frames.dtype, bit_depth)
-        result = new_output(frames, self.scale, out)
-        kernel, grid, args, consts = self.plan(frames, result, depth)
-        kernel[grid](*args, **consts)
-        if out is not None:
-            return out
-        return result[0] if single else result

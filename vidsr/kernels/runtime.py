@@ -115,3 +115,25 @@ def program_cap(device: torch.device, per_sm: int) -> int:
         props = torch.cuda.get_device_properties(device)
         return props.multi_processor_count * per_sm
     return 4  # the interpreter runs programs one after another; a few exercise the tile loop
+
+
+class PlannedKernel:
+    """Base of the kernel wrappers: a subclass's ``plan(frames, result, depth)`` returns
+    ``(kernel, grid, args, constexprs)`` for one launch over a batch of frames."""
+
+    scale: int
+
+    def plan(self, frames: torch.Tensor, result: torch.Tensor, depth: int) -> tuple:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, *, bit_depth: int | None = None,
+                 out: torch.Tensor | None = None) -> torch.Tensor:
+        """Upscale ``(H, W)`` or ``(N, H, W)`` integer planes; returns the same rank and dtype."""
+        frames, single = as_frames(x)
+        depth = resolve_bit_depth(frames.dtype, bit_depth)
+        result = new_output(frames, self.scale, out)
+        kernel, grid, args, consts = self.plan(frames, result, depth)
+        kernel[grid](*args, **consts)
+        if out is not None:
+            return out
+        return result[0] if single else result
