@@ -21,13 +21,7 @@ from vidsr.pipeline import partial_path, upscale_video
 LOSSLESS = EncodeOptions(crf=0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # tiny frames: a second intra-op thread only adds contention on a shared CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
