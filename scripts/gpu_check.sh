@@ -61,7 +61,15 @@ for s in "${run_steps[@]}"; do
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
                  --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
                  --models ecbsr-m4c16-x2 ;;
-        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu)" ;;
+        # Engine/pipeline checks (issue 4): `pipeline` and `e2e` need PyAV, carried as wheels
+        # (../shared/tools/device-wheels.sh av==18.1.0, then carry .whl). Run them in their own
+        # call: bash scripts/gpu_check.sh engine pipeline e2e
+        engine) step engine 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
+                    tests/test_engine_gpu.py ;;
+        pipeline) step pipeline 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
+                      tests/test_pipeline_gpu.py ;;
+        e2e) step e2e 240 python3 -m vidsr bench --device cuda --frames 20 ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e)" ;;
     esac
 done
 log "done in $(( $(date +%s) - START ))s; files in $OUT"
