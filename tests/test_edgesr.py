@@ -68,3 +68,16 @@ def test_initialisation_starts_near_nearest_neighbour() -> None:
     torch.manual_seed(0)
     net = ESRMax(2, 7, 4)
     assert torch.all(net.filter.weight[:, 0, 3, 3] == 1.0)
+
+
+def test_max_replicates_edges_so_a_flat_frame_stays_flat() -> None:
+    """Zero padding would make the max pick up the artificial step at the frame border."""
+    torch.manual_seed(0)
+    net = ESRMax(2, 7, 4)
+    with torch.no_grad():
+        out = net(torch.full((1, 1, 9, 11), 0.6))
+    # a flat input gives one s x s phase pattern, repeated up to the very edge
+    pattern = out[:, :, 8:10, 10:12]
+    assert torch.allclose(out, pattern.repeat(1, 1, 9, 11), atol=1e-6)
+    assert net.filter.padding_mode == "replicate"
+    assert ESRTM(2, 7, 4).filter.padding_mode == "zeros"  # trained with padded borders in the loss

@@ -164,6 +164,7 @@ class StripEdgeSR:
         self.scale, self.c = module.scale, module.c
         self.n_out, self.cin, self.kh, self.kw = conv.weight.shape
         self.pad = self.kh // 2
+        self.replicate = conv.padding_mode == "replicate"
         self.weight = conv.weight.detach().float().reshape(self.n_out, -1).contiguous()
         self.strip_pixels = strip_pixels
         self.bufs: dict[str, torch.Tensor] = {}
@@ -175,7 +176,7 @@ class StripEdgeSR:
             s, p = self.scale, self.pad
             n = rows * w
             self.bufs = {
-                "xp": torch.zeros(self.cin, h + 2 * p, w + 2 * p),  # borders stay zero
+                "xp": torch.zeros(self.cin, h + 2 * p, w + 2 * p),  # zero borders stay zero
                 "cols": torch.empty(self.cin * self.kh * self.kw * n),
                 "y": torch.empty(self.n_out * n),
                 "acc": torch.empty(s * s * n),
@@ -196,7 +197,10 @@ class StripEdgeSR:
         rows = max(1, min(h, self.strip_pixels // max(w, 1)))
         b = self._buffers(h, w, rows)
         xp = b["xp"]
-        xp[:, p:p + h, p:p + w].copy_(x[0])
+        if self.replicate:
+            xp.copy_(F.pad(x, (p, p, p, p), mode="replicate")[0])
+        else:
+            xp[:, p:p + h, p:p + w].copy_(x[0])
         out = b["out"].view(h, s, w, s)
         sc, sh, sw = xp.stride()
         for r0 in range(0, h, rows):

@@ -43,7 +43,7 @@ def _edgesr_kernel(
     x_ptr, o_ptr, w_ptr, H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, inv_max, max_val,
     K: tl.constexpr, KKP: tl.constexpr, S: tl.constexpr, SP: tl.constexpr, C: tl.constexpr,
     CP: tl.constexpr, PJ: tl.constexpr, MODE: tl.constexpr, BH: tl.constexpr, BW: tl.constexpr,
-    PREC: tl.constexpr,
+    PREC: tl.constexpr, REPLICATE: tl.constexpr,
 ):
     P: tl.constexpr = BH * BW
     NC: tl.constexpr = PJ * CP
@@ -58,6 +58,9 @@ def _edgesr_kernel(
     tap = tl.arange(0, KKP)
     yy = y[:, None] + (tap // K - K // 2)[None, :]
     xx = x[:, None] + (tap % K - K // 2)[None, :]
+    if REPLICATE:  # out-of-frame taps read the nearest edge pixel
+        yy = tl.minimum(tl.maximum(yy, 0), H - 1)
+        xx = tl.minimum(tl.maximum(xx, 0), W - 1)
     m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W) & (tap < K * K)[None, :]
     xf = x_ptr + n.to(tl.int64) * sxn
     a = (tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max).to(cdt)
@@ -101,6 +104,7 @@ class FusedEdgeSR(PlannedKernel):
                  block_w: int = 32, num_warps: int = 4) -> None:
         self.mode = MODES[type(model)]
         self.groups = GROUPS[self.mode]
+        self.replicate = model.filter.padding_mode == "replicate"
         self.scale, self.k, self.c = model.scale, model.k, model.c
         self.kkp = max(16, next_pow2(self.k * self.k))
         self.cp = next_pow2(self.c)
@@ -137,6 +141,7 @@ class FusedEdgeSR(PlannedKernel):
                 result.stride(0), result.stride(1), tiles_w, per_frame, 1.0 / max_val, max_val)
         consts = dict(K=self.k, KKP=self.kkp, S=self.scale, SP=self.sp, C=self.c, CP=self.cp,
                       PJ=self.pj, MODE=self.mode, BH=self.block_h, BW=self.block_w,
-                      PREC=dot_precision(cdt), num_warps=self.num_warps)
+                      PREC=dot_precision(cdt), REPLICATE=self.replicate,
+                      num_warps=self.num_warps)
         return _edgesr_kernel, (n * per_frame,), args, consts
 

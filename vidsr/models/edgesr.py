@@ -23,11 +23,13 @@ def _init_centre_one(conv: nn.Conv2d) -> None:
 
 class _EdgeSR(nn.Module):
     groups = 1  # value (+ key) (+ query): how many C-channel groups the filter bank produces
+    padding_mode = "zeros"
 
     def __init__(self, scale: int, k: int, c: int) -> None:
         super().__init__()
         self.scale, self.k, self.c = scale, k, c
-        self.filter = nn.Conv2d(1, self.groups * scale * scale * c, k, padding=k // 2, bias=False)
+        self.filter = nn.Conv2d(1, self.groups * scale * scale * c, k, padding=k // 2, bias=False,
+                                padding_mode=self.padding_mode)
         _init_centre_one(self.filter)
         self.shuffle = nn.PixelShuffle(scale)
 
@@ -36,7 +38,15 @@ class _EdgeSR(nn.Module):
 
 
 class ESRMax(_EdgeSR):
-    """eSR-MAX: ``max_c`` of the shuffled filter bank."""
+    """eSR-MAX: ``max_c`` of the shuffled filter bank.
+
+    The input is padded by replicating its edge pixels (the authors zero-pad): a max over
+    filters picks whichever one reacts most to the artificial step at a zero border, which
+    draws bright lines along the frame edges. Training leaves the patch borders out of the loss
+    (recipe ``margin`` >= K//2), so the learned filters never see padding either way.
+    """
+
+    padding_mode = "replicate"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.filter(x)).amax(dim=1, keepdim=True)
