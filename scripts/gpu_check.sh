@@ -69,7 +69,10 @@ for s in "${run_steps[@]}"; do
         pipeline) step pipeline 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
                       tests/test_pipeline_gpu.py ;;
         e2e) step e2e 240 python3 -m vidsr bench --device cuda --frames 20 ;;
-        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e)" ;;
+        # Issue 5: four GUI panes at 720p -> 1440p without Qt (PyQt6 is too big to carry).
+        panes) step panes 120 python3 -c "from vidsr.engine.panes import panes_bench, format_panes
+print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes)" ;;
     esac
 done
 log "done in $(( $(date +%s) - START ))s; files in $OUT"

@@ -65,3 +65,22 @@ def test_kernels_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
                  "--no-compile"]) == 0
     assert seen["models"] == ["ecbsr-m4c16-x2"] and seen["iters"] == 7 and seen["no_compile"]
     assert seen["size"] == "1920x1080"
+
+
+def test_panes_bench_runs_every_pane_on_the_same_frame(capsys) -> None:
+    from vidsr.cli.main import main
+
+    assert main(["bench", "--panes", "--models", "bicubic-x2", "esr-max-k3c2-x2",
+                 "--sizes", "48x32", "--frames", "2", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "2 panes, 48x32 -> x2 on cpu" in out
+    assert "bicubic-x2" in out and "esr-max-k3c2-x2" in out and "display rate" in out
+
+
+def test_panes_bench_report() -> None:
+    from vidsr.engine.panes import panes_bench
+
+    report = panes_bench(("bicubic-x3",), (20, 16), frames=3, device="cpu")
+    assert report["scale"] == 3 and report["frames"] == 3
+    (pane,) = report["panes"]
+    assert pane["model"] == "bicubic-x3" and pane["sr_ms"] > 0 and report["display_fps"] > 0

@@ -11,7 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
-from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report
+from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report, parse_size
 from ..engine.bench import run as run_bench
 from ..errors import InputError
 
@@ -32,9 +32,23 @@ def _kernels(args: argparse.Namespace) -> int:
     return int(kbench.run(kargs) or 0)
 
 
+def _panes(args: argparse.Namespace) -> int:
+    from ..engine.panes import GUI_MODELS, format_panes, panes_bench
+
+    size = parse_size((args.sizes or ["1280x720"])[0])
+    report = panes_bench(tuple(args.models or GUI_MODELS), size, args.frames or 30,
+                         (args.device or ["auto"])[0])
+    print(format_panes(report))
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.kernels:
         return _kernels(args)
+    if args.panes:
+        return _panes(args)
     base = QUICK if args.quick else {}
     config = BenchConfig(
         models=tuple(args.models or base.get("models", DEFAULT_MODELS)),
@@ -94,6 +108,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crf", type=float, default=18.0, help="encoder CRF (default 18)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help="write the JSON report here (default: print it after the table)")
+    p.add_argument("--panes", action="store_true",
+                   help="the GUI's work without Qt: --models (default bicubic, eSR-MAX, eSR-TM, "
+                        "ECBSR x2) on the same --sizes frame (default 1280x720), plus RGB "
+                        "conversion; per-pane ms and the display rate")
     p.add_argument("--kernels", action="store_true",
                    help="time the fused GPU kernels instead (vidsr.kernels.bench)")
     p.add_argument("--iters", type=int, default=50, help="--kernels: calls per timing repeat")
