@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vidsr.errors import InputError, OutputError, VidsrError
+from vidsr.sizes import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,6 @@ def preview_height(requested: int | None, device: str) -> int | None:
     return None if on_gpu else CPU_PREVIEW_HEIGHT
 
 
-def _window_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"--window-size must look like 1280x800, got {text!r}") from None
-    return w, h
-
-
 def _need_display(screenshot: bool) -> None:
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -93,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--screenshot needs INPUT or --webcam")
     if args.screenshot and not Path(args.screenshot).resolve().parent.is_dir():
         raise OutputError(f"output folder does not exist: {Path(args.screenshot).parent}")
-    size = _window_size(args.window_size)
+    size = parse_size(args.window_size, what="--window-size")
     if args.bench is not None and not args.input:
         raise InputError("--bench needs a video file INPUT")
     _need_display(bool(args.screenshot or args.bench))

@@ -23,6 +23,7 @@ import numpy as np
 
 from .color import rgb_to_yuv, yuv_to_rgb
 from .errors import InputError
+from .sizes import parse_size  # noqa: F401 - part of this module's API (vidsr webcam --size)
 
 log = logging.getLogger(__name__)
 
@@ -195,17 +196,6 @@ def cpu_threads(requested: int | None = None) -> int:
     n = requested if requested else max(1, (os.cpu_count() or 1) - 1)
     torch.set_num_threads(n)
     return n
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)``."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise InputError(f"size must look like 640x480, got {text!r}") from None
-    if w < 2 or h < 2:
-        raise InputError(f"size must be at least 2x2, got {text!r}")
-    return w, h
 
 
 def open_source(camera: str | int, size: tuple[int, int] | None = (640, 480), *,

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import sizes
 from ..api import load_model
-from ..errors import InputError
 from ..models.ecbsr import PlainSR
 from .core import Engine, pick_device
 from .cpu import bf16_supported
@@ -63,19 +63,8 @@ class BenchConfig:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """``"1280x720"`` (or ``720p``) -> ``(1280, 720)``."""
-    named = {"360p": (640, 360), "480p": (640, 480), "540p": (960, 540), "720p": (1280, 720),
-             "1080p": (1920, 1080), "2160p": (3840, 2160), "4k": (3840, 2160)}
-    key = text.strip().lower()
-    if key in named:
-        return named[key]
-    try:
-        w, h = (int(v) for v in key.split("x"))
-    except ValueError as exc:
-        raise InputError(f"not a frame size: {text!r} (use WxH, e.g. 1280x720)") from exc
-    if w < 8 or h < 8:
-        raise InputError(f"frame size too small: {text!r}")
-    return w, h
+    """A benchmark frame size (``1280x720`` or ``720p``), at least 8x8."""
+    return sizes.parse_size(text, minimum=8)
 
 
 # -- memory -------------------------------------------------------------------------------

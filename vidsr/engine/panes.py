@@ -22,7 +22,8 @@ GUI_MODELS = ("bicubic-x2", "esr-max-x2", "esr-tm-x2", "ecbsr-x2")
 
 
 def _frame(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A textured 4:2:0 test frame (moving content does not change the cost)."""
+    """A textured 4:2:0 test frame (moving content does not change the cost). Not
+    ``vidsr.io.synthetic``: importing ``vidsr.io`` needs PyAV, which the GPU machine lacks."""
     yy, xx = np.mgrid[0:h, 0:w]
     y = (128 + 60 * np.sin(xx * 0.21) * np.cos(yy * 0.17)).astype(np.uint8)
     u = np.full((h // 2, w // 2), 110, np.uint8)

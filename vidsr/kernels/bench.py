@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import VidsrError
+from ..sizes import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def sweep(args: argparse.Namespace, write: Callable[[str], object]) -> list[dict
     from .. import load_model
     from . import fused_for
 
-    w, h = (int(v) for v in str(args.size).lower().split("x"))
+    w, h = parse_size(args.size)
     dev = _device()
     x = torch.randint(0, 256, (1, h, w), device=dev, dtype=torch.uint8)
     results = []
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
         if args.json is not None:
             Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         return 0
-    w, h = (int(v) for v in str(args.size).lower().split("x"))
+    w, h = parse_size(args.size)
     names = args.models or [*MODELS, CHROMA]
     import triton
 
