@@ -197,10 +197,12 @@ class StripEdgeSR:
         rows = max(1, min(h, self.strip_pixels // max(w, 1)))
         b = self._buffers(h, w, rows)
         xp = b["xp"]
-        if self.replicate:
-            xp.copy_(F.pad(x, (p, p, p, p), mode="replicate")[0])
-        else:
-            xp[:, p:p + h, p:p + w].copy_(x[0])
+        xp[:, p:p + h, p:p + w].copy_(x[0])
+        if self.replicate and p:  # fill the ring from the edges, in the reused buffer
+            xp[:, :p, p:p + w] = xp[:, p:p + 1, p:p + w]
+            xp[:, p + h:, p:p + w] = xp[:, p + h - 1:p + h, p:p + w]
+            xp[:, :, :p] = xp[:, :, p:p + 1]
+            xp[:, :, p + w:] = xp[:, :, p + w - 1:p + w]
         out = b["out"].view(h, s, w, s)
         sc, sh, sw = xp.stride()
         for r0 in range(0, h, rows):
