@@ -17,6 +17,7 @@ import triton
 import triton.language as tl
 
 from .runtime import PlannedKernel, next_pow2, record_build
+from .tiles import tile_pixels
 
 record_build()
 
@@ -29,12 +30,7 @@ def _polyphase_kernel(
     BH: tl.constexpr, BW: tl.constexpr,
 ):
     P: tl.constexpr = BH * BW
-    t = tl.program_id(0)
-    n = t // tiles_per_frame
-    r = t % tiles_per_frame
-    pix = tl.arange(0, P)
-    y = (r // tiles_w) * BH + pix // BW
-    x = (r % tiles_w) * BW + pix % BW
+    n, y, x = tile_pixels(tiles_w, tiles_per_frame, BH, BW)
     j = tl.arange(0, THP)
     ph = tl.arange(0, SP)
     xs = tl.minimum(tl.maximum(x[:, None] + first_h + j[None, :], 0), W - 1)

@@ -23,6 +23,7 @@ from .runtime import (
     next_pow2,
     record_build,
 )
+from .tiles import tile_pixels
 
 record_build()
 
@@ -49,12 +50,7 @@ def _edgesr_kernel(
     NC: tl.constexpr = PJ * CP
     NCOL: tl.constexpr = SP * CP
     cdt = w_ptr.dtype.element_ty
-    t = tl.program_id(0)
-    n = t // tiles_per_frame
-    r = t % tiles_per_frame
-    pix = tl.arange(0, P)
-    y = (r // tiles_w) * BH + pix // BW
-    x = (r % tiles_w) * BW + pix % BW
+    n, y, x = tile_pixels(tiles_w, tiles_per_frame, BH, BW)
     tap = tl.arange(0, KKP)
     yy = y[:, None] + (tap // K - K // 2)[None, :]
     xx = x[:, None] + (tap % K - K // 2)[None, :]
