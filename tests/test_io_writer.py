@@ -69,3 +69,19 @@ def test_unknown_encoder_is_a_clear_error(tmp_path):
     with pytest.raises(OutputError, match="not available"):
         VideoWriter(tmp_path / "o.mp4", synthetic_info(64, 48), 2,
                     EncodeOptions(codec="libnothing"))
+
+
+def test_impossible_dts_is_repaired() -> None:
+    """A dts later than its pts (libx265 on tiny streams, now and then) is replaced."""
+    from types import SimpleNamespace
+
+    from vidsr.io.writer import repair_dts
+
+    good = SimpleNamespace(pts=4, dts=-1)
+    assert repair_dts(good, -2) == -1 and good.dts == -1  # valid packets are left alone
+    bad = SimpleNamespace(pts=33, dts=417934970997863124)
+    assert repair_dts(bad, 10) == 11 and bad.dts == 11
+    first = SimpleNamespace(pts=0, dts=99)
+    assert repair_dts(first, None) == 0
+    tight = SimpleNamespace(pts=12, dts=50)
+    assert repair_dts(tight, 20) == 12  # never past its own pts

@@ -37,6 +37,20 @@ from .streams import AudioReencoder, SampleReader, plan_copy, stream_tags, tags_
 
 log = logging.getLogger(__name__)
 
+
+def repair_dts(packet: Any, last_dts: int | None) -> int | None:
+    """Replace an impossible decode timestamp (later than the packet's pts) and return the dts.
+
+    libx265 through FFmpeg now and then hands out a garbage dts on very short streams (seen
+    here: dts 417934970997863124 for pts 33), which the muxer rejects. A dts can never exceed
+    its pts; the repaired one keeps the stream's dts increasing and at most the pts.
+    """
+    if packet.dts is not None and packet.pts is not None and packet.dts > packet.pts:
+        bad = packet.dts
+        packet.dts = packet.pts if last_dts is None else min(packet.pts, last_dts + 1)
+        log.debug("encoder gave dts %s for pts %s; using %s", bad, packet.pts, packet.dts)
+    return packet.dts
+
 class VideoWriter:
     """Encode upscaled planes and remux the source's other streams into ``path``.
 
@@ -73,6 +87,7 @@ class VideoWriter:
             self.abort()
             raise
         self.frames = 0
+        self._last_dts: int | None = None  # of the last video packet muxed
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self, container_metadata: dict[str, str], streams: list[Any]) -> None:
@@ -190,6 +205,7 @@ class VideoWriter:
             raise OutputError(f"the {self._vs.codec_context.name} encoder failed at {where}: "
                               f"{exc.strerror or exc}") from exc
         for packet in packets:
+            self._last_dts = repair_dts(packet, self._last_dts)
             try:
                 self._out.mux(packet)
             except av.FFmpegError as exc:
