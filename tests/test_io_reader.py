@@ -141,3 +141,12 @@ def test_bad_input_is_refused(tmp_path, case):
                 "sixteen_bit": "yuv444p16le is not supported", "interlaced": "interlaced"}
     with pytest.raises(InputError, match=expected[case]), VideoReader(path) as r:
         list(r)
+
+
+def test_chroma_location_field_is_found_and_checked():
+    from vidsr.io import avframe
+
+    assert avframe.field_offset() is not None  # calibration found exactly one place
+    f = av.VideoFrame(16, 8, "yuv420p")
+    assert avframe.chroma_location(f) == "unspecified"  # a fresh AVFrame says unspecified
+    assert avframe.chroma_location(object()) == "unspecified"

@@ -281,3 +281,30 @@ def test_no_worker_thread_outlives_a_run(tmp_path):
     upscale_video(src, tmp_path / "out.mp4", model="esr-max-k3c2-x2", device="cpu")
     left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
     assert not [n for n in left if n.startswith(("vidsr-band", "vidsr-compile"))], left
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv"])
+def test_chroma_siting_is_read_used_and_written(tmp_path, engine, container):
+    # x264 writes chroma_sample_loc_type into the VUI; FFmpeg reports it back as "topleft"
+    src = make_clip(tmp_path / f"in.{container}", frames=2, codec="libx264",
+                    options={"chroma_sample_location": "topleft", "crf": "0"})
+    with VideoReader(src) as r:
+        assert r.info.chroma_location == "topleft"
+        first = next(iter(r))
+    dst = upscale_video(src, tmp_path / f"out.{container}", model=engine, options=LOSSLESS).dst
+    with VideoReader(dst) as r:
+        assert r.info.chroma_location == "topleft"
+        out = next(iter(r))
+    # the chroma planes were upscaled for top-left siting, not the left-siting default
+    # (Cr varies vertically in the test pattern, where top-left and left siting differ)
+    want = engine.upscale_chroma(first.v, siting="topleft")
+    left = engine.upscale_chroma(first.v, siting="left")
+    assert np.abs(want.astype(int) - left.astype(int)).max() > 0
+    assert np.array_equal(out.v, want)
+
+
+def test_unspecified_siting_stays_unspecified(tmp_path, engine):
+    src = make_clip(tmp_path / "in.mkv", frames=2, codec="mpeg4")
+    dst = upscale_video(src, tmp_path / "out.mkv", model=engine).dst
+    with VideoReader(src) as a, VideoReader(dst) as b:
+        assert a.info.chroma_location == b.info.chroma_location

@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
+from .avframe import chroma_location
 from .formats import (
     COLOR_PRIMARIES,
     COLOR_RANGES,
@@ -209,7 +210,8 @@ class VideoReader:
             frames=frames, duration=duration, pix_fmt=frame.format.name,
             bit_depth=layout.bit_depth, chroma=layout.chroma, color_range=crange,
             color_space=space, color_primaries=name_of(COLOR_PRIMARIES, frame.color_primaries),
-            color_trc=name_of(COLOR_TRCS, frame.color_trc), chroma_location="left",
+            color_trc=name_of(COLOR_TRCS, frame.color_trc),
+            chroma_location="unspecified" if converted else chroma_location(frame),
             rotation=int(round(frame.rotation or 0)), codec=cc.name,
             container=self._container.format.name,
             sample_aspect_ratio=Fraction(sar) if sar else None, converted=converted,

@@ -17,6 +17,7 @@ import av
 import numpy as np
 
 from ..errors import OutputError
+from .avframe import CHROMA_LOCATIONS
 from .encoders import (
     NVENC,
     EncodeOptions,
@@ -132,6 +133,11 @@ class VideoWriter:
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
         info = self.info
+        if info.chroma_location in CHROMA_LOCATIONS.values() and info.chroma_location not in (
+                "unspecified", "unknown"):
+            # a generic AVCodecContext option: x264, x265, SVT-AV1 and libvpx write it into the
+            # bitstream, and the muxers into the container
+            opts.setdefault("chroma_sample_location", info.chroma_location)
         if not (info.mastering_display or info.content_light):
             return opts
         if name == "libx265":
