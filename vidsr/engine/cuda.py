@@ -17,7 +17,7 @@ import collections
 import contextlib
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,17 @@ class _Slot:
     downloaded: Any
     ticket: int = -1
     layout: tuple[bool, bool, bool] = (True, False, False)  # which of Y, U, V it carries
+    # the buffers that move and compute as units: [Y, (U, V) stacked] when both chroma planes
+    # are present (one copy each way and one chroma launch for the pair), else one per plane
+    unit_host_in: list[torch.Tensor] = field(default_factory=list)
+    unit_dev_in: list[torch.Tensor] = field(default_factory=list)
+    unit_dev_out: list[torch.Tensor] = field(default_factory=list)
+    unit_host_out: list[torch.Tensor] = field(default_factory=list)
+
+
+def _planes(bufs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The per-plane views of unit buffers (a stacked ``2 x H x W`` pair gives two planes)."""
+    return [p for b in bufs for p in (b.unbind(0) if b.dim() == 3 else (b,))]
 
 
 def _torch_dtype(bit_depth: int) -> torch.dtype:
@@ -177,14 +188,23 @@ class CudaPipeline:
         def event() -> Any:
             return torch.cuda.Event() if self.on_gpu else _HostEvent()
 
+        def dev_buf(shape: tuple[int, ...]) -> torch.Tensor:
+            return torch.empty(shape, dtype=dt, device=dev)
+
+        # U and V share one N=2 buffer at every stage when both are there (same size)
+        units = ([shapes[0], (2, *shapes[1])] if len(shapes) == 3 and shapes[1] == shapes[2]
+                 else list(shapes))
         self.slots = []
         for _ in range(self.depth):
+            ins = [host(u) for u in units]
+            d_in = [dev_buf(u) for u in units]
+            d_out = [dev_buf((*u[:-2], u[-2] * s, u[-1] * s)) for u in units]
+            outs = [host((*u[:-2], u[-2] * s, u[-1] * s)) for u in units]
             self.slots.append(_Slot(
-                host_in=[host(hw) for hw in shapes],
-                dev_in=[torch.empty(hw, dtype=dt, device=dev) for hw in shapes],
-                dev_out=[torch.empty((h * s, w * s), dtype=dt, device=dev) for h, w in shapes],
-                host_out=[host((h * s, w * s)) for h, w in shapes],
-                uploaded=event(), computed=event(), downloaded=event()))
+                host_in=_planes(ins), dev_in=_planes(d_in), dev_out=_planes(d_out),
+                host_out=_planes(outs), uploaded=event(), computed=event(),
+                downloaded=event(), unit_host_in=ins, unit_dev_in=d_in, unit_dev_out=d_out,
+                unit_host_out=outs))
         self.geometry = geometry
         self.next_slot = 0
 
@@ -238,8 +258,9 @@ class CudaPipeline:
             chroma_upscale(view, s, th, tv, bit_depth, first_h=first_h, first_v=first_v,
                            out=out)
             return
-        y = upscale_plane_float(src.float()[None, None], s, siting, subsampling)
-        dst.copy_(quantize(y[0, 0], bit_depth))
+        planes = src.float().reshape(1, -1, *src.shape[-2:])  # (H, W) or (2, H, W) -> 1xCxHxW
+        y = upscale_plane_float(planes, s, siting, subsampling)
+        dst.copy_(quantize(y[0], bit_depth).view(dst.shape))
 
     # -- asynchronous API -------------------------------------------------------------------
     def _on(self, stream: Any) -> Any:
@@ -263,19 +284,19 @@ class CudaPipeline:
             host.numpy()[...] = plane.view(host.numpy().dtype)
         with self._on(self.upload):
             self.upload.wait_event(slot.computed)  # its previous compute has read dev_in
-            for dev, host in zip(slot.dev_in, slot.host_in, strict=True):
+            for dev, host in zip(slot.unit_dev_in, slot.unit_host_in, strict=True):
                 dev.copy_(host, non_blocking=True)
             slot.uploaded.record(self.upload)
         with self._on(self.compute):
             self.compute.wait_event(slot.uploaded)
             self.compute.wait_event(slot.downloaded)  # its previous download has read dev_out
             self._luma(slot.dev_in[0], slot.dev_out[0], bit_depth)
-            for src, dst in zip(slot.dev_in[1:], slot.dev_out[1:], strict=True):
+            for src, dst in zip(slot.unit_dev_in[1:], slot.unit_dev_out[1:], strict=True):
                 self._chroma(src, dst, bit_depth, siting, subsampling)
             slot.computed.record(self.compute)
         with self._on(self.download):
             self.download.wait_event(slot.computed)
-            for host, dev in zip(slot.host_out, slot.dev_out, strict=True):
+            for host, dev in zip(slot.unit_host_out, slot.unit_dev_out, strict=True):
                 host.copy_(dev, non_blocking=True)
             slot.downloaded.record(self.download)
         slot.ticket = ticket
