@@ -68,7 +68,7 @@ def test_engine_fast_equals_eager_on_planes(name: str) -> None:
 
     model = _model(name)
     y = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
-    fast = Engine(model, device="cpu").upscale_luma(y)
+    fast = Engine(model, device="cpu", fp16=False).upscale_luma(y)  # fp32 fast path
     eager = Engine(model, device="cpu", fast=False).upscale_luma(y)
     assert np.abs(fast.astype(int) - eager.astype(int)).max() <= 1
     assert np.mean(fast == eager) > 0.999
@@ -114,9 +114,24 @@ def test_cpu_bf16_within_one_code_value(name: str) -> None:
     model = _model(name)
     y = synthetic_planes(160, 96, 3)[0]
     ref = Engine(model, device="cpu", fast=False).upscale_luma(y)
-    eng = Engine(model, device="cpu", fp16=True)
+    eng = Engine(model, device="cpu")  # bf16 is the CPU default where it is native
     assert eng.cpu_bf16 and "bfloat16" in eng.backend
+    assert not Engine(model, device="cpu", fp16=False).cpu_bf16
     got = eng.upscale_luma(y)
     d = np.abs(got.astype(int) - ref.astype(int))
     assert np.mean(d <= 1) >= 0.999
     assert psnr(got.astype(np.float64), ref.astype(np.float64), 0) >= 50.0
+
+
+def test_bf16_prelu_folding_handles_any_slope() -> None:
+    """The bf16 runner's max(z, a*z) PReLU with sign-folded channels for slopes > 1."""
+    model = vidsr.load_model("ecbsr-m2c8-x2", pretrained=False)
+    with torch.no_grad():
+        for act in model.acts:  # slopes below 0, in [0, 1] and above 1
+            act.weight.copy_(torch.linspace(-0.5, 1.8, act.weight.numel()))
+    x = torch.rand(1, 1, 24, 31)
+    runner = PlainSRRunner(model, torch.bfloat16)
+    with torch.inference_mode():
+        ref = model(x)
+        err = (runner(x) - ref).abs().max().item()
+    assert err < 0.02 * ref.abs().max().item()

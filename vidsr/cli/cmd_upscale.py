@@ -70,7 +70,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-m", "--model", default="ecbsr-x2", help="model name, alias or weights file")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where SR runs (default: CUDA when available)")
-    p.add_argument("--fp32", action="store_true", help="full precision on CUDA (default fp16)")
+    p.add_argument("--fp32", action="store_true",
+                   help="full precision (default: fp16 on CUDA; bf16 ECBSR convolutions on "
+                   "CPUs with native bf16)")
     p.add_argument("--tile", type=int, default=None,
                    help="process the luma in tiles of at most TILE x TILE input pixels")
     p.add_argument("--threads", type=int, default=None,

@@ -135,12 +135,15 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
+    cpu = device.type == "cpu"
+    # on CPU the "fast" column is the fp32 fast path; bf16 (the CPU default for ECBSR where
+    # the CPU has native bf16) gets its own column
     engines = {"eager": Engine(module, device=device, fp16=False, fast=False),
-               "fast": Engine(module, device=device)}
-    if device.type == "cpu" and isinstance(module, PlainSR) and bf16_supported():
+               "fast": Engine(module, device=device, fp16=False if cpu else None)}
+    if cpu and isinstance(module, PlainSR) and bf16_supported():
         engines["bf16"] = Engine(module, device=device, fp16=True)
-    if compile and device.type == "cpu":
-        engines["compiled"] = Engine(module, device=device, compile_after=1)
+    if compile and cpu:
+        engines["compiled"] = Engine(module, device=device, fp16=False, compile_after=1)
     times: dict[str, list[float]] = {k: [] for k in engines}
     for key, engine in engines.items():  # warm-up: buffers, packed weights, kernels
         if key == "compiled":
