@@ -13,8 +13,9 @@ from safetensors.torch import load_file
 
 from vidsr import load_model
 from vidsr.cli.main import main
-from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError
+from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
 from vidsr.evaluate import make_pair, read_rgb
+from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade
 from vidsr.train.loop import load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
@@ -62,6 +63,7 @@ def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     ("steps = 0\n", "positive"),
     ("margin = 16\n", "margin"),
     ("steps = [\n", "not valid TOML"),
+    ("key_gain = 0\n", "key_gain"),
 ])
 def test_recipe_errors(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "r.toml"
@@ -237,3 +239,32 @@ def test_bicubic_init_starts_at_bicubic(name: str) -> None:
     assert diff.abs().max() < 1e-5
     with pytest.raises(ValueError):
         apply_init(parse_name("esr-cnn-x2").build(), parse_name("esr-cnn-x2"), "bicubic", 0.0)
+
+
+@pytest.mark.parametrize("name", ["esr-tm-k3c2-x2", "esr-tr-k3c2-x3", "esr-cnn-c2d1s3-x2"])
+def test_key_gain_scales_only_the_key_rows_steps(tmp_path: Path, name: str) -> None:
+    """key_gain g: the first Adam step moves key/query rows g times as far, values the same."""
+    data, _ = _tiny(tmp_path)
+    finals = {}
+    for gain in (1.0, 8.0):
+        recipe = Recipe(model=name, steps=1, batch=3, lr_patch=6, key_gain=gain, lr=1e-3)
+        train(recipe, [data], tmp_path / f"g{gain}", cache_dir=tmp_path / "c",
+              show_progress=False)
+        finals[gain] = load_file(str(tmp_path / f"g{gain}" / "final.safetensors"))
+    torch.manual_seed(0)
+    start = parse_name(name).build(training=True)  # the same seed: the same initial weights
+    key = "filter.weight" if "cnn" not in name else "cnn.4.weight"
+    w0 = start.state_dict()[key]
+    spec = parse_name(name)
+    first = start.c * spec.scale * spec.scale
+    d1, d8 = finals[1.0][key] - w0, finals[8.0][key] - w0
+    assert torch.allclose(d1[:first], d8[:first], atol=1e-7)
+    assert d1[first:].abs().max() > 1e-5
+    assert torch.allclose(d8[first:], 8 * d1[first:], rtol=1e-3, atol=1e-7)
+
+
+def test_key_gain_refuses_models_without_keys(tmp_path: Path) -> None:
+    data, _ = _tiny(tmp_path)
+    with pytest.raises(WeightsError, match="key_gain"):
+        train(Recipe(model="esr-max-k3c2-x2", steps=1, batch=2, lr_patch=6, key_gain=4.0),
+              [data], tmp_path / "o", show_progress=False)

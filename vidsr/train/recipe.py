@@ -44,6 +44,7 @@ class Recipe:
     init: str = "default"           # "default" (the model's own) or "bicubic" (edge-SR values)
     init_noise: float = 1e-2        # std of the noise added to bicubic-initialised filters
     val_every: int = 2000           # validate (and checkpoint) every N steps
+    key_gain: float = 1.0           # eSR-TM/TR/CNN: key (and query) rows learn key_gain x faster
 
     def __post_init__(self) -> None:
         if self.model:
@@ -57,6 +58,8 @@ class Recipe:
         for name in ("steps", "batch", "lr_patch", "val_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"recipe: {name} must be positive")
+        if self.key_gain <= 0:
+            raise InputError("recipe: key_gain must be positive")
         if not 0 <= 2 * self.margin < self.lr_patch:
             raise InputError("recipe: need 0 <= 2 * margin < lr_patch")
         if not (self.lr > 0 and self.lr_min >= 0):
