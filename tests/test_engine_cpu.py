@@ -135,3 +135,19 @@ def test_bf16_prelu_folding_handles_any_slope() -> None:
         ref = model(x)
         err = (runner(x) - ref).abs().max().item()
     assert err < 0.02 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_opencv_bicubic_matches_module(scale: int) -> None:
+    from vidsr.engine.cpu import OpenCVBicubic
+
+    model = vidsr.load_model(f"bicubic-x{scale}")
+    assert isinstance(fast_runner(model), OpenCVBicubic)
+    banded = cpu_runner(model, workers=2)
+    with torch.inference_mode():
+        for shape in [(1, 1, 150, 37), (1, 1, 9, 13), (2, 1, 7, 6)]:
+            x = torch.rand(shape)
+            ref = model(x)
+            assert (OpenCVBicubic(model)(x) - ref).abs().max().item() < 1e-5
+            if shape[0] == 1:
+                assert (banded(x) - ref).abs().max().item() < 1e-5
