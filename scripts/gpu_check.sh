@@ -9,6 +9,7 @@
 #   compile  the bench with the torch.compile max-autotune column (autotuning takes minutes)
 #   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
 #   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
+# Not in `all`: engine, pipeline, e2e (issue 4), panes (issue 5), train (issue 3); see below.
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
 # bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
 # timeout still leaves its finished rows). `all` (the default) runs the steps inside BUDGET
@@ -72,7 +73,16 @@ for s in "${run_steps[@]}"; do
         # Issue 5: four GUI panes at 720p -> 1440p without Qt (PyQt6 is too big to carry).
         panes) step panes 120 python3 -c "from vidsr.engine.panes import panes_bench, format_panes
 print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
-        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes)" ;;
+        # Issue 3: ECBSR training on the GPU, resumable across sessions. Carry runs/data (the
+        # packed Y planes, `vidsr train --cache runs/data`), runs/val and, after the first
+        # session, the last.ckpt brought back in $OUT/train/. Arguments in TRAIN_ARGS, e.g.
+        #   TRAIN_ARGS="--recipe R.toml --data runs/data/train-x2.npz" or "--resume runs/gpu/last.ckpt"
+        train) step train 600 python3 -m vidsr train ${TRAIN_ARGS:-} --val runs/val/Set5 \
+                   runs/val/Set14 --out runs/gpu --device cuda --no-progress \
+                   --time-limit $(( BUDGET - ($(date +%s) - START) - 60 ))
+               mkdir -p "$OUT/train" && cp runs/gpu/last.ckpt runs/gpu/best.safetensors \
+                   runs/gpu/log.jsonl "$OUT/train/" 2>/dev/null ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes|train)" ;;
     esac
 done
 log "done in $(( $(date +%s) - START ))s; files in $OUT"

@@ -268,3 +268,11 @@ def test_key_gain_refuses_models_without_keys(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="key_gain"):
         train(Recipe(model="esr-max-k3c2-x2", steps=1, batch=2, lr_patch=6, key_gain=4.0),
               [data], tmp_path / "o", show_progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="tests the no-CUDA message")
+def test_train_on_cuda_without_cuda_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no CUDA device"):
+        train(Recipe(model="esr-max-k3c2-x2", steps=1), [tmp_path], tmp_path / "o",
+              device="cuda", show_progress=False)
+    assert not (tmp_path / "o").exists()

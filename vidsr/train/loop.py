@@ -155,6 +155,9 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     stop the run early after writing a checkpoint (``cancel`` then raises ``Cancelled``).
     ``progress(step, total, loss)`` is called after every step.
     """
+    from ..engine.core import pick_device
+
+    device = str(pick_device(device))  # "cuda" without CUDA: one clear InputError
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(resume) if resume else None
