@@ -182,7 +182,7 @@ def test_stream_pipeline_slot_logic_on_host(bit_depth: int) -> None:
         got.append(pipe.collect())
     assert [t for t, _ in got] == list(range(5))
     # U and V travel and compute as one stacked unit: one copy each way, one chroma launch
-    assert [tuple(b.shape) for b in pipe.slots[0].unit_dev_in] == [(18, 26), (2, 9, 13)]
+    assert [tuple(b.shape) for b in pipe.slots[0].dev_in] == [(18, 26), (2, 9, 13)]
     for (_, (yo, uo, vo)), (y, u, v) in zip(got, frames, strict=True):
         assert yo.dtype == dtype and uo.shape == (18, 26)
         assert np.abs(yo.astype(int) - ref.upscale_luma(y, bit_depth).astype(int)).max() <= 1

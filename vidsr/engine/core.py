@@ -156,7 +156,7 @@ class Engine:
     def run_float(self, x: torch.Tensor, runner: Any = None) -> torch.Tensor:
         """Run the model on ``1 x 1 x H x W`` floats in [0, 1] on the engine's device, tiled when
         ``tile`` is set; returns ``1 x 1 x sH x sW`` floats (a fresh tensor the caller owns)."""
-        runner = runner or self._runner
+        runner = self._runner if runner is None else runner
         h, w = x.shape[-2:]
         if self.tile is not None and (h > self.tile or w > self.tile):
             return run_tiled(runner, x, self.scale, self.tile, self.halo)

@@ -17,7 +17,7 @@ import collections
 import contextlib
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,6 +87,9 @@ class _HostEvent:
 class _Slot:
     """One frame in flight: pinned host and device buffers, and the events ordering them."""
 
+    # buffers per unit that moves and computes as one: [Y, (U, V) stacked 2 x H x W] when both
+    # chroma planes are present (one copy each way, one chroma launch), else one per plane;
+    # ``_planes`` gives the per-plane views
     host_in: list[torch.Tensor]
     dev_in: list[torch.Tensor]
     dev_out: list[torch.Tensor]
@@ -96,12 +99,6 @@ class _Slot:
     downloaded: Any
     ticket: int = -1
     layout: tuple[bool, bool, bool] = (True, False, False)  # which of Y, U, V it carries
-    # the buffers that move and compute as units: [Y, (U, V) stacked] when both chroma planes
-    # are present (one copy each way and one chroma launch for the pair), else one per plane
-    unit_host_in: list[torch.Tensor] = field(default_factory=list)
-    unit_dev_in: list[torch.Tensor] = field(default_factory=list)
-    unit_dev_out: list[torch.Tensor] = field(default_factory=list)
-    unit_host_out: list[torch.Tensor] = field(default_factory=list)
 
 
 def _planes(bufs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -200,11 +197,8 @@ class CudaPipeline:
             d_in = [dev_buf(u) for u in units]
             d_out = [dev_buf((*u[:-2], u[-2] * s, u[-1] * s)) for u in units]
             outs = [host((*u[:-2], u[-2] * s, u[-1] * s)) for u in units]
-            self.slots.append(_Slot(
-                host_in=_planes(ins), dev_in=_planes(d_in), dev_out=_planes(d_out),
-                host_out=_planes(outs), uploaded=event(), computed=event(),
-                downloaded=event(), unit_host_in=ins, unit_dev_in=d_in, unit_dev_out=d_out,
-                unit_host_out=outs))
+            self.slots.append(_Slot(host_in=ins, dev_in=d_in, dev_out=d_out, host_out=outs,
+                                    uploaded=event(), computed=event(), downloaded=event()))
         self.geometry = geometry
         self.next_slot = 0
 
@@ -280,23 +274,23 @@ class CudaPipeline:
         self.next_slot = (self.next_slot + 1) % self.depth
         # the slot's pinned input may still be read by its previous upload
         slot.uploaded.synchronize()
-        for host, plane in zip(slot.host_in, planes, strict=True):
+        for host, plane in zip(_planes(slot.host_in), planes, strict=True):
             host.numpy()[...] = plane.view(host.numpy().dtype)
         with self._on(self.upload):
             self.upload.wait_event(slot.computed)  # its previous compute has read dev_in
-            for dev, host in zip(slot.unit_dev_in, slot.unit_host_in, strict=True):
+            for dev, host in zip(slot.dev_in, slot.host_in, strict=True):
                 dev.copy_(host, non_blocking=True)
             slot.uploaded.record(self.upload)
         with self._on(self.compute):
             self.compute.wait_event(slot.uploaded)
             self.compute.wait_event(slot.downloaded)  # its previous download has read dev_out
             self._luma(slot.dev_in[0], slot.dev_out[0], bit_depth)
-            for src, dst in zip(slot.unit_dev_in[1:], slot.unit_dev_out[1:], strict=True):
+            for src, dst in zip(slot.dev_in[1:], slot.dev_out[1:], strict=True):
                 self._chroma(src, dst, bit_depth, siting, subsampling)
             slot.computed.record(self.compute)
         with self._on(self.download):
             self.download.wait_event(slot.computed)
-            for host, dev in zip(slot.unit_host_out, slot.unit_dev_out, strict=True):
+            for host, dev in zip(slot.host_out, slot.dev_out, strict=True):
                 host.copy_(dev, non_blocking=True)
             slot.downloaded.record(self.download)
         slot.ticket = ticket
@@ -309,7 +303,7 @@ class CudaPipeline:
         slot = self.order.popleft()
         slot.downloaded.synchronize()
         bit_depth = self.geometry[1] if self.geometry else 8
-        outs = iter([_as_numpy_dtype(h, bit_depth).copy() for h in slot.host_out])
+        outs = iter([_as_numpy_dtype(h, bit_depth).copy() for h in _planes(slot.host_out)])
         frame = tuple(next(outs) if present else None for present in slot.layout)
         return slot.ticket, frame
 
