@@ -23,11 +23,6 @@ def wrap_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, rgb.strides[0], QImage.Format.Format_RGB888)
 
 
-def to_qimage(rgb: np.ndarray) -> QImage:
-    """An ``H x W x 3`` uint8 RGB array as a QImage that owns a copy of the pixels."""
-    return wrap_qimage(np.ascontiguousarray(rgb)).copy()
-
-
 class ViewState(QObject):
     """Zoom and pan shared by all panes. ``center`` is in image pixels; ``fit`` overrides zoom
     by fitting the whole image into each view."""

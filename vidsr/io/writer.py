@@ -133,8 +133,8 @@ class VideoWriter:
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
         info = self.info
-        if info.chroma_location in CHROMA_LOCATIONS.values() and info.chroma_location not in (
-                "unspecified", "unknown"):
+        if info.chroma_location in CHROMA_LOCATIONS.values() and \
+                info.chroma_location != "unspecified":
             # a generic AVCodecContext option: x264, x265, SVT-AV1 and libvpx write it into the
             # bitstream, and the muxers into the container
             opts.setdefault("chroma_sample_location", info.chroma_location)
