@@ -87,6 +87,32 @@ def test_lr_schedules() -> None:
     assert [ms.lr_at(s) for s in (0, 19, 20, 50)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
 
 
+def test_cosine_restarts() -> None:
+    plain = Recipe(steps=100, lr=1e-3, lr_min=1e-5, warmup=5)
+    longer = plain.replace(steps=160, restarts=(100,), restart_lr=2e-4)
+    assert [longer.lr_at(s) for s in range(100)] == [plain.lr_at(s) for s in range(100)]
+    assert longer.lr_at(100) == pytest.approx(2e-4)
+    assert longer.lr_at(130) == pytest.approx(1e-5 + 0.5 * (2e-4 - 1e-5))
+    assert longer.lr_at(160) == pytest.approx(1e-5)
+    assert plain.replace(steps=160, restarts=(100,)).lr_at(100) == pytest.approx(1e-3)
+    with pytest.raises(InputError, match="restarts"):
+        plain.replace(restarts=(100,))            # a restart at the last step
+    with pytest.raises(InputError, match="restarts"):
+        plain.replace(restarts=(50, 40))
+    with pytest.raises(InputError, match="cosine"):
+        Recipe(steps=100, schedule="constant", restarts=(50,))
+
+
+def test_extends_accepts_only_the_same_run_made_longer() -> None:
+    plain = Recipe(model="esr-max-k3c2-x2", steps=100, lr=1e-3)
+    assert plain.replace(steps=150, restarts=(100,), val_every=7).extends(plain, 100) is None
+    assert "batch" in plain.replace(steps=150, batch=8).extends(plain, 50)
+    # a longer cosine without a restart changes the rates already used
+    assert "learning rate" in plain.replace(steps=150).extends(plain, 50)
+    assert plain.replace(steps=150).extends(plain, 0) is None
+    assert "steps" in plain.replace(steps=40).extends(plain, 50)
+
+
 def test_shipped_recipes_load() -> None:
     for f in sorted(RECIPES.glob("*.toml")):
         r = load_recipe(f)
@@ -185,6 +211,24 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(tmp_path / "a" / "last.ckpt")["best_psnr"] == \
         load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
+
+
+def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
+    data, val = _tiny(tmp_path)
+    short = Recipe(model="esr-tm-k3c2-x2", steps=6, batch=3, lr_patch=6, val_every=3, lr=1e-2)
+    longer = short.replace(steps=10, restarts=(6,), restart_lr=5e-3)
+    kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
+    train(longer, [data], tmp_path / "a", **kw)
+    train(short, [data], tmp_path / "b", **kw)
+    with pytest.raises(InputError, match="batch differs"):
+        train(longer.replace(batch=2), [data], tmp_path / "b",
+              resume=tmp_path / "b" / "last.ckpt", **kw)
+    result = train(longer, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
+    assert result.step == 10
+    assert load_checkpoint(tmp_path / "b" / "last.ckpt")["recipe"]["steps"] == 10
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ecbsr_saved_reparameterized(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or not args.out:
         raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS)")
     recipe = None
-    if not args.resume:
+    if args.resume and args.recipe:
+        recipe = load_recipe(args.recipe)  # must extend the checkpoint's run (train() checks)
+    elif not args.resume:
         recipe = load_recipe(args.recipe) if args.recipe else Recipe()
         if args.model:
             name = parse_name(args.model).name
@@ -54,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folders of HR training images, or .npz plane caches written by train")
     p.add_argument("--out", help="output folder for checkpoints, weights and the log")
     p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
-    p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used)")
+    p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used; with "
+                   "--recipe, a recipe that makes the same run longer: more steps, restarts)")
     p.add_argument("--val", nargs="+", help="held-out folders validated every val_every steps")
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
     p.add_argument("--cache", help="folder for the cached training planes (default: --out)")

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..errors import Cancelled, WeightsError
+from ..errors import Cancelled, InputError, WeightsError
 from ..evaluate import EvalPair, evaluate, load_pairs
 from ..registry import ModelSpec, parse_name
 from ..weights import save_weights
@@ -163,7 +163,15 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     ckpt = load_checkpoint(resume) if resume else None
     if ckpt is not None:
-        recipe = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
+        earlier = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
+        if recipe is not None:
+            recipe = recipe.replace(model=parse_name(recipe.model or earlier.model).name)
+            why = recipe.extends(earlier, ckpt["step"])
+            if why:
+                raise InputError(f"the recipe does not extend {resume}: {why}")
+            log.info("extending the run in %s to %d steps", resume, recipe.steps)
+        else:
+            recipe = earlier
     if recipe is None or not recipe.model:
         raise WeightsError("the recipe names no model (give --model or a recipe with 'model')")
     if steps is not None:

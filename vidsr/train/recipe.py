@@ -8,6 +8,7 @@ and wrongly typed values are errors, never silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import tomllib
 from dataclasses import dataclass, fields
@@ -45,6 +46,8 @@ class Recipe:
     init_noise: float = 1e-2        # std of the noise added to bicubic-initialised filters
     val_every: int = 2000           # validate (and checkpoint) every N steps
     key_gain: float = 1.0           # eSR-TM/TR/CNN: key (and query) rows learn key_gain x faster
+    restarts: tuple[int, ...] = ()  # cosine: steps where a new cosine cycle starts (warm restarts)
+    restart_lr: float = 0.0         # peak rate of the cycles after the first (0: lr)
 
     def __post_init__(self) -> None:
         if self.model:
@@ -66,6 +69,15 @@ class Recipe:
             raise InputError("recipe: lr must be positive and lr_min non-negative")
         if len(self.betas) != 2:
             raise InputError("recipe: betas takes two numbers")
+        if self.restarts:
+            if self.schedule != "cosine":
+                raise InputError("recipe: restarts needs schedule = \"cosine\"")
+            bounds = (self.warmup, *self.restarts, self.steps)
+            if any(a >= b for a, b in itertools.pairwise(bounds)):
+                raise InputError("recipe: restarts must increase strictly, after warmup and "
+                                 "before steps")
+        if self.restart_lr < 0:
+            raise InputError("recipe: restart_lr must be non-negative")
 
     def lr_at(self, step: int) -> float:
         """The learning rate for optimizer step ``step`` (0-based)."""
@@ -75,9 +87,34 @@ class Recipe:
             return self.lr
         if self.schedule == "multistep":
             return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
-        span = max(1, self.steps - self.warmup)
-        t = min(1.0, (step - self.warmup) / span)
-        return self.lr_min + 0.5 * (self.lr - self.lr_min) * (1.0 + math.cos(math.pi * t))
+        start, end, peak = self.warmup, self.steps, self.lr
+        for restart in self.restarts:   # the cycle that holds ``step``: [start, end)
+            if step < restart:
+                end = restart
+                break
+            start, peak = restart, self.restart_lr or self.lr
+        span = max(1, end - start)
+        t = min(1.0, (step - start) / span)
+        return self.lr_min + 0.5 * (peak - self.lr_min) * (1.0 + math.cos(math.pi * t))
+
+    def extends(self, earlier: Recipe, step: int) -> str | None:
+        """Why this recipe cannot continue a run of ``earlier`` stopped at ``step`` (None: it can).
+
+        It can when it is the same run made longer: every field equal except the schedule's
+        length, its restarts and how often it validates, and the same rate at every step so far
+        -- so the continued run is the one this recipe gives from scratch.
+        """
+        free = {"steps", "restarts", "restart_lr", "val_every"}
+        for f in fields(self):
+            if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
+                return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
+                        f"{getattr(self, f.name)!r} in the recipe)")
+        if self.steps < step:
+            return f"the recipe has {self.steps} steps and the checkpoint is at step {step}"
+        for s in range(step):
+            if self.lr_at(s) != earlier.lr_at(s):
+                return f"the learning rate at step {s} differs"
+        return None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON/TOML-friendly values (tuples become lists)."""
