@@ -19,6 +19,14 @@ from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade
 from vidsr.train.loop import load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
+from vidsr.train.whiten import (
+    apply_whitening,
+    first_filter,
+    patch_moment,
+    plain,
+    trained_weight,
+    whitening_basis,
+)
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -229,6 +237,44 @@ def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     a = load_file(str(tmp_path / "a" / "final.safetensors"))
     b = load_file(str(tmp_path / "b" / "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_whitened_basis_keeps_the_function_and_whitens_the_patches() -> None:
+    rng = np.random.default_rng(0)
+    lrs = [cv2.GaussianBlur(rng.integers(0, 256, (40, 50)).astype(np.uint8), (5, 5), 1.5)
+           for _ in range(3)]
+    moment = patch_moment(lrs, 5, stride=1)
+    lam = np.linalg.eigvalsh(moment)
+    assert lam.max() / lam.min() > 1e3  # neighbouring pixels correlate: badly conditioned
+    basis = whitening_basis(moment, 0.0).double().numpy()
+    # In the basis the patch features have the identity as second moment.
+    assert np.allclose(basis @ moment @ basis.T, np.eye(25), atol=1e-3)
+    for name in ("esr-tm-k5c2-x2", "esr-cnn-c2d2s3-x2"):
+        model = parse_name(name).build(training=True)
+        x = torch.rand(1, 1, 12, 14)
+        before = model(x)
+        apply_whitening(model, lrs, 1e-3)
+        assert torch.allclose(model(x), before, atol=1e-5)
+        assert trained_weight(model) is not first_filter(model).weight  # theta is what trains
+        deployed = plain(model)
+        assert "filter.parametrizations" not in str(list(deployed.state_dict()))
+        assert torch.allclose(deployed(x), before, atol=1e-5)
+
+
+def test_whitened_training_resumes_bit_exactly_and_saves_plain_weights(tmp_path: Path) -> None:
+    data, val = _tiny(tmp_path)
+    short = Recipe(model="esr-tm-k5c2-x2", steps=4, batch=3, lr_patch=8, val_every=4, lr=1e-2,
+                   whiten=1e-3, key_gain=4.0)
+    recipe = short.replace(steps=8, restarts=(4,))
+    kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
+    train(recipe, [data], tmp_path / "a", **kw)
+    train(short, [data], tmp_path / "b", **kw)
+    train(recipe, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    assert set(a) == {"filter.weight"} and torch.equal(a["filter.weight"], b["filter.weight"])
+    model = load_model(str(tmp_path / "a" / "best.safetensors"))
+    assert model(torch.rand(1, 1, 9, 9)).shape == (1, 1, 18, 18)
 
 
 def test_ecbsr_saved_reparameterized(tmp_path: Path) -> None:

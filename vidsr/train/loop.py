@@ -37,6 +37,7 @@ from ..weights import save_weights
 from .data import PatchSampler, build_planes
 from .init import apply_init
 from .recipe import Recipe, recipe_from_dict
+from .whiten import apply_whitening, plain, trained_weight
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,11 @@ class TrainResult:
 def deploy_form(model: nn.Module, spec: ModelSpec) -> nn.Module:
     """A detached deploy-form copy of a training model (ECBSR re-parameterized), in eval mode."""
     with torch.no_grad():
-        deploy = model.reparameterize() if spec.family == "ecbsr" else copy.deepcopy(model)
+        if spec.family == "ecbsr":
+            deploy = model.reparameterize()
+        else:
+            deploy = plain(model)  # a whitened filter bank back to plain weights (a copy)
+            deploy = copy.deepcopy(model) if deploy is model else deploy
     deploy.spec = spec
     deploy.requires_grad_(False)
     return deploy.eval()
@@ -84,7 +89,7 @@ class KeyGain:
         from ..models.edgesr import ESRCNN, ESRTM, ESRTR
 
         if isinstance(model, (ESRTM, ESRTR)):
-            self.weight = model.filter.weight
+            self.weight = trained_weight(model)  # theta when the filter bank is whitened
         elif isinstance(model, ESRCNN):
             self.weight = model.cnn[-1].weight
         else:
@@ -179,9 +184,12 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     spec = parse_name(recipe.model)
     recipe = recipe.replace(model=spec.name)
 
+    hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
     torch.manual_seed(recipe.seed)
     model = spec.build(training=True)
     apply_init(model, spec, recipe.init, recipe.init_noise)
+    if recipe.whiten:
+        apply_whitening(model, lrs, recipe.whiten)
     model = model.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=recipe.lr, betas=recipe.betas,
                            weight_decay=recipe.weight_decay)
@@ -199,7 +207,6 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
         history = list(ckpt.get("history", []))
         log.info("resuming %s at step %d of %d", spec.name, step, recipe.steps)
 
-    hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
     sampler = PatchSampler(hrs, lrs, spec.scale, recipe.lr_patch, augment=recipe.augment)
     val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
     log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)

@@ -46,6 +46,7 @@ class Recipe:
     init_noise: float = 1e-2        # std of the noise added to bicubic-initialised filters
     val_every: int = 2000           # validate (and checkpoint) every N steps
     key_gain: float = 1.0           # eSR-TM/TR/CNN: key (and query) rows learn key_gain x faster
+    whiten: float = 0.0             # edge-SR: train the first filter bank whitened (0: off; eps)
     restarts: tuple[int, ...] = ()  # cosine: steps where a new cosine cycle starts (warm restarts)
     restart_lr: float = 0.0         # peak rate of the cycles after the first (0: lr)
 
@@ -76,6 +77,8 @@ class Recipe:
             if any(a >= b for a, b in itertools.pairwise(bounds)):
                 raise InputError("recipe: restarts must increase strictly, after warmup and "
                                  "before steps")
+        if self.whiten < 0:
+            raise InputError("recipe: whiten must be non-negative (0 turns it off)")
         if self.restart_lr < 0:
             raise InputError("recipe: restart_lr must be non-negative")
 
