@@ -81,8 +81,9 @@ class KeyGain:
     gradient's size) reaches slowly. Scaling the keys' updates is the same, up to Adam's
     epsilon, as training them as ``gain * W`` (W initialised to the weights / gain; the same
     function at step 0); the saved weights are the plain ones. eSR-TM x2, step 3000 of
-    ``vidsr train --recipe recipes/esr-tm-k7c16-x2.toml`` (Set5 / Set14): 34.55 / 30.95 dB with
-    its key_gain 16, 34.20 / 30.72 with the same recipe at key_gain 1.
+    ``vidsr train`` with the L1, unwhitened eSR-TM x2 recipe this project shipped before
+    ``whiten`` (Set5 / Set14): 34.55 / 30.95 dB at key_gain 16, 34.20 / 30.72 at key_gain 1.
+    With whitening it still helps eSR-TR (see recipes/esr-tr-k7c12-x2.toml).
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, gain: float) -> None:
