@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -71,3 +73,14 @@ def test_eval_bicubic_set5(shared_data, capsys) -> None:
     assert main(["eval", "--model", "bicubic-x2", "--data", str(shared_data / "Set5")]) == 0
     mean = [ln for ln in capsys.readouterr().out.splitlines() if "mean" in ln][0]
     assert abs(float(mean.split()[2]) - 33.66) <= 0.05
+
+
+def test_closed_output_pipe_is_quiet(monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    class ClosedPipe(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["models"]) == 141
+    assert "Traceback" not in capsys.readouterr().err

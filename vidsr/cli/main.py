@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -55,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted,
+    141 output pipe closed)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
     parser = build_parser()
@@ -83,6 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("vidsr: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (``vidsr models | head -1``): stop quietly, as Unix tools do, and
+        # point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+        return 141  # 128 + SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover
