@@ -96,29 +96,29 @@ def test_lr_schedules() -> None:
 
 
 def test_cosine_restarts() -> None:
-    plain = Recipe(steps=100, lr=1e-3, lr_min=1e-5, warmup=5)
-    longer = plain.replace(steps=160, restarts=(100,), restart_lr=2e-4)
-    assert [longer.lr_at(s) for s in range(100)] == [plain.lr_at(s) for s in range(100)]
+    base = Recipe(steps=100, lr=1e-3, lr_min=1e-5, warmup=5)
+    longer = base.replace(steps=160, restarts=(100,), restart_lr=2e-4)
+    assert [longer.lr_at(s) for s in range(100)] == [base.lr_at(s) for s in range(100)]
     assert longer.lr_at(100) == pytest.approx(2e-4)
     assert longer.lr_at(130) == pytest.approx(1e-5 + 0.5 * (2e-4 - 1e-5))
     assert longer.lr_at(160) == pytest.approx(1e-5)
-    assert plain.replace(steps=160, restarts=(100,)).lr_at(100) == pytest.approx(1e-3)
+    assert base.replace(steps=160, restarts=(100,)).lr_at(100) == pytest.approx(1e-3)
     with pytest.raises(InputError, match="restarts"):
-        plain.replace(restarts=(100,))            # a restart at the last step
+        base.replace(restarts=(100,))            # a restart at the last step
     with pytest.raises(InputError, match="restarts"):
-        plain.replace(restarts=(50, 40))
+        base.replace(restarts=(50, 40))
     with pytest.raises(InputError, match="cosine"):
         Recipe(steps=100, schedule="constant", restarts=(50,))
 
 
 def test_extends_accepts_only_the_same_run_made_longer() -> None:
-    plain = Recipe(model="esr-max-k3c2-x2", steps=100, lr=1e-3)
-    assert plain.replace(steps=150, restarts=(100,), val_every=7).extends(plain, 100) is None
-    assert "batch" in plain.replace(steps=150, batch=8).extends(plain, 50)
+    base = Recipe(model="esr-max-k3c2-x2", steps=100, lr=1e-3)
+    assert base.replace(steps=150, restarts=(100,), val_every=7).extends(base, 100) is None
+    assert "batch" in base.replace(steps=150, batch=8).extends(base, 50)
     # a longer cosine without a restart changes the rates already used
-    assert "learning rate" in plain.replace(steps=150).extends(plain, 50)
-    assert plain.replace(steps=150).extends(plain, 0) is None
-    assert "steps" in plain.replace(steps=40).extends(plain, 50)
+    assert "learning rate" in base.replace(steps=150).extends(base, 50)
+    assert base.replace(steps=150).extends(base, 0) is None
+    assert "steps" in base.replace(steps=40).extends(base, 50)
 
 
 def test_shipped_recipes_load() -> None:

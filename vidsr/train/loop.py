@@ -13,7 +13,6 @@ weights of the best validation), ``final.safetensors`` (the last step's weights)
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -62,11 +61,8 @@ class TrainResult:
 def deploy_form(model: nn.Module, spec: ModelSpec) -> nn.Module:
     """A detached deploy-form copy of a training model (ECBSR re-parameterized), in eval mode."""
     with torch.no_grad():
-        if spec.family == "ecbsr":
-            deploy = model.reparameterize()
-        else:
-            deploy = plain(model)  # a whitened filter bank back to plain weights (a copy)
-            deploy = copy.deepcopy(model) if deploy is model else deploy
+        # edge-SR: a copy, with a whitened filter bank turned back into plain weights
+        deploy = model.reparameterize() if spec.family == "ecbsr" else plain(model)
     deploy.spec = spec
     deploy.requires_grad_(False)
     return deploy.eval()

@@ -102,17 +102,18 @@ def trained_weight(model: nn.Module) -> torch.Tensor:
 
 
 def plain(model: nn.Module) -> nn.Module:
-    """``model`` itself, or when whitened a copy whose first filter bank holds the plain ``W``."""
+    """A copy of ``model`` whose first filter bank (if whitened) holds the plain ``W``."""
     import copy
 
     from ..models.edgesr import _EdgeSR
 
+    out = copy.deepcopy(model)
     try:
         conv = first_filter(model)
     except WeightsError:
-        return model
+        return out
     if not parametrize.is_parametrized(conv, "weight"):
-        return model
+        return out
     # A fresh Conv2d rather than remove_parametrizations(): a deep copy shares the parametrized
     # class with the model, and removing the parametrization from one strips it from both.
     fresh = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding,
@@ -121,7 +122,6 @@ def plain(model: nn.Module) -> nn.Module:
         fresh.weight.copy_(conv.weight)
         if conv.bias is not None:
             fresh.bias.copy_(conv.bias)
-    out = copy.deepcopy(model)
     fresh = fresh.to(conv.weight.device)
     if isinstance(out, _EdgeSR):
         out.filter = fresh
