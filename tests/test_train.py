@@ -119,6 +119,22 @@ def test_extends_accepts_only_the_same_run_made_longer() -> None:
     assert "learning rate" in base.replace(steps=150).extends(base, 50)
     assert base.replace(steps=150).extends(base, 0) is None
     assert "steps" in base.replace(steps=40).extends(base, 50)
+    # a loss switch may be added for the steps still to come, not for those already taken
+    tuned = base.replace(steps=150, restarts=(100,), tune_loss="mse", tune_from=120)
+    assert tuned.extends(base, 100) is None
+    assert "loss at step 60" in base.replace(tune_loss="mse", tune_from=60).extends(base, 80)
+
+
+def test_loss_switch() -> None:
+    r = Recipe(steps=100, loss="l1", tune_loss="mse", tune_from=60)
+    assert [r.loss_at(s) for s in (0, 59, 60, 99)] == ["l1", "l1", "mse", "mse"]
+    assert Recipe(steps=100).loss_at(99) == "l1"
+    with pytest.raises(InputError, match="tune_loss"):
+        Recipe(steps=100, tune_loss="l3", tune_from=50)
+    with pytest.raises(InputError, match="tune_from"):
+        Recipe(steps=100, tune_loss="mse", tune_from=100)
+    with pytest.raises(InputError, match="tune_from needs"):
+        Recipe(steps=100, tune_from=50)
 
 
 def test_shipped_recipes_load() -> None:
@@ -224,9 +240,13 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
 def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     data, val = _tiny(tmp_path)
     short = Recipe(model="esr-tm-k3c2-x2", steps=6, batch=3, lr_patch=6, val_every=3, lr=1e-2)
-    longer = short.replace(steps=10, restarts=(6,), restart_lr=5e-3)
+    longer = short.replace(steps=10, restarts=(6,), restart_lr=5e-3, tune_loss="mse", tune_from=8)
     kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
     train(longer, [data], tmp_path / "a", **kw)
+    train(longer.replace(tune_loss="", tune_from=0), [data], tmp_path / "c", **kw)
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    c = load_file(str(tmp_path / "c" / "final.safetensors"))
+    assert not all(torch.equal(a[k], c[k]) for k in a)  # the switch changed the last two steps
     train(short, [data], tmp_path / "b", **kw)
     with pytest.raises(InputError, match="batch differs"):
         train(longer.replace(batch=2), [data], tmp_path / "b",
@@ -234,7 +254,6 @@ def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     result = train(longer, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
     assert result.step == 10
     assert load_checkpoint(tmp_path / "b" / "last.ckpt")["recipe"]["steps"] == 10
-    a = load_file(str(tmp_path / "a" / "final.safetensors"))
     b = load_file(str(tmp_path / "b" / "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -253,7 +253,7 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step)
             lr_t, hr_t = sampler.batch(recipe.batch, gen)
-            loss = _loss(model(lr_t.to(device)), hr_t.to(device), recipe.loss,
+            loss = _loss(model(lr_t.to(device)), hr_t.to(device), recipe.loss_at(step),
                          recipe.margin * spec.scale)
             opt.zero_grad(set_to_none=True)
             loss.backward()

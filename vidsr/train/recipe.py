@@ -49,6 +49,8 @@ class Recipe:
     whiten: float = 0.0             # edge-SR: train the first filter bank whitened (0: off; eps)
     restarts: tuple[int, ...] = ()  # cosine: steps where a new cosine cycle starts (warm restarts)
     restart_lr: float = 0.0         # peak rate of the cycles after the first (0: lr)
+    tune_loss: str = ""             # the loss from step tune_from on ("": ``loss`` throughout)
+    tune_from: int = 0              # first step trained with tune_loss
 
     def __post_init__(self) -> None:
         if self.model:
@@ -81,6 +83,18 @@ class Recipe:
             raise InputError("recipe: whiten must be non-negative (0 turns it off)")
         if self.restart_lr < 0:
             raise InputError("recipe: restart_lr must be non-negative")
+        if self.tune_loss:
+            if self.tune_loss not in LOSSES:
+                raise InputError(f"recipe: tune_loss must be one of {LOSSES}, "
+                                 f"got {self.tune_loss!r}")
+            if not 0 < self.tune_from < self.steps:
+                raise InputError("recipe: need 0 < tune_from < steps")
+        elif self.tune_from:
+            raise InputError("recipe: tune_from needs tune_loss")
+
+    def loss_at(self, step: int) -> str:
+        """The loss minimised at optimizer step ``step`` (0-based)."""
+        return self.tune_loss if self.tune_loss and step >= self.tune_from else self.loss
 
     def lr_at(self, step: int) -> float:
         """The learning rate for optimizer step ``step`` (0-based)."""
@@ -104,10 +118,11 @@ class Recipe:
         """Why this recipe cannot continue a run of ``earlier`` stopped at ``step`` (None: it can).
 
         It can when it is the same run made longer: every field equal except the schedule's
-        length, its restarts and how often it validates, and the same rate at every step so far
-        -- so the continued run is the one this recipe gives from scratch.
+        length, its restarts, the loss switch (``tune_loss``/``tune_from``) and how often it
+        validates, and the same rate and loss at every step so far -- so the continued run is the
+        one this recipe gives from scratch.
         """
-        free = {"steps", "restarts", "restart_lr", "val_every"}
+        free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from"}
         for f in fields(self):
             if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
                 return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
@@ -117,6 +132,8 @@ class Recipe:
         for s in range(step):
             if self.lr_at(s) != earlier.lr_at(s):
                 return f"the learning rate at step {s} differs"
+            if self.loss_at(s) != earlier.loss_at(s):
+                return f"the loss at step {s} differs"
         return None
 
     def as_dict(self) -> dict[str, Any]:
