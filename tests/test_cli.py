@@ -68,6 +68,30 @@ def test_eval_json(tmp_path, capsys) -> None:
     assert "mean" in capsys.readouterr().out
 
 
+def test_eval_several_models(tmp_path, capsys) -> None:
+    data = tmp_path / "set"
+    data.mkdir()
+    yy, xx = np.mgrid[0:48, 0:40]
+    img = np.stack([(yy * 5) % 256, (xx * 6) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
+    cv2.imwrite(str(data / "a.png"), img)
+    out = tmp_path / "r.json"
+    assert main(["eval", "--model", "bicubic-x2", "--model", "esr-max-x2", "--data", str(data),
+                 "--json", str(out)]) == 0
+    reports = json.loads(out.read_text())
+    assert [r["model"] for r in reports] == ["bicubic-x2", "esr-max-k7c4-x2"]
+    assert reports[0]["psnr"] != reports[1]["psnr"]
+    assert "summary" in capsys.readouterr().out
+
+
+def test_eval_bad_model_evaluates_nothing(tmp_path, capsys) -> None:
+    data = tmp_path / "set"
+    data.mkdir()
+    cv2.imwrite(str(data / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    assert main(["eval", "--model", "bicubic-x2", "--model", "no-such-model",
+                 "--data", str(data)]) != 0
+    assert "mean" not in capsys.readouterr().out
+
+
 @pytest.mark.data
 def test_eval_bicubic_set5(shared_data, capsys) -> None:
     assert main(["eval", "--model", "bicubic-x2", "--data", str(shared_data / "Set5")]) == 0

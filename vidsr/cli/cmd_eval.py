@@ -8,44 +8,60 @@ import shlex
 import sys
 from pathlib import Path
 
+from torch import nn
+
 from ..api import load_model
-from ..evaluate import evaluate
+from ..evaluate import EvalReport, evaluate
 from ..weights import manifest, write_manifest
 
 
 def run(args: argparse.Namespace) -> int:
-    model = load_model(args.model, pretrained=True if args.record else None)
+    # Load every model first: a bad name fails before any evaluation runs or anything is recorded.
+    models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
     reports = []
-    for data in args.data:
-        report = evaluate(model, data)
-        reports.append(report)
-        print(f"{report.model} on {report.dataset} (x{report.scale}):")
-        for name, p, s in report.images:
-            print(f"  {name:<16} PSNR {p:7.3f} dB  SSIM {s:.4f}")
-        print(f"  {'mean':<16} PSNR {report.psnr:7.3f} dB  SSIM {report.ssim:.4f}")
+    for name, model in zip(args.model, models, strict=True):
+        own = []
+        for data in args.data:
+            report = evaluate(model, data)
+            own.append(report)
+            print(f"{report.model} on {report.dataset} (x{report.scale}):")
+            for image, p, s in report.images:
+                print(f"  {image:<16} PSNR {p:7.3f} dB  SSIM {s:.4f}")
+            print(f"  {'mean':<16} PSNR {report.psnr:7.3f} dB  SSIM {report.ssim:.4f}")
+        reports += own
+        if args.record:
+            _record(name, model, own, args.data)
+    if len(models) > 1:
+        print("summary (mean PSNR dB / SSIM):")
+        for r in reports:
+            print(f"  {r.model:<22} {r.dataset:<12} {r.psnr:7.3f}  {r.ssim:.4f}")
     if args.json:
         payload = [r.as_dict() for r in reports]
         Path(args.json).write_text(json.dumps(payload if len(payload) > 1 else payload[0],
                                               indent=2) + "\n")
-    if args.record:
-        entries = manifest()
-        entry = entries[model.spec.name]
-        metrics = dict(entry.metrics)
-        for r in reports:
-            metrics[r.dataset] = {"psnr": round(r.psnr, 2), "ssim": round(r.ssim, 4)}
-        argv = ["vidsr", "eval", "--model", args.model]
-        for d in args.data:
-            argv += ["--data", d]
-        entries[model.spec.name] = type(entry)(**{**entry.__dict__, "metrics": metrics,
-                                                  "command": shlex.join(argv)})
-        write_manifest(entries)
-        print(f"recorded in the registry for {model.spec.name}", file=sys.stderr)
     return 0
+
+
+def _record(name: str, model: nn.Module, reports: list[EvalReport], data: list[str]) -> None:
+    """Store ``reports`` as the registry metrics of ``model``, with the command that made them."""
+    entries = manifest()
+    entry = entries[model.spec.name]
+    metrics = dict(entry.metrics)
+    for r in reports:
+        metrics[r.dataset] = {"psnr": round(r.psnr, 2), "ssim": round(r.ssim, 4)}
+    argv = ["vidsr", "eval", "--model", name]
+    for d in data:
+        argv += ["--data", d]
+    entries[model.spec.name] = type(entry)(**{**entry.__dict__, "metrics": metrics,
+                                              "command": shlex.join(argv)})
+    write_manifest(entries)
+    print(f"recorded in the registry for {model.spec.name}", file=sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="PSNR/SSIM on an image folder under the standard protocol")
-    p.add_argument("-m", "--model", required=True, help="model name, alias or weights file")
+    p.add_argument("-m", "--model", required=True, action="append",
+                   help="model name, alias or weights file (repeat to compare several)")
     p.add_argument("--data", required=True, action="append",
                    help="folder of HR images (repeat for several sets)")
     p.add_argument("--json", help="also write the results as JSON to this file")
