@@ -27,6 +27,7 @@ from vidsr.train.whiten import (
     trained_weight,
     whitening_basis,
 )
+from vidsr.weights import sha256_file
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -135,6 +136,28 @@ def test_loss_switch() -> None:
         Recipe(steps=100, tune_loss="mse", tune_from=100)
     with pytest.raises(InputError, match="tune_from needs"):
         Recipe(steps=100, tune_from=50)
+
+
+def test_distill_fields() -> None:
+    r = Recipe(steps=100, teacher="ecbsr-x2", distill=0.5, distill_from=40)
+    assert [r.distill_at(s) for s in (0, 39, 40, 99)] == [0.0, 0.0, 0.5, 0.5]
+    assert Recipe(steps=100).distill_at(50) == 0.0
+    for bad, message in [({"distill": 0.5}, "needs a teacher"),
+                         ({"teacher": "ecbsr-x2"}, "needs distill"),
+                         ({"teacher": "ecbsr-x2", "distill": 1.5}, "between 0 and 1"),
+                         ({"teacher": "ecbsr-x2", "distill": 0.5, "distill_from": 100},
+                          "distill_from"),
+                         ({"teacher": "ecbsr-x2", "distill": 0.5, "teacher_sha256": "abc"}, "hex")]:
+        with pytest.raises(InputError, match=message):
+            Recipe(steps=100, **bad)
+    # A longer run may start distilling at a step not yet taken, not change steps already taken.
+    base = Recipe(model="esr-max-k3c2-x2", steps=100, schedule="constant")
+    later = base.replace(steps=200, teacher="ecbsr-x2", distill=0.5, distill_from=100)
+    assert later.extends(base, 100) is None
+    assert "distillation" in later.extends(base.replace(steps=150), 120)
+    other = later.replace(teacher="ecbsr-m4c8-x2")
+    assert other.extends(later, 100) is None      # the teacher had not been used yet
+    assert other.extends(later, 101) == "the teacher differs"
 
 
 def test_shipped_recipes_load() -> None:
@@ -256,6 +279,32 @@ def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "b" / "last.ckpt")["recipe"]["steps"] == 10
     b = load_file(str(tmp_path / "b" / "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_distillation_pulls_the_student_to_its_teacher(tmp_path: Path) -> None:
+    data, val = _tiny(tmp_path)
+    kw = {"show_progress": False, "cache_dir": tmp_path / "cache"}
+    teacher_run = train(Recipe(model="esr-max-k3c2-x2", steps=8, batch=4, lr_patch=8, lr=5e-2,
+                               val_every=8), [data], tmp_path / "t", **kw)
+    teacher_file = teacher_run.out_dir / "final.safetensors"
+    student = Recipe(model="esr-tm-k3c2-x2", steps=60, batch=4, lr_patch=8, lr=3e-2,
+                     val_every=60, loss="mse")
+    plain_run = train(student, [data], tmp_path / "p", **kw)
+    distilled = student.replace(teacher=str(teacher_file), distill=1.0)
+    run = train(distilled, [data], tmp_path / "d", **kw)
+    # The checkpoint pins the teacher's file, so a resume cannot silently use other weights.
+    pinned = load_checkpoint(run.out_dir / "last.ckpt")["recipe"]["teacher_sha256"]
+    assert pinned == sha256_file(teacher_file)
+    lr_y = make_pair(read_rgb(next(val.iterdir())), 2).lr_y
+    x = torch.from_numpy(np.asarray(lr_y, np.float32) / 255.0)[None, None]
+    t = load_model(teacher_file)(x).clamp(0, 1)
+    gap = {name: (load_model(r.out_dir / "final.safetensors")(x) - t).square().mean().item()
+           for name, r in (("plain", plain_run), ("distilled", run))}
+    assert gap["distilled"] < 0.5 * gap["plain"], gap
+    with pytest.raises(InputError, match="pins"):
+        train(distilled.replace(teacher_sha256="0" * 64), [data], tmp_path / "e", **kw)
+    with pytest.raises(InputError, match="upscales x2"):
+        train(distilled.replace(model="esr-tm-k3c2-x3"), [data], tmp_path / "f", **kw)
 
 
 def test_whitened_basis_keeps_the_function_and_whitens_the_patches() -> None:

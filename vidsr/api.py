@@ -19,13 +19,13 @@ from .weights import load_into, manifest, read_weights, sha256_file
 log = logging.getLogger(__name__)
 
 
-def _is_weights_path(name: str | Path) -> bool:
+def is_weights_path(name: str | Path) -> bool:
     return isinstance(name, Path) or str(name).endswith(".safetensors") or Path(name).is_file()
 
 
 def resolve_spec(name: str | Path) -> ModelSpec:
     """The ``ModelSpec`` a model name, alias or weights file stands for."""
-    if _is_weights_path(name):
+    if is_weights_path(name):
         return read_weights(name)[0]
     return parse_name(str(name))
 
@@ -39,7 +39,7 @@ def load_model(name: str | Path, device: str | torch.device = "cpu",
     warning, or ``WeightsError`` is raised when ``pretrained=True``. ``pretrained=False`` always
     gives a fresh initialisation. The result carries its ``ModelSpec`` as ``model.spec``.
     """
-    if _is_weights_path(name):
+    if is_weights_path(name):
         spec, tensors, _meta = read_weights(name)
         model = spec.build()
         load_into(model, tensors, str(name))

@@ -118,6 +118,32 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int) -> t
     return torch.sqrt((pred - target) ** 2 + 1e-6).mean()  # charbonnier
 
 
+def load_teacher(recipe: Recipe, spec: ModelSpec, device: str) -> tuple[nn.Module, str]:
+    """The recipe's distillation teacher in eval mode, and the sha256 of its weights file.
+
+    The teacher is a model name (its shipped weights) or a weights file ``vidsr train`` wrote; it
+    must upscale by the student's factor. A pinned ``teacher_sha256`` must match the file.
+    """
+    from ..api import is_weights_path, load_model
+    from ..weights import manifest, sha256_file
+
+    name = recipe.teacher
+    teacher = load_model(name, device, pretrained=True)
+    if teacher.spec.scale != spec.scale:
+        raise InputError(f"teacher {name} upscales x{teacher.spec.scale}, the student "
+                         f"{spec.name} x{spec.scale}")
+    if is_weights_path(name):
+        digest = sha256_file(Path(name))
+    else:
+        entry = manifest().get(teacher.spec.name) if teacher.spec.trainable else None
+        digest = entry.sha256 if entry is not None else ""
+    if recipe.teacher_sha256 and digest != recipe.teacher_sha256:
+        raise InputError(f"teacher {name}: its weights have sha256 {digest[:12]}..., the recipe "
+                         f"pins {recipe.teacher_sha256[:12]}... (use the weights the recipe was "
+                         "run with)")
+    return teacher, digest
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -168,6 +194,8 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
         earlier = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
         if recipe is not None:
             recipe = recipe.replace(model=parse_name(recipe.model or earlier.model).name)
+            if recipe.teacher == earlier.teacher and not recipe.teacher_sha256:
+                recipe = recipe.replace(teacher_sha256=earlier.teacher_sha256)
             why = recipe.extends(earlier, ckpt["step"])
             if why:
                 raise InputError(f"the recipe does not extend {resume}: {why}")
@@ -180,6 +208,13 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
         recipe = recipe.replace(steps=steps)
     spec = parse_name(recipe.model)
     recipe = recipe.replace(model=spec.name)
+
+    teacher = None
+    if recipe.distill:
+        teacher, digest = load_teacher(recipe, spec, device)
+        recipe = recipe.replace(teacher_sha256=digest)   # the checkpoint pins the teacher
+        log.info("distilling from %s (sha256 %s...), weight %g from step %d", recipe.teacher,
+                 digest[:12] or "-", recipe.distill, recipe.distill_from)
 
     hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
     torch.manual_seed(recipe.seed)
@@ -253,8 +288,16 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step)
             lr_t, hr_t = sampler.batch(recipe.batch, gen)
-            loss = _loss(model(lr_t.to(device)), hr_t.to(device), recipe.loss_at(step),
-                         recipe.margin * spec.scale)
+            lr_t = lr_t.to(device)
+            pred = model(lr_t)
+            kind, border = recipe.loss_at(step), recipe.margin * spec.scale
+            loss = _loss(pred, hr_t.to(device), kind, border)
+            weight = recipe.distill_at(step)
+            if weight:
+                assert teacher is not None
+                with torch.no_grad():
+                    target = teacher(lr_t).clamp_(0.0, 1.0)
+                loss = (1.0 - weight) * loss + weight * _loss(pred, target, kind, border)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if key_gain is not None:

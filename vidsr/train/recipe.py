@@ -51,6 +51,10 @@ class Recipe:
     restart_lr: float = 0.0         # peak rate of the cycles after the first (0: lr)
     tune_loss: str = ""             # the loss from step tune_from on ("": ``loss`` throughout)
     tune_from: int = 0              # first step trained with tune_loss
+    teacher: str = ""               # distillation teacher: a model name or a weights file
+    teacher_sha256: str = ""        # pins the teacher's weights file ("": not checked)
+    distill: float = 0.0            # weight of the teacher term in the loss, in [0, 1]
+    distill_from: int = 0           # first step with the teacher term
 
     def __post_init__(self) -> None:
         if self.model:
@@ -91,10 +95,26 @@ class Recipe:
                 raise InputError("recipe: need 0 < tune_from < steps")
         elif self.tune_from:
             raise InputError("recipe: tune_from needs tune_loss")
+        if not 0.0 <= self.distill <= 1.0:
+            raise InputError("recipe: distill must be between 0 and 1")
+        if self.distill and not self.teacher:
+            raise InputError("recipe: distill needs a teacher")
+        if self.teacher and not self.distill:
+            raise InputError("recipe: a teacher needs distill > 0")
+        if self.distill_from and not (self.distill and 0 < self.distill_from < self.steps):
+            raise InputError("recipe: distill_from needs distill, and 0 < distill_from < steps")
+        if self.teacher_sha256 and (not self.teacher or len(self.teacher_sha256) != 64 or
+                                    any(c not in "0123456789abcdef" for c in self.teacher_sha256)):
+            raise InputError("recipe: teacher_sha256 is the 64 lower-case hex digits of the "
+                             "teacher's weights file, and needs a teacher")
 
     def loss_at(self, step: int) -> str:
         """The loss minimised at optimizer step ``step`` (0-based)."""
         return self.tune_loss if self.tune_loss and step >= self.tune_from else self.loss
+
+    def distill_at(self, step: int) -> float:
+        """The weight of the teacher term at optimizer step ``step`` (0 before ``distill_from``)."""
+        return self.distill if step >= self.distill_from else 0.0
 
     def lr_at(self, step: int) -> float:
         """The learning rate for optimizer step ``step`` (0-based)."""
@@ -118,11 +138,13 @@ class Recipe:
         """Why this recipe cannot continue a run of ``earlier`` stopped at ``step`` (None: it can).
 
         It can when it is the same run made longer: every field equal except the schedule's
-        length, its restarts, the loss switch (``tune_loss``/``tune_from``) and how often it
-        validates, and the same rate and loss at every step so far -- so the continued run is the
-        one this recipe gives from scratch.
+        length, its restarts, the loss switch (``tune_loss``/``tune_from``), distillation
+        (``teacher``, ``distill``, ``distill_from``) and how often it validates, and the same
+        rate, loss and teacher at every step so far -- so the continued run is the one this
+        recipe gives from scratch.
         """
-        free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from"}
+        free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from",
+                "teacher", "teacher_sha256", "distill", "distill_from"}
         for f in fields(self):
             if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
                 return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
@@ -134,6 +156,11 @@ class Recipe:
                 return f"the learning rate at step {s} differs"
             if self.loss_at(s) != earlier.loss_at(s):
                 return f"the loss at step {s} differs"
+            if self.distill_at(s) != earlier.distill_at(s):
+                return f"the distillation weight at step {s} differs"
+        if earlier.distill and earlier.distill_from < step and (
+                (self.teacher, self.teacher_sha256) != (earlier.teacher, earlier.teacher_sha256)):
+            return "the teacher differs"
         return None
 
     def as_dict(self) -> dict[str, Any]:
