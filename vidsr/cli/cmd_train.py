@@ -57,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="output folder for checkpoints, weights and the log")
     p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
     p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used; with "
-                   "--recipe, a recipe that makes the same run longer: more steps, restarts)")
+                   "--recipe, a recipe that makes the same run longer: more steps, restarts, "
+                   "a loss switch or distillation from a step not yet taken)")
     p.add_argument("--val", nargs="+", help="held-out folders validated every val_every steps")
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
     p.add_argument("--cache", help="folder for the cached training planes (default: --out)")
