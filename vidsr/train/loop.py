@@ -29,10 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from ..api import is_weights_path, load_model
 from ..errors import Cancelled, InputError, WeightsError
 from ..evaluate import EvalPair, evaluate, load_pairs
 from ..registry import ModelSpec, parse_name
-from ..weights import save_weights
+from ..weights import manifest, save_weights, sha256_file
 from .data import PatchSampler, build_planes
 from .init import apply_init
 from .recipe import Recipe, recipe_from_dict
@@ -124,9 +125,6 @@ def load_teacher(recipe: Recipe, spec: ModelSpec, device: str) -> tuple[nn.Modul
     The teacher is a model name (its shipped weights) or a weights file ``vidsr train`` wrote; it
     must upscale by the student's factor. A pinned ``teacher_sha256`` must match the file.
     """
-    from ..api import is_weights_path, load_model
-    from ..weights import manifest, sha256_file
-
     name = recipe.teacher
     teacher = load_model(name, device, pretrained=True)
     if teacher.spec.scale != spec.scale:
