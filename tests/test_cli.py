@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -54,12 +55,18 @@ def test_missing_input_is_an_error(tmp_path, capsys) -> None:
     assert "no such file" in capsys.readouterr().err
 
 
-def test_eval_json(tmp_path, capsys) -> None:
+def _eval_set(tmp_path: Path) -> Path:
+    """A one-image HR folder for the evaluation tests."""
     data = tmp_path / "set"
     data.mkdir()
     yy, xx = np.mgrid[0:48, 0:40]
     img = np.stack([(yy * 5) % 256, (xx * 6) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
     cv2.imwrite(str(data / "a.png"), img)
+    return data
+
+
+def test_eval_json(tmp_path, capsys) -> None:
+    data = _eval_set(tmp_path)
     out = tmp_path / "r.json"
     assert main(["eval", "--model", "bicubic-x2", "--data", str(data), "--json", str(out)]) == 0
     report = json.loads(out.read_text())
@@ -69,11 +76,7 @@ def test_eval_json(tmp_path, capsys) -> None:
 
 
 def test_eval_several_models(tmp_path, capsys) -> None:
-    data = tmp_path / "set"
-    data.mkdir()
-    yy, xx = np.mgrid[0:48, 0:40]
-    img = np.stack([(yy * 5) % 256, (xx * 6) % 256, ((xx + yy) * 3) % 256], -1).astype(np.uint8)
-    cv2.imwrite(str(data / "a.png"), img)
+    data = _eval_set(tmp_path)
     out = tmp_path / "r.json"
     assert main(["eval", "--model", "bicubic-x2", "--model", "esr-max-x2", "--data", str(data),
                  "--json", str(out)]) == 0
