@@ -87,9 +87,7 @@ def test_eval_several_models(tmp_path, capsys) -> None:
 
 
 def test_eval_bad_model_evaluates_nothing(tmp_path, capsys) -> None:
-    data = tmp_path / "set"
-    data.mkdir()
-    cv2.imwrite(str(data / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    data = _eval_set(tmp_path)
     assert main(["eval", "--model", "bicubic-x2", "--model", "no-such-model",
                  "--data", str(data)]) != 0
     assert "mean" not in capsys.readouterr().out
