@@ -84,3 +84,22 @@ def test_panes_bench_report() -> None:
     assert report["scale"] == 3 and report["frames"] == 3
     (pane,) = report["panes"]
     assert pane["model"] == "bicubic-x3" and pane["sr_ms"] > 0 and report["display_fps"] > 0
+
+
+def test_train_bench_times_both_ecbsr_forms(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "train.json"
+    rc = main(["bench", "--train", "--models", "ecbsr-m1c4-x2", "ecbsr-m2c4-x3", "--batch", "2",
+               "--patch", "8", "--steps", "1", "--device", "cpu", "--json", str(out)])
+    assert rc == 0
+    assert "merged ms/step" in capsys.readouterr().out
+    (report,) = json.loads(out.read_text())
+    assert report["device"] == "cpu" and (report["batch"], report["lr_patch"]) == (2, 8)
+    assert [r["model"] for r in report["rows"]] == ["ecbsr-m1c4-x2", "ecbsr-m2c4-x3"]
+    for r in report["rows"]:
+        assert r["branches_ms"] > 0 and r["merged_ms"] > 0
+        assert r["speedup"] == pytest.approx(r["branches_ms"] / r["merged_ms"], rel=0.1, abs=0.1)
+
+
+def test_train_bench_refuses_a_model_without_a_training_form(capsys: pytest.CaptureFixture) -> None:
+    assert main(["bench", "--train", "--models", "esr-max-k3c2-x2", "--steps", "1"]) != 0
+    assert "ECBSR" in capsys.readouterr().err

@@ -22,7 +22,7 @@ def _randomise(net: torch.nn.Module, std: float = 0.05) -> None:
 ])
 def test_reparameterized_matches_training_form(m: int, c: int, scale: int, with_idt: bool) -> None:
     torch.manual_seed(0)
-    net = ECBSR(m, c, scale, with_idt=with_idt)
+    net = ECBSR(m, c, scale, with_idt=with_idt, online_merge=False)  # branch by branch
     _randomise(net)
     x = torch.rand(2, 1, 19, 23)  # odd sizes: every border pixel is compared
     with torch.no_grad():
@@ -33,7 +33,7 @@ def test_reparameterized_matches_training_form(m: int, c: int, scale: int, with_
 
 
 def test_reparameterize_is_exact_in_float64() -> None:
-    net = ECBSR(2, 8, 2, with_idt=True).double()
+    net = ECBSR(2, 8, 2, with_idt=True, online_merge=False).double()
     _randomise(net, std=0.5)
     x = torch.rand(1, 1, 9, 7, dtype=torch.float64)
     with torch.no_grad():
@@ -50,7 +50,28 @@ def test_border_ring_carries_the_bias() -> None:
     kernel, bias = block.merged()
     merged = torch.nn.functional.conv2d(x, kernel, bias, padding=1)
     with torch.no_grad():
-        assert torch.allclose(block(x), merged, atol=1e-5)
+        assert torch.allclose(block.forward_branches(x), merged, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_idt", [False, True])
+def test_online_merge_gives_the_branch_forms_gradients(with_idt: bool) -> None:
+    """Training through the merged kernel is the same optimisation: same loss, and the same
+    gradient on every branch parameter (mask scales, 1x1 biases, PReLU slopes included)."""
+    grads = []
+    for online in (False, True):
+        torch.manual_seed(0)
+        net = ECBSR(2, 8, 3, with_idt=with_idt, online_merge=online).double()
+        _randomise(net, std=0.3)
+        x = torch.rand(2, 1, 11, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        loss = (net(x) - 0.5).abs().mean()
+        loss.backward()
+        grads.append((loss.item(), {n: p.grad.clone() for n, p in net.named_parameters()}))
+    (loss_ref, ref), (loss_on, on) = grads
+    assert abs(loss_ref - loss_on) < 1e-12
+    assert ref.keys() == on.keys() and len(ref) > 30
+    for name, g in ref.items():
+        assert torch.allclose(on[name], g, atol=1e-12, rtol=1e-9), name
+        assert g.abs().max() > 0, name  # every parameter really is trained
 
 
 def test_deploy_form_is_a_plain_conv_stack() -> None:

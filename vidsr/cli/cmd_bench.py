@@ -1,6 +1,7 @@
 """``vidsr bench``: SR speed per model and size (fast path next to eager), peak memory, and the
 end-to-end 1080p -> 4K throughput next to the encoder alone. ``--kernels`` times the fused GPU
-kernels instead (``vidsr.kernels.bench``)."""
+kernels instead (``vidsr.kernels.bench``); ``--train`` times an ECBSR training step in its two
+arithmetic forms (``vidsr.train.bench``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import json
 import logging
 import sys
 from pathlib import Path
+
+import torch
 
 from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report, parse_size
 from ..engine.bench import run as run_bench
@@ -44,11 +47,33 @@ def _panes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from ..engine.core import pick_device
+    from ..train.bench import DEFAULT_TRAIN_MODELS, format_train_bench, train_step_bench
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [pick_device(d) for d in (args.device or ["cpu"])]
+    reports = []
+    for device in devices:
+        report = train_step_bench(
+            tuple(args.models or DEFAULT_TRAIN_MODELS), device, args.batch, args.patch,
+            steps=args.steps, progress=lambda what: print(f"vidsr bench: timing {what}",
+                                                          file=sys.stderr, flush=True))
+        print(format_train_bench(report))
+        reports.append(report)
+    if args.json is not None:
+        Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if args.kernels:
         return _kernels(args)
     if args.panes:
         return _panes(args)
+    if args.train:
+        return _train(args)
     base = QUICK if args.quick else {}
     config = BenchConfig(
         models=tuple(args.models or base.get("models", DEFAULT_MODELS)),
@@ -114,6 +139,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "conversion; per-pane ms and the display rate")
     p.add_argument("--kernels", action="store_true",
                    help="time the fused GPU kernels instead (vidsr.kernels.bench)")
+    p.add_argument("--train", action="store_true",
+                   help="time one ECBSR training step (forward, L1, backward, Adam), branch by "
+                        "branch vs merged online, for --models (default the shipped ECBSRs)")
+    p.add_argument("--batch", type=int, default=16, help="--train: patches per step (default 16)")
+    p.add_argument("--patch", type=int, default=32,
+                   help="--train: LR patch side (default 32; HR is patch x scale)")
+    p.add_argument("--steps", type=int, default=10, help="--train: steps per timing round")
     p.add_argument("--iters", type=int, default=50, help="--kernels: calls per timing repeat")
     p.add_argument("--no-compile", action="store_true",
                    help="--kernels: skip the torch.compile column")
