@@ -10,8 +10,8 @@ each block's forward merges its branches into one 3x3 kernel (a few small tensor
 the autograd graph) and applies a single conv ("online re-parameterisation", as in OREPA, Hu et
 al., CVPR 2022). The function and the gradient reaching every branch parameter are the same as
 the branch-by-branch forward, up to float rounding, so the optimisation is the paper's; one conv
-instead of about 3.5x its multiply-adds per block makes a training step 2-4x faster on a CPU
-(`python scripts/bench_ecb_train.py`). ``online_merge=False`` keeps the branch-by-branch forward.
+instead of about 3.5x its multiply-adds per block makes a training step 3.5-4x faster on a CPU
+(`vidsr bench --train`). ``online_merge=False`` keeps the branch-by-branch forward.
 """
 
 from __future__ import annotations
