@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -258,6 +262,38 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(tmp_path / "a" / "last.ckpt")["best_psnr"] == \
         load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",
+                    reason="POSIX signals")
+def test_sigterm_checkpoints_and_exits_143(tmp_path: Path) -> None:
+    """``kill`` (or a scheduler's stop) on a running ``vidsr train``: it checkpoints, says how to
+    resume, and exits 128 + SIGTERM; the checkpoint resumes."""
+    data, _val = _tiny(tmp_path)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "esr-max-k3c2-x2"\nsteps = 10000000\nbatch = 2\n'
+                      'lr_patch = 6\nval_every = 10000000\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vidsr", "train", "--recipe", str(recipe), "--data", str(data),
+         "--out", str(out), "--no-progress", "--threads", "1"],
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines = []
+    for line in proc.stderr:  # wait until the loop runs
+        lines.append(line)
+        if "training esr-max-k3c2-x2" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, "".join(lines) + rest
+    assert "terminated: training stopped at step" in rest and "--resume" in rest
+    step = load_checkpoint(out / "last.ckpt")["step"]
+    assert 0 < step < 10000000
+    result = train(None, [data], out, resume=out / "last.ckpt", steps=step + 2,
+                   show_progress=False)
+    assert result.step == step + 2
 
 
 def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:

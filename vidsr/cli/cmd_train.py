@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 
 import torch
 
-from ..errors import InputError
+from ..errors import Cancelled, InputError
 from ..registry import parse_name
 from ..train.recipe import Recipe, load_recipe
+
+
+@contextlib.contextmanager
+def _sigterm_sets(event: threading.Event) -> Iterator[None]:
+    """While inside, SIGTERM (``kill``, a batch scheduler's stop, a closing terminal's job
+    control) sets ``event`` instead of killing the process, so the loop can checkpoint first.
+    Background jobs started by a non-interactive shell ignore SIGINT, so Ctrl-C alone would not
+    cover them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda _sig, _frame: event.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +60,17 @@ def run(args: argparse.Namespace) -> int:
             recipe = recipe.replace(model=name)
         if not recipe.model:
             raise InputError("give --model or a recipe that names one")
-    result = train(recipe, args.data, args.out, val_dirs=args.val or (), resume=args.resume,
-                   steps=args.steps, cache_dir=args.cache, time_limit=args.time_limit,
-                   device=args.device, show_progress=not args.no_progress)
+    terminated = threading.Event()
+    try:
+        with _sigterm_sets(terminated):
+            result = train(recipe, args.data, args.out, val_dirs=args.val or (),
+                           resume=args.resume, steps=args.steps, cache_dir=args.cache,
+                           time_limit=args.time_limit, device=args.device,
+                           show_progress=not args.no_progress, cancel=terminated)
+    except Cancelled as exc:
+        print(f"vidsr: terminated: {exc}; resume with --resume {args.out}/last.ckpt",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     best = "-" if result.best_psnr is None else f"{result.best_psnr:.3f} dB at step " \
                                                 f"{result.best_step}"
     print(f"step {result.step}: best validation {best}; weights {result.best}; "
