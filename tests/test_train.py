@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, W
 from vidsr.evaluate import make_pair, read_rgb
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade
-from vidsr.train.loop import load_checkpoint, train
+from vidsr.train.loop import _run_lock, load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
 from vidsr.train.whiten import (
     apply_whitening,
@@ -262,6 +263,19 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert load_checkpoint(tmp_path / "a" / "last.ckpt")["best_psnr"] == \
         load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
+def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    data, _val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=6, val_every=2)
+    out = tmp_path / "out"
+    out.mkdir()
+    with _run_lock(out):  # as a running `vidsr train` holds it
+        with pytest.raises(InputError, match=f"in use by another vidsr train \\(pid {os.getpid()}"):
+            train(recipe, [data], out, show_progress=False)
+        assert not (out / "last.ckpt").exists()
+    assert train(recipe, [data], out, show_progress=False).step == 2  # released
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32",

@@ -13,13 +13,14 @@ weights of the best validation), ``final.safetensors`` (the last step's weights)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,43 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     device = str(pick_device(device))  # "cuda" without CUDA: one clear InputError
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir, time_limit,
+                      device, show_progress, progress, cancel)
+
+
+@contextlib.contextmanager
+def _run_lock(out: Path) -> Iterator[None]:
+    """Hold ``out/.lock`` for the run: a second ``vidsr train`` on the same folder (a resume
+    started while the first still runs) would interleave two runs' checkpoints and weights."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): run unguarded
+        yield
+        return
+    with open(out / ".lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            raise InputError(f"{out} is in use by another vidsr train (pid {holder}); stop it "
+                             "first or give another --out") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
+           val_dirs: Sequence[str | Path], resume: str | Path | None, steps: int | None,
+           cache_dir: str | Path | None, time_limit: float | None, device: str,
+           show_progress: bool, progress: Callable[[int, int, float], None] | None,
+           cancel: threading.Event | None) -> TrainResult:
     ckpt = load_checkpoint(resume) if resume else None
     if ckpt is not None:
         earlier = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
