@@ -109,3 +109,15 @@ def test_closed_output_pipe_is_quiet(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert main(["models"]) == 141
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_eval_self_ensemble(tmp_path, capsys) -> None:
+    data = _eval_set(tmp_path)
+    out = tmp_path / "se.json"
+    assert main(["eval", "--model", "esr-max-x2", "--self-ensemble", "--data", str(data),
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["model"] == "esr-max-k7c4-x2 (self-ensemble)"
+    capsys.readouterr()
+    assert main(["eval", "--model", "esr-max-x2", "--self-ensemble", "--record",
+                 "--data", str(data)]) == 1
+    assert "--record" in capsys.readouterr().err

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vidsr.models import ECB, ECBSR, PlainSR
+from vidsr.models import ECB, ECBSR, PlainSR, SelfEnsemble
 
 
 def _randomise(net: torch.nn.Module, std: float = 0.05) -> None:
@@ -86,3 +86,23 @@ def test_deploy_form_is_a_plain_conv_stack() -> None:
 def test_identity_branch_only_when_shapes_match() -> None:
     net = ECBSR(2, 8, 2, with_idt=True)  # blocks 1->8, 8->8, 8->8, 8->4
     assert [b.with_idt for b in net.blocks] == [False, True, True, False]
+
+
+def test_self_ensemble_is_the_mean_over_the_eight_symmetries() -> None:
+    """``SelfEnsemble`` averages the 8 flipped/rotated predictions, each mapped back: the result
+    commutes with every flip and 90-degree rotation, which the net itself does not."""
+    net = ECBSR(1, 4, 2).reparameterize()
+    _randomise(net, std=0.3)
+    ens = SelfEnsemble(net)
+    x = torch.rand(1, 1, 9, 12, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        by_hand = torch.zeros(1, 1, 18, 24)
+        for k in range(4):
+            for t in (lambda a: a, lambda a: a.flip(3)):
+                by_hand += torch.rot90(t(net(t(torch.rot90(x, k, (2, 3))))), -k, (2, 3)) / 8
+        out = ens(x)
+        assert torch.allclose(out, by_hand, atol=1e-6)
+        assert torch.allclose(ens(x.flip(2)), out.flip(2), atol=1e-6)
+        assert torch.allclose(ens(torch.rot90(x, 1, (2, 3))), torch.rot90(out, 1, (2, 3)),
+                              atol=1e-6)
+        assert not torch.allclose(net(x.flip(2)), net(x).flip(2), atol=1e-4)

@@ -20,6 +20,7 @@ from vidsr import load_model
 from vidsr.cli.main import main
 from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
 from vidsr.evaluate import make_pair, read_rgb
+from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade
 from vidsr.train.loop import _run_lock, load_checkpoint, train
@@ -163,6 +164,11 @@ def test_distill_fields() -> None:
     other = later.replace(teacher="ecbsr-m4c8-x2")
     assert other.extends(later, 100) is None      # the teacher had not been used yet
     assert other.extends(later, 101) == "the teacher differs"
+    ensemble = later.replace(teacher_ensemble=True)
+    assert ensemble.extends(later, 100) is None
+    assert ensemble.extends(later, 101) == "the teacher differs"
+    with pytest.raises(InputError, match="teacher_ensemble needs a teacher"):
+        Recipe(steps=100, teacher_ensemble=True)
 
 
 def test_shipped_recipes_load() -> None:
@@ -351,6 +357,13 @@ def test_distillation_pulls_the_student_to_its_teacher(tmp_path: Path) -> None:
     gap = {name: (load_model(r.out_dir / "final.safetensors")(x) - t).square().mean().item()
            for name, r in (("plain", plain_run), ("distilled", run))}
     assert gap["distilled"] < 0.5 * gap["plain"], gap
+    # The self-ensemble teacher: the student is pulled to the teacher's 8-way mean instead.
+    se_run = train(distilled.replace(teacher_ensemble=True), [data], tmp_path / "s", **kw)
+    assert load_checkpoint(se_run.out_dir / "last.ckpt")["recipe"]["teacher_ensemble"] is True
+    t_se = SelfEnsemble(load_model(teacher_file))(x).clamp(0, 1)
+    student_se = load_model(se_run.out_dir / "final.safetensors")(x)
+    student_d = load_model(run.out_dir / "final.safetensors")(x)
+    assert (student_se - t_se).square().mean() < (student_d - t_se).square().mean()
     with pytest.raises(InputError, match="pins"):
         train(distilled.replace(teacher_sha256="0" * 64), [data], tmp_path / "e", **kw)
     with pytest.raises(InputError, match="upscales x2"):

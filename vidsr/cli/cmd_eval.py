@@ -11,18 +11,26 @@ from pathlib import Path
 from torch import nn
 
 from ..api import load_model
+from ..errors import InputError
 from ..evaluate import EvalReport, evaluate
+from ..models import SelfEnsemble
 from ..weights import manifest, write_manifest
 
 
 def run(args: argparse.Namespace) -> int:
     # Load every model first: a bad name fails before any evaluation runs or anything is recorded.
+    if args.record and args.self_ensemble:
+        raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
+    if args.self_ensemble:
+        models = [SelfEnsemble(m) for m in models]
     reports = []
     for name, model in zip(args.model, models, strict=True):
         own = []
         for data in args.data:
             report = evaluate(model, data)
+            if args.self_ensemble:
+                report.model += " (self-ensemble)"
             own.append(report)
             print(f"{report.model} on {report.dataset} (x{report.scale}):")
             for image, p, s in report.images:
@@ -33,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
             _record(name, model, own, args.data)
     if len(models) > 1:
         print("summary (mean PSNR dB / SSIM):")
+        width = max(len(r.model) for r in reports)
         for r in reports:
-            print(f"  {r.model:<22} {r.dataset:<12} {r.psnr:7.3f}  {r.ssim:.4f}")
+            print(f"  {r.model:<{width}} {r.dataset:<12} {r.psnr:7.3f}  {r.ssim:.4f}")
     if args.json:
         payload = [r.as_dict() for r in reports]
         Path(args.json).write_text(json.dumps(payload if len(payload) > 1 else payload[0],
@@ -65,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, action="append",
                    help="folder of HR images (repeat for several sets)")
     p.add_argument("--json", help="also write the results as JSON to this file")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average each model over the 8 flips and 90-degree rotations of the "
+                        "input (8x the time; what a teacher_ensemble recipe distils from)")
     p.add_argument("--record", action="store_true",
                    help="store the measured metrics in the shipped-weights registry")
     p.set_defaults(func=run)

@@ -2,5 +2,7 @@
 
 from .ecbsr import ECB, ECBSR, PlainSR, SeqConv3x3
 from .edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
+from .ensemble import SelfEnsemble
 
-__all__ = ["ECB", "ECBSR", "ESRCNN", "ESRMax", "ESRTM", "ESRTR", "PlainSR", "SeqConv3x3"]
+__all__ = ["ECB", "ECBSR", "ESRCNN", "ESRMax", "ESRTM", "ESRTR", "PlainSR", "SelfEnsemble",
+           "SeqConv3x3"]

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from ..api import is_weights_path, load_model
 from ..errors import Cancelled, InputError, WeightsError
 from ..evaluate import EvalPair, evaluate, load_pairs
+from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
 from ..weights import manifest, save_weights, sha256_file
 from .data import PatchSampler, build_planes
@@ -249,7 +250,10 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     if recipe.distill:
         teacher, digest = load_teacher(recipe, spec, device)
         recipe = recipe.replace(teacher_sha256=digest)   # the checkpoint pins the teacher
-        log.info("distilling from %s (sha256 %s...), weight %g from step %d", recipe.teacher,
+        if recipe.teacher_ensemble:
+            teacher = SelfEnsemble(teacher).eval()
+        log.info("distilling from %s%s (sha256 %s...), weight %g from step %d", recipe.teacher,
+                 " (self-ensemble of 8)" if recipe.teacher_ensemble else "",
                  digest[:12] or "-", recipe.distill, recipe.distill_from)
 
     hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)

@@ -55,6 +55,7 @@ class Recipe:
     teacher_sha256: str = ""        # pins the teacher's weights file ("": not checked)
     distill: float = 0.0            # weight of the teacher term in the loss, in [0, 1]
     distill_from: int = 0           # first step with the teacher term
+    teacher_ensemble: bool = False  # teacher = its mean over the 8 flips/rotations of the patch
 
     def __post_init__(self) -> None:
         if self.model:
@@ -101,6 +102,8 @@ class Recipe:
             raise InputError("recipe: distill needs a teacher")
         if self.teacher and not self.distill:
             raise InputError("recipe: a teacher needs distill > 0")
+        if self.teacher_ensemble and not self.teacher:
+            raise InputError("recipe: teacher_ensemble needs a teacher")
         if self.distill_from and not (self.distill and 0 < self.distill_from < self.steps):
             raise InputError("recipe: distill_from needs distill, and 0 < distill_from < steps")
         if self.teacher_sha256 and (not self.teacher or len(self.teacher_sha256) != 64 or
@@ -139,12 +142,13 @@ class Recipe:
 
         It can when it is the same run made longer: every field equal except the schedule's
         length, its restarts, the loss switch (``tune_loss``/``tune_from``), distillation
-        (``teacher``, ``distill``, ``distill_from``) and how often it validates, and the same
+        (``teacher``, ``distill``, ``distill_from``, ``teacher_ensemble``) and how often it
+        validates, and the same
         rate, loss and teacher at every step so far -- so the continued run is the one this
         recipe gives from scratch.
         """
         free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from",
-                "teacher", "teacher_sha256", "distill", "distill_from"}
+                "teacher", "teacher_sha256", "distill", "distill_from", "teacher_ensemble"}
         for f in fields(self):
             if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
                 return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
@@ -159,7 +163,8 @@ class Recipe:
             if self.distill_at(s) != earlier.distill_at(s):
                 return f"the distillation weight at step {s} differs"
         if earlier.distill and earlier.distill_from < step and (
-                (self.teacher, self.teacher_sha256) != (earlier.teacher, earlier.teacher_sha256)):
+                (self.teacher, self.teacher_sha256, self.teacher_ensemble)
+                != (earlier.teacher, earlier.teacher_sha256, earlier.teacher_ensemble)):
             return "the teacher differs"
         return None
 
