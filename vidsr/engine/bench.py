@@ -89,16 +89,17 @@ def host_peak_mib() -> float | None:
 
 
 # -- SR timing ----------------------------------------------------------------------------
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (no-op off CUDA), so a wall-clock time is honest."""
     if device.type == "cuda":
         torch.cuda.synchronize()
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     fn()
-    _sync(device)
+    sync(device)
     return (time.perf_counter() - t0) * 1000.0
 
 
@@ -281,7 +282,8 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
     return report
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
+def text_table(head: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned plain-text columns under a dashed rule."""
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -306,7 +308,7 @@ def format_report(report: dict[str, Any]) -> str:
         out.append("\nSR per frame, ms (uint8 luma in and out, median of alternating runs; "
                    "eager = fp32 PyTorch with "
                    f"{'/'.join(map(str, threads)) or 'default'} intra-op threads, eager 1t with 1)")
-        out.append(_table(
+        out.append(text_table(
             ["device", "model", "input", "eager", "eager 1t", "fast", "eager/fast",
              "fast backend", "cpu bf16", "compiled", "pipelined", "peak host MiB",
              "peak dev MiB"],
@@ -319,7 +321,7 @@ def format_report(report: dict[str, Any]) -> str:
               num(r.get("peak_device_mib"), "{:.0f}")] for r in report["sr"]]))
     if report["e2e"]:
         out.append("\nEnd to end (decode -> SR -> encode) vs the encoder alone")
-        out.append(_table(
+        out.append(text_table(
             ["device", "model", "job", "frames", "codec", "pipeline fps", "encoder fps",
              "ratio", "decode/sr/encode ms per frame", "bound by", "peak host MiB"],
             [[r["device"], r["model"], f"{r['input']} -> {r['output']}", str(r["frames"]),

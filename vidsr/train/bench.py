@@ -17,27 +17,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..engine.bench import sync, text_table
 from ..errors import InputError
 from ..registry import parse_name
 
 DEFAULT_TRAIN_MODELS = ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2", "ecbsr-m4c16-x3", "ecbsr-m4c16-x4")
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _run_steps(net: torch.nn.Module, opt: torch.optim.Optimizer, lr: torch.Tensor,
                hr: torch.Tensor, n: int) -> float:
     """Milliseconds per step over ``n`` training steps."""
-    _sync(lr.device)
+    sync(lr.device)
     t0 = time.perf_counter()
     for _ in range(n):
         opt.zero_grad(set_to_none=True)
         F.l1_loss(net(lr), hr).backward()
         opt.step()
-    _sync(lr.device)
+    sync(lr.device)
     return (time.perf_counter() - t0) * 1e3 / n
 
 
@@ -83,12 +79,8 @@ def format_train_bench(report: dict[str, Any]) -> str:
     head = ["model", "branches ms/step", "merged ms/step", "speedup"]
     rows = [[r["model"], f"{r['branches_ms']:.2f}", f"{r['merged_ms']:.2f}", f"{r['speedup']:.2f}x"]
             for r in report["rows"]]
-    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
-    lines = [f"ECBSR training step on {report['device']} ({report['threads']} threads), batch "
+    title = (f"ECBSR training step on {report['device']} ({report['threads']} threads), batch "
              f"{report['batch']} of {report['lr_patch']}x{report['lr_patch']} LR patches, "
              f"L1 + backward + Adam; median of {report['rounds']} alternating rounds of "
-             f"{report['steps']} steps",
-             "  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
+             f"{report['steps']} steps")
+    return title + "\n" + text_table(head, rows)

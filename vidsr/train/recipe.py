@@ -143,9 +143,8 @@ class Recipe:
         It can when it is the same run made longer: every field equal except the schedule's
         length, its restarts, the loss switch (``tune_loss``/``tune_from``), distillation
         (``teacher``, ``distill``, ``distill_from``, ``teacher_ensemble``) and how often it
-        validates, and the same
-        rate, loss and teacher at every step so far -- so the continued run is the one this
-        recipe gives from scratch.
+        validates, and the same rate, loss and teacher at every step so far -- so the continued
+        run is the one this recipe gives from scratch.
         """
         free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from",
                 "teacher", "teacher_sha256", "distill", "distill_from", "teacher_ensemble"}
