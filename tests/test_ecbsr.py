@@ -106,3 +106,21 @@ def test_self_ensemble_is_the_mean_over_the_eight_symmetries() -> None:
         assert torch.allclose(ens(torch.rot90(x, 1, (2, 3))), torch.rot90(out, 1, (2, 3)),
                               atol=1e-6)
         assert not torch.allclose(net(x.flip(2)), net(x).flip(2), atol=1e-4)
+
+
+@pytest.mark.parametrize("with_idt", [False, True])
+def test_absorb_gives_the_training_form_a_plain_nets_function(with_idt: bool) -> None:
+    torch.manual_seed(3)
+    plain = PlainSR(2, 6, 3)
+    for p in plain.parameters():
+        p.data.normal_(0, 0.2)
+    net = ECBSR(2, 6, 3, with_idt=with_idt)
+    branch = net.blocks[1].conv1x1_sbx.conv0.weight.clone()
+    net.absorb(plain)
+    x = torch.rand(2, 1, 11, 13)
+    torch.testing.assert_close(net(x), plain(x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(net.reparameterize()(x), plain(x), atol=1e-5, rtol=1e-4)
+    # the edge branches keep their own values, so they still take part in training
+    assert torch.equal(net.blocks[1].conv1x1_sbx.conv0.weight, branch)
+    with pytest.raises(ValueError, match="M2C6"):
+        ECBSR(2, 8, 3).absorb(plain)

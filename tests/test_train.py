@@ -79,6 +79,9 @@ def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     ("margin = 16\n", "margin"),
     ("steps = [\n", "not valid TOML"),
     ("key_gain = 0\n", "key_gain"),
+    ('init = "weights"\n', "go together"),
+    ('init_weights = "ecbsr-x2"\n', "go together"),
+    ('init = "weights"\ninit_weights = "ecbsr-x2"\ninit_sha256 = "ab"\n', "hex"),
 ])
 def test_recipe_errors(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "r.toml"
@@ -335,6 +338,35 @@ def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     assert load_checkpoint(tmp_path / "b" / "last.ckpt")["recipe"]["steps"] == 10
     b = load_file(str(tmp_path / "b" / "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("name", ["esr-tm-k3c2-x2", "ecbsr-m1c4-x2"])
+def test_init_from_weights_starts_where_they_are(tmp_path: Path, name: str) -> None:
+    data, val = _tiny(tmp_path)
+    kw = {"show_progress": False, "cache_dir": tmp_path / "cache"}
+    first = train(Recipe(model=name, steps=8, batch=4, lr_patch=8, lr=2e-2, val_every=8),
+                  [data], tmp_path / "a", **kw)
+    start_file = first.out_dir / "final.safetensors"
+    # A rate too small to move anything: the new run's weights are the ones it started from
+    # (ECBSR goes through its training form and back).
+    warm = Recipe(model=name, steps=2, batch=4, lr_patch=8, lr=1e-12, schedule="constant",
+                  val_every=2, init="weights", init_weights=str(start_file), whiten=1e-3
+                  if name.startswith("esr") else 0.0)
+    run = train(warm, [data], tmp_path / "b", val_dirs=[val], **kw)
+    x = torch.rand(1, 1, 9, 10)
+    torch.testing.assert_close(load_model(run.out_dir / "final.safetensors")(x),
+                               load_model(start_file)(x), atol=1e-5, rtol=1e-4)
+    assert load_checkpoint(run.out_dir / "last.ckpt")["recipe"]["init_sha256"] == \
+        sha256_file(start_file)
+    # Its first validation scores the starting weights, not a fresh initialisation.
+    fresh = train(warm.replace(init="default", init_weights=""), [data], tmp_path / "c",
+                  val_dirs=[val], **kw)
+    assert run.history[0]["mean_psnr"] != fresh.history[0]["mean_psnr"]
+    with pytest.raises(InputError, match="pins"):
+        train(warm.replace(init_sha256="0" * 64), [data], tmp_path / "d", **kw)
+    other = "esr-tm-k3c2-x3" if name.startswith("esr") else "ecbsr-m1c4-x3"
+    with pytest.raises(InputError, match="is " + name):
+        train(warm.replace(model=other), [data], tmp_path / "e", **kw)
 
 
 def test_distillation_pulls_the_student_to_its_teacher(tmp_path: Path) -> None:

@@ -172,6 +172,26 @@ class ECBSR(nn.Module):
         return self.shuffle(y)
 
     @torch.no_grad()
+    def absorb(self, plain: PlainSR) -> None:
+        """Make this training form compute ``plain``'s function, in place.
+
+        The edge branches keep their values (a fresh initialisation keeps its random 1x1 convs
+        and small mask scales, so every branch still receives gradient); each block's plain
+        3x3 branch takes the difference between ``plain``'s kernel and the other branches'
+        merged kernel. ``self.reparameterize()`` then returns ``plain``'s weights, up to float
+        rounding. This is how a run starts from deploy-form weights (recipe ``init_weights``).
+        """
+        if (plain.m, plain.c, plain.scale) != (self.m, self.c, self.scale):
+            raise ValueError(f"cannot absorb an M{plain.m}C{plain.c} x{plain.scale} net into "
+                             f"M{self.m}C{self.c} x{self.scale}")
+        for block, conv in zip(self.blocks, plain.convs, strict=True):
+            kernel, bias = block.merged()
+            block.conv3x3.weight.add_(conv.weight.to(kernel) - kernel)
+            block.conv3x3.bias.add_(conv.bias.to(bias) - bias)
+        for src, dst in zip(plain.acts, self.acts, strict=True):
+            dst.weight.copy_(src.weight)
+
+    @torch.no_grad()
     def reparameterize(self) -> PlainSR:
         """Return the deploy-form ``PlainSR`` computing the same function."""
         ref = self.blocks[0].conv3x3.weight

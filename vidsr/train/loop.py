@@ -121,27 +121,42 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int) -> t
     return torch.sqrt((pred - target) ** 2 + 1e-6).mean()  # charbonnier
 
 
+def load_pinned(name: str, pin: str, what: str) -> tuple[nn.Module, str]:
+    """The deploy-form model ``name`` (a model name, for its shipped weights, or a weights file
+    ``vidsr train`` wrote) on the CPU, and the sha256 of its weights file, which must equal
+    ``pin`` when one is given. ``what`` names the role in errors ("teacher", "init_weights")."""
+    model = load_model(name, "cpu", pretrained=True)
+    if is_weights_path(name):
+        digest = sha256_file(Path(name))
+    else:
+        entry = manifest().get(model.spec.name) if model.spec.trainable else None
+        digest = entry.sha256 if entry is not None else ""
+    if pin and digest != pin:
+        raise InputError(f"{what} {name}: its weights have sha256 {digest[:12]}..., the recipe "
+                         f"pins {pin[:12]}... (use the weights the recipe was run with)")
+    return model, digest
+
+
 def load_teacher(recipe: Recipe, spec: ModelSpec, device: str) -> tuple[nn.Module, str]:
     """The recipe's distillation teacher in eval mode, and the sha256 of its weights file.
 
     The teacher is a model name (its shipped weights) or a weights file ``vidsr train`` wrote; it
     must upscale by the student's factor. A pinned ``teacher_sha256`` must match the file.
     """
-    name = recipe.teacher
-    teacher = load_model(name, device, pretrained=True)
+    teacher, digest = load_pinned(recipe.teacher, recipe.teacher_sha256, "teacher")
     if teacher.spec.scale != spec.scale:
-        raise InputError(f"teacher {name} upscales x{teacher.spec.scale}, the student "
+        raise InputError(f"teacher {recipe.teacher} upscales x{teacher.spec.scale}, the student "
                          f"{spec.name} x{spec.scale}")
-    if is_weights_path(name):
-        digest = sha256_file(Path(name))
-    else:
-        entry = manifest().get(teacher.spec.name) if teacher.spec.trainable else None
-        digest = entry.sha256 if entry is not None else ""
-    if recipe.teacher_sha256 and digest != recipe.teacher_sha256:
-        raise InputError(f"teacher {name}: its weights have sha256 {digest[:12]}..., the recipe "
-                         f"pins {recipe.teacher_sha256[:12]}... (use the weights the recipe was "
-                         "run with)")
-    return teacher, digest
+    return teacher.to(device), digest
+
+
+def load_init(recipe: Recipe, spec: ModelSpec) -> tuple[nn.Module, str]:
+    """The recipe's ``init_weights`` (deploy form, same architecture) and its file's sha256."""
+    start, digest = load_pinned(recipe.init_weights, recipe.init_sha256, "init_weights")
+    if start.spec.name != spec.name:
+        raise InputError(f"init_weights {recipe.init_weights} is {start.spec.name}, the recipe "
+                         f"trains {spec.name}")
+    return start, digest
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
@@ -233,6 +248,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             recipe = recipe.replace(model=parse_name(recipe.model or earlier.model).name)
             if recipe.teacher == earlier.teacher and not recipe.teacher_sha256:
                 recipe = recipe.replace(teacher_sha256=earlier.teacher_sha256)
+            if recipe.init_weights == earlier.init_weights and not recipe.init_sha256:
+                recipe = recipe.replace(init_sha256=earlier.init_sha256)
             why = recipe.extends(earlier, ckpt["step"])
             if why:
                 raise InputError(f"the recipe does not extend {resume}: {why}")
@@ -256,10 +273,16 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                  " (self-ensemble of 8)" if recipe.teacher_ensemble else "",
                  digest[:12] or "-", recipe.distill, recipe.distill_from)
 
+    start = None
+    if recipe.init == "weights" and ckpt is None:   # a resume takes the model from the checkpoint
+        start, digest = load_init(recipe, spec)
+        recipe = recipe.replace(init_sha256=digest)     # the checkpoint pins the start
+        log.info("starting from %s (sha256 %s...)", recipe.init_weights, digest[:12] or "-")
+
     hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
     torch.manual_seed(recipe.seed)
     model = spec.build(training=True)
-    apply_init(model, spec, recipe.init, recipe.init_noise)
+    apply_init(model, spec, recipe.init, recipe.init_noise, start)
     if recipe.whiten:
         apply_whitening(model, lrs, recipe.whiten)
     model = model.to(device)

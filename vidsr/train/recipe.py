@@ -42,7 +42,11 @@ class Recipe:
     margin: int = 0                 # LR pixels at each patch side left out of the loss
     augment: bool = True            # random flips and 90-degree rotations
     seed: int = 0
-    init: str = "default"           # "default" (the model's own) or "bicubic" (edge-SR values)
+    init: str = "default"           # "default" (the model's own), "bicubic" (edge-SR values)
+                                    # or "weights" (start from init_weights)
+    init_weights: str = ""          # init = "weights": a model name (its shipped weights) or a
+                                    # weights file vidsr train wrote
+    init_sha256: str = ""           # pins the init_weights file ("": not checked)
     init_noise: float = 1e-2        # std of the noise added to bicubic-initialised filters
     val_every: int = 2000           # validate (and checkpoint) every N steps
     key_gain: float = 1.0           # eSR-TM/TR/CNN: key (and query) rows learn key_gain x faster
@@ -62,8 +66,14 @@ class Recipe:
             parse_name(self.model)  # raises ModelNotFoundError for a bad name
         if self.schedule not in SCHEDULES:
             raise InputError(f"recipe: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.init not in ("default", "bicubic"):
-            raise InputError(f"recipe: init must be 'default' or 'bicubic', got {self.init!r}")
+        if self.init not in ("default", "bicubic", "weights"):
+            raise InputError(f"recipe: init must be 'default', 'bicubic' or 'weights', "
+                             f"got {self.init!r}")
+        if (self.init == "weights") != bool(self.init_weights):
+            raise InputError("recipe: init = \"weights\" and init_weights go together")
+        if self.init_sha256 and (not self.init_weights or not _is_sha256(self.init_sha256)):
+            raise InputError("recipe: init_sha256 is the 64 lower-case hex digits of the "
+                             "init_weights file, and needs init_weights")
         if self.loss not in LOSSES:
             raise InputError(f"recipe: loss must be one of {LOSSES}, got {self.loss!r}")
         for name in ("steps", "batch", "lr_patch", "val_every"):
@@ -106,8 +116,7 @@ class Recipe:
             raise InputError("recipe: teacher_ensemble needs a teacher")
         if self.distill_from and not (self.distill and 0 < self.distill_from < self.steps):
             raise InputError("recipe: distill_from needs distill, and 0 < distill_from < steps")
-        if self.teacher_sha256 and (not self.teacher or len(self.teacher_sha256) != 64 or
-                                    any(c not in "0123456789abcdef" for c in self.teacher_sha256)):
+        if self.teacher_sha256 and (not self.teacher or not _is_sha256(self.teacher_sha256)):
             raise InputError("recipe: teacher_sha256 is the 64 lower-case hex digits of the "
                              "teacher's weights file, and needs a teacher")
 
@@ -174,6 +183,10 @@ class Recipe:
 
     def replace(self, **changes: Any) -> Recipe:
         return dataclasses.replace(self, **changes)
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
 
 def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
