@@ -9,7 +9,12 @@
 #   compile  the bench with the torch.compile max-autotune column (autotuning takes minutes)
 #   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
 #   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
-# Not in `all`: engine, pipeline, e2e (issue 4), panes (issue 5), train (issue 3); see below.
+# Not in `all`: engine, pipeline, e2e (issue 4), panes (issue 5), train-bg/train-wait (issue 3);
+# see below. One device session (15 minutes in all) as two calls, the second at once after the
+# first so the machine is still warm (a carry is at most 64 MiB: PyAV alone is 35 MiB):
+#   1. carry runs/pack [runs/gpu], timeout_s 560:
+#      BUDGET=540 bash scripts/gpu_check.sh train-bg tests engine train-wait bench panes sweep ncu
+#   2. carry .whl, timeout_s 240: BUDGET=230 bash scripts/gpu_check.sh pipeline e2e
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
 # bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
 # timeout still leaves its finished rows). `all` (the default) runs the steps inside BUDGET
@@ -49,6 +54,7 @@ torch.cuda.get_device_name(), torch.cuda.get_device_properties(0).multi_processo
     git log --oneline -1 2>/dev/null
 } 2>&1 | tee -a "$OUT/summary.txt"
 
+TRAIN_PIDS=()
 run_steps=("$@")
 [[ ${#run_steps[@]} -eq 0 || ${run_steps[0]} == all ]] && run_steps=(tests bench compile sweep ncu)
 for s in "${run_steps[@]}"; do
@@ -73,16 +79,34 @@ for s in "${run_steps[@]}"; do
         # Issue 5: four GUI panes at 720p -> 1440p without Qt (PyQt6 is too big to carry).
         panes) step panes 120 python3 -c "from vidsr.engine.panes import panes_bench, format_panes
 print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
-        # Issue 3: ECBSR training on the GPU, resumable across sessions. Carry runs/data (the
-        # packed Y planes, `vidsr train --cache runs/data`), runs/val and, after the first
-        # session, the last.ckpt brought back in $OUT/train/. Arguments in TRAIN_ARGS, e.g.
-        #   TRAIN_ARGS="--recipe R.toml --data runs/data/train-x2.npz" or "--resume runs/gpu/last.ckpt"
-        train) step train 600 python3 -m vidsr train ${TRAIN_ARGS:-} --val runs/val/Set5 \
-                   runs/val/Set14 --out runs/gpu --device cuda --no-progress \
-                   --time-limit $(( BUDGET - ($(date +%s) - START) - 60 ))
-               mkdir -p "$OUT/train" && cp runs/gpu/last.ckpt runs/gpu/best.safetensors \
-                   runs/gpu/log.jsonl "$OUT/train/" 2>/dev/null ;;
-        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes|train)" ;;
+        # Issue 3: ECBSR training on the GPU, resumable across sessions. `train-bg` starts one
+        # `vidsr train` per recipe in TRAIN_RECIPES (default recipes/gpu/*.toml) in the
+        # background, all on the one GPU, each stopping with a checkpoint after TRAIN_S seconds
+        # (default 300); steps listed after it run meanwhile (correctness tests: their timings
+        # mean nothing under the training load). `train-wait` waits for them and packs every
+        # run folder (last.ckpt, best.safetensors, log.jsonl, the log) into $OUT/train.tgz;
+        # put the benchmarks after it. Carry runs/pack (python scripts/pack_train_data.py: the
+        # training planes of all scales plus Set5/Set14, ~37 MiB) and, from the second session
+        # on, runs/gpu (train.tgz unpacked): a run folder holding last.ckpt is resumed.
+        train-bg)
+            mkdir -p runs/gpu
+            for r in ${TRAIN_RECIPES:-recipes/gpu/*.toml}; do
+                name=$(basename "$r" .toml); dir=runs/gpu/$name
+                args=(--recipe "$r")
+                [[ -f $dir/last.ckpt ]] && args+=(--resume "$dir/last.ckpt")
+                log "train $name: start (${TRAIN_S:-300}s) ${args[*]}"
+                python3 -m vidsr train "${args[@]}" --data "${TRAIN_DATA:-runs/pack/train.pack.npz}" \
+                    --val runs/pack/val/Set5 runs/pack/val/Set14 --out "$dir" --device "${TRAIN_DEVICE:-cuda}" \
+                    --no-progress --time-limit "${TRAIN_S:-300}" >>"runs/gpu/$name.log" 2>&1 &
+                TRAIN_PIDS+=($!)
+            done ;;
+        train-wait)
+            for pid in "${TRAIN_PIDS[@]}"; do wait "$pid"; log "train pid $pid: exit $?"; done
+            for f in runs/gpu/*.log; do log "$(basename "$f"): $(grep -E 'step [0-9]+:' "$f" \
+                | tail -n 1 | cut -c1-160)"; done
+            tar -czf "$OUT/train.tgz" --exclude='*.lock' runs/gpu && log "train.tgz: $(du -h \
+                "$OUT/train.tgz" | cut -f1)" ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes|train-bg|train-wait)" ;;
     esac
 done
 log "done in $(( $(date +%s) - START ))s; files in $OUT"

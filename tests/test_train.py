@@ -19,10 +19,10 @@ from safetensors.torch import load_file
 from vidsr import load_model
 from vidsr.cli.main import main
 from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
-from vidsr.evaluate import make_pair, read_rgb
+from vidsr.evaluate import evaluate, make_pair, read_rgb
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
-from vidsr.train.data import PatchSampler, build_planes, degrade
+from vidsr.train.data import PatchSampler, build_planes, degrade, pack_planes
 from vidsr.train.loop import _run_lock, load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
 from vidsr.train.whiten import (
@@ -207,6 +207,19 @@ def test_planes_are_cached(tmp_path: Path) -> None:
         build_planes([cache], 3)
 
 
+def test_a_pack_holds_every_scales_planes(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", size=(50, 61))   # not a multiple of 2, 3 or 4
+    pack = pack_planes([folder], [2, 3], tmp_path / "train.pack.npz")
+    for s in (2, 3):
+        want = build_planes([folder], s)
+        got = build_planes([pack], s)
+        assert all(np.array_equal(a, b)
+                   for a, b in zip(want[0] + want[1], got[0] + got[1], strict=True))
+        assert all(a.flags.c_contiguous for a in got[0])
+    with pytest.raises(DataError, match="packs x2, x3 planes, not x4"):
+        build_planes([pack], 4)
+
+
 def test_patches_are_aligned() -> None:
     rng = np.random.default_rng(1)
     scale, p = 3, 5
@@ -358,10 +371,10 @@ def test_init_from_weights_starts_where_they_are(tmp_path: Path, name: str) -> N
                                load_model(start_file)(x), atol=1e-5, rtol=1e-4)
     assert load_checkpoint(run.out_dir / "last.ckpt")["recipe"]["init_sha256"] == \
         sha256_file(start_file)
-    # Its first validation scores the starting weights, not a fresh initialisation.
-    fresh = train(warm.replace(init="default", init_weights=""), [data], tmp_path / "c",
-                  val_dirs=[val], **kw)
-    assert run.history[0]["mean_psnr"] != fresh.history[0]["mean_psnr"]
+    # Its first validation, at step 0, scores the starting weights.
+    assert [h["step"] for h in run.history] == [0, 2]
+    start_psnr = evaluate(load_model(start_file), val).psnr
+    assert run.history[0]["mean_psnr"] == pytest.approx(start_psnr, abs=1e-9)
     with pytest.raises(InputError, match="pins"):
         train(warm.replace(init_sha256="0" * 64), [data], tmp_path / "d", **kw)
     other = "esr-tm-k3c2-x3" if name.startswith("esr") else "ecbsr-m1c4-x3"

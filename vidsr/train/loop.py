@@ -339,6 +339,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                  ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items()),
                  best_psnr, best_step)
 
+    if start is not None and val:
+        run_validation()    # step 0 scores the starting weights: the best is never below them
     model.train()
     start_time = time.monotonic()
     bar = tqdm(total=recipe.steps, initial=step, desc=spec.name, unit="step",
