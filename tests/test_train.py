@@ -180,6 +180,21 @@ def test_shipped_recipes_load() -> None:
         assert r.model == f.stem, f"{f.name} names {r.model}"
 
 
+def test_weights_kept_for_recipes_are_what_their_names_say() -> None:
+    # recipes/teachers/<model>-<first 8 hex of sha256>.safetensors: starting points and teachers
+    # that recipes name by path, so a re-shipped model does not strand them.
+    kept = sorted((RECIPES / "teachers").glob("*.safetensors"))
+    assert kept
+    for f in kept:
+        model, digest = f.stem.rsplit("-", 1)
+        assert sha256_file(f).startswith(digest), f.name
+        assert load_model(f).spec.name == model
+    for f in sorted((RECIPES / "gpu").glob("*.toml")):
+        r = load_recipe(f)
+        for path in (r.init_weights, r.teacher):
+            assert not path or (RECIPES.parent / path).is_file(), f"{f.name}: {path}"
+
+
 # --- data ------------------------------------------------------------------------------------
 
 def test_degradation_matches_evaluation(tmp_path: Path) -> None:
