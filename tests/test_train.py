@@ -390,6 +390,10 @@ def test_init_from_weights_starts_where_they_are(tmp_path: Path, name: str) -> N
     assert [h["step"] for h in run.history] == [0, 2]
     start_psnr = evaluate(load_model(start_file), val).psnr
     assert run.history[0]["mean_psnr"] == pytest.approx(start_psnr, abs=1e-9)
+    # Made longer, it resumes from its checkpoint (the pin carries over; the file is not reread).
+    longer = train(warm.replace(steps=4, val_every=4), [data], tmp_path / "b", val_dirs=[val],
+                   resume=run.out_dir / "last.ckpt", **kw)
+    assert [h["step"] for h in longer.history] == [0, 2, 4]
     with pytest.raises(InputError, match="pins"):
         train(warm.replace(init_sha256="0" * 64), [data], tmp_path / "d", **kw)
     other = "esr-tm-k3c2-x3" if name.startswith("esr") else "ecbsr-m1c4-x3"

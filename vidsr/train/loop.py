@@ -282,7 +282,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out)
     torch.manual_seed(recipe.seed)
     model = spec.build(training=True)
-    apply_init(model, spec, recipe.init, recipe.init_noise, start)
+    if ckpt is None:    # a resume takes every weight (and the RNG states) from the checkpoint
+        apply_init(model, spec, recipe.init, recipe.init_noise, start)
     if recipe.whiten:
         apply_whitening(model, lrs, recipe.whiten)
     model = model.to(device)
