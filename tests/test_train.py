@@ -23,7 +23,7 @@ from vidsr.evaluate import evaluate, make_pair, read_rgb
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade, pack_planes
-from vidsr.train.loop import _run_lock, load_checkpoint, train
+from vidsr.train.loop import WeightAverage, _run_lock, deploy_form, load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
 from vidsr.train.whiten import (
     apply_whitening,
@@ -258,6 +258,24 @@ def test_patches_are_aligned() -> None:
     assert all((x[0].numpy() * 255).round().astype(np.uint8).tobytes() in windows for x in lr_b)
 
 
+def test_ema_fields() -> None:
+    r = Recipe(steps=100, ema=0.99, ema_from=40)
+    assert [r.ema_at(s) for s in (0, 39, 40, 99)] == [0.0, 0.0, 0.99, 0.99]
+    assert Recipe(steps=100).ema_at(50) == 0.0
+    for bad, message in [({"ema": 1.0}, "in \\[0, 1\\)"), ({"ema": -0.1}, "ema"),
+                         ({"ema_from": 10}, "ema_from needs ema"),
+                         ({"ema": 0.9, "ema_from": 100}, "ema_from")]:
+        with pytest.raises(InputError, match=message):
+            Recipe(steps=100, **bad)
+    # A longer run may start averaging at a step not yet taken, not change steps already taken.
+    base = Recipe(model="esr-max-k3c2-x2", steps=100, schedule="constant")
+    later = base.replace(steps=200, ema=0.999, ema_from=100)
+    assert later.extends(base, 100) is None
+    assert "averaging at step 100" in later.extends(later.replace(ema=0.99), 120)
+    assert "averaging at step 100" in base.replace(steps=200).extends(later, 120)
+
+
+
 # --- the loop --------------------------------------------------------------------------------
 
 def _tiny(tmp_path: Path) -> tuple[Path, Path]:
@@ -470,6 +488,61 @@ def test_whitened_training_resumes_bit_exactly_and_saves_plain_weights(tmp_path:
     assert set(a) == {"filter.weight"} and torch.equal(a["filter.weight"], b["filter.weight"])
     model = load_model(str(tmp_path / "a" / "best.safetensors"))
     assert model(torch.rand(1, 1, 9, 9)).shape == (1, 1, 18, 18)
+
+
+def test_weight_average_decay_warms_up() -> None:
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    average = WeightAverage(model, 0.9)       # starts as a copy of the model
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    average.update(model, 0.9)                # one step averaged: decay min(0.9, 2 / 11)
+    assert average.model.weight.item() == pytest.approx(1.0 - 2.0 / 11.0)
+    for _ in range(200):
+        average.update(model, 0.9)
+    assert average.model.weight.item() == pytest.approx(1.0, abs=1e-6)
+    assert model.weight.requires_grad and not average.model.weight.requires_grad
+
+
+@pytest.mark.parametrize("name", ["esr-tm-k5c2-x2", "ecbsr-m1c4-x2"])
+def test_weight_averaging_saves_the_average_and_resumes_bit_exactly(tmp_path: Path,
+                                                                     name: str) -> None:
+    data, val = _tiny(tmp_path)
+    plain_run = Recipe(model=name, steps=10, batch=3, lr_patch=8, val_every=5, lr=1e-2,
+                       whiten=1e-3 if name.startswith("esr") else 0.0)
+    averaged = plain_run.replace(ema=0.9, ema_from=3)
+    kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
+    train(plain_run, [data], tmp_path / "a", **kw)
+    train(averaged, [data], tmp_path / "b", **kw)
+    a, b = (load_checkpoint(tmp_path / d / "last.ckpt") for d in "ab")
+    # averaging watches the run without changing it
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["average"] is None and b["average"]["count"] == 10 - 3 - 1
+    final_a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    final_b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    assert not all(torch.equal(final_a[k], final_b[k]) for k in final_a)
+    spec = parse_name(name)
+    model = spec.build(training=True)
+    if plain_run.whiten:
+        noise = np.random.default_rng(0).integers(0, 256, (20, 20), dtype=np.uint8)
+        apply_whitening(model, [noise], plain_run.whiten)   # the basis comes from the state
+    model.load_state_dict(b["average"]["model"])
+    deployed = deploy_form(model, spec).state_dict()
+    assert all(torch.equal(deployed[k], final_b[k]) for k in final_b)
+    # stopped at step 7 and resumed: the same average
+    cancel = threading.Event()
+
+    def stop_at_7(step: int, total: int, loss: float) -> None:
+        if step == 7:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        train(averaged, [data], tmp_path / "c", progress=stop_at_7, cancel=cancel, **kw)
+    train(None, [data], tmp_path / "c", resume=tmp_path / "c" / "last.ckpt", **kw)
+    final_c = load_file(str(tmp_path / "c" / "final.safetensors"))
+    assert all(torch.equal(final_b[k], final_c[k]) for k in final_b)
+    assert load_checkpoint(tmp_path / "c" / "last.ckpt")["best_psnr"] == b["best_psnr"]
 
 
 def test_ecbsr_saved_reparameterized(tmp_path: Path) -> None:

@@ -8,12 +8,14 @@ checkpoints atomically. Everything random is drawn from generators whose states 
 
 Files written to ``out_dir``: ``last.ckpt`` (full state), ``best.safetensors`` (deploy-form
 weights of the best validation), ``final.safetensors`` (the last step's weights) and
-``log.jsonl`` (one line per validation).
+``log.jsonl`` (one line per validation). With the recipe's ``ema`` the validated and saved
+weights are an exponential moving average of the trained ones (``WeightAverage``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -106,6 +108,39 @@ class KeyGain:
     def scale_step(self) -> None:
         rows = self.weight[self.first:]
         rows.sub_(self.before).mul_(self.gain).add_(self.before)
+
+
+class WeightAverage:
+    """Recipe ``ema``: an exponential moving average of a training model's weights.
+
+    Near the end of a schedule Adam's weights still jitter around the minimum with the noise of
+    the mini-batches; their average sits closer to it. The average starts as a copy of the model
+    at the first averaged step; with ``n`` steps averaged since, the decay is
+    ``min(decay, (1 + n) / (10 + n))`` so the copy of the starting point fades fast. Buffers (the
+    fixed ECB masks, the whitening basis) are copied, not averaged.
+    """
+
+    def __init__(self, model: nn.Module, decay: float,
+                 state: dict[str, Any] | None = None) -> None:
+        self.model = copy.deepcopy(model).requires_grad_(False)
+        self.decay = decay
+        self.count = 0
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.count = int(state["count"])
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, decay: float) -> None:
+        self.count += 1
+        d = min(decay, (1.0 + self.count) / (10.0 + self.count))
+        mine = [p for p in self.model.parameters()]
+        theirs = [p.detach() for p in model.parameters()]
+        torch._foreach_lerp_(mine, theirs, 1.0 - d)
+        for a, b in zip(self.model.buffers(), model.buffers(), strict=True):
+            a.copy_(b)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "count": self.count}
 
 
 def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int) -> torch.Tensor:
@@ -303,6 +338,10 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         history = list(ckpt.get("history", []))
         log.info("resuming %s at step %d of %d", spec.name, step, recipe.steps)
 
+    average = None
+    if ckpt is not None and ckpt.get("average") is not None:
+        average = WeightAverage(model, recipe.ema, ckpt["average"])
+
     sampler = PatchSampler(hrs, lrs, spec.scale, recipe.lr_patch, augment=recipe.augment)
     val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
     log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)
@@ -315,17 +354,22 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
             "best_psnr": best_psnr, "best_step": best_step, "history": history,
             "data": [str(d) for d in data_dirs],
+            "average": average.state_dict() if average is not None else None,
         }, out / "last.ckpt")
+
+    def scored() -> nn.Module:
+        """The weights validated and saved: the average once it runs, else the model's own."""
+        return average.model if average is not None else model
 
     def run_validation() -> None:
         nonlocal best_psnr, best_step
-        deploy = deploy_form(model, spec)
+        deploy = deploy_form(scored(), spec)
         meta = {"step": str(step), "data": json.dumps([str(d) for d in data_dirs])}
         if not val:
             save_weights(deploy, spec, out / "best.safetensors", recipe=recipe.as_dict(),
                          extra=meta)
             return
-        scores = validate(model, spec, val)
+        scores = validate(scored(), spec, val)
         mean = sum(v["psnr"] for v in scores.values()) / len(scores)
         entry = {"step": step, "lr": recipe.lr_at(max(step - 1, 0)), "val": scores,
                  "mean_psnr": mean}
@@ -347,7 +391,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     bar = tqdm(total=recipe.steps, initial=step, desc=spec.name, unit="step",
                disable=not show_progress, dynamic_ncols=True,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)
-    ema = None
+    smooth = None
     stopped = None
     try:
         while step < recipe.steps:
@@ -371,15 +415,21 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             opt.step()
             if key_gain is not None:
                 key_gain.scale_step()
+            decay = recipe.ema_at(step)
+            if decay:
+                if average is None:
+                    average = WeightAverage(model, decay)
+                else:
+                    average.update(model, decay)
             step += 1
             value = float(loss.detach())
-            ema = value if ema is None else 0.98 * ema + 0.02 * value
+            smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.update(1)
             if step % recipe.val_every == 0 or step == recipe.steps:
                 run_validation()
                 checkpoint()
                 model.train()
-            bar.set_postfix(loss=f"{ema:.5f}", refresh=False,
+            bar.set_postfix(loss=f"{smooth:.5f}", refresh=False,
                             psnr=f"{history[-1]['mean_psnr']:.2f}" if history else "-")
             if progress is not None:
                 progress(step, recipe.steps, value)
@@ -401,6 +451,6 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         if stopped == "cancelled":
             raise Cancelled(f"training stopped at step {step}")
     else:
-        save_weights(deploy_form(model, spec), spec, out / "final.safetensors",
+        save_weights(deploy_form(scored(), spec), spec, out / "final.safetensors",
                      recipe=recipe.as_dict(), extra={"step": str(step)})
     return TrainResult(out, step, best_psnr, best_step, history)

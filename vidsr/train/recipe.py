@@ -60,6 +60,9 @@ class Recipe:
     distill: float = 0.0            # weight of the teacher term in the loss, in [0, 1]
     distill_from: int = 0           # first step with the teacher term
     teacher_ensemble: bool = False  # teacher = its mean over the 8 flips/rotations of the patch
+    ema: float = 0.0                # weight averaging: validate and save an exponential moving
+    #                                 average of the weights with this decay (0: off; e.g. 0.999)
+    ema_from: int = 0               # first step whose weights enter the average
 
     def __post_init__(self) -> None:
         if self.model:
@@ -120,6 +123,15 @@ class Recipe:
             raise InputError("recipe: teacher_sha256 is the 64 lower-case hex digits of the "
                              "teacher's weights file, and needs a teacher")
 
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError("recipe: ema (the averaging decay) must be in [0, 1)")
+        if self.ema_from and not (self.ema and 0 < self.ema_from < self.steps):
+            raise InputError("recipe: ema_from needs ema, and 0 < ema_from < steps")
+
+    def ema_at(self, step: int) -> float:
+        """The averaging decay after optimizer step ``step`` (0: the step is not averaged)."""
+        return self.ema if self.ema and step >= self.ema_from else 0.0
+
     def loss_at(self, step: int) -> str:
         """The loss minimised at optimizer step ``step`` (0-based)."""
         return self.tune_loss if self.tune_loss and step >= self.tune_from else self.loss
@@ -151,12 +163,14 @@ class Recipe:
 
         It can when it is the same run made longer: every field equal except the schedule's
         length, its restarts, the loss switch (``tune_loss``/``tune_from``), distillation
-        (``teacher``, ``distill``, ``distill_from``, ``teacher_ensemble``) and how often it
-        validates, and the same rate, loss and teacher at every step so far -- so the continued
+        (``teacher``, ``distill``, ``distill_from``, ``teacher_ensemble``), weight averaging
+        (``ema``, ``ema_from``) and how often it validates, and the same rate, loss, teacher and
+        averaging at every step so far -- so the continued
         run is the one this recipe gives from scratch.
         """
         free = {"steps", "restarts", "restart_lr", "val_every", "tune_loss", "tune_from",
-                "teacher", "teacher_sha256", "distill", "distill_from", "teacher_ensemble"}
+                "teacher", "teacher_sha256", "distill", "distill_from", "teacher_ensemble",
+                "ema", "ema_from"}
         for f in fields(self):
             if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
                 return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
@@ -170,6 +184,8 @@ class Recipe:
                 return f"the loss at step {s} differs"
             if self.distill_at(s) != earlier.distill_at(s):
                 return f"the distillation weight at step {s} differs"
+            if self.ema_at(s) != earlier.ema_at(s):
+                return f"the weight averaging at step {s} differs"
         if earlier.distill and earlier.distill_from < step and (
                 (self.teacher, self.teacher_sha256, self.teacher_ensemble)
                 != (earlier.teacher, earlier.teacher_sha256, earlier.teacher_ensemble)):
