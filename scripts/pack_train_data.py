@@ -1,10 +1,13 @@
 """Pack the training (and validation) images for a GPU machine that has no ../shared.
 
     python scripts/pack_train_data.py [--data DIR ...] [--val DIR ...] [--out runs/pack]
+                                      [--rescale F ...]
 
 writes OUT/train.pack.npz (HR Y once plus the LR Y of x2, x3 and x4, lossless PNG; `vidsr train
 --data OUT/train.pack.npz` reads it) and copies the validation folders to OUT/val/. Carry OUT to
-the device (scripts/gpu_check.sh train). Nothing here is committed: OUT sits under runs/.
+the device (scripts/gpu_check.sh train). With --rescale the pack also holds each image
+downscaled by those factors, for recipes with the same `rescale`. Nothing here is committed:
+OUT sits under runs/.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ def main() -> None:
     ap.add_argument("--val", nargs="+", default=[SHARED / "Set5", SHARED / "Set14"])
     ap.add_argument("--scales", nargs="+", type=int, default=[2, 3, 4])
     ap.add_argument("--out", type=Path, default=Path("runs/pack"))
+    ap.add_argument("--rescale", nargs="*", type=float, default=[],
+                    help="also pack each image downscaled by these factors (a recipe's rescale)")
     args = ap.parse_args()
-    pack = pack_planes(args.data, args.scales, args.out / "train.pack.npz")
+    pack = pack_planes(args.data, args.scales, args.out / "train.pack.npz", args.rescale)
     print(f"{pack}: {pack.stat().st_size / 2**20:.1f} MiB")
     for v in map(Path, args.val):
         dst = args.out / "val" / v.name

@@ -20,6 +20,7 @@ from vidsr import load_model
 from vidsr.cli.main import main
 from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
 from vidsr.evaluate import evaluate, make_pair, read_rgb
+from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade, pack_planes
@@ -240,6 +241,32 @@ def test_a_pack_holds_every_scales_planes(tmp_path: Path) -> None:
         assert all(a.flags.c_contiguous for a in got[0])
     with pytest.raises(DataError, match="packs x2, x3 planes, not x4"):
         build_planes([pack], 4)
+
+
+def test_rescale_adds_downscaled_copies(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(60, 80))
+    hrs, lrs = build_planes([folder], 2, tmp_path / "cache", rescale=(0.5,))
+    assert len(hrs) == 4
+    plain_hrs, _ = build_planes([folder], 2, tmp_path / "cache")
+    assert len(plain_hrs) == 2 and len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    # image, its half-size copy, next image, ...: the copy is the image resized, then degraded
+    rgb = read_rgb(sorted(folder.iterdir())[0])
+    want_hr, want_lr = degrade(imresize(rgb, 0.5), 2)
+    assert hrs[0].shape == (60, 80) and np.array_equal(hrs[1], want_hr)
+    assert np.array_equal(lrs[1], want_lr)
+    # a cache or pack says what it holds; a recipe asking for something else is refused
+    cache = next(p for p in (tmp_path / "cache").glob("*.npz") if np.load(p)["count"] == 4)
+    again = build_planes([cache], 2, rescale=(0.5,))[0]
+    assert all(np.array_equal(a, b) for a, b in zip(hrs, again, strict=True))
+    with pytest.raises(DataError, match="holds rescaled copies \\[0.5\\], the recipe asks for no"):
+        build_planes([cache], 2)
+    pack = pack_planes([folder], [2, 3], tmp_path / "p.npz", rescale=(0.5,))
+    got = build_planes([pack], 2, rescale=(0.5,))
+    assert all(np.array_equal(a, b) for a, b in zip(lrs, got[1], strict=True))
+    with pytest.raises(DataError, match="rescaled copies \\[0.7\\]"):
+        build_planes([pack], 3, rescale=(0.7,))
+    with pytest.raises(InputError, match="rescale"):
+        Recipe(rescale=(1.0,))
 
 
 def test_patches_are_aligned() -> None:

@@ -7,6 +7,10 @@ an image. Rounding Y to uint8 costs at most half a grey level (a 59 dB noise flo
 model's error) and keeps the whole training set small enough to carry to a GPU machine.
 
 Crops are aligned: the LR crop at ``(i, j)`` pairs with the HR crop at ``(s*i, s*j)``.
+
+``rescale`` (the recipe's) adds a copy of every image downscaled by each factor before the
+degradation, the scale augmentation FSRCNN (Dong et al., ECCV 2016) used on its 91 + 100 images:
+the same scenes with more detail per pixel, as a larger training set would have.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -43,16 +47,42 @@ def degrade(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     return _y_uint8(hr), _y_uint8(lr)
 
 
-def _cache_key(files: Sequence[Path], scale: int) -> str:
+def _images(files: Sequence[Path], rescale: Sequence[float]) -> Iterator[np.ndarray]:
+    """Each file's uint8 RGB image, followed by its copies downscaled by each ``rescale`` factor
+    (MATLAB-compatible bicubic, rounded to uint8)."""
+    for p in files:
+        rgb = read_rgb(p)
+        yield rgb
+        for f in rescale:
+            yield imresize(rgb, f)
+
+
+def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
+    return tuple(z["rescale"].tolist()) if "rescale" in z.files else ()
+
+
+def _check_rescale(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float]) -> None:
+    held = _rescale_of(z)
+    if held != tuple(rescale):
+        def say(r: Sequence[float]) -> str:
+            return f"rescaled copies {list(r)}" if r else "no rescaled copies"
+        raise DataError(f"{path} holds {say(held)}, the recipe asks for {say(rescale)}")
+
+
+def _cache_key(files: Sequence[Path], scale: int, rescale: Sequence[float] = ()) -> str:
     digest = hashlib.sha1(f"{CACHE_VERSION}|x{scale}".encode())
+    if rescale:
+        digest.update(f"|rescale{list(rescale)}".encode())
     for p in files:
         st = p.stat()
         digest.update(f"|{p.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
     return digest.hexdigest()[:16]
 
 
-def _load_npz(path: Path, scale: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _load_npz(path: Path, scale: int,
+              rescale: Sequence[float] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
     with np.load(path) as z:
+        _check_rescale(z, path, rescale)
         if "pack" in z.files:
             return _unpack(z, path, scale)
         if int(z["scale"]) != scale:
@@ -63,12 +93,13 @@ def _load_npz(path: Path, scale: int) -> tuple[list[np.ndarray], list[np.ndarray
 
 
 def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
-                scale: int) -> None:
+                scale: int, rescale: Sequence[float] = ()) -> None:
     """Write planes as one compressed ``.npz`` (atomically) that ``build_planes`` accepts."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # concurrent runs may race
-    np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale), **arrays)
+    np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale),
+                        rescale=np.array(list(rescale), np.float64), **arrays)
     tmp.replace(path)
 
 
@@ -86,29 +117,33 @@ def _unpng(buf: np.ndarray, path: Path) -> np.ndarray:
     return plane
 
 
-def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | Path) -> Path:
+def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | Path,
+                rescale: Sequence[float] = ()) -> Path:
     """Write the training planes of ``data`` for several scales into one small ``.npz`` pack.
 
     The HR Y plane of each image is stored once, uncropped (the HR plane at scale ``s`` is its
     top-left crop to a multiple of ``s``: Y is computed per pixel), with the LR Y plane of each
     scale, all as lossless PNG bytes -- about half the size of the per-scale caches together,
     so the whole training set travels to a GPU machine in a few tens of MB. ``build_planes``
-    takes the pack wherever it takes a cache file.
+    takes the pack wherever it takes a cache file. With ``rescale`` the pack holds each image's
+    downscaled copies too (and only recipes with the same ``rescale`` read it).
     """
     files = [p for d in data for p in image_files(Path(d))]
     if not files:
         raise DataError("no training images to pack")
     arrays: dict[str, np.ndarray] = {}
-    for i, p in enumerate(files):
-        rgb = read_rgb(p)
+    count = 0
+    for i, rgb in enumerate(_images(files, rescale)):
+        count += 1
         arrays[f"hr{i}"] = _png(_y_uint8(rgb))
         for s in scales:
             arrays[f"lr{i}x{s}"] = _png(degrade(rgb, s)[1])
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, pack=np.int64(1), count=np.int64(len(files)),
-             scales=np.array(sorted(scales), np.int64), **arrays)
+    np.savez(tmp, pack=np.int64(1), count=np.int64(count),
+             scales=np.array(sorted(scales), np.int64),
+             rescale=np.array(list(rescale), np.float64), **arrays)
     tmp.replace(out)
     return out
 
@@ -128,9 +163,9 @@ def _unpack(z: np.lib.npyio.NpzFile, path: Path,
     return hrs, lrs
 
 
-def build_planes(data: Sequence[str | Path], scale: int,
-                 cache_dir: str | Path | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The (HR Y, LR Y) planes of every image in ``data``.
+def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path | None = None,
+                 rescale: Sequence[float] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The (HR Y, LR Y) planes of every image in ``data`` (and of its ``rescale`` copies).
 
     Each entry is a folder of images (degraded once, then cached in ``cache_dir``) or a ``.npz``
     of planes written earlier (a cache file, or a pack from ``pack_planes``), which needs no
@@ -141,7 +176,7 @@ def build_planes(data: Sequence[str | Path], scale: int,
     folders = [Path(d) for d in data if not str(d).endswith(".npz")]
     for d in data:
         if str(d).endswith(".npz"):
-            h, lr = _load_npz(Path(d), scale)
+            h, lr = _load_npz(Path(d), scale, rescale)
             hrs += h
             lrs += lr
     if not folders:
@@ -149,17 +184,17 @@ def build_planes(data: Sequence[str | Path], scale: int,
     files = [p for d in folders for p in image_files(d)]
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"train-{_cache_key(files, scale)}-x{scale}.npz"
+        cache = Path(cache_dir) / f"train-{_cache_key(files, scale, rescale)}-x{scale}.npz"
         if cache.is_file():
-            h, lr = _load_npz(cache, scale)
+            h, lr = _load_npz(cache, scale, rescale)
             return hrs + h, lrs + lr
     new_h, new_l = [], []
-    for p in files:
-        hr, lr = degrade(read_rgb(p), scale)
+    for rgb in _images(files, rescale):
+        hr, lr = degrade(rgb, scale)
         new_h.append(hr)
         new_l.append(lr)
     if cache is not None:
-        save_planes(cache, new_h, new_l, scale)
+        save_planes(cache, new_h, new_l, scale, rescale)
         log.info("cached training planes of %d images in %s", len(new_h), cache)
     return hrs + new_h, lrs + new_l
 

@@ -41,6 +41,7 @@ class Recipe:
     loss: str = "l1"                # "l1", "charbonnier" or "mse"
     margin: int = 0                 # LR pixels at each patch side left out of the loss
     augment: bool = True            # random flips and 90-degree rotations
+    rescale: tuple[float, ...] = ()  # also train on each image downscaled by these factors
     seed: int = 0
     init: str = "default"           # "default" (the model's own), "bicubic" (edge-SR values)
                                     # or "weights" (start from init_weights)
@@ -97,6 +98,8 @@ class Recipe:
             if any(a >= b for a, b in itertools.pairwise(bounds)):
                 raise InputError("recipe: restarts must increase strictly, after warmup and "
                                  "before steps")
+        if any(not 0.0 < f < 1.0 for f in self.rescale):
+            raise InputError("recipe: rescale factors must be between 0 and 1")
         if self.whiten < 0:
             raise InputError("recipe: whiten must be non-negative (0 turns it off)")
         if self.restart_lr < 0:
