@@ -316,6 +316,18 @@ def _tiny(tmp_path: Path) -> tuple[Path, Path]:
     return _images(tmp_path / "train", count=3, seed=0), _images(tmp_path / "val", 2, seed=5)
 
 
+def _train_until(stop: int, recipe: Recipe, data: list[Path], out: Path, **kw: object) -> None:
+    """Run ``train`` and stop it through its ``cancel`` event after step ``stop``."""
+    cancel = threading.Event()
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if step == stop:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        train(recipe, data, out, progress=progress, cancel=cancel, **kw)  # type: ignore[arg-type]
+
+
 def test_train_writes_weights_that_load(tmp_path: Path) -> None:
     data, val = _tiny(tmp_path)
     recipe = Recipe(model="esr-max-k3c2-x2", steps=12, batch=4, lr_patch=8, val_every=6)
@@ -336,14 +348,7 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
     kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
     train(recipe, [data], tmp_path / "a", **kw)
 
-    cancel = threading.Event()
-
-    def stop_at_7(step: int, total: int, loss: float) -> None:
-        if step == 7:
-            cancel.set()
-
-    with pytest.raises(Cancelled):
-        train(recipe, [data], tmp_path / "b", progress=stop_at_7, cancel=cancel, **kw)
+    _train_until(7, recipe, [data], tmp_path / "b", **kw)
     assert load_checkpoint(tmp_path / "b" / "last.ckpt")["step"] == 7
     result = train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
     assert result.step == 10
@@ -565,14 +570,7 @@ def test_weight_averaging_saves_the_average_and_resumes_bit_exactly(tmp_path: Pa
     deployed = deploy_form(model, spec).state_dict()
     assert all(torch.equal(deployed[k], final_b[k]) for k in final_b)
     # stopped at step 7 and resumed: the same average
-    cancel = threading.Event()
-
-    def stop_at_7(step: int, total: int, loss: float) -> None:
-        if step == 7:
-            cancel.set()
-
-    with pytest.raises(Cancelled):
-        train(averaged, [data], tmp_path / "c", progress=stop_at_7, cancel=cancel, **kw)
+    _train_until(7, averaged, [data], tmp_path / "c", **kw)
     train(None, [data], tmp_path / "c", resume=tmp_path / "c" / "last.ckpt", **kw)
     final_c = load_file(str(tmp_path / "c" / "final.safetensors"))
     assert all(torch.equal(final_b[k], final_c[k]) for k in final_b)
