@@ -533,7 +533,7 @@ def test_weight_average_decay_warms_up() -> None:
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(0.0)
-    average = WeightAverage(model, 0.9)       # starts as a copy of the model
+    average = WeightAverage(model)            # starts as a copy of the model
     with torch.no_grad():
         model.weight.fill_(1.0)
     average.update(model, 0.9)                # one step averaged: decay min(0.9, 2 / 11)

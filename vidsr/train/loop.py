@@ -120,10 +120,8 @@ class WeightAverage:
     fixed ECB masks, the whitening basis) are copied, not averaged.
     """
 
-    def __init__(self, model: nn.Module, decay: float,
-                 state: dict[str, Any] | None = None) -> None:
+    def __init__(self, model: nn.Module, state: dict[str, Any] | None = None) -> None:
         self.model = copy.deepcopy(model).requires_grad_(False)
-        self.decay = decay
         self.count = 0
         if state is not None:
             self.model.load_state_dict(state["model"])
@@ -133,7 +131,7 @@ class WeightAverage:
     def update(self, model: nn.Module, decay: float) -> None:
         self.count += 1
         d = min(decay, (1.0 + self.count) / (10.0 + self.count))
-        mine = [p for p in self.model.parameters()]
+        mine = list(self.model.parameters())
         theirs = [p.detach() for p in model.parameters()]
         torch._foreach_lerp_(mine, theirs, 1.0 - d)
         for a, b in zip(self.model.buffers(), model.buffers(), strict=True):
@@ -341,7 +339,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
 
     average = None
     if ckpt is not None and ckpt.get("average") is not None:
-        average = WeightAverage(model, recipe.ema, ckpt["average"])
+        average = WeightAverage(model, ckpt["average"])
 
     sampler = PatchSampler(hrs, lrs, spec.scale, recipe.lr_patch, augment=recipe.augment)
     val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
@@ -419,7 +417,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             decay = recipe.ema_at(step)
             if decay:
                 if average is None:
-                    average = WeightAverage(model, decay)
+                    average = WeightAverage(model)
                 else:
                     average.update(model, decay)
             step += 1

@@ -125,7 +125,6 @@ class Recipe:
         if self.teacher_sha256 and (not self.teacher or not _is_sha256(self.teacher_sha256)):
             raise InputError("recipe: teacher_sha256 is the 64 lower-case hex digits of the "
                              "teacher's weights file, and needs a teacher")
-
         if not 0.0 <= self.ema < 1.0:
             raise InputError("recipe: ema (the averaging decay) must be in [0, 1)")
         if self.ema_from and not (self.ema and 0 < self.ema_from < self.steps):
