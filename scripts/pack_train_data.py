@@ -1,12 +1,13 @@
 """Pack the training (and validation) images for a GPU machine that has no ../shared.
 
     python scripts/pack_train_data.py [--data DIR ...] [--val DIR ...] [--out runs/pack]
-                                      [--rescale F ...]
+                                      [--rescale F ...] [--exact-lr]
 
 writes OUT/train.pack.npz (HR Y once plus the LR Y of x2, x3 and x4, lossless PNG; `vidsr train
 --data OUT/train.pack.npz` reads it) and copies the validation folders to OUT/val/. Carry OUT to
 the device (scripts/gpu_check.sh train). With --rescale the pack also holds each image
-downscaled by those factors, for recipes with the same `rescale`. Nothing here is committed:
+downscaled by those factors, for recipes with the same `rescale`; with --exact-lr its LR planes
+are unrounded (16-bit), for recipes with `exact_lr = true`. Nothing here is committed:
 OUT sits under runs/.
 """
 
@@ -30,8 +31,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/pack"))
     ap.add_argument("--rescale", nargs="*", type=float, default=[],
                     help="also pack each image downscaled by these factors (a recipe's rescale)")
+    ap.add_argument("--exact-lr", action="store_true",
+                    help="unrounded LR planes (16-bit), for recipes with exact_lr = true")
     args = ap.parse_args()
-    pack = pack_planes(args.data, args.scales, args.out / "train.pack.npz", args.rescale)
+    pack = pack_planes(args.data, args.scales, args.out / "train.pack.npz", args.rescale,
+                       args.exact_lr)
     print(f"{pack}: {pack.stat().st_size / 2**20:.1f} MiB")
     for v in map(Path, args.val):
         dst = args.out / "val" / v.name

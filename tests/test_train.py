@@ -269,6 +269,41 @@ def test_rescale_adds_downscaled_copies(tmp_path: Path) -> None:
         Recipe(rescale=(1.0,))
 
 
+def test_exact_lr_keeps_the_evaluations_unrounded_lr(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(45, 61))
+    rgb = read_rgb(sorted(folder.iterdir())[0])
+    hr, lr = degrade(rgb, 3, exact_lr=True)
+    pair = make_pair(rgb, 3)
+    assert hr.dtype == np.uint8 and lr.dtype == np.uint16
+    assert np.abs(lr / 256.0 - pair.lr_y).max() <= 1 / 512 + 1e-9
+    assert np.abs(lr / 256.0 - np.round(pair.lr_y)).max() > 0.1    # not the rounded plane
+    # cache and pack round trips keep the 16-bit planes; each refuses the other kind of recipe
+    hrs, lrs = build_planes([folder], 2, tmp_path / "cache", exact_lr=True)
+    assert all(a.dtype == np.uint16 for a in lrs)
+    cache = next((tmp_path / "cache").glob("*.npz"))
+    again = build_planes([cache], 2, exact_lr=True)[1]
+    assert all(np.array_equal(a, b) for a, b in zip(lrs, again, strict=True))
+    with pytest.raises(DataError, match="unrounded \\(exact_lr\\) LR planes"):
+        build_planes([cache], 2)
+    assert build_planes([folder], 2, tmp_path / "cache")[1][0].dtype == np.uint8  # own cache
+    pack = pack_planes([folder], [2, 3], tmp_path / "p.npz", exact_lr=True)
+    got = build_planes([pack], 2, exact_lr=True)[1]
+    assert all(np.array_equal(a, b) for a, b in zip(lrs, got, strict=True))
+    with pytest.raises(DataError, match="uint8-rounded ones"):
+        build_planes([pack], 3)
+    # the sampler scales them to the same [0, 1] as the evaluation's LR / 255
+    sampler = PatchSampler(hrs, lrs, 2, 8, augment=False)
+    lr_b, hr_b = sampler.batch(16, torch.Generator().manual_seed(0))
+    assert lr_b.dtype == torch.float32 and float(lr_b.max()) <= 1.0
+    frac = (lr_b * 255).numpy() % 1.0
+    assert ((frac > 0.05) & (frac < 0.95)).mean() > 0.5      # fractional grey levels survive
+    with pytest.raises(DataError, match="mix LR kinds"):
+        PatchSampler([hrs[0], hrs[1]], [lrs[0], degrade(rgb, 2)[1]], 2, 8)
+    assert recipe_from_dict({"exact_lr": True}).exact_lr
+    with pytest.raises(InputError, match="exact_lr must be true or false"):
+        recipe_from_dict({"exact_lr": 1})
+
+
 def test_patches_are_aligned() -> None:
     rng = np.random.default_rng(1)
     scale, p = 3, 5

@@ -8,6 +8,13 @@ model's error) and keeps the whole training set small enough to carry to a GPU m
 
 Crops are aligned: the LR crop at ``(i, j)`` pairs with the HR crop at ``(s*i, s*j)``.
 
+``exact_lr`` (the recipe's) keeps the LR plane as the evaluation computes it: the protocol's LR Y
+is not rounded (BT.601 Y of uint8 RGB has a fractional part), and a net trained on rounded
+inputs meets inputs at test time that carry information it never learned to use. Those planes
+are stored as uint16 fixed point with 8 fractional bits (``LR_Q8``: Y * 256, within 1/512 of a
+grey level of the float value); the HR plane stays uint8 (rounding the target adds zero-mean
+noise to the loss, no bias).
+
 ``rescale`` (the recipe's) adds a copy of every image downscaled by each factor before the
 degradation, the scale augmentation FSRCNN (Dong et al., ECCV 2016) used on its 91 + 100 images:
 the same scenes with more detail per pixel, as a larger training set would have.
@@ -33,18 +40,35 @@ from ..imresize import imresize
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = "2"
+LR_Q8 = 256     # exact_lr planes: uint16 Y * LR_Q8
 
 
 def _y_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.floor(np.clip(rgb_to_y(rgb), 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
-def degrade(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """HR and LR Y planes (uint8) of one uint8 image under the evaluation protocol."""
+def _y_q8(rgb: np.ndarray) -> np.ndarray:
+    return np.floor(np.clip(rgb_to_y(rgb), 0.0, 255.0) * LR_Q8 + 0.5).astype(np.uint16)
+
+
+def degrade(hr: np.ndarray, scale: int,
+            exact_lr: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """HR and LR Y planes of one uint8 image under the evaluation protocol: HR as uint8, LR as
+    uint8 or (``exact_lr``) as uint16 ``Y * LR_Q8``."""
     h, w = hr.shape[:2]
     hr = hr[: h - h % scale, : w - w % scale]
     lr = imresize(hr, 1.0 / scale)
-    return _y_uint8(hr), _y_uint8(lr)
+    return _y_uint8(hr), (_y_q8(lr) if exact_lr else _y_uint8(lr))
+
+
+def plane_peak(plane: np.ndarray) -> float:
+    """The code value of white (255 grey levels) in a training plane: 255 for uint8, 255 * LR_Q8
+    for the uint16 planes of ``exact_lr``."""
+    if plane.dtype == np.uint8:
+        return 255.0
+    if plane.dtype == np.uint16:
+        return 255.0 * LR_Q8
+    raise DataError(f"a training plane is {plane.dtype}, not uint8 or uint16")
 
 
 def _images(files: Sequence[Path], rescale: Sequence[float]) -> Iterator[np.ndarray]:
@@ -61,28 +85,38 @@ def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
     return tuple(z["rescale"].tolist()) if "rescale" in z.files else ()
 
 
-def _check_rescale(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float]) -> None:
+def _check_rescale(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float],
+                   exact_lr: bool = False) -> None:
     held = _rescale_of(z)
     if held != tuple(rescale):
         def say(r: Sequence[float]) -> str:
             return f"rescaled copies {list(r)}" if r else "no rescaled copies"
         raise DataError(f"{path} holds {say(held)}, the recipe asks for {say(rescale)}")
+    exact = "exact_lr" in z.files and bool(z["exact_lr"])
+    if exact != exact_lr:
+        def kind(e: bool) -> str:
+            return "unrounded (exact_lr)" if e else "uint8-rounded"
+        raise DataError(f"{path} holds {kind(exact)} LR planes, the recipe asks for "
+                        f"{kind(exact_lr)} ones")
 
 
-def _cache_key(files: Sequence[Path], scale: int, rescale: Sequence[float] = ()) -> str:
+def _cache_key(files: Sequence[Path], scale: int, rescale: Sequence[float] = (),
+               exact_lr: bool = False) -> str:
     digest = hashlib.sha1(f"{CACHE_VERSION}|x{scale}".encode())
     if rescale:
         digest.update(f"|rescale{list(rescale)}".encode())
+    if exact_lr:
+        digest.update(b"|exact_lr")
     for p in files:
         st = p.stat()
         digest.update(f"|{p.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode())
     return digest.hexdigest()[:16]
 
 
-def _load_npz(path: Path, scale: int,
-              rescale: Sequence[float] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def _load_npz(path: Path, scale: int, rescale: Sequence[float] = (),
+              exact_lr: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
     with np.load(path) as z:
-        _check_rescale(z, path, rescale)
+        _check_rescale(z, path, rescale, exact_lr)
         if "pack" in z.files:
             return _unpack(z, path, scale)
         if int(z["scale"]) != scale:
@@ -93,13 +127,14 @@ def _load_npz(path: Path, scale: int,
 
 
 def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
-                scale: int, rescale: Sequence[float] = ()) -> None:
+                scale: int, rescale: Sequence[float] = (), exact_lr: bool = False) -> None:
     """Write planes as one compressed ``.npz`` (atomically) that ``build_planes`` accepts."""
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # concurrent runs may race
     np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale),
-                        rescale=np.array(list(rescale), np.float64), **arrays)
+                        rescale=np.array(list(rescale), np.float64),
+                        exact_lr=np.bool_(exact_lr), **arrays)
     tmp.replace(path)
 
 
@@ -118,7 +153,7 @@ def _unpng(buf: np.ndarray, path: Path) -> np.ndarray:
 
 
 def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | Path,
-                rescale: Sequence[float] = ()) -> Path:
+                rescale: Sequence[float] = (), exact_lr: bool = False) -> Path:
     """Write the training planes of ``data`` for several scales into one small ``.npz`` pack.
 
     The HR Y plane of each image is stored once, uncropped (the HR plane at scale ``s`` is its
@@ -126,7 +161,8 @@ def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | P
     scale, all as lossless PNG bytes -- about half the size of the per-scale caches together,
     so the whole training set travels to a GPU machine in a few tens of MB. ``build_planes``
     takes the pack wherever it takes a cache file. With ``rescale`` the pack holds each image's
-    downscaled copies too (and only recipes with the same ``rescale`` read it).
+    downscaled copies too (and only recipes with the same ``rescale`` read it); with
+    ``exact_lr`` the LR planes are 16-bit PNG (and only ``exact_lr`` recipes read it).
     """
     files = [p for d in data for p in image_files(Path(d))]
     if not files:
@@ -137,13 +173,14 @@ def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | P
         count += 1
         arrays[f"hr{i}"] = _png(_y_uint8(rgb))
         for s in scales:
-            arrays[f"lr{i}x{s}"] = _png(degrade(rgb, s)[1])
+            arrays[f"lr{i}x{s}"] = _png(degrade(rgb, s, exact_lr)[1])
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, pack=np.int64(1), count=np.int64(count),
              scales=np.array(sorted(scales), np.int64),
-             rescale=np.array(list(rescale), np.float64), **arrays)
+             rescale=np.array(list(rescale), np.float64), exact_lr=np.bool_(exact_lr),
+             **arrays)
     tmp.replace(out)
     return out
 
@@ -164,8 +201,10 @@ def _unpack(z: np.lib.npyio.NpzFile, path: Path,
 
 
 def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path | None = None,
-                 rescale: Sequence[float] = ()) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The (HR Y, LR Y) planes of every image in ``data`` (and of its ``rescale`` copies).
+                 rescale: Sequence[float] = (),
+                 exact_lr: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The (HR Y, LR Y) planes of every image in ``data`` (and of its ``rescale`` copies); the LR
+    planes are uint16 ``Y * LR_Q8`` with ``exact_lr`` (see ``degrade``).
 
     Each entry is a folder of images (degraded once, then cached in ``cache_dir``) or a ``.npz``
     of planes written earlier (a cache file, or a pack from ``pack_planes``), which needs no
@@ -176,7 +215,7 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
     folders = [Path(d) for d in data if not str(d).endswith(".npz")]
     for d in data:
         if str(d).endswith(".npz"):
-            h, lr = _load_npz(Path(d), scale, rescale)
+            h, lr = _load_npz(Path(d), scale, rescale, exact_lr)
             hrs += h
             lrs += lr
     if not folders:
@@ -184,17 +223,18 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
     files = [p for d in folders for p in image_files(d)]
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"train-{_cache_key(files, scale, rescale)}-x{scale}.npz"
+        key = _cache_key(files, scale, rescale, exact_lr)
+        cache = Path(cache_dir) / f"train-{key}-x{scale}.npz"
         if cache.is_file():
-            h, lr = _load_npz(cache, scale, rescale)
+            h, lr = _load_npz(cache, scale, rescale, exact_lr)
             return hrs + h, lrs + lr
     new_h, new_l = [], []
     for rgb in _images(files, rescale):
-        hr, lr = degrade(rgb, scale)
+        hr, lr = degrade(rgb, scale, exact_lr)
         new_h.append(hr)
         new_l.append(lr)
     if cache is not None:
-        save_planes(cache, new_h, new_l, scale, rescale)
+        save_planes(cache, new_h, new_l, scale, rescale, exact_lr)
         log.info("cached training planes of %d images in %s", len(new_h), cache)
     return hrs + new_h, lrs + new_l
 
@@ -218,6 +258,10 @@ class PatchSampler:
                         len(lrs) - len(keep))
         self.hrs = [hrs[i] for i in keep]
         self.lrs = [lrs[i] for i in keep]
+        if len({lr.dtype for lr in self.lrs}) != 1 or any(h.dtype != np.uint8 for h in self.hrs):
+            raise DataError("training planes mix LR kinds (uint8 and exact_lr), or an HR plane "
+                            "is not uint8")
+        self.lr_peak = plane_peak(self.lrs[0])
         # Images are drawn in proportion to their number of crop positions, so every LR
         # pixel is about equally likely to be seen.
         counts = [(lr.shape[0] - lr_patch + 1) * (lr.shape[1] - lr_patch + 1) for lr in self.lrs]
@@ -233,7 +277,7 @@ class PatchSampler:
         idx = torch.multinomial(self.weights, size, replacement=True, generator=gen).tolist()
         pos = torch.rand(size, 2, generator=gen, dtype=torch.float64).tolist()
         ops = torch.randint(0, 8, (size,), generator=gen).tolist()
-        lr_out = np.empty((size, 1, p, p), np.uint8)
+        lr_out = np.empty((size, 1, p, p), self.lrs[0].dtype)
         hr_out = np.empty((size, 1, s * p, s * p), np.uint8)
         for n, (k, (u, v), op) in enumerate(zip(idx, pos, ops, strict=True)):
             lr, hr = self.lrs[k], self.hrs[k]
@@ -244,7 +288,7 @@ class PatchSampler:
             if self.augment:
                 a, b = _dihedral(a, op), _dihedral(b, op)
             lr_out[n, 0], hr_out[n, 0] = a, b
-        return (torch.from_numpy(lr_out).float().div_(255.0),
+        return (torch.from_numpy(lr_out.astype(np.float32)).div_(self.lr_peak),
                 torch.from_numpy(hr_out).float().div_(255.0))
 
 

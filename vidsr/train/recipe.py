@@ -42,6 +42,7 @@ class Recipe:
     margin: int = 0                 # LR pixels at each patch side left out of the loss
     augment: bool = True            # random flips and 90-degree rotations
     rescale: tuple[float, ...] = ()  # also train on each image downscaled by these factors
+    exact_lr: bool = False          # LR Y unrounded, as the evaluation computes it (else uint8)
     seed: int = 0
     init: str = "default"           # "default" (the model's own), "bicubic" (edge-SR values)
                                     # or "weights" (start from init_weights)

@@ -24,10 +24,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from ..errors import WeightsError
+from .data import plane_peak
 
 
 def patch_moment(lrs: Sequence[np.ndarray], k: int, stride: int = 4) -> np.ndarray:
-    """``E[p p^T]`` of the K x K patches of the LR planes (uint8 -> [0, 1]), every ``stride``-th
+    """``E[p p^T]`` of the K x K patches of the LR planes (scaled to [0, 1]), every ``stride``-th
     position, symmetrised over the eight flips and 90-degree rotations."""
     total = np.zeros((k * k, k * k))
     count = 0
@@ -35,7 +36,7 @@ def patch_moment(lrs: Sequence[np.ndarray], k: int, stride: int = 4) -> np.ndarr
         if min(lr.shape) < k:
             continue
         win = np.lib.stride_tricks.sliding_window_view(lr, (k, k))[::stride, ::stride]
-        p = win.reshape(-1, k * k).astype(np.float64) / 255.0
+        p = win.reshape(-1, k * k).astype(np.float64) / plane_peak(lr)
         total += p.T @ p
         count += p.shape[0]
     if count == 0:
