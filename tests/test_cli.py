@@ -121,3 +121,18 @@ def test_eval_self_ensemble(tmp_path, capsys) -> None:
     assert main(["eval", "--model", "esr-max-x2", "--self-ensemble", "--record",
                  "--data", str(data)]) == 1
     assert "--record" in capsys.readouterr().err
+
+
+def test_eval_round_lr_scores_whole_grey_level_inputs(tmp_path, capsys) -> None:
+    data = _eval_set(tmp_path)
+    plain, rounded = tmp_path / "plain.json", tmp_path / "rounded.json"
+    assert main(["eval", "--model", "esr-max-x2", "--data", str(data), "--json", str(plain)]) == 0
+    assert main(["eval", "--model", "esr-max-x2", "--round-lr", "--data", str(data),
+                 "--json", str(rounded)]) == 0
+    a, b = json.loads(plain.read_text()), json.loads(rounded.read_text())
+    assert b["model"] == "esr-max-k7c4-x2 (8-bit LR)"
+    assert b["psnr"] < a["psnr"]    # rounding the input loses information on a smooth ramp
+    capsys.readouterr()
+    assert main(["eval", "--model", "esr-max-x2", "--round-lr", "--record",
+                 "--data", str(data)]) == 1
+    assert "--round-lr" in capsys.readouterr().err

@@ -95,13 +95,18 @@ def score_pair(model: nn.Module, pair: EvalPair, scale: int) -> tuple[float, flo
 
 def evaluate(model: nn.Module, data_dir: str | Path, *,
              pairs: list[EvalPair] | None = None,
-             progress: Callable[[int, int, str], None] | None = None) -> EvalReport:
+             progress: Callable[[int, int, str], None] | None = None,
+             round_lr: bool = False) -> EvalReport:
     """Mean and per-image Y PSNR/SSIM of ``model`` on the images in ``data_dir``.
 
-    ``pairs`` (from ``load_pairs``) skips re-reading and re-degrading the images.
+    ``pairs`` (from ``load_pairs``) skips re-reading and re-degrading the images. ``round_lr``
+    rounds the LR Y to whole grey levels before upscaling, as an 8-bit video plane holds it (the
+    protocol keeps its fractional part).
     """
     scale = model.spec.scale
     pairs = load_pairs(data_dir, scale) if pairs is None else pairs
+    if round_lr:
+        pairs = [EvalPair(p.name, np.floor(p.lr_y + 0.5), p.hr_y) for p in pairs]
     report = EvalReport(model.spec.name, Path(data_dir).name, scale)
     for i, pair in enumerate(pairs):
         p, s = score_pair(model, pair, scale)

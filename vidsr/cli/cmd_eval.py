@@ -21,6 +21,8 @@ def run(args: argparse.Namespace) -> int:
     # Load every model first: a bad name fails before any evaluation runs or anything is recorded.
     if args.record and args.self_ensemble:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
+    if args.record and args.round_lr:
+        raise InputError("--record stores the protocol's numbers; drop --round-lr")
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
     if args.self_ensemble:
         models = [SelfEnsemble(m) for m in models]
@@ -28,9 +30,11 @@ def run(args: argparse.Namespace) -> int:
     for name, model in zip(args.model, models, strict=True):
         own = []
         for data in args.data:
-            report = evaluate(model, data)
+            report = evaluate(model, data, round_lr=args.round_lr)
             if args.self_ensemble:
                 report.model += " (self-ensemble)"
+            if args.round_lr:
+                report.model += " (8-bit LR)"
             own.append(report)
             print(f"{report.model} on {report.dataset} (x{report.scale}):")
             for image, p, s in report.images:
@@ -77,6 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--self-ensemble", action="store_true",
                    help="average each model over the 8 flips and 90-degree rotations of the "
                         "input (8x the time; what a teacher_ensemble recipe distils from)")
+    p.add_argument("--round-lr", action="store_true",
+                   help="round the LR luma to whole grey levels first, as an 8-bit video frame "
+                        "holds it (the protocol keeps the fraction BT.601 Y gives)")
     p.add_argument("--record", action="store_true",
                    help="store the measured metrics in the shipped-weights registry")
     p.set_defaults(func=run)
