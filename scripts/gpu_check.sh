@@ -85,8 +85,9 @@ print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
         # (default 300); steps listed after it run meanwhile (correctness tests: their timings
         # mean nothing under the training load). `train-wait` waits for them and packs every
         # run folder (last.ckpt, best.safetensors, log.jsonl, the log) into $OUT/train.tgz;
-        # put the benchmarks after it. Carry runs/pack (python scripts/pack_train_data.py: the
-        # training planes of all scales plus Set5/Set14, ~37 MiB) and, from the second session
+        # put the benchmarks after it. Carry runs/pack (python scripts/pack_train_data.py
+        # --exact-lr: the training planes of all scales, LR unrounded as the recipes/gpu ask,
+        # plus Set5/Set14, ~52 MiB) and, from the second session
         # on, runs/gpu (train.tgz unpacked): a run folder holding last.ckpt is resumed.
         train-bg)
             mkdir -p runs/gpu
