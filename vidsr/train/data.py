@@ -44,12 +44,10 @@ CACHE_VERSION = "2"
 LR_Q8 = 256     # exact_lr planes: uint16 Y * LR_Q8
 
 
-def _y_uint8(rgb: np.ndarray) -> np.ndarray:
-    return np.floor(np.clip(rgb_to_y(rgb), 0.0, 255.0) + 0.5).astype(np.uint8)
-
-
-def _y_q8(rgb: np.ndarray) -> np.ndarray:
-    return np.floor(np.clip(rgb_to_y(rgb), 0.0, 255.0) * LR_Q8 + 0.5).astype(np.uint16)
+def _y_plane(rgb: np.ndarray, exact: bool = False) -> np.ndarray:
+    """BT.601 Y of ``rgb`` rounded to uint8, or (``exact``) to uint16 ``Y * LR_Q8``."""
+    unit, dtype = (LR_Q8, np.uint16) if exact else (1, np.uint8)
+    return np.floor(np.clip(rgb_to_y(rgb), 0.0, 255.0) * unit + 0.5).astype(dtype)
 
 
 def degrade(hr: np.ndarray, scale: int,
@@ -59,7 +57,7 @@ def degrade(hr: np.ndarray, scale: int,
     h, w = hr.shape[:2]
     hr = hr[: h - h % scale, : w - w % scale]
     lr = imresize(hr, 1.0 / scale)
-    return _y_uint8(hr), (_y_q8(lr) if exact_lr else _y_uint8(lr))
+    return _y_plane(hr), _y_plane(lr, exact_lr)
 
 
 def plane_peak(plane: np.ndarray) -> float:
@@ -87,7 +85,7 @@ def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
 
 
 def _check_kind(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float],
-                   exact_lr: bool = False) -> None:
+                exact_lr: bool = False) -> None:
     held = _rescale_of(z)
     if held != tuple(rescale):
         def say(r: Sequence[float]) -> str:
@@ -172,7 +170,7 @@ def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | P
     count = 0
     for i, rgb in enumerate(_images(files, rescale)):
         count += 1
-        arrays[f"hr{i}"] = _png(_y_uint8(rgb))
+        arrays[f"hr{i}"] = _png(_y_plane(rgb))
         for s in scales:
             arrays[f"lr{i}x{s}"] = _png(degrade(rgb, s, exact_lr)[1])
     out = Path(path)
