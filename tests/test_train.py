@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -524,6 +525,19 @@ def test_distillation_pulls_the_student_to_its_teacher(tmp_path: Path) -> None:
         train(distilled.replace(teacher_sha256="0" * 64), [data], tmp_path / "e", **kw)
     with pytest.raises(InputError, match="upscales x2"):
         train(distilled.replace(model="esr-tm-k3c2-x3"), [data], tmp_path / "f", **kw)
+
+
+def test_distilling_with_l1_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # 0.5 |p - HR| + 0.5 |p - teacher| has no gradient between the two targets.
+    data, _ = _tiny(tmp_path)
+    kw = {"show_progress": False, "cache_dir": tmp_path / "cache"}
+    base = Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8, val_every=2,
+                  teacher="esr-max-x2", distill=0.5)
+    with caplog.at_level(logging.WARNING, logger="vidsr"):
+        train(base.replace(loss="mse"), [data], tmp_path / "m", **kw)
+        assert "L1-like" not in caplog.text
+        train(base.replace(loss="l1"), [data], tmp_path / "l", **kw)
+        assert "L1-like" in caplog.text
 
 
 def test_whitened_basis_keeps_the_function_and_whitens_the_patches() -> None:

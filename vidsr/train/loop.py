@@ -305,6 +305,11 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         log.info("distilling from %s%s (sha256 %s...), weight %g from step %d", recipe.teacher,
                  " (self-ensemble of 8)" if recipe.teacher_ensemble else "",
                  digest[:12] or "-", recipe.distill, recipe.distill_from)
+        kinds = {recipe.loss_at(s) for s in (recipe.distill_from, recipe.steps - 1)}
+        if recipe.distill < 1.0 and kinds & {"l1", "charbonnier"}:
+            # |p - a| + |p - b| is flat between a and b: no gradient where HR and teacher disagree.
+            log.warning("distilling with an L1-like loss: between HR and the teacher it gives no "
+                        "gradient (equal weights) or follows one target only; use loss = \"mse\"")
 
     start = None
     if recipe.init == "weights" and ckpt is None:   # a resume takes the model from the checkpoint
