@@ -11,7 +11,7 @@ import numpy as np
 from torch import nn
 
 from .api import upscale_plane
-from .color import rgb_to_y
+from .color import rgb_to_y, to_uint8
 from .errors import DataError
 from .imresize import imresize
 from .metrics import psnr, ssim
@@ -106,7 +106,7 @@ def evaluate(model: nn.Module, data_dir: str | Path, *,
     scale = model.spec.scale
     pairs = load_pairs(data_dir, scale) if pairs is None else pairs
     if round_lr:
-        pairs = [EvalPair(p.name, np.floor(p.lr_y + 0.5), p.hr_y) for p in pairs]
+        pairs = [EvalPair(p.name, to_uint8(p.lr_y).astype(np.float64), p.hr_y) for p in pairs]
     report = EvalReport(model.spec.name, Path(data_dir).name, scale)
     for i, pair in enumerate(pairs):
         p, s = score_pair(model, pair, scale)
