@@ -305,6 +305,43 @@ def test_exact_lr_keeps_the_evaluations_unrounded_lr(tmp_path: Path) -> None:
         recipe_from_dict({"exact_lr": 1})
 
 
+def test_channels_add_each_rgb_plane_as_a_gray_image(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(40, 50))
+    rgbs = [read_rgb(p) for p in sorted(folder.iterdir())]
+    hrs, lrs = build_planes([folder], 2, tmp_path / "cache", rescale=(0.5,), exact_lr=True,
+                            channels=True)
+    plain_h, plain_l = build_planes([folder], 2, tmp_path / "cache", rescale=(0.5,),
+                                    exact_lr=True)
+    # first the R, G, B gray images of every image and copy, then the images themselves
+    assert len(hrs) == 4 * len(plain_h) == 16
+    assert all(np.array_equal(a, b) for a, b in zip(hrs[12:] + lrs[12:], plain_h + plain_l,
+                                                    strict=True))
+    copy = imresize(rgbs[0], 0.5)
+    copy = copy[: copy.shape[0] // 2 * 2, : copy.shape[1] // 2 * 2]    # the protocol's crop
+    for c in range(3):
+        gray = np.repeat(copy[..., c:c + 1], 3, axis=2)
+        want_hr, want_lr = degrade(gray, 2, exact_lr=True)
+        assert np.array_equal(hrs[3 + c], want_hr) and np.array_equal(lrs[3 + c], want_lr)
+        # the gray image's Y is the channel mapped to 16-235; its LR is that channel of the LR
+        assert np.abs(want_hr - (16 + 219 / 255 * copy[..., c])).max() <= 0.5 + 1e-9
+        lr_rgb = imresize(copy, 0.5)
+        assert np.abs(want_lr / 256 - (16 + 219 / 255 * lr_rgb[..., c])).max() <= 1 / 512 + 1e-9
+    assert not np.array_equal(hrs[0], hrs[1])     # R and G differ on the test images
+    # caches and packs say whether they hold them; a recipe asking otherwise is refused
+    cache = next(p for p in (tmp_path / "cache").glob("*.npz") if np.load(p)["count"] == 16)
+    again = build_planes([cache], 2, rescale=(0.5,), exact_lr=True, channels=True)
+    assert all(np.array_equal(a, b) for a, b in zip(lrs, again[1], strict=True))
+    with pytest.raises(DataError, match="holds planes with the R/G/B gray images"):
+        build_planes([cache], 2, rescale=(0.5,), exact_lr=True)
+    pack = pack_planes([folder], [2, 3], tmp_path / "p.npz", (0.5,), True, channels=True)
+    got = build_planes([pack], 2, rescale=(0.5,), exact_lr=True, channels=True)
+    assert all(np.array_equal(a, b) for a, b in zip(hrs + lrs, got[0] + got[1], strict=True))
+    plain_pack = pack_planes([folder], [2], tmp_path / "q.npz", (0.5,), True)
+    with pytest.raises(DataError, match="recipe asks for planes with them"):
+        build_planes([plain_pack], 2, rescale=(0.5,), exact_lr=True, channels=True)
+    assert recipe_from_dict({"channels": True}).channels
+
+
 def test_patches_are_aligned() -> None:
     rng = np.random.default_rng(1)
     scale, p = 3, 5

@@ -43,6 +43,7 @@ class Recipe:
     augment: bool = True            # random flips and 90-degree rotations
     rescale: tuple[float, ...] = ()  # also train on each image downscaled by these factors
     exact_lr: bool = False          # LR Y unrounded, as the evaluation computes it (else uint8)
+    channels: bool = False          # also train on each image's R, G and B planes as gray images
     seed: int = 0
     init: str = "default"           # "default" (the model's own), "bicubic" (edge-SR values)
                                     # or "weights" (start from init_weights)
