@@ -290,7 +290,7 @@ def test_exact_lr_keeps_the_evaluations_unrounded_lr(tmp_path: Path) -> None:
     pack = pack_planes([folder], [2, 3], tmp_path / "p.npz", exact_lr=True)
     got = build_planes([pack], 2, exact_lr=True)[1]
     assert all(np.array_equal(a, b) for a, b in zip(lrs, got, strict=True))
-    with pytest.raises(DataError, match="uint8-rounded ones"):
+    with pytest.raises(DataError, match="the recipe asks for uint8-rounded LR planes"):
         build_planes([pack], 3)
     # the sampler scales them to the same [0, 1] as the evaluation's LR / 255
     sampler = PatchSampler(hrs, lrs, 2, 8, augment=False)
@@ -337,7 +337,7 @@ def test_channels_add_each_rgb_plane_as_a_gray_image(tmp_path: Path) -> None:
     got = build_planes([pack], 2, rescale=(0.5,), exact_lr=True, channels=True)
     assert all(np.array_equal(a, b) for a, b in zip(hrs + lrs, got[0] + got[1], strict=True))
     plain_pack = pack_planes([folder], [2], tmp_path / "q.npz", (0.5,), True)
-    with pytest.raises(DataError, match="recipe asks for planes with them"):
+    with pytest.raises(DataError, match="recipe asks for planes with the R/G/B gray images"):
         build_planes([plain_pack], 2, rescale=(0.5,), exact_lr=True, channels=True)
     assert recipe_from_dict({"channels": True}).channels
 

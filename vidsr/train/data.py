@@ -100,6 +100,12 @@ def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
     return tuple(z["rescale"].tolist()) if "rescale" in z.files else ()
 
 
+# A cache's or pack's on/off kinds: the recipe field and how a message names each side.
+_FLAGS = {"exact_lr": ("unrounded (exact_lr) LR planes", "uint8-rounded LR planes"),
+          "channels": ("planes with the R/G/B gray images (channels)",
+                       "planes without the R/G/B gray images")}
+
+
 def _check_kind(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float],
                 exact_lr: bool = False, channels: bool = False) -> None:
     held = _rescale_of(z)
@@ -107,18 +113,12 @@ def _check_kind(z: np.lib.npyio.NpzFile, path: Path, rescale: Sequence[float],
         def say(r: Sequence[float]) -> str:
             return f"rescaled copies {list(r)}" if r else "no rescaled copies"
         raise DataError(f"{path} holds {say(held)}, the recipe asks for {say(rescale)}")
-    exact = "exact_lr" in z.files and bool(z["exact_lr"])
-    if exact != exact_lr:
-        def kind(e: bool) -> str:
-            return "unrounded (exact_lr)" if e else "uint8-rounded"
-        raise DataError(f"{path} holds {kind(exact)} LR planes, the recipe asks for "
-                        f"{kind(exact_lr)} ones")
-    held_channels = "channels" in z.files and bool(z["channels"])
-    if held_channels != channels:
-        def has(c: bool) -> str:
-            return "with" if c else "without"
-        raise DataError(f"{path} holds planes {has(held_channels)} the R/G/B gray images, the "
-                        f"recipe asks for planes {has(channels)} them (channels)")
+    wanted = {"exact_lr": exact_lr, "channels": channels}
+    for key, (yes, no) in _FLAGS.items():
+        has = key in z.files and bool(z[key])
+        if has != wanted[key]:
+            raise DataError(f"{path} holds {yes if has else no}, the recipe asks for "
+                            f"{yes if wanted[key] else no}")
 
 
 def _cache_key(files: Sequence[Path], scale: int, rescale: Sequence[float] = (),
