@@ -25,7 +25,8 @@ copy's) red, green and blue planes as gray images: the RGB image ``(c, c, c)`` o
 ``c``, degraded by the same protocol (its Y is ``16 + 219 c / 255``; the antialiased bicubic works
 per channel, so its LR is that channel of the colour image's LR). Each channel holds the scene's
 edges with a different contrast than the luma, so the luma net sees three more renderings of every
-structure (ecbsr-m4c16-x4 gained 0.005-0.01 dB on Set5 from it in a paired run, recipes/teachers).
+structure (paired runs with and without it: about 0.01-0.03 dB on Set5 and Set14 for
+ecbsr-m4c16-x2/x3/x4 and esr-cnn-c6d3s15-x2; README, "Channel images").
 """
 
 from __future__ import annotations
