@@ -84,7 +84,7 @@ class KeyGain:
     function at step 0); the saved weights are the plain ones. eSR-TM x2, step 3000 of
     ``vidsr train`` with the L1, unwhitened eSR-TM x2 recipe this project shipped before
     ``whiten`` (Set5 / Set14): 34.55 / 30.95 dB at key_gain 16, 34.20 / 30.72 at key_gain 1.
-    With whitening it still helps eSR-TR (see recipes/esr-tr-k7c12-x2.toml).
+    With whitening it still helps eSR-TR (see recipes/teachers/esr-tr-k7c12-x2-d6a52f74.toml).
     """
 
     def __init__(self, model: nn.Module, spec: ModelSpec, gain: float) -> None:
