@@ -25,7 +25,7 @@ from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade, pack_planes
-from vidsr.train.loop import WeightAverage, _run_lock, deploy_form, load_checkpoint, train
+from vidsr.train.loop import WeightAverage, _loss, _run_lock, deploy_form, load_checkpoint, train
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
 from vidsr.train.whiten import (
     apply_whitening,
@@ -79,6 +79,8 @@ def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     ("schedule = 'linear'\n", "schedule"),
     ("steps = 0\n", "positive"),
     ("margin = 16\n", "margin"),
+    ("margin_weight = 0.5\n", "needs a margin"),
+    ("margin = 2\nmargin_weight = 1.0\n", "margin_weight"),
     ("steps = [\n", "not valid TOML"),
     ("key_gain = 0\n", "key_gain"),
     ('init = "weights"\n', "go together"),
@@ -135,6 +137,23 @@ def test_extends_accepts_only_the_same_run_made_longer() -> None:
     tuned = base.replace(steps=150, restarts=(100,), tune_loss="mse", tune_from=120)
     assert tuned.extends(base, 100) is None
     assert "loss at step 60" in base.replace(tune_loss="mse", tune_from=60).extends(base, 80)
+
+
+@pytest.mark.parametrize("kind", ["l1", "mse", "charbonnier"])
+def test_margin_weight_weighs_the_patch_border_ring(kind: str) -> None:
+    gen = torch.Generator().manual_seed(0)
+    pred, target = (torch.rand(3, 1, 12, 12, generator=gen, dtype=torch.float64) for _ in "ab")
+    err = {"l1": (pred - target).abs(), "mse": (pred - target) ** 2,
+           "charbonnier": torch.sqrt((pred - target) ** 2 + 1e-6)}[kind]
+    inside, whole = err[..., 3:-3, 3:-3], err
+    ring_sum, ring_n = whole.sum() - inside.sum(), 3 * (144 - 36)
+    # 0.25 per ring pixel, 1 per inside pixel: a weighted mean over all pixels
+    want = (inside.sum() + 0.25 * ring_sum) / (inside.numel() + 0.25 * ring_n)
+    assert torch.allclose(_loss(pred, target, kind, 3, 0.25), want)
+    # weight 0 is the plain margin (the inside only), unchanged from before the field existed
+    assert torch.equal(_loss(pred, target, kind, 3), _loss(pred, target, kind, 3, 0.0))
+    assert torch.allclose(_loss(pred, target, kind, 3), inside.mean())
+    assert torch.allclose(_loss(pred, target, kind, 3, 1e-12), inside.mean())
 
 
 def test_loss_switch() -> None:

@@ -141,9 +141,16 @@ class WeightAverage:
         return {"model": self.model.state_dict(), "count": self.count}
 
 
-def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int) -> torch.Tensor:
+def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
+          border_weight: float = 0.0) -> torch.Tensor:
     # Zero padding makes a patch's border unlike the inside of a full image, which is what the
-    # evaluation scores; the border pixels still give the inside its context.
+    # evaluation scores; the border pixels still give the inside its context. They are left out
+    # of the loss, or (border_weight > 0) kept in it at that weight per pixel, the inside's 1.
+    if border and border_weight:
+        weight = torch.full(pred.shape[-2:], border_weight, dtype=pred.dtype, device=pred.device)
+        weight[border:-border, border:-border] = 1.0
+        per_map = (_pixel_loss(pred, target, kind) * weight).sum(dim=(-2, -1))
+        return per_map.mean() / weight.mean() / weight.numel()
     if border:
         pred = pred[..., border:-border, border:-border]
         target = target[..., border:-border, border:-border]
@@ -152,6 +159,14 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int) -> t
     if kind == "mse":
         return F.mse_loss(pred, target)
     return torch.sqrt((pred - target) ** 2 + 1e-6).mean()  # charbonnier
+
+
+def _pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    if kind == "l1":
+        return (pred - target).abs()
+    if kind == "mse":
+        return (pred - target) ** 2
+    return torch.sqrt((pred - target) ** 2 + 1e-6)
 
 
 def load_pinned(name: str, pin: str, what: str) -> tuple[nn.Module, str]:
@@ -405,13 +420,14 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             lr_t = lr_t.to(device)
             pred = model(lr_t)
             kind, border = recipe.loss_at(step), recipe.margin * spec.scale
-            loss = _loss(pred, hr_t.to(device), kind, border)
+            ring = recipe.margin_weight
+            loss = _loss(pred, hr_t.to(device), kind, border, ring)
             weight = recipe.distill_at(step)
             if weight:
                 assert teacher is not None
                 with torch.no_grad():
                     target = teacher(lr_t).clamp_(0.0, 1.0)
-                loss = (1.0 - weight) * loss + weight * _loss(pred, target, kind, border)
+                loss = (1.0 - weight) * loss + weight * _loss(pred, target, kind, border, ring)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if key_gain is not None:

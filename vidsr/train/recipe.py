@@ -40,6 +40,7 @@ class Recipe:
     weight_decay: float = 0.0
     loss: str = "l1"                # "l1", "charbonnier" or "mse"
     margin: int = 0                 # LR pixels at each patch side left out of the loss
+    margin_weight: float = 0.0      # ... or kept in it at this weight per pixel (0: left out)
     augment: bool = True            # random flips and 90-degree rotations
     rescale: tuple[float, ...] = ()  # also train on each image downscaled by these factors
     exact_lr: bool = False          # LR Y unrounded, as the evaluation computes it (else uint8)
@@ -89,6 +90,10 @@ class Recipe:
             raise InputError("recipe: key_gain must be positive")
         if not 0 <= 2 * self.margin < self.lr_patch:
             raise InputError("recipe: need 0 <= 2 * margin < lr_patch")
+        if not 0.0 <= self.margin_weight < 1.0:
+            raise InputError("recipe: margin_weight must be in [0, 1)")
+        if self.margin_weight and not self.margin:
+            raise InputError("recipe: margin_weight needs a margin")
         if not (self.lr > 0 and self.lr_min >= 0):
             raise InputError("recipe: lr must be positive and lr_min non-negative")
         if len(self.betas) != 2:
