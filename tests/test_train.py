@@ -335,12 +335,17 @@ def test_channels_add_each_rgb_plane_as_a_gray_image(tmp_path: Path) -> None:
     assert len(hrs) == 4 * len(plain_h) == 16
     assert all(np.array_equal(a, b) for a, b in zip(hrs[12:] + lrs[12:], plain_h + plain_l,
                                                     strict=True))
+    # every gray plane is the protocol applied to the gray image (c, c, c) of its copy
+    copies = [im for rgb in rgbs for im in (rgb, imresize(rgb, 0.5))]
+    for k, im in enumerate(copies):
+        for c in range(3):
+            want_hr, want_lr = degrade(np.repeat(im[..., c:c + 1], 3, axis=2), 2, exact_lr=True)
+            assert np.array_equal(hrs[3 * k + c], want_hr)
+            assert np.array_equal(lrs[3 * k + c], want_lr)
     copy = imresize(rgbs[0], 0.5)
     copy = copy[: copy.shape[0] // 2 * 2, : copy.shape[1] // 2 * 2]    # the protocol's crop
     for c in range(3):
-        gray = np.repeat(copy[..., c:c + 1], 3, axis=2)
-        want_hr, want_lr = degrade(gray, 2, exact_lr=True)
-        assert np.array_equal(hrs[3 + c], want_hr) and np.array_equal(lrs[3 + c], want_lr)
+        want_hr, want_lr = hrs[3 + c], lrs[3 + c]
         # the gray image's Y is the channel mapped to 16-235; its LR is that channel of the LR
         assert np.abs(want_hr - (16 + 219 / 255 * copy[..., c])).max() <= 0.5 + 1e-9
         lr_rgb = imresize(copy, 0.5)

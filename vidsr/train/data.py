@@ -63,9 +63,13 @@ def degrade(hr: np.ndarray, scale: int,
     """HR and LR Y planes of one uint8 image under the evaluation protocol: HR as uint8, LR as
     uint8 or (``exact_lr``) as uint16 ``Y * LR_Q8``."""
     h, w = hr.shape[:2]
-    hr = hr[: h - h % scale, : w - w % scale]
-    lr = imresize(hr, 1.0 / scale)
-    return _y_plane(hr), _y_plane(lr, exact_lr)
+    return _y_plane(hr[: h - h % scale, : w - w % scale]), _y_plane(_lr_rgb(hr, scale), exact_lr)
+
+
+def _lr_rgb(hr: np.ndarray, scale: int) -> np.ndarray:
+    """The protocol's LR RGB image: ``hr`` cropped to a multiple of ``scale``, then downscaled."""
+    h, w = hr.shape[:2]
+    return imresize(hr[: h - h % scale, : w - w % scale], 1.0 / scale)
 
 
 def plane_peak(plane: np.ndarray) -> float:
@@ -78,23 +82,41 @@ def plane_peak(plane: np.ndarray) -> float:
     raise DataError(f"a training plane is {plane.dtype}, not uint8 or uint16")
 
 
-def _images(files: Sequence[Path], rescale: Sequence[float],
-            channels: bool = False) -> Iterator[np.ndarray]:
+def _images(files: Sequence[Path], rescale: Sequence[float]) -> Iterator[np.ndarray]:
     """Each file's uint8 RGB image, followed by its copies downscaled by each ``rescale`` factor
-    (MATLAB-compatible bicubic, rounded to uint8). With ``channels`` all of them are preceded by
-    the gray images ``(c, c, c)`` of each one's R, G and B planes, in the same order."""
-    def copies() -> Iterator[np.ndarray]:
-        for p in files:
-            rgb = read_rgb(p)
-            yield rgb
-            for f in rescale:
-                yield imresize(rgb, f)
+    (MATLAB-compatible bicubic, rounded to uint8)."""
+    for p in files:
+        rgb = read_rgb(p)
+        yield rgb
+        for f in rescale:
+            yield imresize(rgb, f)
 
-    if channels:
-        for rgb in copies():
+
+def _gray(rgb: np.ndarray, c: int) -> np.ndarray:
+    return np.repeat(rgb[..., c:c + 1], 3, axis=2)
+
+
+def _planes(files: Sequence[Path], rescale: Sequence[float], scales: Sequence[int],
+            exact_lr: bool = False, channels: bool = False,
+            ) -> tuple[list[np.ndarray], list[dict[int, np.ndarray]]]:
+    """The uncropped HR Y plane and the LR Y plane of each scale (``degrade``) of every image and
+    ``rescale`` copy (``_images``). With ``channels`` all of them are preceded by the planes of
+    the gray images ``(c, c, c)`` of each one's R, G and B, in the same order: the bicubic works
+    per channel, so a gray image's LR is that channel of the colour image's LR, taken from the
+    one resize of each copy instead of resizing three gray images."""
+    hrs: list[np.ndarray] = []
+    lrs: list[dict[int, np.ndarray]] = []
+    gray_hrs: list[np.ndarray] = []
+    gray_lrs: list[dict[int, np.ndarray]] = []
+    for rgb in _images(files, rescale):
+        lr_rgb = {s: _lr_rgb(rgb, s) for s in scales}
+        hrs.append(_y_plane(rgb))
+        lrs.append({s: _y_plane(lr, exact_lr) for s, lr in lr_rgb.items()})
+        if channels:
             for c in range(3):
-                yield np.repeat(rgb[..., c:c + 1], 3, axis=2)
-    yield from copies()
+                gray_hrs.append(_y_plane(_gray(rgb, c)))
+                gray_lrs.append({s: _y_plane(_gray(lr, c), exact_lr) for s, lr in lr_rgb.items()})
+    return gray_hrs + hrs, gray_lrs + lrs
 
 
 def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
@@ -195,12 +217,12 @@ def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | P
     if not files:
         raise DataError("no training images to pack")
     arrays: dict[str, np.ndarray] = {}
-    count = 0
-    for i, rgb in enumerate(_images(files, rescale, channels)):
-        count += 1
-        arrays[f"hr{i}"] = _png(_y_plane(rgb))
+    hrs, lrs = _planes(files, rescale, scales, exact_lr, channels)
+    count = len(hrs)
+    for i, (hr, lr) in enumerate(zip(hrs, lrs, strict=True)):
+        arrays[f"hr{i}"] = _png(hr)
         for s in scales:
-            arrays[f"lr{i}x{s}"] = _png(degrade(rgb, s, exact_lr)[1])
+            arrays[f"lr{i}x{s}"] = _png(lr[s])
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp.npz")
@@ -257,9 +279,9 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
             h, lr = _load_npz(cache, scale, rescale, exact_lr, channels)
             return hrs + h, lrs + lr
     new_h, new_l = [], []
-    for rgb in _images(files, rescale, channels):
-        hr, lr = degrade(rgb, scale, exact_lr)
-        new_h.append(hr)
+    for hr, lrs_of in zip(*_planes(files, rescale, [scale], exact_lr, channels), strict=True):
+        lr = lrs_of[scale]
+        new_h.append(np.ascontiguousarray(hr[: lr.shape[0] * scale, : lr.shape[1] * scale]))
         new_l.append(lr)
     if cache is not None:
         save_planes(cache, new_h, new_l, scale, rescale, exact_lr, channels)
