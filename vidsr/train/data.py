@@ -97,24 +97,26 @@ def _gray(rgb: np.ndarray, c: int) -> np.ndarray:
 
 
 def _planes(files: Sequence[Path], rescale: Sequence[float], scales: Sequence[int],
-            exact_lr: bool = False, channels: bool = False,
+            exact_lr: bool = False, channels: bool = False, crop: int = 1,
             ) -> tuple[list[np.ndarray], list[dict[int, np.ndarray]]]:
-    """The uncropped HR Y plane and the LR Y plane of each scale (``degrade``) of every image and
-    ``rescale`` copy (``_images``). With ``channels`` all of them are preceded by the planes of
-    the gray images ``(c, c, c)`` of each one's R, G and B, in the same order: the bicubic works
-    per channel, so a gray image's LR is that channel of the colour image's LR, taken from the
-    one resize of each copy instead of resizing three gray images."""
+    """The HR Y plane (cropped to a multiple of ``crop``) and the LR Y plane of each scale
+    (``degrade``) of every image and ``rescale`` copy (``_images``). With ``channels`` all of them
+    are preceded by the planes of the gray images ``(c, c, c)`` of each one's R, G and B, in the
+    same order: the bicubic works per channel, so a gray image's LR is that channel of the colour
+    image's LR, taken from the one resize of each copy instead of resizing three gray images."""
     hrs: list[np.ndarray] = []
     lrs: list[dict[int, np.ndarray]] = []
     gray_hrs: list[np.ndarray] = []
     gray_lrs: list[dict[int, np.ndarray]] = []
     for rgb in _images(files, rescale):
         lr_rgb = {s: _lr_rgb(rgb, s) for s in scales}
-        hrs.append(_y_plane(rgb))
+        h, w = rgb.shape[:2]
+        hr_rgb = rgb[: h - h % crop, : w - w % crop]
+        hrs.append(_y_plane(hr_rgb))
         lrs.append({s: _y_plane(lr, exact_lr) for s, lr in lr_rgb.items()})
         if channels:
             for c in range(3):
-                gray_hrs.append(_y_plane(_gray(rgb, c)))
+                gray_hrs.append(_y_plane(_gray(hr_rgb, c)))
                 gray_lrs.append({s: _y_plane(_gray(lr, c), exact_lr) for s, lr in lr_rgb.items()})
     return gray_hrs + hrs, gray_lrs + lrs
 
@@ -279,10 +281,10 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
             h, lr = _load_npz(cache, scale, rescale, exact_lr, channels)
             return hrs + h, lrs + lr
     new_h, new_l = [], []
-    for hr, lrs_of in zip(*_planes(files, rescale, [scale], exact_lr, channels), strict=True):
-        lr = lrs_of[scale]
-        new_h.append(np.ascontiguousarray(hr[: lr.shape[0] * scale, : lr.shape[1] * scale]))
-        new_l.append(lr)
+    for hr, lr in zip(*_planes(files, rescale, [scale], exact_lr, channels, crop=scale),
+                      strict=True):
+        new_h.append(hr)
+        new_l.append(lr[scale])
     if cache is not None:
         save_planes(cache, new_h, new_l, scale, rescale, exact_lr, channels)
         log.info("cached training planes of %d images in %s", len(new_h), cache)

@@ -149,8 +149,8 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
     if border and border_weight:
         weight = torch.full(pred.shape[-2:], border_weight, dtype=pred.dtype, device=pred.device)
         weight[border:-border, border:-border] = 1.0
-        per_map = (_pixel_loss(pred, target, kind) * weight).sum(dim=(-2, -1))
-        return per_map.mean() / weight.mean() / weight.numel()
+        maps = pred.numel() // weight.numel()
+        return (_pixel_loss(pred, target, kind) * weight).sum() / (weight.sum() * maps)
     if border:
         pred = pred[..., border:-border, border:-border]
         target = target[..., border:-border, border:-border]
