@@ -11,7 +11,8 @@ Crops are aligned: the LR crop at ``(i, j)`` pairs with the HR crop at ``(s*i, s
 ``exact_lr`` (the recipe's) keeps the LR plane as the evaluation computes it: the protocol's LR Y
 is not rounded (BT.601 Y of uint8 RGB has a fractional part), and a net trained on rounded
 inputs meets inputs at test time that carry information it never learned to use (a paired
-stage of ecbsr-m4c16-x2 gained 0.006-0.009 dB on Set5 from it, recipes/ecbsr-m4c16-x2.toml).
+stage of ecbsr-m4c16-x2 gained 0.006-0.009 dB on Set5 from it,
+recipes/teachers/ecbsr-m4c16-x2-fd484f3f.toml).
 Those planes are stored as uint16 fixed point with 8 fractional bits (``LR_Q8``: Y * 256, within
 1/512 of a grey level of the float value); the HR plane stays uint8 (rounding the target adds
 zero-mean noise to the loss, no bias).
