@@ -51,10 +51,15 @@ class EvalPair:
     hr_y: np.ndarray
 
 
+def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
+    """The protocol's crop: ``hr`` (a view of it) cut to a multiple of ``scale`` on both axes."""
+    h, w = hr.shape[:2]
+    return hr[: h - h % scale, : w - w % scale]
+
+
 def make_pair(hr: np.ndarray, scale: int, name: str = "") -> EvalPair:
     """Crop ``hr`` to a multiple of ``scale``, downscale it MATLAB-style, take BT.601 Y of both."""
-    h, w = hr.shape[:2]
-    hr = hr[: h - h % scale, : w - w % scale]
+    hr = crop_to_scale(hr, scale)
     lr = imresize(hr, 1.0 / scale)
     return EvalPair(name, rgb_to_y(lr), rgb_to_y(hr))
 

@@ -44,7 +44,7 @@ import torch
 
 from ..color import rgb_to_y
 from ..errors import DataError
-from ..evaluate import image_files, read_rgb
+from ..evaluate import crop_to_scale, image_files, read_rgb
 from ..imresize import imresize
 
 log = logging.getLogger(__name__)
@@ -63,14 +63,12 @@ def degrade(hr: np.ndarray, scale: int,
             exact_lr: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """HR and LR Y planes of one uint8 image under the evaluation protocol: HR as uint8, LR as
     uint8 or (``exact_lr``) as uint16 ``Y * LR_Q8``."""
-    h, w = hr.shape[:2]
-    return _y_plane(hr[: h - h % scale, : w - w % scale]), _y_plane(_lr_rgb(hr, scale), exact_lr)
+    return _y_plane(crop_to_scale(hr, scale)), _y_plane(_lr_rgb(hr, scale), exact_lr)
 
 
 def _lr_rgb(hr: np.ndarray, scale: int) -> np.ndarray:
     """The protocol's LR RGB image: ``hr`` cropped to a multiple of ``scale``, then downscaled."""
-    h, w = hr.shape[:2]
-    return imresize(hr[: h - h % scale, : w - w % scale], 1.0 / scale)
+    return imresize(crop_to_scale(hr, scale), 1.0 / scale)
 
 
 def plane_peak(plane: np.ndarray) -> float:
@@ -99,27 +97,22 @@ def _gray(rgb: np.ndarray, c: int) -> np.ndarray:
 
 def _planes(files: Sequence[Path], rescale: Sequence[float], scales: Sequence[int],
             exact_lr: bool = False, channels: bool = False, crop: int = 1,
-            ) -> tuple[list[np.ndarray], list[dict[int, np.ndarray]]]:
-    """The HR Y plane (cropped to a multiple of ``crop``) and the LR Y plane of each scale
-    (``degrade``) of every image and ``rescale`` copy (``_images``). With ``channels`` all of them
-    are preceded by the planes of the gray images ``(c, c, c)`` of each one's R, G and B, in the
-    same order: the bicubic works per channel, so a gray image's LR is that channel of the colour
-    image's LR, taken from the one resize of each copy instead of resizing three gray images."""
-    hrs: list[np.ndarray] = []
-    lrs: list[dict[int, np.ndarray]] = []
-    gray_hrs: list[np.ndarray] = []
-    gray_lrs: list[dict[int, np.ndarray]] = []
-    for rgb in _images(files, rescale):
+            ) -> Iterator[tuple[int, np.ndarray, dict[int, np.ndarray]]]:
+    """``(position, HR Y, {scale: LR Y})`` of every image and ``rescale`` copy (``_images``):
+    the HR plane cropped to a multiple of ``crop``, the LR planes as ``degrade`` makes them.
+    With ``channels`` the planes of each copy's R, G and B gray images ``(c, c, c)`` come too,
+    at the positions before all the colour images' (in the same order): the bicubic works per
+    channel, so a gray image's LR is that channel of the colour image's LR, taken from the one
+    resize of each copy. Planes come out as they are made, so a caller can store them at once."""
+    first = 3 * len(files) * (1 + len(rescale)) if channels else 0
+    for k, rgb in enumerate(_images(files, rescale)):
         lr_rgb = {s: _lr_rgb(rgb, s) for s in scales}
-        h, w = rgb.shape[:2]
-        hr_rgb = rgb[: h - h % crop, : w - w % crop]
-        hrs.append(_y_plane(hr_rgb))
-        lrs.append({s: _y_plane(lr, exact_lr) for s, lr in lr_rgb.items()})
+        hr_rgb = crop_to_scale(rgb, crop)
+        yield first + k, _y_plane(hr_rgb), {s: _y_plane(lr, exact_lr) for s, lr in lr_rgb.items()}
         if channels:
             for c in range(3):
-                gray_hrs.append(_y_plane(_gray(hr_rgb, c)))
-                gray_lrs.append({s: _y_plane(_gray(lr, c), exact_lr) for s, lr in lr_rgb.items()})
-    return gray_hrs + hrs, gray_lrs + lrs
+                yield (3 * k + c, _y_plane(_gray(hr_rgb, c)),
+                       {s: _y_plane(_gray(lr, c), exact_lr) for s, lr in lr_rgb.items()})
 
 
 def _rescale_of(z: np.lib.npyio.NpzFile) -> tuple[float, ...]:
@@ -220,9 +213,9 @@ def pack_planes(data: Sequence[str | Path], scales: Sequence[int], path: str | P
     if not files:
         raise DataError("no training images to pack")
     arrays: dict[str, np.ndarray] = {}
-    hrs, lrs = _planes(files, rescale, scales, exact_lr, channels)
-    count = len(hrs)
-    for i, (hr, lr) in enumerate(zip(hrs, lrs, strict=True)):
+    count = 0
+    for i, hr, lr in _planes(files, rescale, scales, exact_lr, channels):
+        count += 1
         arrays[f"hr{i}"] = _png(hr)
         for s in scales:
             arrays[f"lr{i}x{s}"] = _png(lr[s])
@@ -281,11 +274,10 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
         if cache.is_file():
             h, lr = _load_npz(cache, scale, rescale, exact_lr, channels)
             return hrs + h, lrs + lr
-    new_h, new_l = [], []
-    for hr, lr in zip(*_planes(files, rescale, [scale], exact_lr, channels, crop=scale),
-                      strict=True):
-        new_h.append(hr)
-        new_l.append(lr[scale])
+    planes = {i: (hr, lr[scale])
+              for i, hr, lr in _planes(files, rescale, [scale], exact_lr, channels, crop=scale)}
+    new_h = [planes[i][0] for i in range(len(planes))]
+    new_l = [planes[i][1] for i in range(len(planes))]
     if cache is not None:
         save_planes(cache, new_h, new_l, scale, rescale, exact_lr, channels)
         log.info("cached training planes of %d images in %s", len(new_h), cache)
