@@ -158,7 +158,7 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
         return F.l1_loss(pred, target)
     if kind == "mse":
         return F.mse_loss(pred, target)
-    return torch.sqrt((pred - target) ** 2 + 1e-6).mean()  # charbonnier
+    return _pixel_loss(pred, target, kind).mean()  # charbonnier
 
 
 def _pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
