@@ -156,6 +156,31 @@ def test_margin_weight_weighs_the_patch_border_ring(kind: str) -> None:
     assert torch.allclose(_loss(pred, target, kind, 3, 1e-12), inside.mean())
 
 
+def test_logmse_is_the_mean_log_of_each_patch_mse() -> None:
+    gen = torch.Generator().manual_seed(1)
+    pred, target = (torch.rand(4, 1, 12, 12, generator=gen, dtype=torch.float64) for _ in "ab")
+    pred[0] = target[0] + 1e-3          # one nearly exact patch
+    err = (pred - target) ** 2
+    per_patch = err.mean(dim=(1, 2, 3))
+    assert torch.allclose(_loss(pred, target, "logmse", 0, 0.0, 1e-4),
+                          torch.log(per_patch + 1e-4).mean())
+    inside = err[..., 2:-2, 2:-2].mean(dim=(1, 2, 3))
+    assert torch.allclose(_loss(pred, target, "logmse", 2, 0.0, 1e-4),
+                          torch.log(inside + 1e-4).mean())
+    ring = torch.full((12, 12), 0.5, dtype=torch.float64)
+    ring[2:-2, 2:-2] = 1.0
+    weighted = (err * ring).sum(dim=(1, 2, 3)) / ring.sum()
+    assert torch.allclose(_loss(pred, target, "logmse", 2, 0.5, 1e-4),
+                          torch.log(weighted + 1e-4).mean())
+    # Unlike the plain MSE, the nearly exact patch's error counts for far more per unit.
+    pred.requires_grad_(True)
+    _loss(pred, target, "logmse", 0, 0.0, 1e-4).backward()
+    grad = pred.grad.abs().mean(dim=(1, 2, 3)) / (pred - target).detach().abs().mean(dim=(1, 2, 3))
+    assert grad[0] > 100 * grad[1:].max()
+    with pytest.raises(InputError, match="log_eps"):
+        Recipe(loss="logmse", log_eps=0.0)
+
+
 def test_loss_switch() -> None:
     r = Recipe(steps=100, loss="l1", tune_loss="mse", tune_from=60)
     assert [r.loss_at(s) for s in (0, 59, 60, 99)] == ["l1", "l1", "mse", "mse"]

@@ -142,13 +142,26 @@ class WeightAverage:
 
 
 def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
-          border_weight: float = 0.0) -> torch.Tensor:
+          border_weight: float = 0.0, log_eps: float = 1e-4) -> torch.Tensor:
     # Zero padding makes a patch's border unlike the inside of a full image, which is what the
     # evaluation scores; the border pixels still give the inside its context. They are left out
     # of the loss, or (border_weight > 0) kept in it at that weight per pixel, the inside's 1.
+    if kind == "logmse":
+        # The evaluation averages PSNR over images, -10 log10(MSE) each: its gradient weighs an
+        # image's squared error by 1 / its MSE, where a plain MSE weighs every pixel alike and
+        # lets the textured images decide. Per patch, log(MSE + log_eps) does the same, the
+        # floor keeping flat patches from taking over.
+        err = _pixel_loss(pred, target, "mse")
+        if border and border_weight:
+            weight = _ring(pred, border, border_weight)
+            per_patch = (err * weight).sum(dim=(1, 2, 3)) / (weight.sum() * err.shape[1])
+        else:
+            if border:
+                err = err[..., border:-border, border:-border]
+            per_patch = err.mean(dim=(1, 2, 3))
+        return torch.log(per_patch + log_eps).mean()
     if border and border_weight:
-        weight = torch.full(pred.shape[-2:], border_weight, dtype=pred.dtype, device=pred.device)
-        weight[border:-border, border:-border] = 1.0
+        weight = _ring(pred, border, border_weight)
         maps = pred.numel() // weight.numel()
         return (_pixel_loss(pred, target, kind) * weight).sum() / (weight.sum() * maps)
     if border:
@@ -159,6 +172,13 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
     if kind == "mse":
         return F.mse_loss(pred, target)
     return _pixel_loss(pred, target, kind).mean()  # charbonnier
+
+
+def _ring(pred: torch.Tensor, border: int, border_weight: float) -> torch.Tensor:
+    """Per-pixel loss weights of a patch: ``border_weight`` on the outer ring, 1 inside."""
+    weight = torch.full(pred.shape[-2:], border_weight, dtype=pred.dtype, device=pred.device)
+    weight[border:-border, border:-border] = 1.0
+    return weight
 
 
 def _pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
@@ -421,13 +441,14 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             pred = model(lr_t)
             kind, border = recipe.loss_at(step), recipe.margin * spec.scale
             ring = recipe.margin_weight
-            loss = _loss(pred, hr_t.to(device), kind, border, ring)
+            loss = _loss(pred, hr_t.to(device), kind, border, ring, recipe.log_eps)
             weight = recipe.distill_at(step)
             if weight:
                 assert teacher is not None
                 with torch.no_grad():
                     target = teacher(lr_t).clamp_(0.0, 1.0)
-                loss = (1.0 - weight) * loss + weight * _loss(pred, target, kind, border, ring)
+                loss = (1.0 - weight) * loss + weight * _loss(pred, target, kind, border, ring,
+                                                               recipe.log_eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if key_gain is not None:

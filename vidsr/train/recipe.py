@@ -19,7 +19,7 @@ from ..errors import InputError
 from ..registry import parse_name
 
 SCHEDULES = ("cosine", "multistep", "constant")
-LOSSES = ("l1", "charbonnier", "mse")
+LOSSES = ("l1", "charbonnier", "mse", "logmse")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ class Recipe:
     gamma: float = 0.5
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    loss: str = "l1"                # "l1", "charbonnier" or "mse"
+    loss: str = "l1"                # "l1", "charbonnier", "mse" or "logmse"
+    log_eps: float = 1e-4           # logmse: each patch's loss is log(its MSE + log_eps)
     margin: int = 0                 # LR pixels at each patch side left out of the loss
     margin_weight: float = 0.0      # ... or kept in it at this weight per pixel (0: left out)
     augment: bool = True            # random flips and 90-degree rotations
@@ -92,6 +93,8 @@ class Recipe:
             raise InputError("recipe: need 0 <= 2 * margin < lr_patch")
         if not 0.0 <= self.margin_weight < 1.0:
             raise InputError("recipe: margin_weight must be in [0, 1)")
+        if self.log_eps <= 0:
+            raise InputError("recipe: log_eps must be positive")
         if self.margin_weight and not self.margin:
             raise InputError("recipe: margin_weight needs a margin")
         if not (self.lr > 0 and self.lr_min >= 0):
