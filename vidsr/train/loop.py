@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
@@ -146,32 +145,21 @@ def _loss(pred: torch.Tensor, target: torch.Tensor, kind: str, border: int,
     # Zero padding makes a patch's border unlike the inside of a full image, which is what the
     # evaluation scores; the border pixels still give the inside its context. They are left out
     # of the loss, or (border_weight > 0) kept in it at that weight per pixel, the inside's 1.
+    err = _pixel_loss(pred, target, "mse" if kind == "logmse" else kind)
+    if border and border_weight:
+        weight = _ring(pred, border, border_weight)
+        per_patch = (err * weight).sum(dim=(1, 2, 3)) / (weight.sum() * err.shape[1])
+    else:
+        if border:
+            err = err[..., border:-border, border:-border]
+        per_patch = err.mean(dim=(1, 2, 3))
     if kind == "logmse":
         # The evaluation averages PSNR over images, -10 log10(MSE) each: its gradient weighs an
         # image's squared error by 1 / its MSE, where a plain MSE weighs every pixel alike and
         # lets the textured images decide. Per patch, log(MSE + log_eps) does the same, the
         # floor keeping flat patches from taking over.
-        err = _pixel_loss(pred, target, "mse")
-        if border and border_weight:
-            weight = _ring(pred, border, border_weight)
-            per_patch = (err * weight).sum(dim=(1, 2, 3)) / (weight.sum() * err.shape[1])
-        else:
-            if border:
-                err = err[..., border:-border, border:-border]
-            per_patch = err.mean(dim=(1, 2, 3))
         return torch.log(per_patch + log_eps).mean()
-    if border and border_weight:
-        weight = _ring(pred, border, border_weight)
-        maps = pred.numel() // weight.numel()
-        return (_pixel_loss(pred, target, kind) * weight).sum() / (weight.sum() * maps)
-    if border:
-        pred = pred[..., border:-border, border:-border]
-        target = target[..., border:-border, border:-border]
-    if kind == "l1":
-        return F.l1_loss(pred, target)
-    if kind == "mse":
-        return F.mse_loss(pred, target)
-    return _pixel_loss(pred, target, kind).mean()  # charbonnier
+    return per_patch.mean()
 
 
 def _ring(pred: torch.Tensor, border: int, border_weight: float) -> torch.Tensor:
