@@ -25,7 +25,15 @@ from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name
 from vidsr.train.data import PatchSampler, build_planes, degrade, pack_planes
-from vidsr.train.loop import WeightAverage, _loss, _run_lock, deploy_form, load_checkpoint, train
+from vidsr.train.loop import (
+    WeightAverage,
+    _loss,
+    _run_lock,
+    deploy_form,
+    load_checkpoint,
+    plane_errors,
+    train,
+)
 from vidsr.train.recipe import Recipe, load_recipe, recipe_from_dict
 from vidsr.train.whiten import (
     apply_whitening,
@@ -578,6 +586,43 @@ def test_init_from_weights_starts_where_they_are(tmp_path: Path, name: str) -> N
     other = "esr-tm-k3c2-x3" if name.startswith("esr") else "ecbsr-m1c4-x3"
     with pytest.raises(InputError, match="is " + name):
         train(warm.replace(model=other), [data], tmp_path / "e", **kw)
+
+
+def test_psnr_sampling_draws_the_images_a_net_gets_right_more_often(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    rng = np.random.default_rng(0)
+    flat = np.full((32, 32, 3), 128, np.uint8)
+    noise = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    hrs, lrs = zip(*(degrade(rgb, 2) for rgb in (flat, noise)), strict=True)
+    net = load_model("esr-max-k7c4-x2")
+    errors = plane_errors(net, hrs, lrs, 2)
+    assert errors[0] < 1e-6 < 1e-2 < errors[1]      # flat gray is exact, noise is not
+    sampler = PatchSampler(hrs, lrs, 2, 8, augment=False)
+    before = sampler.weights.clone()
+    sampler.reweigh([1.0 / (e + 1e-4) for e in errors])
+    assert torch.allclose(sampler.weights / before,
+                          torch.tensor([1.0 / (e + 1e-4) for e in errors], dtype=torch.float64))
+    lr_b = sampler.batch(64, torch.Generator().manual_seed(0))[0]
+    drawn_flat = int((lr_b.std(dim=(1, 2, 3)) < 1e-3).sum())
+    assert drawn_flat > 55                          # ~99% of draws, against 50% unweighted
+    with pytest.raises(ValueError, match="factors"):
+        sampler.reweigh([1.0])
+    with pytest.raises(InputError, match="psnr_sampling"):
+        Recipe(psnr_sampling=True)
+    # In a run it weighs by the start weights' error, again on a resume.
+    data, val = _tiny(tmp_path)
+    kw = {"show_progress": False, "cache_dir": tmp_path / "cache"}
+    start = tmp_path / "start.safetensors"
+    train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=4, lr_patch=8, val_every=2), [data],
+          tmp_path / "a", **kw).out_dir.joinpath("final.safetensors").rename(start)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=2, batch=4, lr_patch=8, val_every=2,
+                    schedule="constant", init="weights", init_weights=str(start),
+                    psnr_sampling=True)
+    with caplog.at_level(logging.INFO, logger="vidsr"):
+        train(recipe, [data], tmp_path / "b", **kw)
+        train(recipe.replace(steps=4), [data], tmp_path / "b",
+              resume=tmp_path / "b" / "last.ckpt", **kw)
+    assert sum("psnr_sampling: init_weights' MSE" in r.message for r in caplog.records) == 2
 
 
 def test_distillation_pulls_the_student_to_its_teacher(tmp_path: Path) -> None:

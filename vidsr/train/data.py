@@ -315,6 +315,12 @@ class PatchSampler:
     def __len__(self) -> int:
         return len(self.lrs)
 
+    def reweigh(self, factors: Sequence[float]) -> None:
+        """Draw each image ``factors[i]`` times as often as by its crop positions alone."""
+        if len(factors) != len(self.lrs):
+            raise ValueError(f"{len(factors)} factors for {len(self.lrs)} images")
+        self.weights = self.weights * torch.tensor(factors, dtype=torch.float64)
+
     def batch(self, size: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``size`` pairs as float tensors in [0, 1]: LR ``N x 1 x p x p``, HR ``N x 1 x sp x sp``.
         """

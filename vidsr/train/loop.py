@@ -18,6 +18,7 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
@@ -37,7 +39,7 @@ from ..evaluate import EvalPair, evaluate, load_pairs
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
 from ..weights import manifest, save_weights, sha256_file
-from .data import PatchSampler, build_planes
+from .data import PatchSampler, build_planes, plane_peak
 from .init import apply_init
 from .recipe import Recipe, recipe_from_dict
 from .whiten import apply_whitening, plain, trained_weight
@@ -215,6 +217,21 @@ def load_init(recipe: Recipe, spec: ModelSpec) -> tuple[nn.Module, str]:
     return start, digest
 
 
+@torch.inference_mode()
+def plane_errors(model: nn.Module, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
+                 scale: int) -> list[float]:
+    """MSE (on [0, 1]) of a deploy-form ``model`` on each whole training plane, ``scale`` pixels
+    shaved at each side as the evaluation does."""
+    model = model.cpu().eval()
+    peak, s, out = plane_peak(lrs[0]), scale, []
+    for hr, lr in zip(hrs, lrs, strict=True):
+        x = torch.from_numpy(lr.astype(np.float32)).div_(peak)[None, None]
+        sr = model(x)[0, 0].clamp_(0.0, 1.0)[s:-s, s:-s]
+        ref = torch.from_numpy(hr[s:-s, s:-s].astype(np.float32)).div_(255.0)
+        out.append(float(((sr - ref) ** 2).mean()))
+    return out
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -370,6 +387,13 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         average = WeightAverage(model, ckpt["average"])
 
     sampler = PatchSampler(hrs, lrs, spec.scale, recipe.lr_patch, augment=recipe.augment)
+    if recipe.psnr_sampling:
+        reference = start if start is not None else load_init(recipe, spec)[0]
+        errors = plane_errors(reference, sampler.hrs, sampler.lrs, spec.scale)
+        sampler.reweigh([1.0 / (e + recipe.log_eps) for e in errors])
+        log.info("psnr_sampling: init_weights' MSE on the %d training images spans %.1f-%.1f dB",
+                 len(errors), -10 * math.log10(max(errors) + 1e-12),
+                 -10 * math.log10(min(errors) + 1e-12))
     val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
     log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)
 

@@ -40,6 +40,8 @@ class Recipe:
     weight_decay: float = 0.0
     loss: str = "l1"                # "l1", "charbonnier", "mse" or "logmse"
     log_eps: float = 1e-4           # logmse: each patch's loss is log(its MSE + log_eps)
+    psnr_sampling: bool = False     # draw images in proportion to their crop positions divided
+    #                                 by init_weights' MSE on them (+ log_eps; needs init_weights)
     margin: int = 0                 # LR pixels at each patch side left out of the loss
     margin_weight: float = 0.0      # ... or kept in it at this weight per pixel (0: left out)
     augment: bool = True            # random flips and 90-degree rotations
@@ -95,6 +97,9 @@ class Recipe:
             raise InputError("recipe: margin_weight must be in [0, 1)")
         if self.log_eps <= 0:
             raise InputError("recipe: log_eps must be positive")
+        if self.psnr_sampling and self.init != "weights":
+            raise InputError("recipe: psnr_sampling weighs images by init_weights' error on them; "
+                             "it needs init = \"weights\"")
         if self.margin_weight and not self.margin:
             raise InputError("recipe: margin_weight needs a margin")
         if not (self.lr > 0 and self.lr_min >= 0):
