@@ -10,11 +10,17 @@ def _shave(x: np.ndarray, border: int) -> np.ndarray:
     return x[border:-border, border:-border] if border > 0 else x
 
 
+def mse(a: np.ndarray, b: np.ndarray, shave: int = 0) -> float:
+    """Mean squared difference of two planes (in their own units), ``shave`` pixels cut from
+    every border."""
+    a, b = _shave(a.astype(np.float64), shave), _shave(b.astype(np.float64), shave)
+    return float(np.mean((a - b) ** 2))
+
+
 def psnr(a: np.ndarray, b: np.ndarray, shave: int = 0) -> float:
     """PSNR in dB between two planes on the 0-255 scale, ``shave`` pixels cut from every border."""
-    a, b = _shave(a.astype(np.float64), shave), _shave(b.astype(np.float64), shave)
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0 ** 2 / mse)
+    err = mse(a, b, shave)
+    return float("inf") if err == 0 else 10.0 * np.log10(255.0 ** 2 / err)
 
 
 def ssim(a: np.ndarray, b: np.ndarray, shave: int = 0) -> float:

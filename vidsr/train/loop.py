@@ -33,9 +33,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..api import is_weights_path, load_model
+from ..api import is_weights_path, load_model, upscale_plane
 from ..errors import Cancelled, InputError, WeightsError
 from ..evaluate import EvalPair, evaluate, load_pairs
+from ..metrics import mse
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
 from ..weights import manifest, save_weights, sha256_file
@@ -220,16 +221,12 @@ def load_init(recipe: Recipe, spec: ModelSpec) -> tuple[nn.Module, str]:
 @torch.inference_mode()
 def plane_errors(model: nn.Module, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
                  scale: int) -> list[float]:
-    """MSE (on [0, 1]) of a deploy-form ``model`` on each whole training plane, ``scale`` pixels
-    shaved at each side as the evaluation does."""
+    """MSE (on [0, 1]) of a deploy-form ``model`` on each whole training plane, upscaled and
+    shaved by ``scale`` pixels as the evaluation does."""
     model = model.cpu().eval()
-    peak, s, out = plane_peak(lrs[0]), scale, []
-    for hr, lr in zip(hrs, lrs, strict=True):
-        x = torch.from_numpy(lr.astype(np.float32)).div_(peak)[None, None]
-        sr = model(x)[0, 0].clamp_(0.0, 1.0)[s:-s, s:-s]
-        ref = torch.from_numpy(hr[s:-s, s:-s].astype(np.float32)).div_(255.0)
-        out.append(float(((sr - ref) ** 2).mean()))
-    return out
+    to_255 = 255.0 / plane_peak(lrs[0])
+    return [mse(np.clip(upscale_plane(lr * to_255, model), 0.0, 255.0), hr, scale) / 255.0 ** 2
+            for hr, lr in zip(hrs, lrs, strict=True)]
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
