@@ -18,11 +18,11 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .errors import WeightsError
-from .registry import ModelSpec, parse_name
+from ..errors import WeightsError
+from ..registry import ModelSpec, parse_name
 
 FORMAT = "vidsr-weights-1"
-WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_DIR = Path(__file__).parent
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 
@@ -38,7 +38,7 @@ def save_weights(module: nn.Module, spec: ModelSpec, path: str | Path, *,
                  recipe: dict[str, Any] | None = None,
                  extra: dict[str, Any] | None = None) -> Path:
     """Write ``module``'s deploy-form state dict and self-describing metadata to ``path``."""
-    from . import __version__
+    from .. import __version__
 
     state = {k: v.detach().to("cpu", torch.float32).contiguous()
              for k, v in module.state_dict().items()}
