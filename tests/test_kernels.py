@@ -295,6 +295,19 @@ def test_gpu_full_frame(name: str) -> None:
 
 @gpu
 @needs_cuda
+def test_gpu_model_already_on_the_device() -> None:
+    """A model on the GPU (as the engine and the bench hold it) packs like one on the CPU."""
+    from vidsr import load_model
+
+    model = load_model("ecbsr-m4c16-x2")
+    x = frames(1, 64, 96, seed=8)
+    ref = reference(model, x, 8)  # moves the model to x's device
+    assert next(model.parameters()).device.type == "cuda"
+    assert_matches(fused_for(model)(x), ref, 8)
+
+
+@gpu
+@needs_cuda
 def test_gpu_cuda_graph_and_chroma_full_size() -> None:
     model = random_plainsr(4, 16, 2)
     x = frames(1, 540, 960)

@@ -15,6 +15,7 @@ layer reads it, as ``Conv2d(padding=1)`` sees it.
 
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -136,7 +137,8 @@ def activation_peak(model: PlainSR, size: int = 64) -> float:
     x = (0.5 * (ramp[None, :] + ramp[:, None]) + 0.2 * torch.randn(size, size, generator=g))
     h = x.clamp(0, 1)[None, None]
     peak = 0.0
-    for conv, act in zip(model.convs[:-1], model.acts, strict=True):
+    acts = copy.deepcopy(model.acts).float().cpu()  # the probe runs on the CPU, like the convs
+    for conv, act in zip(model.convs[:-1], acts, strict=True):
         h = act(F.conv2d(h, conv.weight.float().cpu(), conv.bias.float().cpu(), padding=1))
         peak = max(peak, h.abs().max().item())
     last = F.conv2d(h, model.convs[-1].weight.float().cpu(), model.convs[-1].bias.float().cpu(),
