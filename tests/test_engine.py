@@ -124,6 +124,15 @@ def test_tiled_equals_untiled(name: str) -> None:
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
 
 
+def test_engine_leaves_the_callers_model_alone() -> None:
+    """The engine works on its own copy: a model shared by engines on two devices stays put."""
+    model = _model("esr-max-k7c4-x2").double()
+    eng = Engine(model, device="cpu")
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    y = np.random.default_rng(4).integers(0, 256, (12, 16), dtype=np.uint8)
+    assert eng.upscale_luma(y).shape == (24, 32)
+
+
 def test_submit_collect_in_order() -> None:
     eng = Engine(_model("esr-max-k3c2-x2"), device="cpu")
     rng = np.random.default_rng(4)

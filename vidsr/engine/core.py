@@ -8,6 +8,7 @@ for frames that do not fit. Callers only see planes in and planes out.
 from __future__ import annotations
 
 import collections
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,9 @@ class Engine:
             raise InputError(f"threads must be at least 1, got {threads}")
         self.threads = threads
         self.compile_after = compile_after
-        module = model if isinstance(model, nn.Module) else load_model(model, pretrained=pretrained)
+        # A caller's module is copied, never moved: two engines on different devices may share it.
+        module = copy.deepcopy(model) if isinstance(model, nn.Module) \
+            else load_model(model, pretrained=pretrained)
         spec = getattr(module, "spec", None)
         if spec is None:
             raise InputError("Engine needs a model from vidsr.load_model (it carries .spec)")
