@@ -21,6 +21,7 @@ from PyQt6.QtCore import QThread, pyqtSignal
 
 from vidsr.color import yuv_to_rgb
 from vidsr.engine import Engine
+from vidsr.engine.panes import RGB_WORKERS
 from vidsr.errors import VidsrError
 from vidsr.weights import manifest
 
@@ -93,7 +94,7 @@ class RenderWorker(QThread):
         self._cache: dict[str, PaneResult] = {}   # model -> result for self._frame
         self._avg: dict[str, float] = {}
         self._last_shown: float | None = None
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vidsr-rgb")
+        self._pool = ThreadPoolExecutor(max_workers=RGB_WORKERS, thread_name_prefix="vidsr-rgb")
         self._display_fps = 0.0
 
     # -- commands (any thread) --------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 ``vidsr bench --panes`` uses this to measure whether N comparison panes keep up (e.g. four panes
 at 720p -> 1440p on a GPU) on machines where PyQt6 cannot be installed. Per frame, each pane
-runs ``Engine.upscale_frame`` and its Y'CbCr -> RGB conversion overlaps the next pane's SR on a
-worker thread, as the GUI's render worker does.
+runs ``Engine.upscale_frame`` and its Y'CbCr -> RGB conversion overlaps the next panes' SR on a
+pool of ``RGB_WORKERS`` threads, as the GUI's render worker does.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ..color import yuv_to_rgb
 from .core import Engine
 
 GUI_MODELS = ("bicubic-x2", "esr-max-x2", "esr-tm-x2", "ecbsr-x2")
+# Worker threads converting finished panes to RGB (cv2 releases the GIL), in the GUI and here.
+RGB_WORKERS = 4
 
 
 def _frame(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -40,7 +42,7 @@ def panes_bench(models: tuple[str, ...] = GUI_MODELS, size: tuple[int, int] = (1
         engines = [Engine(m, device=device) for m in models]
     y, u, v = _frame(w, h)
     sr_ms: list[list[float]] = [[] for _ in engines]
-    with ThreadPoolExecutor(1, thread_name_prefix="vidsr-rgb") as pool:
+    with ThreadPoolExecutor(RGB_WORKERS, thread_name_prefix="vidsr-rgb") as pool:
         def one_frame(record: bool) -> None:
             pending = []
             for i, engine in enumerate(engines):
