@@ -8,6 +8,7 @@
 #   bench    python -m vidsr.kernels.bench --no-compile  (fused vs fp16 channels-last eager)
 #   compile  the bench with the torch.compile max-autotune column (autotuning takes minutes)
 #   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
+#   tuned    the sweep's fastest ECBSR setting through the bench, compile column included
 #   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
 # Not in `all`: engine, pipeline, e2e (issue 4), panes (issue 5), train-bg/train-wait (issue 3);
 # see below. One device session (15 minutes in all) as two calls, the second at once after the
@@ -62,7 +63,21 @@ for s in "${run_steps[@]}"; do
         tests) step tests 240 python3 -m pytest -q -rs -p no:cacheprovider tests/test_kernels.py ;;
         bench) step bench 150 python3 -m vidsr.kernels.bench --no-compile ;;
         sweep) step sweep 100 python3 -m vidsr.kernels.bench --sweep --iters 20 \
-                   --models ecbsr-m4c16-x2 esr-tm-k7c16-x2 ;;
+                   --models ${SWEEP_MODELS:-ecbsr-m4c16-x2 esr-tm-k7c16-x2} --json "$OUT/sweep.json" ;;
+        # The sweep's fastest ECBSR setting through the full bench (compile column included),
+        # for ecbsr-m4c16-x2 and the same setting on ecbsr-m4c8-x2; run after `sweep`.
+        tuned)
+            python3 - "$OUT/sweep.json" "$OUT/tuning.json" <<'PY' 2>&1 | tee -a "$OUT/summary.txt"
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1])) if r.get("error") is None
+        and r["model"].startswith("ecbsr")]
+best = min(rows, key=lambda r: r["ms"])
+keys = {k: v for k, v in best.items() if k not in ("model", "ms", "max_abs_diff_vs_default")}
+json.dump({m: keys for m in ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2")}, open(sys.argv[2], "w"))
+print("tuned: fastest ECBSR setting", keys, f"{best['ms']:.3f} ms")
+PY
+            step tuned 150 python3 -m vidsr.kernels.bench --tuning "$OUT/tuning.json" \
+                --models ecbsr-m4c16-x2 ecbsr-m4c8-x2 ;;
         compile) step compile 300 python3 -m vidsr.kernels.bench ;;
         ncu) step ncu 90 ncu --kernel-name regex:_plainsr_kernel --launch-skip 3 --launch-count 1 \
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
@@ -75,7 +90,8 @@ for s in "${run_steps[@]}"; do
                     tests/test_engine_gpu.py ;;
         pipeline) step pipeline 150 python3 -m pytest -q -rs -p no:cacheprovider -m gpu \
                       tests/test_pipeline_gpu.py ;;
-        e2e) step e2e 240 python3 -m vidsr bench --device cuda --frames 20 ;;
+        e2e) step e2e 240 python3 -m vidsr bench --device cuda --frames ${E2E_SR_FRAMES:-20} \
+                 ${E2E_ARGS:-} ;;
         # Issue 5: four GUI panes at 720p -> 1440p without Qt (PyQt6 is too big to carry).
         panes) step panes 120 python3 -c "from vidsr.engine.panes import panes_bench, format_panes
 print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
@@ -107,7 +123,7 @@ print(format_panes(panes_bench(size=(1280, 720), frames=60, device='cuda')))" ;;
                 | tail -n 1 | cut -c1-160)"; done
             tar -czf "$OUT/train.tgz" --exclude='*.lock' runs/gpu && log "train.tgz: $(du -h \
                 "$OUT/train.tgz" | cut -f1)" ;;
-        *) log "unknown step $s (all|tests|bench|compile|sweep|ncu|engine|pipeline|e2e|panes|train-bg|train-wait)" ;;
+        *) log "unknown step $s (all|tests|bench|compile|sweep|tuned|ncu|engine|pipeline|e2e|panes|train-bg|train-wait)" ;;
     esac
 done
 log "done in $(( $(date +%s) - START ))s; files in $OUT"

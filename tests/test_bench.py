@@ -62,9 +62,23 @@ def test_kernels_flag_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(kbench, "run", fake_run)
     assert main(["bench", "--kernels", "--models", "ecbsr-m4c16-x2", "--iters", "7",
-                 "--no-compile"]) == 0
+                 "--no-compile", "--tuning", '{"ecbsr-m4c16-x2": {"per_sm": 2}}']) == 0
     assert seen["models"] == ["ecbsr-m4c16-x2"] and seen["iters"] == 7 and seen["no_compile"]
     assert seen["size"] == "1920x1080"
+    assert kbench.load_tuning(seen["tuning"]) == {"ecbsr-m4c16-x2": {"per_sm": 2}}
+
+
+def test_kernel_tuning_from_json_or_file(tmp_path: Path) -> None:
+    from vidsr.errors import VidsrError
+    from vidsr.kernels.bench import load_tuning
+
+    assert load_tuning(None) == {}
+    f = tmp_path / "tuning.json"
+    f.write_text('{"ecbsr-m4c8-x2": {"num_warps": 4, "unroll": true}}')
+    assert load_tuning(str(f)) == {"ecbsr-m4c8-x2": {"num_warps": 4, "unroll": True}}
+    for bad in ("{not json", '{"ecbsr-m4c8-x2": 4}', "[1, 2]"):
+        with pytest.raises(VidsrError, match="--tuning"):
+            load_tuning(bad)
 
 
 def test_panes_bench_runs_every_pane_on_the_same_frame(capsys) -> None:

@@ -34,6 +34,8 @@ def test_synthetic_clip_and_encoder_timing(tmp_path):
 def test_writer_scales_and_keeps_tags(tmp_path):
     info = synthetic_info(33, 20)
     with VideoWriter(tmp_path / "w.mkv", info, 2) as w:
+        # frame and slice threads, as ffmpeg has it (PyAV's default is slice threads only)
+        assert w._vs.codec_context.thread_type == av.codec.context.ThreadType.AUTO
         for i in range(3):
             y, u, v = synthetic_planes(66, 40, i)
             w.write(y, u, v, pts=i)

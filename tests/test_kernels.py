@@ -180,6 +180,19 @@ def test_plainsr_many_tiles_and_10bit() -> None:
     assert_matches(out, reference(model, x, 10), 10)
 
 
+def test_plainsr_loop_and_cache_settings_change_nothing() -> None:
+    """The sweep's ECBSR settings (unrolled taps, pipelining depth, cache modifier) give the
+    same integers as the defaults; a bad cache modifier is refused."""
+    model = random_plainsr(2, 8, 2, seed=3)
+    x = frames(1, 10, 14)
+    ref = fused_for(model)(x)
+    for kw in (dict(unroll=True), dict(num_stages=1, cache=".ca"),
+               dict(unroll=True, num_stages=2, cache=".cg")):
+        assert torch.equal(fused_for(model, **kw)(x), ref), kw
+    with pytest.raises(ValueError, match="cache"):
+        ecbsr.FusedPlainSR(model, cache=".zz")
+
+
 @pytest.mark.parametrize(("cls", "s", "k", "c"), [
     (ESRMax, 2, 7, 4), (ESRTM, 2, 7, 16), (ESRTR, 3, 5, 12), (ESRMax, 4, 3, 1)])
 def test_edgesr_8bit(cls: type, s: int, k: int, c: int) -> None:

@@ -31,7 +31,7 @@ def _kernels(args: argparse.Namespace) -> int:
     kargs = argparse.Namespace(models=args.models, json=args.json, iters=args.iters,
                                size=(args.sizes or ["1920x1080"])[0],
                                no_compile=args.no_compile, compile_mode="max-autotune",
-                               sweep=False)
+                               sweep=False, tuning=args.tuning)
     return int(kbench.run(kargs) or 0)
 
 
@@ -149,4 +149,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--iters", type=int, default=50, help="--kernels: calls per timing repeat")
     p.add_argument("--no-compile", action="store_true",
                    help="--kernels: skip the torch.compile column")
+    p.add_argument("--tuning", default=None, metavar="JSON|FILE",
+                   help="--kernels: fused-kernel settings per model instead of the defaults "
+                        "(JSON object of model name -> keywords, or a file holding one)")
     p.set_defaults(func=run)

@@ -27,6 +27,7 @@ from torch import nn
 from ..errors import InputError
 from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
 from .chroma import code_dtype, phase_taps, quantize, siting_offsets, upscale_plane_float
+from .cpu import tune_malloc
 from .formulations import ReduceFirstEdgeSR
 from .tiling import receptive_radius, run_tiled
 
@@ -128,6 +129,8 @@ class CudaPipeline:
         self.runner_fp32: CudaTorchRunner | None = None
         self.device: torch.device = engine.device
         self.on_gpu = self.device.type == "cuda"
+        if self.on_gpu:
+            tune_malloc()  # collect() hands out fresh output planes: no page faults for each
         self.upload = torch.cuda.Stream() if self.on_gpu else _HostStream()
         self.compute = torch.cuda.Stream() if self.on_gpu else _HostStream()
         self.download = torch.cuda.Stream() if self.on_gpu else _HostStream()

@@ -55,12 +55,16 @@ def write_synthetic_clip(path: str | Path, width: int, height: int, frames: int,
 
 
 def encoder_seconds(width: int, height: int, frames: int, options: EncodeOptions,
-                    fps: int = 30, suffix: str = ".mp4", distinct: int = 8) -> float:
+                    fps: int = 30, suffix: str = ".mp4", distinct: int = 8,
+                    planes: list[tuple[np.ndarray, ...]] | None = None) -> float:
     """Seconds ``VideoWriter`` takes to encode and mux ``frames`` frames of this size.
 
-    Cycles through ``distinct`` pre-made frames so pattern generation is not timed.
+    Cycles through ``planes`` (8-bit 4:2:0 Y, Cb, Cr; default ``distinct`` frames of the
+    procedural pattern), made beforehand so that making them is not timed.
     """
-    planes = [synthetic_planes(width, height, i) for i in range(distinct)]
+    if planes is None:
+        planes = [synthetic_planes(width, height, i) for i in range(distinct)]
+    distinct = len(planes)
     with tempfile.TemporaryDirectory(prefix="vidsr-enc-") as tmp:
         target = Path(tmp) / f"encoder{suffix}"
         t0 = time.perf_counter()

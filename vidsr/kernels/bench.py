@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--sweep", action="store_true",
                         help="instead: time the fused kernels over a grid of tile settings")
+    parser.add_argument("--tuning", default=None, metavar="JSON|FILE",
+                        help="kernel settings per model instead of the defaults, as a JSON "
+                        "object (or a file holding one) of model name -> fused_for keywords, "
+                        'e.g. \'{"ecbsr-m4c16-x2": {"num_warps": 4, "per_sm": 2}}\'')
 
 
 def _time_ms(fn: Callable[[], object], iters: int, repeats: int = 3) -> float:
@@ -75,6 +79,20 @@ def _device() -> torch.device:
     return torch.device("cuda")
 
 
+def load_tuning(text: str | None) -> dict[str, dict]:
+    """``--tuning``: model name -> ``fused_for`` keywords, from JSON text or a JSON file."""
+    if not text:
+        return {}
+    path = Path(text)
+    try:
+        data = json.loads(path.read_text() if path.is_file() else text)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise VidsrError(f"--tuning: not a JSON object or a file holding one: {exc}") from exc
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise VidsrError("--tuning: expected an object of model name -> {keyword: value}")
+    return data
+
+
 def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
     from .. import load_model
     from ..imresize import BicubicUpsample, phase_kernels
@@ -95,7 +113,10 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
         row["input"] = f"2 x {w // 2}x{h // 2} uint8"
     else:
         model = load_model(name, device=dev, pretrained=False)
-        fn = fused_for(model)
+        tuning = load_tuning(getattr(args, "tuning", None)).get(name, {})
+        fn = fused_for(model, **tuning)
+        if tuning:
+            row["tuning"] = tuning
         if fn is None:
             raise VidsrError(f"no fused kernel for {name} (see the log line above)")
         x = torch.randint(0, 256, (1, h, w), device=dev, dtype=torch.uint8, generator=gen)
@@ -142,11 +163,17 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
 
 # Tile settings the sweep tries, per kernel wrapper (keyword arguments of fused_for).
 SWEEP = {
+    # ECBSR: tile geometry x warps x programs per SM, then, on the best geometries, Triton's
+    # pipelining depth, unrolled taps and the cache modifier of the scratch reads.
     "ecbsr": [dict(tile_h=th, tile_w=tw, rows=r, num_warps=nw, per_sm=ps)
               for th, tw, r, nw, ps in [
-                  (32, 64, 4, 8, 1), (32, 64, 4, 8, 2), (32, 64, 2, 4, 2), (32, 64, 4, 4, 2),
-                  (16, 64, 4, 8, 2), (64, 64, 4, 8, 1), (32, 128, 2, 8, 1), (64, 128, 2, 8, 1),
-                  (16, 128, 2, 8, 1), (32, 64, 8, 8, 1), (32, 64, 2, 4, 3), (16, 64, 2, 4, 4)]],
+                  (32, 64, 4, 8, 1), (32, 64, 4, 4, 2), (32, 64, 4, 4, 3), (16, 64, 4, 4, 4),
+                  (32, 64, 8, 4, 2), (32, 128, 2, 4, 2), (32, 64, 2, 2, 6), (16, 64, 2, 4, 4)]]
+    + [dict(tile_h=th, tile_w=64, rows=r, num_warps=nw, per_sm=ps, **extra)
+       for th, r, nw, ps in [(32, 4, 4, 2), (32, 4, 4, 3), (16, 4, 4, 4), (32, 4, 8, 1)]
+       for extra in [dict(num_stages=1), dict(num_stages=1, cache=".ca"), dict(num_stages=2),
+                     dict(unroll=True), dict(unroll=True, num_stages=1, cache=".ca"),
+                     dict(cache=".ca")]],
     "esr": [dict(block_h=bh, block_w=bw, num_warps=nw)
             for bh, bw, nw in [(4, 32, 4), (2, 32, 4), (8, 32, 4), (8, 32, 8), (4, 64, 4),
                                (4, 64, 8), (2, 64, 4), (16, 16, 8), (1, 64, 4), (8, 64, 8)]],
@@ -214,7 +241,8 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
     if reason is not None:
         raise VidsrError(f"vidsr bench --kernels cannot run: {reason}")
     for key, default in (("models", None), ("iters", 50), ("size", "1920x1080"),
-                         ("no_compile", False), ("compile_mode", "max-autotune"), ("json", None)):
+                         ("no_compile", False), ("compile_mode", "max-autotune"), ("json", None),
+                         ("tuning", None)):
         if not hasattr(args, key):
             setattr(args, key, default)
     if getattr(args, "sweep", False):

@@ -38,12 +38,34 @@ log = logging.getLogger(__name__)
 
 
 @triton.jit
+def _conv_taps(src, w_ptr, acc, rows_off, ch, cout, PW: tl.constexpr, CP: tl.constexpr,
+               NOUT: tl.constexpr, PREC: tl.constexpr, UNROLL: tl.constexpr,
+               CACHE: tl.constexpr):
+    """``acc`` plus the 3x3 conv of the scratch rows at ``rows_off``: nine shifted reads, nine
+    dots (``w_ptr`` is ``[tap, CP, NOUT]``). ``UNROLL`` unrolls the taps (the loads are then
+    plain, cacheable reads rather than a software-pipelined loop's asynchronous copies)."""
+    if UNROLL:
+        for tap in tl.static_range(9):
+            off = (tap // 3 - 1) * PW + (tap % 3 - 1)
+            a = tl.load(src + (rows_off + off)[:, None] * CP + ch[None, :], cache_modifier=CACHE)
+            wt = tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
+            acc = tl.dot(a, wt, acc, input_precision=PREC)
+    else:
+        for tap in range(9):
+            off = (tap // 3 - 1) * PW + (tap % 3 - 1)
+            a = tl.load(src + (rows_off + off)[:, None] * CP + ch[None, :], cache_modifier=CACHE)
+            wt = tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
+            acc = tl.dot(a, wt, acc, input_precision=PREC)
+    return acc
+
+
+@triton.jit
 def _plainsr_kernel(
     x_ptr, o_ptr, w0_ptr, b_ptr, a_ptr, wm_ptr, wl_ptr, bl_ptr, scratch_ptr,
     H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
     M: tl.constexpr, CP: tl.constexpr, NP: tl.constexpr, S: tl.constexpr,
     TH: tl.constexpr, PW: tl.constexpr, PH: tl.constexpr, ROWS: tl.constexpr,
-    HALO: tl.constexpr, PREC: tl.constexpr,
+    HALO: tl.constexpr, PREC: tl.constexpr, UNROLL: tl.constexpr, CACHE: tl.constexpr,
 ):
     TW: tl.constexpr = PW - 2 * HALO
     P: tl.constexpr = ROWS * PW
@@ -91,11 +113,8 @@ def _plainsr_kernel(
             slope = tl.load(a_ptr + (l + 1) * CP + ch)
             for r0 in range(((l + 2) // ROWS) * ROWS, PH - l - 2, ROWS):
                 acc = tl.zeros((P, CP), tl.float32) + bias[None, :]
-                for tap in range(9):
-                    off = (tap // 3 - 1) * PW + (tap % 3 - 1)
-                    a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
-                    wt = tl.load(wm_ptr + ((l * 9 + tap) * CP + ch[:, None]) * CP + ch[None, :])
-                    acc = tl.dot(a, wt, acc, input_precision=PREC)
+                acc = _conv_taps(src, wm_ptr + l * 9 * CP * CP, acc, PAD + r0 * PW + pix, ch, ch,
+                                 PW, CP, CP, PREC, UNROLL, CACHE)
                 acc = tl.where(acc >= 0, acc, acc * slope[None, :])
                 gy = y0 + r0 + prow
                 inside = (gy >= 0) & (gy < H) & col_in
@@ -106,11 +125,8 @@ def _plainsr_kernel(
         src = base + (M % 2) * BUF
         for r0 in range(HALO, HALO + TH, ROWS):
             acc = tl.zeros((P, NP), tl.float32) + tl.load(bl_ptr + ph)[None, :]
-            for tap in range(9):
-                off = (tap // 3 - 1) * PW + (tap % 3 - 1)
-                a = tl.load(src + (PAD + r0 * PW + off + pix)[:, None] * CP + ch[None, :])
-                wt = tl.load(wl_ptr + (tap * CP + ch[:, None]) * NP + ph[None, :])
-                acc = tl.dot(a, wt, acc, input_precision=PREC)
+            acc = _conv_taps(src, wl_ptr, acc, PAD + r0 * PW + pix, ch, ph,
+                             PW, CP, NP, PREC, UNROLL, CACHE)
             gy = y0 + r0 + prow
             ok = (gy >= 0) & (gy < H) & col_in & (pcol >= HALO) & (pcol < HALO + TW)
             xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
@@ -158,18 +174,24 @@ class FusedPlainSR(PlannedKernel):
 
     ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
     including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
-    halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two for
-    fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90 at 8 warps),
+    halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two
+    for fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90),
     ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit when the network's
-    activations stay small on a probe frame, see ``FP16_PEAK``, else fp32),
-    ``per_sm`` persistent programs per multiprocessor (at the default 8 warps and ~165 registers
-    only one is resident per SM; more only add scratch). The scratch is kept per CUDA stream, so
-    one instance may run on several streams, but not from two threads on the same stream.
+    activations stay small on a probe frame, see ``FP16_PEAK``, else fp32), ``num_warps``,
+    ``per_sm`` persistent programs per multiprocessor, ``num_stages`` Triton's software
+    pipelining depth for the loops (None: Triton's default), ``unroll`` unrolls the nine taps of
+    each conv, ``cache`` the cache modifier of the scratch reads (``""``, ``".ca"``, ``".cg"``,
+    ``".cv"``). Default 4 warps and 2 programs per SM: the fastest of the first sweep on an
+    H200 (``python -m vidsr.kernels.bench --sweep``), 0.86 ms a 1080p frame against 1.40 ms at 8
+    warps and one program per SM, which ncu showed held to one block per SM by its 136
+    registers a thread (12.5% occupancy). The scratch is kept per CUDA stream, so one instance
+    may run on several streams, but not from two threads on the same stream.
     """
 
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
-                 tile_w: int | None = None, rows: int | None = None, num_warps: int = 8,
-                 per_sm: int = 1) -> None:
+                 tile_w: int | None = None, rows: int | None = None, num_warps: int = 4,
+                 per_sm: int = 2, num_stages: int | None = None, unroll: bool = False,
+                 cache: str = "") -> None:
         self.m, self.c, self.scale = model.m, model.c, model.scale
         self.halo = self.m + 2
         self.cp = max(16, next_pow2(self.c))
@@ -182,7 +204,10 @@ class FusedPlainSR(PlannedKernel):
         if tile_h & (tile_h - 1):
             raise ValueError("tile_h must be a power of two")
         self.tile_h, self.rows = tile_h, rows
+        if cache not in ("", ".ca", ".cg", ".cv"):
+            raise ValueError(f"cache must be '', '.ca', '.cg' or '.cv', got {cache!r}")
         self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
+        self.num_stages, self.unroll, self.cache = num_stages, unroll, cache
         self._host = self._pack(model)
         self.peak = activation_peak(model)
         if dtype is None and self.peak > FP16_PEAK:
@@ -271,6 +296,8 @@ class FusedPlainSR(PlannedKernel):
                 tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val)
         consts = dict(M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
                       ROWS=rows, HALO=self.halo, PREC=dot_precision(cdt, exact=True),
-                      num_warps=self.num_warps)
+                      UNROLL=self.unroll, CACHE=self.cache, num_warps=self.num_warps)
+        if self.num_stages is not None:
+            consts["num_stages"] = self.num_stages
         return _plainsr_kernel, (nprog,), args, consts
 
