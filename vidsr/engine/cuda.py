@@ -186,7 +186,9 @@ class CudaPipeline:
             return t.pin_memory() if self.on_gpu else t
 
         def event() -> Any:
-            return torch.cuda.Event() if self.on_gpu else _HostEvent()
+            # blocking: a host thread waiting on one sleeps rather than spins, leaving the core
+            # to the encoder's threads
+            return torch.cuda.Event(blocking=True) if self.on_gpu else _HostEvent()
 
         def dev_buf(shape: tuple[int, ...]) -> torch.Tensor:
             return torch.empty(shape, dtype=dt, device=dev)

@@ -167,10 +167,10 @@ SWEEP = {
     # pipelining depth, unrolled taps and the cache modifier of the scratch reads.
     "ecbsr": [dict(tile_h=th, tile_w=tw, rows=r, num_warps=nw, per_sm=ps)
               for th, tw, r, nw, ps in [
-                  (32, 64, 4, 8, 1), (32, 64, 4, 4, 2), (32, 64, 4, 4, 3), (16, 64, 4, 4, 4),
-                  (32, 64, 8, 4, 2), (32, 128, 2, 4, 2), (32, 64, 2, 2, 6), (16, 64, 2, 4, 4)]]
+                  (32, 64, 4, 4, 2), (32, 64, 4, 4, 3), (16, 64, 4, 4, 4), (32, 64, 2, 4, 3),
+                  (16, 64, 2, 2, 6), (16, 64, 2, 2, 8), (32, 64, 4, 8, 1), (32, 128, 2, 4, 2)]]
     + [dict(tile_h=th, tile_w=64, rows=r, num_warps=nw, per_sm=ps, **extra)
-       for th, r, nw, ps in [(32, 4, 4, 2), (32, 4, 4, 3), (16, 4, 4, 4), (32, 4, 8, 1)]
+       for th, r, nw, ps in [(32, 4, 4, 2), (32, 2, 4, 3), (16, 2, 2, 6), (16, 4, 4, 4)]
        for extra in [dict(num_stages=1), dict(num_stages=1, cache=".ca"), dict(num_stages=2),
                      dict(unroll=True), dict(unroll=True, num_stages=1, cache=".ca"),
                      dict(cache=".ca")]],
