@@ -102,8 +102,12 @@ def test_banded_runner_matches_reference(name: str) -> None:
             assert (runner(x) - model(x)).abs().max().item() < 2e-5
 
 
-@pytest.mark.skipif(not __import__("vidsr.engine.cpu", fromlist=["x"]).bf16_supported(),
-                    reason="no native bf16 on this CPU")
+needs_bf16 = pytest.mark.skipif(
+    not __import__("vidsr.engine.cpu", fromlist=["x"]).bf16_supported(),
+    reason="no native bf16 on this CPU (the engine then runs fp32)")
+
+
+@needs_bf16
 @pytest.mark.parametrize("name", ["ecbsr-m4c16-x2", "ecbsr-m4c8-x3"])
 def test_cpu_bf16_within_one_code_value(name: str) -> None:
     import numpy as np
@@ -123,6 +127,7 @@ def test_cpu_bf16_within_one_code_value(name: str) -> None:
     assert psnr(got.astype(np.float64), ref.astype(np.float64), 0) >= 50.0
 
 
+@needs_bf16
 def test_bf16_prelu_folding_handles_any_slope() -> None:
     """The bf16 runner's max(z, a*z) PReLU with sign-folded channels for slopes > 1."""
     model = vidsr.load_model("ecbsr-m2c8-x2", pretrained=False)

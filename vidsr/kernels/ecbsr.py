@@ -174,23 +174,28 @@ class FusedPlainSR(PlannedKernel):
 
     ``tile_h`` output rows per tile (a multiple of ``rows``), ``tile_w`` the padded tile width
     including the halo (a power of two; default the smallest of 64, 128, ... at least 4x the
-    halo), ``rows`` the image rows per dot chunk (default 64 / C rounded up to a power of two
-    for fp16, a quarter of that for fp32: what fits the registers without spilling on sm_90),
-    ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit when the network's
-    activations stay small on a probe frame, see ``FP16_PEAK``, else fp32), ``num_warps``,
-    ``per_sm`` persistent programs per multiprocessor, ``num_stages`` Triton's software
-    pipelining depth for the loops (None: Triton's default), ``unroll`` unrolls the nine taps of
-    each conv, ``cache`` the cache modifier of the scratch reads (``""``, ``".ca"``, ``".cg"``,
-    ``".cv"``). Default 4 warps and 2 programs per SM: the fastest of the first sweep on an
-    H200 (``python -m vidsr.kernels.bench --sweep``), 0.86 ms a 1080p frame against 1.40 ms at 8
-    warps and one program per SM, which ncu showed held to one block per SM by its 136
-    registers a thread (12.5% occupancy). The scratch is kept per CUDA stream, so one instance
-    may run on several streams, but not from two threads on the same stream.
+    halo), ``rows`` the image rows per dot chunk (default: 8 * num_warps / C rounded up to a
+    power of two for fp16, a quarter of that for fp32, what compiles without register spills
+    for sm_90), ``dtype`` the on-chip compute type (default fp16 on CUDA for <= 10-bit when the
+    network's activations stay small on a probe frame, see ``FP16_PEAK``, else fp32),
+    ``num_warps``, ``per_sm`` persistent programs per multiprocessor, ``num_stages`` Triton's
+    software pipelining depth for the loops (None: Triton's default), ``unroll`` unrolls the
+    nine taps of each conv, ``cache`` the cache modifier of the scratch reads (``""``,
+    ``".ca"``, ``".cg"``, ``".cv"``).
+
+    Defaults (4 warps, 2 rows at C=16, 3 programs per SM) from the sweep on an H200 with Triton
+    3.6 (``python -m vidsr.kernels.bench --sweep``; ecbsr-m4c16-x2, 1080p): 0.985 ms a frame,
+    against 1.42 ms for the earlier 8 warps and one program per SM (ncu: one 8-warp block per SM
+    at 136 registers a thread, 12.5% occupancy). 4 rows at 2 programs per SM measured 0.827 ms
+    there, but spills under Triton 3.9 (255 registers and 192 bytes of stack for sm_90; see
+    ``vidsr.kernels.aot``); pass ``rows=4, per_sm=2`` where it compiles clean. The scratch is
+    kept per CUDA stream, so one instance may run on several streams, but not from two threads
+    on the same stream.
     """
 
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
                  tile_w: int | None = None, rows: int | None = None, num_warps: int = 4,
-                 per_sm: int = 2, num_stages: int | None = None, unroll: bool = False,
+                 per_sm: int = 3, num_stages: int | None = None, unroll: bool = False,
                  cache: str = "") -> None:
         self.m, self.c, self.scale = model.m, model.c, model.scale
         self.halo = self.m + 2
@@ -252,7 +257,9 @@ class FusedPlainSR(PlannedKernel):
             return self.rows
         if kernels_interpreted():
             return min(self.tile_h, 8)  # no registers to spare there; fewer, larger numpy ops
-        budget = 64 if cdt.itemsize == 2 else 16
+        # rows x channels per chunk in proportion to the warps: the per-thread accumulator stays
+        # the size that compiles without spills for sm_90 (Triton 3.9: 204-209 registers)
+        budget = (64 if cdt.itemsize == 2 else 16) * self.num_warps // 8
         return min(self.tile_h, max(1, budget // self.cp))
 
     def geometry(self, h: int, w: int, rows: int) -> tuple[int, int, int]:
