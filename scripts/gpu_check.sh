@@ -10,12 +10,15 @@
 #   sweep    tile settings of the ECBSR and eSR-TM kernels (pick new defaults from it)
 #   tuned    the sweep's fastest ECBSR setting through the bench, compile column included
 #   ncu      Nsight Compute on one fused ECBSR launch (what bounds it)
-# Not in `all`: engine, pipeline, e2e (issue 4), panes (issue 5), train-bg/train-wait (issue 3);
-# see below. One device session (15 minutes in all) as two calls, the second at once after the
-# first so the machine is still warm (a carry is at most 64 MiB: PyAV alone is 35 MiB):
-#   1. carry runs/pack [runs/gpu], timeout_s 560:
-#      BUDGET=540 bash scripts/gpu_check.sh train-bg tests engine train-wait bench panes sweep ncu
-#   2. carry .whl, timeout_s 240: BUDGET=230 bash scripts/gpu_check.sh pipeline e2e
+# Not in `all`: tuned, engine, pipeline, e2e (issue 4), panes (issue 5), train-bg/train-wait
+# (issue 3); see below. One device session has 15 minutes in all, starts included (about 40 s
+# each). What session 23 ran, three calls of 3-4 minutes (carry .whl: PyAV, 35 MiB):
+#   OUT=/tmp/g BUDGET=315 SWEEP_MODELS=ecbsr-m4c16-x2 E2E_SR_FRAMES=10 \
+#     E2E_ARGS="--models ecbsr-m4c16-x2 --sizes 1920x1080 --e2e-frames 120" \
+#     bash scripts/gpu_check.sh tests sweep tuned e2e bench panes ncu pipeline
+# then tar /tmp/g into $OUT (more than 8 files). GPU training needs runs/pack as well (~52 MiB):
+# a call of its own, carry runs/pack [runs/gpu], timeout_s 560:
+#   BUDGET=540 bash scripts/gpu_check.sh train-bg tests engine train-wait bench panes sweep ncu
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
 # bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
 # timeout still leaves its finished rows). `all` (the default) runs the steps inside BUDGET
