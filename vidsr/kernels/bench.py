@@ -173,7 +173,13 @@ SWEEP = {
        for th, r, nw, ps in [(32, 4, 4, 2), (32, 2, 4, 3), (16, 2, 2, 6), (16, 4, 4, 4)]
        for extra in [dict(num_stages=1), dict(num_stages=1, cache=".ca"), dict(num_stages=2),
                      dict(unroll=True), dict(unroll=True, num_stages=1, cache=".ca"),
-                     dict(cache=".ca")]],
+                     dict(cache=".ca")]]
+    # the line-buffer kernel (variant="stream"): no rows; taller tiles cost it no recompute
+    + [dict(variant="stream", tile_h=th, tile_w=tw, num_warps=nw, per_sm=ps, **extra)
+       for th, tw, nw, ps, extra in [
+           (32, 64, 4, 2, {}), (32, 64, 4, 4, {}), (64, 64, 4, 2, {}), (16, 64, 4, 4, {}),
+           (32, 128, 4, 2, {}), (32, 128, 8, 1, {}), (32, 64, 2, 6, {}),
+           (32, 64, 4, 4, dict(cache=".ca")), (32, 64, 4, 4, dict(num_stages=2))]],
     "esr": [dict(block_h=bh, block_w=bw, num_warps=nw)
             for bh, bw, nw in [(4, 32, 4), (2, 32, 4), (8, 32, 4), (8, 32, 8), (4, 64, 4),
                                (4, 64, 8), (2, 64, 4), (16, 16, 8), (1, 64, 4), (8, 64, 8)]],

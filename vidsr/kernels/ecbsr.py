@@ -139,6 +139,147 @@ def _plainsr_kernel(
                      mask=ok[:, None] & (ph < S * S)[None, :])
 
 
+@triton.jit
+def _w3x3(w_ptr, tap: tl.constexpr, ch, cout, CP: tl.constexpr, NOUT: tl.constexpr):
+    """One tap's ``CP x NOUT`` weight tile of a ``[tap, CP, NOUT]`` pack."""
+    return tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
+
+
+@triton.jit
+def _row3(src, i, pix, ch, PW: tl.constexpr, CP: tl.constexpr, CACHE: tl.constexpr):
+    """Scratch row ``i`` read at column offsets -1, 0, +1 (one guard pixel before row 0)."""
+    base = src + (1 + i * PW + pix)[:, None] * CP + ch[None, :]
+    return (tl.load(base - CP, cache_modifier=CACHE), tl.load(base, cache_modifier=CACHE),
+            tl.load(base + CP, cache_modifier=CACHE))
+
+
+@triton.jit
+def _plainsr_stream_kernel(
+    x_ptr, o_ptr, w0_ptr, b_ptr, a_ptr, wm_ptr, wl_ptr, bl_ptr, scratch_ptr,
+    H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
+    M: tl.constexpr, CP: tl.constexpr, NP: tl.constexpr, S: tl.constexpr,
+    TH: tl.constexpr, PW: tl.constexpr, PH: tl.constexpr,
+    HALO: tl.constexpr, PREC: tl.constexpr, CACHE: tl.constexpr,
+):
+    """The line-buffer form of ``_plainsr_kernel``: each 3x3 conv streams down the tile one
+    image row at a time. An input row is read once per horizontal offset (three reads, not nine)
+    and feeds the three output rows it touches, whose accumulators travel down the loop; the row
+    above is then complete and stored. Dots are ``PW x C @ C x C``; no vertical chunking."""
+    TW: tl.constexpr = PW - 2 * HALO
+    BUF: tl.constexpr = (PH * PW + 2) * CP  # one guard pixel each end of the buffer
+    cdt = scratch_ptr.dtype.element_ty
+    pid = tl.program_id(0)
+    nprog = tl.num_programs(0)
+    base = scratch_ptr + pid.to(tl.int64) * (2 * BUF)
+    pix = tl.arange(0, PW)
+    ch = tl.arange(0, CP)
+    ph = tl.arange(0, NP)
+    for t in range(pid, n_tiles, nprog):
+        n = t // tiles_per_frame
+        r = t % tiles_per_frame
+        y0 = (r // tiles_w) * TH - HALO
+        x0 = (r % tiles_w) * TW - HALO
+        xf = x_ptr + n.to(tl.int64) * sxn
+        gx = x0 + pix
+        col_in = (gx >= 0) & (gx < W)
+        tl.debug_barrier()  # the previous tile's last layer may still read buffer 0
+        # Layer 0 (1 -> C), every row of the padded tile, straight from the integer frame.
+        bias = tl.load(b_ptr + ch)
+        slope = tl.load(a_ptr + ch)
+        for i in range(0, PH):
+            gy = y0 + i + pix * 0  # as a row vector: masks of one dtype
+            acc = tl.zeros((PW, CP), tl.float32) + bias[None, :]
+            for tap in tl.static_range(9):
+                yy = gy + (tap // 3 - 1)
+                xx = gx + (tap % 3 - 1)
+                m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+                v = tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max
+                acc += v[:, None] * tl.load(w0_ptr + tap * CP + ch)[None, :]
+            acc = tl.where(acc >= 0, acc, acc * slope[None, :])
+            acc = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], acc, 0.0)
+            tl.store(base + (1 + i * PW + pix)[:, None] * CP + ch[None, :], acc.to(cdt))
+        tl.debug_barrier()
+        # Layers 1..M (C -> C): layer k is valid on rows k .. PH-1-k of the tile.
+        for l in range(M):
+            src = base + (l % 2) * BUF
+            dst = base + ((l + 1) % 2) * BUF
+            wl0 = wm_ptr + l * 9 * CP * CP
+            w0 = _w3x3(wl0, 0, ch, ch, CP, CP)
+            w1 = _w3x3(wl0, 1, ch, ch, CP, CP)
+            w2 = _w3x3(wl0, 2, ch, ch, CP, CP)
+            w3 = _w3x3(wl0, 3, ch, ch, CP, CP)
+            w4 = _w3x3(wl0, 4, ch, ch, CP, CP)
+            w5 = _w3x3(wl0, 5, ch, ch, CP, CP)
+            w6 = _w3x3(wl0, 6, ch, ch, CP, CP)
+            w7 = _w3x3(wl0, 7, ch, ch, CP, CP)
+            w8 = _w3x3(wl0, 8, ch, ch, CP, CP)
+            bias = tl.load(b_ptr + (l + 1) * CP + ch)
+            slope = tl.load(a_ptr + (l + 1) * CP + ch)
+            lo = l + 1
+            # acc_a: output row i-1 (taps dy=+1), acc_b: row i (dy=0), acc_c: row i+1 (dy=-1)
+            acc_a = tl.zeros((PW, CP), tl.float32) + bias[None, :]
+            acc_b = tl.zeros((PW, CP), tl.float32) + bias[None, :]
+            for i in range(lo - 1, PH - lo + 1):
+                xm, x0_, xp = _row3(src, i, pix, ch, PW, CP, CACHE)
+                acc_a = tl.dot(xm, w6, acc_a, input_precision=PREC)
+                acc_a = tl.dot(x0_, w7, acc_a, input_precision=PREC)
+                acc_a = tl.dot(xp, w8, acc_a, input_precision=PREC)
+                acc_b = tl.dot(xm, w3, acc_b, input_precision=PREC)
+                acc_b = tl.dot(x0_, w4, acc_b, input_precision=PREC)
+                acc_b = tl.dot(xp, w5, acc_b, input_precision=PREC)
+                acc_c = tl.zeros((PW, CP), tl.float32) + bias[None, :]
+                acc_c = tl.dot(xm, w0, acc_c, input_precision=PREC)
+                acc_c = tl.dot(x0_, w1, acc_c, input_precision=PREC)
+                acc_c = tl.dot(xp, w2, acc_c, input_precision=PREC)
+                gy = y0 + i - 1 + pix * 0
+                out = tl.where(acc_a >= 0, acc_a, acc_a * slope[None, :])
+                out = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], out, 0.0)
+                tl.store(dst + (1 + (i - 1) * PW + pix)[:, None] * CP + ch[None, :],
+                         out.to(cdt), mask=((gy - y0) >= lo)[:, None])
+                acc_a = acc_b
+                acc_b = acc_c
+            tl.debug_barrier()
+        # Last layer (C -> s*s), residual, shuffle and quantisation, on the tile's own rows.
+        src = base + (M % 2) * BUF
+        w0 = _w3x3(wl_ptr, 0, ch, ph, CP, NP)
+        w1 = _w3x3(wl_ptr, 1, ch, ph, CP, NP)
+        w2 = _w3x3(wl_ptr, 2, ch, ph, CP, NP)
+        w3 = _w3x3(wl_ptr, 3, ch, ph, CP, NP)
+        w4 = _w3x3(wl_ptr, 4, ch, ph, CP, NP)
+        w5 = _w3x3(wl_ptr, 5, ch, ph, CP, NP)
+        w6 = _w3x3(wl_ptr, 6, ch, ph, CP, NP)
+        w7 = _w3x3(wl_ptr, 7, ch, ph, CP, NP)
+        w8 = _w3x3(wl_ptr, 8, ch, ph, CP, NP)
+        bias = tl.load(bl_ptr + ph)
+        col_ok = col_in & (pix >= HALO) & (pix < HALO + TW)
+        acc_a = tl.zeros((PW, NP), tl.float32) + bias[None, :]
+        acc_b = tl.zeros((PW, NP), tl.float32) + bias[None, :]
+        for i in range(HALO - 1, HALO + TH + 1):
+            xm, x0_, xp = _row3(src, i, pix, ch, PW, CP, CACHE)
+            acc_a = tl.dot(xm, w6, acc_a, input_precision=PREC)
+            acc_a = tl.dot(x0_, w7, acc_a, input_precision=PREC)
+            acc_a = tl.dot(xp, w8, acc_a, input_precision=PREC)
+            acc_b = tl.dot(xm, w3, acc_b, input_precision=PREC)
+            acc_b = tl.dot(x0_, w4, acc_b, input_precision=PREC)
+            acc_b = tl.dot(xp, w5, acc_b, input_precision=PREC)
+            acc_c = tl.zeros((PW, NP), tl.float32) + bias[None, :]
+            acc_c = tl.dot(xm, w0, acc_c, input_precision=PREC)
+            acc_c = tl.dot(x0_, w1, acc_c, input_precision=PREC)
+            acc_c = tl.dot(xp, w2, acc_c, input_precision=PREC)
+            gy = y0 + i - 1 + pix * 0
+            ok = col_ok & (gy >= 0) & (gy < H) & ((gy - y0) >= HALO)
+            xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
+            v = tl.minimum(tl.maximum(acc_a + xres[:, None], 0.0), 1.0)
+            q = tl.floor(v * max_val + 0.5).to(tl.int32)
+            oy = gy[:, None] * S + (ph // S)[None, :]
+            ox = gx[:, None] * S + (ph % S)[None, :]
+            dst_ptr = o_ptr + n.to(tl.int64) * son + oy * soh + ox
+            tl.store(dst_ptr, q.to(o_ptr.dtype.element_ty),
+                     mask=ok[:, None] & (ph < S * S)[None, :])
+            acc_a = acc_b
+            acc_b = acc_c
+
+
 # fp16 keeps ~11 significant bits, relative to each activation's size. Networks whose
 # activations stay within this bound on a probe frame keep 8- and 10-bit output within one code
 # value; a random high-gain net (activations in the thousands) does not, and runs in fp32.
@@ -181,7 +322,9 @@ class FusedPlainSR(PlannedKernel):
     ``num_warps``, ``per_sm`` persistent programs per multiprocessor, ``num_stages`` Triton's
     software pipelining depth for the loops (None: Triton's default), ``unroll`` unrolls the
     nine taps of each conv, ``cache`` the cache modifier of the scratch reads (``""``,
-    ``".ca"``, ``".cg"``, ``".cv"``).
+    ``".ca"``, ``".cg"``, ``".cv"``), ``variant`` ``"chunks"`` (each conv over chunks of
+    ``rows`` rows, nine shifted reads each) or ``"stream"`` (``_plainsr_stream_kernel``: row by
+    row, three reads a row; not yet timed on a GPU).
 
     Defaults (4 warps, 2 rows at C=16, 3 programs per SM) from the sweep on an H200 with Triton
     3.6 (``python -m vidsr.kernels.bench --sweep``; ecbsr-m4c16-x2, 1080p): 0.985 ms a frame,
@@ -196,7 +339,7 @@ class FusedPlainSR(PlannedKernel):
     def __init__(self, model: PlainSR, *, dtype: torch.dtype | None = None, tile_h: int = 32,
                  tile_w: int | None = None, rows: int | None = None, num_warps: int = 4,
                  per_sm: int = 3, num_stages: int | None = None, unroll: bool = False,
-                 cache: str = "") -> None:
+                 cache: str = "", variant: str = "chunks") -> None:
         self.m, self.c, self.scale = model.m, model.c, model.scale
         self.halo = self.m + 2
         self.cp = max(16, next_pow2(self.c))
@@ -209,6 +352,9 @@ class FusedPlainSR(PlannedKernel):
         if tile_h & (tile_h - 1):
             raise ValueError("tile_h must be a power of two")
         self.tile_h, self.rows = tile_h, rows
+        if variant not in ("chunks", "stream"):
+            raise ValueError(f"variant must be 'chunks' or 'stream', got {variant!r}")
+        self.variant = variant
         if cache not in ("", ".ca", ".cg", ".cv"):
             raise ValueError(f"cache must be '', '.ca', '.cg' or '.cv', got {cache!r}")
         self.dtype, self.num_warps, self.per_sm = dtype, num_warps, per_sm
@@ -290,7 +436,8 @@ class FusedPlainSR(PlannedKernel):
         n, h, w = frames.shape
         cdt = self.dtype or _pick_dtype(frames.device, depth, self.peak)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
-        rows = self.rows_for(cdt)
+        stream = self.variant == "stream"
+        rows = 1 if stream else self.rows_for(cdt)
         th, pw, ph = self.geometry(h, w, rows)
         tiles_w = -(-w // (pw - 2 * self.halo))
         per_frame = -(-h // th) * tiles_w
@@ -302,9 +449,11 @@ class FusedPlainSR(PlannedKernel):
                 h, w, frames.stride(0), frames.stride(1), result.stride(0), result.stride(1),
                 tiles_w, per_frame, n_tiles, 1.0 / max_val, max_val)
         consts = dict(M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
-                      ROWS=rows, HALO=self.halo, PREC=dot_precision(cdt, exact=True),
-                      UNROLL=self.unroll, CACHE=self.cache, num_warps=self.num_warps)
+                      HALO=self.halo, PREC=dot_precision(cdt, exact=True), CACHE=self.cache,
+                      num_warps=self.num_warps)
+        if not stream:
+            consts.update(ROWS=rows, UNROLL=self.unroll)
         if self.num_stages is not None:
             consts["num_stages"] = self.num_stages
-        return _plainsr_kernel, (nprog,), args, consts
+        return (_plainsr_stream_kernel if stream else _plainsr_kernel), (nprog,), args, consts
 
