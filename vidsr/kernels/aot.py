@@ -25,8 +25,8 @@ import torch
 _TYPES = {torch.uint8: "*u8", torch.uint16: "*u16", torch.float16: "*fp16",
           torch.bfloat16: "*bf16", torch.float32: "*fp32"}
 SHARED_LIMIT = 232448  # bytes of shared memory one block may use on sm_90 (227 KiB)
-CASES = ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2", "ecbsr-m8c32-x4", "esr-max-k7c4-x2",
-         "esr-tm-k7c16-x2", "esr-tr-k7c16-x2", "esr-tr-k7c12-x3", "bicubic-x2")
+CASES = ("ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "ecbsr-m4c8-x2", "ecbsr-m8c32-x4",
+         "esr-max-k7c4-x2", "esr-tm-k7c16-x2", "esr-tr-k7c16-x2", "esr-tr-k7c12-x3", "bicubic-x2")
 
 
 def _tool(name: str) -> str:
@@ -70,7 +70,8 @@ def compile_plan(plan: tuple, arch: int) -> dict:
 
 
 def plans(name: str, dtype: torch.dtype) -> tuple:
-    """The launch plan of ``name``'s fused callable on a 1080p frame with compute ``dtype``."""
+    """The launch plan of ``name``'s fused callable on a 1080p frame with compute ``dtype``
+    (``NAME:stream``: an ECBSR model's line-buffer kernel)."""
     from .. import load_model
     from ..imresize import phase_kernels
     from .bicubic import PolyphaseUpscaler
@@ -84,8 +85,12 @@ def plans(name: str, dtype: torch.dtype) -> tuple:
         taps = phase_kernels(2)
         fn = PolyphaseUpscaler(2, taps, taps)
     else:
+        name, _, variant = name.partition(":")
         model = load_model(name, pretrained=False)
-        fn = (FusedPlainSR if name.startswith("ecbsr") else FusedEdgeSR)(model, dtype=dtype)
+        if name.startswith("ecbsr"):
+            fn = FusedPlainSR(model, dtype=dtype, **({"variant": variant} if variant else {}))
+        else:
+            fn = FusedEdgeSR(model, dtype=dtype)
     result = torch.zeros(1, 1080 * fn.scale, 1920 * fn.scale, dtype=itype)
     return fn.plan(frames, result, bit_depth)
 
