@@ -182,6 +182,13 @@ class VideoFileSource(_OpenCVSource):
         return self._fit(frame)
 
 
+def live_threads(requested: int | None = None) -> int:
+    """``requested``, else all cores but one (the one left to capture, conversion, display)."""
+    import os
+
+    return requested if requested else max(1, (os.cpu_count() or 1) - 1)
+
+
 def cpu_threads(requested: int | None = None) -> int:
     """Set and return PyTorch's CPU thread count for live work.
 
@@ -189,11 +196,9 @@ def cpu_threads(requested: int | None = None) -> int:
     busy 2-core machine two PyTorch threads spin against each other and the other stages and
     run many times slower than one (measured: 500 ms vs 15 ms per 180p bicubic frame).
     """
-    import os
-
     import torch
 
-    n = requested if requested else max(1, (os.cpu_count() or 1) - 1)
+    n = live_threads(requested)
     torch.set_num_threads(n)
     return n
 

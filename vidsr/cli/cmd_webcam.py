@@ -19,6 +19,7 @@ from ..webcam import (
     LiveUpscaler,
     cpu_threads,
     list_cameras,
+    live_threads,
     open_source,
     parse_size,
     run_live,
@@ -57,8 +58,11 @@ def run(args: argparse.Namespace) -> int:
 
     # No background torch.compile by default: it takes 10-50 s of CPU while the camera runs
     # (measured here: 8.4 fps with it during a 300-frame run, 27 fps without).
+    # On CPU the model runs on all cores but one (--threads), the last left to capture, colour
+    # conversion and display, which run beside it (2-core VM, 640x480 esr-max-x2 from
+    # samples/sample.mp4: one band 31.3 / 30.7 fps, two bands 26.4 / 28.8, alternating runs).
     engine = Engine(args.model, device=args.device,
-                    compile_after=args.compile_after or None)
+                    compile_after=args.compile_after or None, threads=live_threads(args.threads))
     if engine.device.type == "cpu" or args.threads:
         cpu_threads(args.threads)
     upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
