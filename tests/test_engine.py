@@ -53,6 +53,21 @@ def test_chroma_matches_direct_evaluation(scale: int, siting: str) -> None:
         assert np.mean(got == expect) > 0.995
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_chroma_cpu_filters_match_the_convolutions(scale: int) -> None:
+    """The CPU chroma path (OpenCV, per output phase) sums what the two convolutions do (the
+    torch path, taken here through an input that needs grad)."""
+    from vidsr.engine.chroma import upscale_plane_float
+
+    x = torch.rand(2, 1, 9, 13) * 255
+    for siting in sorted(SITINGS):
+        for sub in [(2, 2), (1, 2), (1, 1)]:
+            fast = upscale_plane_float(x, scale, siting, sub)
+            conv = upscale_plane_float(x.clone().requires_grad_(True), scale, siting, sub)
+            assert fast.shape == conv.shape == (2, 1, 9 * scale, 13 * scale)
+            assert (fast - conv.detach()).abs().max().item() < 1e-3
+
+
 def test_chroma_sitings_differ_and_center_is_matlab() -> None:
     rng = np.random.default_rng(1)
     c = rng.integers(0, 256, (12, 16), dtype=np.uint8)
