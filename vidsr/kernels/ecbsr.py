@@ -146,6 +146,35 @@ def _w3x3(w_ptr, tap: tl.constexpr, ch, cout, CP: tl.constexpr, NOUT: tl.constex
 
 
 @triton.jit
+def _w9(w_ptr, ch, cout, CP: tl.constexpr, NOUT: tl.constexpr):
+    """The nine tap tiles of a ``[tap, CP, NOUT]`` pack, tap = (dy + 1) * 3 + (dx + 1)."""
+    return (_w3x3(w_ptr, 0, ch, cout, CP, NOUT), _w3x3(w_ptr, 1, ch, cout, CP, NOUT),
+            _w3x3(w_ptr, 2, ch, cout, CP, NOUT), _w3x3(w_ptr, 3, ch, cout, CP, NOUT),
+            _w3x3(w_ptr, 4, ch, cout, CP, NOUT), _w3x3(w_ptr, 5, ch, cout, CP, NOUT),
+            _w3x3(w_ptr, 6, ch, cout, CP, NOUT), _w3x3(w_ptr, 7, ch, cout, CP, NOUT),
+            _w3x3(w_ptr, 8, ch, cout, CP, NOUT))
+
+
+@triton.jit
+def _stream_row(xm, x0, xp, acc_a, acc_b, bias, w0, w1, w2, w3, w4, w5, w6, w7, w8,
+                PREC: tl.constexpr):
+    """One input row (read at dx = -1, 0, +1) into the three output rows it touches: row
+    i-1 (``acc_a``, taps dy=+1, now complete), row i (``acc_b``, dy=0) and row i+1 (a new
+    accumulator from ``bias``, dy=-1). Returns the three."""
+    acc_a = tl.dot(xm, w6, acc_a, input_precision=PREC)
+    acc_a = tl.dot(x0, w7, acc_a, input_precision=PREC)
+    acc_a = tl.dot(xp, w8, acc_a, input_precision=PREC)
+    acc_b = tl.dot(xm, w3, acc_b, input_precision=PREC)
+    acc_b = tl.dot(x0, w4, acc_b, input_precision=PREC)
+    acc_b = tl.dot(xp, w5, acc_b, input_precision=PREC)
+    acc_c = tl.zeros_like(acc_b) + bias[None, :]
+    acc_c = tl.dot(xm, w0, acc_c, input_precision=PREC)
+    acc_c = tl.dot(x0, w1, acc_c, input_precision=PREC)
+    acc_c = tl.dot(xp, w2, acc_c, input_precision=PREC)
+    return acc_a, acc_b, acc_c
+
+
+@triton.jit
 def _row3(src, i, pix, ch, PW: tl.constexpr, CP: tl.constexpr, CACHE: tl.constexpr):
     """Scratch row ``i`` read at column offsets -1, 0, +1 (one guard pixel before row 0)."""
     base = src + (1 + i * PW + pix)[:, None] * CP + ch[None, :]
@@ -203,16 +232,7 @@ def _plainsr_stream_kernel(
         for l in range(M):
             src = base + (l % 2) * BUF
             dst = base + ((l + 1) % 2) * BUF
-            wl0 = wm_ptr + l * 9 * CP * CP
-            w0 = _w3x3(wl0, 0, ch, ch, CP, CP)
-            w1 = _w3x3(wl0, 1, ch, ch, CP, CP)
-            w2 = _w3x3(wl0, 2, ch, ch, CP, CP)
-            w3 = _w3x3(wl0, 3, ch, ch, CP, CP)
-            w4 = _w3x3(wl0, 4, ch, ch, CP, CP)
-            w5 = _w3x3(wl0, 5, ch, ch, CP, CP)
-            w6 = _w3x3(wl0, 6, ch, ch, CP, CP)
-            w7 = _w3x3(wl0, 7, ch, ch, CP, CP)
-            w8 = _w3x3(wl0, 8, ch, ch, CP, CP)
+            w0, w1, w2, w3, w4, w5, w6, w7, w8 = _w9(wm_ptr + l * 9 * CP * CP, ch, ch, CP, CP)
             bias = tl.load(b_ptr + (l + 1) * CP + ch)
             slope = tl.load(a_ptr + (l + 1) * CP + ch)
             lo = l + 1
@@ -221,16 +241,8 @@ def _plainsr_stream_kernel(
             acc_b = tl.zeros((PW, CP), tl.float32) + bias[None, :]
             for i in range(lo - 1, PH - lo + 1):
                 xm, x0_, xp = _row3(src, i, pix, ch, PW, CP, CACHE)
-                acc_a = tl.dot(xm, w6, acc_a, input_precision=PREC)
-                acc_a = tl.dot(x0_, w7, acc_a, input_precision=PREC)
-                acc_a = tl.dot(xp, w8, acc_a, input_precision=PREC)
-                acc_b = tl.dot(xm, w3, acc_b, input_precision=PREC)
-                acc_b = tl.dot(x0_, w4, acc_b, input_precision=PREC)
-                acc_b = tl.dot(xp, w5, acc_b, input_precision=PREC)
-                acc_c = tl.zeros((PW, CP), tl.float32) + bias[None, :]
-                acc_c = tl.dot(xm, w0, acc_c, input_precision=PREC)
-                acc_c = tl.dot(x0_, w1, acc_c, input_precision=PREC)
-                acc_c = tl.dot(xp, w2, acc_c, input_precision=PREC)
+                acc_a, acc_b, acc_c = _stream_row(xm, x0_, xp, acc_a, acc_b, bias, w0, w1, w2,
+                                                  w3, w4, w5, w6, w7, w8, PREC)
                 gy = y0 + i - 1 + pix * 0
                 out = tl.where(acc_a >= 0, acc_a, acc_a * slope[None, :])
                 out = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], out, 0.0)
@@ -241,31 +253,15 @@ def _plainsr_stream_kernel(
             tl.debug_barrier()
         # Last layer (C -> s*s), residual, shuffle and quantisation, on the tile's own rows.
         src = base + (M % 2) * BUF
-        w0 = _w3x3(wl_ptr, 0, ch, ph, CP, NP)
-        w1 = _w3x3(wl_ptr, 1, ch, ph, CP, NP)
-        w2 = _w3x3(wl_ptr, 2, ch, ph, CP, NP)
-        w3 = _w3x3(wl_ptr, 3, ch, ph, CP, NP)
-        w4 = _w3x3(wl_ptr, 4, ch, ph, CP, NP)
-        w5 = _w3x3(wl_ptr, 5, ch, ph, CP, NP)
-        w6 = _w3x3(wl_ptr, 6, ch, ph, CP, NP)
-        w7 = _w3x3(wl_ptr, 7, ch, ph, CP, NP)
-        w8 = _w3x3(wl_ptr, 8, ch, ph, CP, NP)
+        w0, w1, w2, w3, w4, w5, w6, w7, w8 = _w9(wl_ptr, ch, ph, CP, NP)
         bias = tl.load(bl_ptr + ph)
         col_ok = col_in & (pix >= HALO) & (pix < HALO + TW)
         acc_a = tl.zeros((PW, NP), tl.float32) + bias[None, :]
         acc_b = tl.zeros((PW, NP), tl.float32) + bias[None, :]
         for i in range(HALO - 1, HALO + TH + 1):
             xm, x0_, xp = _row3(src, i, pix, ch, PW, CP, CACHE)
-            acc_a = tl.dot(xm, w6, acc_a, input_precision=PREC)
-            acc_a = tl.dot(x0_, w7, acc_a, input_precision=PREC)
-            acc_a = tl.dot(xp, w8, acc_a, input_precision=PREC)
-            acc_b = tl.dot(xm, w3, acc_b, input_precision=PREC)
-            acc_b = tl.dot(x0_, w4, acc_b, input_precision=PREC)
-            acc_b = tl.dot(xp, w5, acc_b, input_precision=PREC)
-            acc_c = tl.zeros((PW, NP), tl.float32) + bias[None, :]
-            acc_c = tl.dot(xm, w0, acc_c, input_precision=PREC)
-            acc_c = tl.dot(x0_, w1, acc_c, input_precision=PREC)
-            acc_c = tl.dot(xp, w2, acc_c, input_precision=PREC)
+            acc_a, acc_b, acc_c = _stream_row(xm, x0_, xp, acc_a, acc_b, bias, w0, w1, w2, w3,
+                                              w4, w5, w6, w7, w8, PREC)
             gy = y0 + i - 1 + pix * 0
             ok = col_ok & (gy >= 0) & (gy < H) & ((gy - y0) >= HALO)
             xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
