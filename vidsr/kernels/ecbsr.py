@@ -60,6 +60,27 @@ def _conv_taps(src, w_ptr, acc, rows_off, ch, cout, PW: tl.constexpr, CP: tl.con
 
 
 @triton.jit
+def _first_conv(acc, xf, gy, gx, H, W, sxh, inv_max, w0_ptr, ch, CP: tl.constexpr):
+    """``acc`` plus the 1 -> C conv at pixels (``gy``, ``gx``), straight from the integer
+    frame (zero outside it); ``w0_ptr`` is ``[tap, CP]``."""
+    for tap in tl.static_range(9):
+        yy = gy + (tap // 3 - 1)
+        xx = gx + (tap % 3 - 1)
+        m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+        v = tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max
+        acc += v[:, None] * tl.load(w0_ptr + tap * CP + ch)[None, :]
+    return acc
+
+
+@triton.jit
+def _tile_origin(t, tiles_per_frame, tiles_w, TH: tl.constexpr, TW: tl.constexpr,
+                 HALO: tl.constexpr):
+    """Frame index and the padded tile's top-left corner ``(n, y0, x0)`` of tile ``t``."""
+    r = t % tiles_per_frame
+    return t // tiles_per_frame, (r // tiles_w) * TH - HALO, (r % tiles_w) * TW - HALO
+
+
+@triton.jit
 def _plainsr_kernel(
     x_ptr, o_ptr, w0_ptr, b_ptr, a_ptr, wm_ptr, wl_ptr, bl_ptr, scratch_ptr,
     H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
@@ -81,10 +102,7 @@ def _plainsr_kernel(
     ch = tl.arange(0, CP)
     ph = tl.arange(0, NP)
     for t in range(pid, n_tiles, nprog):
-        n = t // tiles_per_frame
-        r = t % tiles_per_frame
-        y0 = (r // tiles_w) * TH - HALO
-        x0 = (r % tiles_w) * TW - HALO
+        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
         xf = x_ptr + n.to(tl.int64) * sxn
         gx = x0 + pcol
         col_in = (gx >= 0) & (gx < W)
@@ -93,12 +111,7 @@ def _plainsr_kernel(
         for r0 in range(0, PH, ROWS):
             gy = y0 + r0 + prow
             acc = tl.zeros((P, CP), tl.float32) + tl.load(b_ptr + ch)[None, :]
-            for tap in tl.static_range(9):
-                yy = gy + (tap // 3 - 1)
-                xx = gx + (tap % 3 - 1)
-                m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-                v = tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max
-                acc += v[:, None] * tl.load(w0_ptr + tap * CP + ch)[None, :]
+            acc = _first_conv(acc, xf, gy, gx, H, W, sxh, inv_max, w0_ptr, ch, CP)
             slope = tl.load(a_ptr + ch)
             acc = tl.where(acc >= 0, acc, acc * slope[None, :])
             inside = (gy >= 0) & (gy < H) & col_in
@@ -204,10 +217,7 @@ def _plainsr_stream_kernel(
     ch = tl.arange(0, CP)
     ph = tl.arange(0, NP)
     for t in range(pid, n_tiles, nprog):
-        n = t // tiles_per_frame
-        r = t % tiles_per_frame
-        y0 = (r // tiles_w) * TH - HALO
-        x0 = (r % tiles_w) * TW - HALO
+        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
         xf = x_ptr + n.to(tl.int64) * sxn
         gx = x0 + pix
         col_in = (gx >= 0) & (gx < W)
@@ -218,12 +228,7 @@ def _plainsr_stream_kernel(
         for i in range(0, PH):
             gy = y0 + i + pix * 0  # as a row vector: masks of one dtype
             acc = tl.zeros((PW, CP), tl.float32) + bias[None, :]
-            for tap in tl.static_range(9):
-                yy = gy + (tap // 3 - 1)
-                xx = gx + (tap % 3 - 1)
-                m = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
-                v = tl.load(xf + yy * sxh + xx, mask=m, other=0).to(tl.float32) * inv_max
-                acc += v[:, None] * tl.load(w0_ptr + tap * CP + ch)[None, :]
+            acc = _first_conv(acc, xf, gy, gx, H, W, sxh, inv_max, w0_ptr, ch, CP)
             acc = tl.where(acc >= 0, acc, acc * slope[None, :])
             acc = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], acc, 0.0)
             tl.store(base + (1 + i * PW + pix)[:, None] * CP + ch[None, :], acc.to(cdt))
