@@ -9,6 +9,9 @@ import pytest
 import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The GPU engine would time the ECBSR kernel's settings for every new frame shape and write the
+# choice under ~/.cache: tests run the defaults; test_kernels turns the autotuner on itself.
+os.environ.setdefault("VIDSR_KERNEL_AUTOTUNE", "0")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -11,6 +11,7 @@ compiled, plus the ``gpu``-marked full-size ones.
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
 import subprocess
@@ -195,6 +196,34 @@ def test_plainsr_loop_and_cache_settings_change_nothing() -> None:
         ecbsr.FusedPlainSR(model, variant="rows")
 
 
+def test_autotune_picks_the_fastest_matching_setting_and_remembers_it(tmp_path: Path) -> None:
+    from vidsr.kernels.autotune import AutoTuned
+
+    model = random_plainsr(1, 8, 2, seed=5)
+    build = lambda **kw: ecbsr.FusedPlainSR(model, **kw)  # noqa: E731
+    candidates = [{}, {"variant": "stream"}, {"tile_w": 5}, {"variant": "stream", "tile_h": 4}]
+    ms = iter([3.0, 1.0, 2.0])  # defaults, stream, stream with 4-row tiles (tile_w=5 fails)
+    tuned = AutoTuned(build, "ecbsr test", candidates, timer=lambda fn: next(ms),
+                      path=tmp_path / "t.json")
+    x = frames(1, 9, 11)
+    assert torch.equal(tuned(x), fused_for(model)(x))
+    assert tuned.chosen == {((1, 9, 11), torch.uint8, None, x.device.type): {"variant": "stream"}}
+    saved = json.loads((tmp_path / "t.json").read_text())
+    (entry,) = saved.values()
+    assert entry["settings"] == {"variant": "stream"} and len(entry["ms"]) == 3
+
+    def no_timing(fn) -> float:  # noqa: ANN001
+        raise AssertionError("the cached choice should be used")
+
+    again = AutoTuned(build, "ecbsr test", candidates, timer=no_timing, path=tmp_path / "t.json")
+    assert torch.equal(again(x), tuned(x))
+    assert list(again.chosen.values()) == [{"variant": "stream"}]
+    other = AutoTuned(build, "ecbsr test", candidates[:1], timer=lambda fn: 1.0,
+                      path=tmp_path / "t.json")
+    assert torch.equal(other(x), tuned(x))  # the cached setting is not a candidate: re-timed
+    assert list(other.chosen.values()) == [{}]
+
+
 def test_plainsr_stream_variant_tiles_and_12bit() -> None:
     """The line-buffer kernel across tile seams (10-bit) and on the fp32 path (12-bit)."""
     model = random_plainsr(2, 8, 3, seed=4)
@@ -318,6 +347,24 @@ def test_gpu_full_frame(name: str) -> None:
     assert_matches(fn(x), reference(model, x, 8), 8)
     x10 = frames(1, 270, 480, bit_depth=10, seed=6)
     assert_matches(fn(x10, bit_depth=10), reference(model, x10, 10), 10)
+
+
+@gpu
+@needs_cuda
+def test_gpu_autotune_on_a_full_frame(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's path: the timed choice among the ECBSR settings matches fp32 and is
+    remembered per GPU and shape."""
+    from vidsr.kernels.autotune import AutoTuned
+
+    monkeypatch.setenv("VIDSR_KERNEL_AUTOTUNE", "1")
+    monkeypatch.setenv("VIDSR_CACHE_DIR", str(tmp_path))
+    model = random_plainsr(4, 16, 2)
+    fn = fused_for(model, autotune=True)
+    assert isinstance(fn, AutoTuned)
+    x = frames(1, 1080, 1920, seed=11)
+    assert_matches(fn(x), reference(model, x, 8), 8)
+    (entry,) = json.loads((tmp_path / "kernel-tuning.json").read_text()).values()
+    assert entry["settings"] in fn.candidates and len(entry["ms"]) >= 1
 
 
 @gpu

@@ -154,7 +154,7 @@ class CudaPipeline:
             return None
         tuning = {} if self.fp16 else {"dtype": torch.float32}
         try:
-            fn = fused_for(engine.module, **tuning)
+            fn = fused_for(engine.module, autotune=True, **tuning)
         except Exception as exc:  # a kernel that fails to build must not stop the video
             log.info("fused kernels not used: building them failed (%s); running PyTorch", exc)
             return None

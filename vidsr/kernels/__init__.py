@@ -50,19 +50,42 @@ def _build(model: nn.Module, tuning: dict) -> FusedFn | str:
     return f"no fused kernel covers {name} (training-form or eSR-CNN models run in PyTorch)"
 
 
-def fused_for(model: nn.Module, *, cuda_graph: bool = False, **tuning) -> FusedFn | None:
+def _autotuned(model: nn.Module, tuning: dict) -> FusedFn | None:
+    """``AutoTuned`` over the ECBSR kernel's candidate settings, where that applies."""
+    from ..models.ecbsr import PlainSR
+    from .autotune import AutoTuned, enabled
+    from .runtime import kernels_interpreted
+
+    if not isinstance(model, PlainSR) or set(tuning) - {"dtype"} or not enabled() \
+            or kernels_interpreted():
+        return None
+    from .ecbsr import FP16_PEAK, FusedPlainSR
+
+    def build(**settings) -> FusedFn:
+        return FusedPlainSR(model, **tuning, **settings)
+
+    tuned = AutoTuned(build, f"ecbsr m{model.m} c{model.c} x{model.scale}")
+    tuned.signature += " fp16-safe" if tuned.default.peak <= FP16_PEAK else " fp32"
+    return tuned
+
+
+def fused_for(model: nn.Module, *, cuda_graph: bool = False, autotune: bool = False,
+              **tuning) -> FusedFn | None:
     """A fused callable ``fn(y, bit_depth=None, out=None)`` for a deploy-form model, or None.
 
     ``y`` is an ``(H, W)`` or ``(N, H, W)`` uint8 or uint16 (``bit_depth`` 9..16, LSB-aligned)
     CUDA tensor (CPU under ``TRITON_INTERPRET=1``); the result is the upscaled plane of the same
     dtype. Weights are prepacked once, on the returned callable. ``tuning`` goes to the kernel
     wrapper (tile sizes, ``dtype``, ``num_warps``); ``cuda_graph`` replays a captured CUDA graph
-    per input shape. Returns None, logging why, when not covered or Triton/CUDA is unavailable.
+    per input shape; ``autotune`` (ECBSR, no tile keywords) times the kernel's candidate
+    settings on the first frame of each shape and keeps the fastest (``vidsr.kernels.autotune``;
+    off under the interpreter and with ``VIDSR_KERNEL_AUTOTUNE=0``). Returns None, logging why,
+    when not covered or Triton/CUDA is unavailable.
     """
     reason = unavailable_reason()
     if reason is None:
         try:
-            built = _build(model, tuning)
+            built = (_autotuned(model, tuning) if autotune else None) or _build(model, tuning)
         except ImportError as exc:  # a triton that fails to import (e.g. a broken install)
             built = f"triton failed to import: {exc}"
         if not isinstance(built, str):

@@ -103,6 +103,7 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
     dev = _device()
     gen = torch.Generator(device=dev).manual_seed(0)
     row: dict = {"model": name}
+    tuning: dict = {}
     if name == CHROMA:
         x = torch.randint(0, 256, (2, h // 2, w // 2), device=dev, dtype=torch.uint8,
                           generator=gen)
@@ -127,6 +128,14 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
         module.to(dev)
         row["input"] = f"{w}x{h} uint8"
     row["fused_ms"] = _time_ms(fused, args.iters)
+    if fn is not None and name.startswith("ecbsr") and not tuning:
+        from .autotune import AutoTuned
+
+        auto = fused_for(model, autotune=True)
+        if isinstance(auto, AutoTuned):  # what the engine runs: the fastest setting here
+            auto(x, out=out)  # times the candidates (or reads the cached choice)
+            row["fused_auto_ms"] = _time_ms(lambda: auto(x, out=out), args.iters)
+            row["auto_settings"] = next(iter(auto.chosen.values()))
     if fn is not None:
         x4 = x.expand(4, h, w).contiguous()
         out4 = torch.empty(4, *out.shape[1:], dtype=torch.uint8, device=dev)
@@ -219,6 +228,7 @@ def sweep(args: argparse.Namespace, write: Callable[[str], object]) -> list[dict
 
 def _table(rows: list[dict]) -> str:
     cols = [("model", "model", "{}"), ("fused_ms", "fused ms", "{:.3f}"),
+            ("fused_auto_ms", "autotuned ms", "{:.3f}"),
             ("fused_batch4_ms", "fused b4 ms/f", "{:.3f}"),
             ("fused_graph_ms", "fused graph ms", "{:.3f}"),
             ("eager_fp16_cl_ms", "fp16 CL eager ms", "{:.3f}"),
