@@ -154,7 +154,17 @@ class AutoTuned:
         _save(path, key, {"settings": self.candidates[best],
                           "ms": {json.dumps(self.candidates[i], sort_keys=True): round(t, 4)
                                  for i, t in times.items()}})
+        self._release(keep=best)
         return best
+
+    def _release(self, keep: int) -> None:
+        """Drop the losing candidates' kernels and scratch (rebuilt if another shape wants
+        them); the defaults stay for their attributes, without their scratch unless chosen."""
+        for i in list(self._fns):
+            if i not in (0, keep):
+                del self._fns[i]
+        if keep != 0:
+            getattr(self._fns[0], "_scratch", {}).clear()
 
     def __call__(self, x: torch.Tensor, *, bit_depth: int | None = None,
                  out: torch.Tensor | None = None) -> torch.Tensor:
