@@ -190,6 +190,7 @@ def test_plainsr_loop_and_cache_settings_change_nothing() -> None:
     for kw in (dict(unroll=True), dict(num_stages=1, cache=".ca"),
                dict(unroll=True, num_stages=2, cache=".cg"), dict(variant="stream")):
         assert torch.equal(fused_for(model, **kw)(x), ref), kw
+    assert_matches(fused_for(model, variant="wave")(x), reference(model, x, 8), 8)
     with pytest.raises(ValueError, match="cache"):
         ecbsr.FusedPlainSR(model, cache=".zz")
     with pytest.raises(ValueError, match="variant"):
@@ -224,14 +225,16 @@ def test_autotune_picks_the_fastest_matching_setting_and_remembers_it(tmp_path: 
     assert list(other.chosen.values()) == [{}]
 
 
-def test_plainsr_stream_variant_tiles_and_12bit() -> None:
-    """The line-buffer kernel across tile seams (10-bit) and on the fp32 path (12-bit)."""
+@pytest.mark.parametrize("variant", ["stream", "wave"])
+def test_plainsr_row_variants_tiles_and_12bit(variant: str) -> None:
+    """The line-buffer and wavefront kernels across tile seams (10-bit) and on the fp32 path
+    (12-bit)."""
     model = random_plainsr(2, 8, 3, seed=4)
     x = frames(1, 13, 37, bit_depth=10)
-    fn = ecbsr.FusedPlainSR(model, variant="stream", tile_h=4, tile_w=32)
+    fn = ecbsr.FusedPlainSR(model, variant=variant, tile_h=4, tile_w=32)
     assert_matches(fn(x, bit_depth=10), reference(model, x, 10), 10)
     x12 = frames(1, 6, 9, bit_depth=12)
-    out = ecbsr.FusedPlainSR(model, variant="stream")(x12, bit_depth=12)
+    out = ecbsr.FusedPlainSR(model, variant=variant)(x12, bit_depth=12)
     assert out.dtype == torch.uint16 and out.shape == (1, 18, 27)
     assert_matches(out, reference(model, x12, 12), 12)
 
@@ -369,10 +372,11 @@ def test_gpu_autotune_on_a_full_frame(tmp_path: Path, monkeypatch: pytest.Monkey
 
 @gpu
 @needs_cuda
-def test_gpu_stream_variant_full_frame() -> None:
-    """The line-buffer ECBSR kernel on full 1080p frames, 8- and 10-bit, against fp32."""
+@pytest.mark.parametrize("variant", ["stream", "wave"])
+def test_gpu_row_variants_full_frame(variant: str) -> None:
+    """The line-buffer and wavefront ECBSR kernels on full 1080p frames, 8- and 10-bit."""
     model = random_plainsr(4, 16, 2)
-    fn = fused_for(model, variant="stream")
+    fn = fused_for(model, variant=variant)
     x = frames(2, 1080, 1920, seed=9)
     assert_matches(fn(x), reference(model, x, 8), 8)
     x10 = frames(1, 270, 480, bit_depth=10, seed=10)

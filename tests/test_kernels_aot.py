@@ -30,7 +30,8 @@ def test_kernels_compile_for_sm90() -> None:
         pytest.skip("this triton ships no ptxas/cuobjdump")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["TRITON_DEFAULT_FP_FUSION"] = "1"
-    models = ["ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "esr-tr-k7c16-x2", "bicubic-x2"]
+    models = ["ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "ecbsr-m4c16-x2:wave",
+              "esr-tr-k7c16-x2", "bicubic-x2"]
     proc = subprocess.run([sys.executable, "-m", "vidsr.kernels.aot", "--models", *models],
                           capture_output=True, text=True, env=env, timeout=600)
     rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]

@@ -25,7 +25,8 @@ import torch
 _TYPES = {torch.uint8: "*u8", torch.uint16: "*u16", torch.float16: "*fp16",
           torch.bfloat16: "*bf16", torch.float32: "*fp32"}
 SHARED_LIMIT = 232448  # bytes of shared memory one block may use on sm_90 (227 KiB)
-CASES = ("ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "ecbsr-m4c8-x2", "ecbsr-m8c32-x4",
+CASES = ("ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "ecbsr-m4c16-x2:wave", "ecbsr-m4c8-x2",
+         "ecbsr-m8c32-x4",
          "esr-max-k7c4-x2", "esr-tm-k7c16-x2", "esr-tr-k7c16-x2", "esr-tr-k7c12-x3", "bicubic-x2")
 
 
@@ -71,7 +72,7 @@ def compile_plan(plan: tuple, arch: int) -> dict:
 
 def plans(name: str, dtype: torch.dtype) -> tuple:
     """The launch plan of ``name``'s fused callable on a 1080p frame with compute ``dtype``
-    (``NAME:stream``: an ECBSR model's line-buffer kernel)."""
+    (``NAME:stream``, ``NAME:wave``: an ECBSR model's line-buffer or wavefront kernel)."""
     from .. import load_model
     from ..imresize import phase_kernels
     from .bicubic import PolyphaseUpscaler

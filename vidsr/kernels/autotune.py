@@ -32,6 +32,7 @@ CANDIDATES: tuple[dict[str, Any], ...] = (
     {"variant": "stream", "per_sm": 4},
     {"variant": "stream", "per_sm": 2},
     {"variant": "stream", "tile_w": 128, "per_sm": 2},
+    {"variant": "wave", "tile_h": 64, "per_sm": 2},
 )
 
 Timer = Callable[[Callable[[], object]], float]

@@ -188,7 +188,11 @@ SWEEP = {
        for th, tw, nw, ps, extra in [
            (32, 64, 4, 2, {}), (32, 64, 4, 4, {}), (64, 64, 4, 2, {}), (16, 64, 4, 4, {}),
            (32, 128, 4, 2, {}), (32, 128, 8, 1, {}), (32, 64, 2, 6, {}),
-           (32, 64, 4, 4, dict(cache=".ca")), (32, 64, 4, 4, dict(num_stages=2))]],
+           (32, 64, 4, 4, dict(cache=".ca")), (32, 64, 4, 4, dict(num_stages=2))]]
+    # the wavefront kernel (variant="wave"): three-row rings, so tall and wide tiles are cheap
+    + [dict(variant="wave", tile_h=th, tile_w=tw, num_warps=nw, per_sm=ps)
+       for th, tw, nw, ps in [(32, 128, 4, 2), (64, 128, 4, 2), (128, 128, 4, 2),
+                              (64, 128, 8, 1), (64, 128, 4, 3)]],
     "esr": [dict(block_h=bh, block_w=bw, num_warps=nw)
             for bh, bw, nw in [(4, 32, 4), (2, 32, 4), (8, 32, 4), (8, 32, 8), (4, 64, 4),
                                (4, 64, 8), (2, 64, 4), (16, 16, 8), (1, 64, 4), (8, 64, 8)]],

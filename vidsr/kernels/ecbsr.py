@@ -281,6 +281,85 @@ def _plainsr_stream_kernel(
             acc_b = acc_c
 
 
+@triton.jit
+def _plainsr_wave_kernel(
+    x_ptr, o_ptr, w0_ptr, b_ptr, a_ptr, wm_ptr, wl_ptr, bl_ptr, scratch_ptr,
+    H, W, sxn, sxh, son, soh, tiles_w, tiles_per_frame, n_tiles, inv_max, max_val,
+    M: tl.constexpr, CP: tl.constexpr, NP: tl.constexpr, S: tl.constexpr,
+    TH: tl.constexpr, PW: tl.constexpr, PH: tl.constexpr,
+    HALO: tl.constexpr, PREC: tl.constexpr, CACHE: tl.constexpr,
+):
+    """The wavefront form: all layers advance down the tile together, layer k one row behind
+    layer k-1, so each layer keeps only a ring of its last three rows (a few KB a program, which
+    can stay in L1) instead of the whole tile, and a tile can be tall at no extra scratch."""
+    TW: tl.constexpr = PW - 2 * HALO
+    ROW: tl.constexpr = PW + 2  # a ring row: one guard pixel each side
+    RING: tl.constexpr = 3 * ROW * CP
+    cdt = scratch_ptr.dtype.element_ty
+    pid = tl.program_id(0)
+    nprog = tl.num_programs(0)
+    base = scratch_ptr + pid.to(tl.int64) * ((M + 1) * RING)
+    pix = tl.arange(0, PW)
+    ch = tl.arange(0, CP)
+    ph = tl.arange(0, NP)
+    for t in range(pid, n_tiles, nprog):
+        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
+        xf = x_ptr + n.to(tl.int64) * sxn
+        gx = x0 + pix
+        col_in = (gx >= 0) & (gx < W)
+        col_ok = col_in & (pix >= HALO) & (pix < HALO + TW)
+        tl.debug_barrier()  # the previous tile's last rows may still be read
+        for step in range(0, PH + M + 1):
+            # layer 0 at row `step`, straight from the integer frame
+            if step < PH:
+                gy = y0 + step + pix * 0
+                acc = tl.zeros((PW, CP), tl.float32) + tl.load(b_ptr + ch)[None, :]
+                acc = _first_conv(acc, xf, gy, gx, H, W, sxh, inv_max, w0_ptr, ch, CP)
+                acc = tl.where(acc >= 0, acc, acc * tl.load(a_ptr + ch)[None, :])
+                acc = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], acc, 0.0)
+                tl.store(base + ((step % 3) * ROW + 1 + pix)[:, None] * CP + ch[None, :],
+                         acc.to(cdt))
+            tl.debug_barrier()
+            # layer k at row step - k, from layer k-1's rows above, at and below it
+            for k in tl.static_range(1, M + 1):
+                j = step - k
+                if (j >= k) & (j <= PH - 1 - k):
+                    src = base + (k - 1) * RING
+                    acc = tl.zeros((PW, CP), tl.float32) + tl.load(b_ptr + k * CP + ch)[None, :]
+                    for tap in tl.static_range(9):
+                        r = (j + (tap // 3 - 1)) % 3
+                        a = tl.load(src + (r * ROW + 1 + (tap % 3 - 1) + pix)[:, None] * CP
+                                    + ch[None, :], cache_modifier=CACHE)
+                        acc = tl.dot(a, _w3x3(wm_ptr + (k - 1) * 9 * CP * CP, tap, ch, ch, CP, CP),
+                                     acc, input_precision=PREC)
+                    acc = tl.where(acc >= 0, acc, acc * tl.load(a_ptr + k * CP + ch)[None, :])
+                    gy = y0 + j + pix * 0
+                    acc = tl.where(((gy >= 0) & (gy < H) & col_in)[:, None], acc, 0.0)
+                    tl.store(base + k * RING + ((j % 3) * ROW + 1 + pix)[:, None] * CP
+                             + ch[None, :], acc.to(cdt))
+                tl.debug_barrier()
+            # last layer (C -> s*s) at row step - M - 1: residual, shuffle, quantisation
+            j = step - (M + 1)
+            if (j >= HALO) & (j < HALO + TH):
+                src = base + M * RING
+                acc = tl.zeros((PW, NP), tl.float32) + tl.load(bl_ptr + ph)[None, :]
+                for tap in tl.static_range(9):
+                    r = (j + (tap // 3 - 1)) % 3
+                    a = tl.load(src + (r * ROW + 1 + (tap % 3 - 1) + pix)[:, None] * CP
+                                + ch[None, :], cache_modifier=CACHE)
+                    acc = tl.dot(a, _w3x3(wl_ptr, tap, ch, ph, CP, NP), acc,
+                                 input_precision=PREC)
+                gy = y0 + j + pix * 0
+                ok = col_ok & (gy >= 0) & (gy < H)
+                xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
+                v = tl.minimum(tl.maximum(acc + xres[:, None], 0.0), 1.0)
+                q = tl.floor(v * max_val + 0.5).to(tl.int32)
+                oy = gy[:, None] * S + (ph // S)[None, :]
+                ox = gx[:, None] * S + (ph % S)[None, :]
+                tl.store(o_ptr + n.to(tl.int64) * son + oy * soh + ox,
+                         q.to(o_ptr.dtype.element_ty), mask=ok[:, None] & (ph < S * S)[None, :])
+
+
 # fp16 keeps ~11 significant bits, relative to each activation's size. Networks whose
 # activations stay within this bound on a probe frame keep 8- and 10-bit output within one code
 # value; a random high-gain net (activations in the thousands) does not, and runs in fp32.
@@ -324,8 +403,9 @@ class FusedPlainSR(PlannedKernel):
     software pipelining depth for the loops (None: Triton's default), ``unroll`` unrolls the
     nine taps of each conv, ``cache`` the cache modifier of the scratch reads (``""``,
     ``".ca"``, ``".cg"``, ``".cv"``), ``variant`` ``"chunks"`` (each conv over chunks of
-    ``rows`` rows, nine shifted reads each) or ``"stream"`` (``_plainsr_stream_kernel``: row by
-    row, three reads a row; not yet timed on a GPU).
+    ``rows`` rows, nine shifted reads each), ``"stream"`` (``_plainsr_stream_kernel``: row by
+    row, three reads a row) or ``"wave"`` (``_plainsr_wave_kernel``: all layers a row apart,
+    three-row rings); the last two not yet timed on a GPU.
 
     Defaults (4 warps, 2 rows at C=16, 3 programs per SM) from the sweep on an H200 with Triton
     3.6 (``python -m vidsr.kernels.bench --sweep``; ecbsr-m4c16-x2, 1080p): 0.985 ms a frame,
@@ -345,7 +425,9 @@ class FusedPlainSR(PlannedKernel):
         self.halo = self.m + 2
         self.cp = max(16, next_pow2(self.c))
         self.np = max(16, next_pow2(self.scale * self.scale))
-        self.tile_w = tile_w or max(64, next_pow2(4 * self.halo))
+        # the wavefront's scratch does not grow with the tile: wider tiles cost it nothing, and
+        # at 64 columns it spills a little for sm_90 (Triton 3.9: 255 registers, 16 B of stack)
+        self.tile_w = tile_w or max(128 if variant == "wave" else 64, next_pow2(4 * self.halo))
         if self.tile_w & (self.tile_w - 1) or self.tile_w - 2 * self.halo < 1:
             raise ValueError(f"tile_w must be a power of two above {2 * self.halo}")
         if rows is not None and (rows & (rows - 1) or tile_h % rows):
@@ -353,8 +435,8 @@ class FusedPlainSR(PlannedKernel):
         if tile_h & (tile_h - 1):
             raise ValueError("tile_h must be a power of two")
         self.tile_h, self.rows = tile_h, rows
-        if variant not in ("chunks", "stream"):
-            raise ValueError(f"variant must be 'chunks' or 'stream', got {variant!r}")
+        if variant not in ("chunks", "stream", "wave"):
+            raise ValueError(f"variant must be 'chunks', 'stream' or 'wave', got {variant!r}")
         self.variant = variant
         if cache not in ("", ".ca", ".cg", ".cv"):
             raise ValueError(f"cache must be '', '.ca', '.cg' or '.cv', got {cache!r}")
@@ -420,7 +502,10 @@ class FusedPlainSR(PlannedKernel):
 
     def _scratch_for(self, device: torch.device, cdt: torch.dtype, nprog: int,
                      pw: int, ph: int) -> torch.Tensor:
-        size = 2 * (ph * pw + 2 * (pw + 1)) * self.cp
+        if self.variant == "wave":  # a three-row ring per layer
+            size = (self.m + 1) * 3 * (pw + 2) * self.cp
+        else:  # two whole-tile buffers, guard rows included
+            size = 2 * (ph * pw + 2 * (pw + 1)) * self.cp
         # one scratch per stream: launches on different streams may overlap
         stream = torch.cuda.current_stream(device).cuda_stream if device.type == "cuda" else 0
         key = (str(device), cdt, stream)
@@ -437,7 +522,7 @@ class FusedPlainSR(PlannedKernel):
         n, h, w = frames.shape
         cdt = self.dtype or _pick_dtype(frames.device, depth, self.peak)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
-        stream = self.variant == "stream"
+        stream = self.variant in ("stream", "wave")
         rows = 1 if stream else self.rows_for(cdt)
         th, pw, ph = self.geometry(h, w, rows)
         tiles_w = -(-w // (pw - 2 * self.halo))
@@ -456,5 +541,7 @@ class FusedPlainSR(PlannedKernel):
             consts.update(ROWS=rows, UNROLL=self.unroll)
         if self.num_stages is not None:
             consts["num_stages"] = self.num_stages
-        return (_plainsr_stream_kernel if stream else _plainsr_kernel), (nprog,), args, consts
+        kernel = {"chunks": _plainsr_kernel, "stream": _plainsr_stream_kernel,
+                  "wave": _plainsr_wave_kernel}[self.variant]
+        return kernel, (nprog,), args, consts
 
