@@ -16,7 +16,9 @@
 #   OUT=/tmp/g BUDGET=315 SWEEP_MODELS=ecbsr-m4c16-x2 E2E_SR_FRAMES=10 \
 #     E2E_ARGS="--models ecbsr-m4c16-x2 --sizes 1920x1080 --e2e-frames 120" \
 #     bash scripts/gpu_check.sh tests sweep tuned e2e bench panes ncu pipeline
-# then tar /tmp/g into $OUT (more than 8 files). GPU training needs runs/pack as well (~52 MiB):
+# then tar /tmp/g into $OUT (more than 8 files). Next session, the same with
+# NCU_ARGS="--tuning /tmp/g/tuning.json": the sweep now holds the line-buffer ("stream") and
+# wavefront ("wave") ECBSR kernels, and the bench's "autotuned ms" column is the engine's choice. GPU training needs runs/pack as well (~52 MiB):
 # a call of its own, carry runs/pack [runs/gpu], timeout_s 560:
 #   BUDGET=540 bash scripts/gpu_check.sh train-bg tests engine train-wait bench panes sweep ncu
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
@@ -82,10 +84,12 @@ PY
             step tuned 150 python3 -m vidsr.kernels.bench --tuning "$OUT/tuning.json" \
                 --models ecbsr-m4c16-x2 ecbsr-m4c8-x2 ;;
         compile) step compile 300 python3 -m vidsr.kernels.bench ;;
-        ncu) step ncu 90 ncu --kernel-name regex:_plainsr_kernel --launch-skip 3 --launch-count 1 \
+        # NCU_ARGS: more bench arguments, e.g. --tuning "$OUT/tuning.json" after `sweep tuned`
+        # to profile the sweep's fastest ECBSR setting (any of the three kernel forms)
+        ncu) step ncu 90 ncu --kernel-name regex:_plainsr --launch-skip 3 --launch-count 1 \
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
                  --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
-                 --models ecbsr-m4c16-x2 ;;
+                 --models ecbsr-m4c16-x2 ${NCU_ARGS:-} ;;
         # Engine/pipeline checks (issue 4): `pipeline` and `e2e` need PyAV, carried as wheels
         # (../shared/tools/device-wheels.sh av==18.1.0, then carry .whl). Run them in their own
         # call: bash scripts/gpu_check.sh engine pipeline e2e
