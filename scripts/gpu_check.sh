@@ -86,7 +86,7 @@ PY
         compile) step compile 300 python3 -m vidsr.kernels.bench ;;
         # NCU_ARGS: more bench arguments, e.g. --tuning "$OUT/tuning.json" after `sweep tuned`
         # to profile the sweep's fastest ECBSR setting (any of the three kernel forms)
-        ncu) step ncu 90 ncu --kernel-name regex:_plainsr --launch-skip 3 --launch-count 1 \
+        ncu) step ncu 90 env VIDSR_KERNEL_AUTOTUNE=0 ncu --kernel-name regex:_plainsr --launch-skip 3 --launch-count 1 \
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
                  --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
                  --models ecbsr-m4c16-x2 ${NCU_ARGS:-} ;;
