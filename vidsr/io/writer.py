@@ -161,7 +161,8 @@ class VideoWriter:
         try:
             self._vs.codec_context.open()
         except av.FFmpegError as exc:
-            hint = (" (NVENC needs an NVIDIA GPU and driver; try --codec libx264)"
+            hint = (" (NVENC needs an NVIDIA GPU and its driver's encoder library, "
+                    "libnvidia-encode, which containers often leave out; try --codec libx264)"
                     if name in NVENC else "")
             raise OutputError(f"cannot start the {name} encoder at {self.width}x{self.height} "
                               f"{self.pix_fmt}: {exc.strerror or exc}{hint}") from exc
