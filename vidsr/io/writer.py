@@ -162,8 +162,7 @@ class VideoWriter:
             self._vs.codec_context.open()
         except av.FFmpegError as exc:
             hint = (" (NVENC needs an NVIDIA GPU and its driver's encoder library, "
-                    "libnvidia-encode, which containers often leave out; try --codec libx264)"
-                    if name in NVENC else "")
+                    "libnvidia-encode; try --codec libx264)" if name in NVENC else "")
             raise OutputError(f"cannot start the {name} encoder at {self.width}x{self.height} "
                               f"{self.pix_fmt}: {exc.strerror or exc}{hint}") from exc
 
