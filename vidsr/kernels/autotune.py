@@ -47,21 +47,32 @@ def cache_path() -> Path:
     return Path(root) / "kernel-tuning.json"
 
 
-def time_ms(fn: Callable[[], object], iters: int = 10) -> float:
-    """Milliseconds per call of ``fn`` (CUDA events on a GPU), after one untimed call."""
-    fn()
-    if torch.cuda.is_available():
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / iters
-    t0 = time.perf_counter()
-    for _ in range(iters):
+def time_ms(fn: Callable[[], object], iters: int = 10, *, repeats: int = 1,
+            warmup: int = 1) -> float:
+    """Milliseconds per call of ``fn``: the best over ``repeats`` of the mean of ``iters``
+    back-to-back calls, after ``warmup`` untimed ones (CUDA events on a GPU)."""
+    for _ in range(warmup):
         fn()
-    return (time.perf_counter() - t0) * 1e3 / iters
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        if cuda:
+            start, end = (torch.cuda.Event(enable_timing=True),
+                          torch.cuda.Event(enable_timing=True))
+            start.record()
+            for _ in range(iters):
+                fn()
+            end.record()
+            end.synchronize()
+            best = min(best, start.elapsed_time(end) / iters)
+        else:
+            t0 = time.perf_counter()
+            for _ in range(iters):
+                fn()
+            best = min(best, (time.perf_counter() - t0) * 1e3 / iters)
+    return best
 
 
 def _load(path: Path) -> dict[str, Any]:

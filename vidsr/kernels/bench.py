@@ -48,19 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _time_ms(fn: Callable[[], object], iters: int, repeats: int = 3) -> float:
     """Milliseconds per call: best over ``repeats`` of the mean of ``iters`` back-to-back calls."""
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    best = float("inf")
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        end.synchronize()
-        best = min(best, start.elapsed_time(end) / iters)
-    return best
+    from .autotune import time_ms
+
+    return time_ms(fn, iters, repeats=repeats, warmup=3)
 
 
 def _torch_path(module: torch.nn.Module, top: float) -> Callable[[torch.Tensor], torch.Tensor]:

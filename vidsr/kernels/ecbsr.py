@@ -73,11 +73,28 @@ def _first_conv(acc, xf, gy, gx, H, W, sxh, inv_max, w0_ptr, ch, CP: tl.constexp
 
 
 @triton.jit
-def _tile_origin(t, tiles_per_frame, tiles_w, TH: tl.constexpr, TW: tl.constexpr,
-                 HALO: tl.constexpr):
-    """Frame index and the padded tile's top-left corner ``(n, y0, x0)`` of tile ``t``."""
+def _tile(t, x_ptr, sxn, W, cols, tiles_per_frame, tiles_w, TH: tl.constexpr,
+          TW: tl.constexpr, HALO: tl.constexpr):
+    """Tile ``t``: its frame ``n``, padded top row ``y0``, the frame's base pointer, the image
+    column of each of ``cols`` (tile columns) and whether it lies inside the image."""
+    n = t // tiles_per_frame
     r = t % tiles_per_frame
-    return t // tiles_per_frame, (r // tiles_w) * TH - HALO, (r % tiles_w) * TW - HALO
+    gx = (r % tiles_w) * TW - HALO + cols
+    return n, (r // tiles_w) * TH - HALO, x_ptr + n.to(tl.int64) * sxn, gx, (gx >= 0) & (gx < W)
+
+
+@triton.jit
+def _emit(acc, ok, gy, gx, xf, sxh, inv_max, max_val, o_ptr, n, son, soh, ph,
+          S: tl.constexpr):
+    """The last conv's ``acc`` (pixels x s*s phases) plus the input pixel (the residual),
+    clipped, rounded to codes and pixel-shuffled into the output frame where ``ok``."""
+    xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
+    v = tl.minimum(tl.maximum(acc + xres[:, None], 0.0), 1.0)
+    q = tl.floor(v * max_val + 0.5).to(tl.int32)
+    oy = gy[:, None] * S + (ph // S)[None, :]
+    ox = gx[:, None] * S + (ph % S)[None, :]
+    tl.store(o_ptr + n.to(tl.int64) * son + oy * soh + ox, q.to(o_ptr.dtype.element_ty),
+             mask=ok[:, None] & (ph < S * S)[None, :])
 
 
 @triton.jit
@@ -102,10 +119,8 @@ def _plainsr_kernel(
     ch = tl.arange(0, CP)
     ph = tl.arange(0, NP)
     for t in range(pid, n_tiles, nprog):
-        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
-        xf = x_ptr + n.to(tl.int64) * sxn
-        gx = x0 + pcol
-        col_in = (gx >= 0) & (gx < W)
+        n, y0, xf, gx, col_in = _tile(t, x_ptr, sxn, W, pcol, tiles_per_frame, tiles_w, TH, TW,
+                                      HALO)
         tl.debug_barrier()  # the previous tile's last layer may still read buffer 0
         # Layer 0 (1 -> C) straight from the integer frame.
         for r0 in range(0, PH, ROWS):
@@ -142,14 +157,7 @@ def _plainsr_kernel(
                              PW, CP, NP, PREC, UNROLL, CACHE)
             gy = y0 + r0 + prow
             ok = (gy >= 0) & (gy < H) & col_in & (pcol >= HALO) & (pcol < HALO + TW)
-            xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
-            v = tl.minimum(tl.maximum(acc + xres[:, None], 0.0), 1.0)
-            q = tl.floor(v * max_val + 0.5).to(tl.int32)
-            oy = gy[:, None] * S + (ph // S)[None, :]
-            ox = gx[:, None] * S + (ph % S)[None, :]
-            dst_ptr = o_ptr + n.to(tl.int64) * son + oy * soh + ox
-            tl.store(dst_ptr, q.to(o_ptr.dtype.element_ty),
-                     mask=ok[:, None] & (ph < S * S)[None, :])
+            _emit(acc, ok, gy, gx, xf, sxh, inv_max, max_val, o_ptr, n, son, soh, ph, S)
 
 
 @triton.jit
@@ -217,10 +225,8 @@ def _plainsr_stream_kernel(
     ch = tl.arange(0, CP)
     ph = tl.arange(0, NP)
     for t in range(pid, n_tiles, nprog):
-        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
-        xf = x_ptr + n.to(tl.int64) * sxn
-        gx = x0 + pix
-        col_in = (gx >= 0) & (gx < W)
+        n, y0, xf, gx, col_in = _tile(t, x_ptr, sxn, W, pix, tiles_per_frame, tiles_w, TH, TW,
+                                      HALO)
         tl.debug_barrier()  # the previous tile's last layer may still read buffer 0
         # Layer 0 (1 -> C), every row of the padded tile, straight from the integer frame.
         bias = tl.load(b_ptr + ch)
@@ -269,14 +275,7 @@ def _plainsr_stream_kernel(
                                               w4, w5, w6, w7, w8, PREC)
             gy = y0 + i - 1 + pix * 0
             ok = col_ok & (gy >= 0) & (gy < H) & ((gy - y0) >= HALO)
-            xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
-            v = tl.minimum(tl.maximum(acc_a + xres[:, None], 0.0), 1.0)
-            q = tl.floor(v * max_val + 0.5).to(tl.int32)
-            oy = gy[:, None] * S + (ph // S)[None, :]
-            ox = gx[:, None] * S + (ph % S)[None, :]
-            dst_ptr = o_ptr + n.to(tl.int64) * son + oy * soh + ox
-            tl.store(dst_ptr, q.to(o_ptr.dtype.element_ty),
-                     mask=ok[:, None] & (ph < S * S)[None, :])
+            _emit(acc_a, ok, gy, gx, xf, sxh, inv_max, max_val, o_ptr, n, son, soh, ph, S)
             acc_a = acc_b
             acc_b = acc_c
 
@@ -303,10 +302,8 @@ def _plainsr_wave_kernel(
     ch = tl.arange(0, CP)
     ph = tl.arange(0, NP)
     for t in range(pid, n_tiles, nprog):
-        n, y0, x0 = _tile_origin(t, tiles_per_frame, tiles_w, TH, TW, HALO)
-        xf = x_ptr + n.to(tl.int64) * sxn
-        gx = x0 + pix
-        col_in = (gx >= 0) & (gx < W)
+        n, y0, xf, gx, col_in = _tile(t, x_ptr, sxn, W, pix, tiles_per_frame, tiles_w, TH, TW,
+                                      HALO)
         col_ok = col_in & (pix >= HALO) & (pix < HALO + TW)
         tl.debug_barrier()  # the previous tile's last rows may still be read
         for step in range(0, PH + M + 1):
@@ -351,13 +348,7 @@ def _plainsr_wave_kernel(
                                  input_precision=PREC)
                 gy = y0 + j + pix * 0
                 ok = col_ok & (gy >= 0) & (gy < H)
-                xres = tl.load(xf + gy * sxh + gx, mask=ok, other=0).to(tl.float32) * inv_max
-                v = tl.minimum(tl.maximum(acc + xres[:, None], 0.0), 1.0)
-                q = tl.floor(v * max_val + 0.5).to(tl.int32)
-                oy = gy[:, None] * S + (ph // S)[None, :]
-                ox = gx[:, None] * S + (ph % S)[None, :]
-                tl.store(o_ptr + n.to(tl.int64) * son + oy * soh + ox,
-                         q.to(o_ptr.dtype.element_ty), mask=ok[:, None] & (ph < S * S)[None, :])
+                _emit(acc, ok, gy, gx, xf, sxh, inv_max, max_val, o_ptr, n, son, soh, ph, S)
 
 
 # fp16 keeps ~11 significant bits, relative to each activation's size. Networks whose
