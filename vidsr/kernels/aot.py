@@ -26,8 +26,8 @@ _TYPES = {torch.uint8: "*u8", torch.uint16: "*u16", torch.float16: "*fp16",
           torch.bfloat16: "*bf16", torch.float32: "*fp32"}
 SHARED_LIMIT = 232448  # bytes of shared memory one block may use on sm_90 (227 KiB)
 CASES = ("ecbsr-m4c16-x2", "ecbsr-m4c16-x2:stream", "ecbsr-m4c16-x2:wave", "ecbsr-m4c8-x2",
-         "ecbsr-m8c32-x4",
-         "esr-max-k7c4-x2", "esr-tm-k7c16-x2", "esr-tr-k7c16-x2", "esr-tr-k7c12-x3", "bicubic-x2")
+         "ecbsr-m8c32-x4", "esr-max-k7c4-x2", "esr-tm-k7c16-x2", "esr-tr-k7c16-x2",
+         "esr-tr-k7c12-x3", "bicubic-x2")
 
 
 def _tool(name: str) -> str:

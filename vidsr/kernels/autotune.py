@@ -117,7 +117,11 @@ class AutoTuned:
         self._choice: dict[tuple, int] = {}
         self.default = self._get(0)
         self.scale: int = self.default.scale
-        self.chosen: dict[tuple, dict[str, Any]] = {}  # input key -> settings, for reports
+
+    @property
+    def chosen(self) -> dict[tuple, dict[str, Any]]:
+        """Input key -> the settings chosen for it (for reports)."""
+        return {k: self.candidates[i] for k, i in self._choice.items()}
 
     def __getattr__(self, name: str) -> Any:
         if name == "default":  # not built yet: no recursion through __getattr__
@@ -184,5 +188,4 @@ class AutoTuned:
         i = self._choice.get(k)
         if i is None:
             i = self._choice[k] = self._tune(x, bit_depth)
-            self.chosen[k] = self.candidates[i]
         return self._get(i)(x, bit_depth=bit_depth, out=out)

@@ -83,7 +83,8 @@ def load_tuning(text: str | None) -> dict[str, dict]:
     return data
 
 
-def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
+def _bench_one(name: str, h: int, w: int, args: argparse.Namespace,
+               tunings: dict[str, dict]) -> dict:
     from .. import load_model
     from ..imresize import BicubicUpsample, phase_kernels
     from ..registry import macs_per_pixel
@@ -104,7 +105,7 @@ def _bench_one(name: str, h: int, w: int, args: argparse.Namespace) -> dict:
         row["input"] = f"2 x {w // 2}x{h // 2} uint8"
     else:
         model = load_model(name, device=dev, pretrained=False)
-        tuning = load_tuning(getattr(args, "tuning", None)).get(name, {})
+        tuning = tunings.get(name, {})
         fn = fused_for(model, **tuning)
         if tuning:
             row["tuning"] = tuning
@@ -262,6 +263,7 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
         return 0
     w, h = parse_size(args.size)
     names = args.models or [*MODELS, CHROMA]
+    tunings = load_tuning(args.tuning)  # before any timing: a bad --tuning fails at once
     import triton
 
     rows: list[dict] = []
@@ -270,7 +272,7 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
               "unit": "ms per frame (batch4: per frame of a 4-frame launch)", "rows": rows}
     for name in names:
         log.info("timing %s", name)
-        rows.append(_bench_one(name, h, w, args))
+        rows.append(_bench_one(name, h, w, args, tunings))
         write(f"{name}: {json.dumps(rows[-1])}\n")
         if args.json is not None:  # after every model, so a run cut short still leaves data
             Path(args.json).write_text(json.dumps(report, indent=2) + "\n")

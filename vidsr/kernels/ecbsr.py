@@ -38,6 +38,22 @@ log = logging.getLogger(__name__)
 
 
 @triton.jit
+def _w3x3(w_ptr, tap, ch, cout, CP: tl.constexpr, NOUT: tl.constexpr):
+    """One tap's ``CP x NOUT`` weight tile of a ``[tap, CP, NOUT]`` pack."""
+    return tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
+
+
+@triton.jit
+def _tap_dot(src, w_ptr, acc, rows_off, ch, cout, tap, PW: tl.constexpr, CP: tl.constexpr,
+             NOUT: tl.constexpr, PREC: tl.constexpr, CACHE: tl.constexpr):
+    """``acc`` plus one tap of a 3x3 conv: the scratch rows at ``rows_off`` shifted by the tap,
+    times its weight tile."""
+    off = (tap // 3 - 1) * PW + (tap % 3 - 1)
+    a = tl.load(src + (rows_off + off)[:, None] * CP + ch[None, :], cache_modifier=CACHE)
+    return tl.dot(a, _w3x3(w_ptr, tap, ch, cout, CP, NOUT), acc, input_precision=PREC)
+
+
+@triton.jit
 def _conv_taps(src, w_ptr, acc, rows_off, ch, cout, PW: tl.constexpr, CP: tl.constexpr,
                NOUT: tl.constexpr, PREC: tl.constexpr, UNROLL: tl.constexpr,
                CACHE: tl.constexpr):
@@ -46,16 +62,10 @@ def _conv_taps(src, w_ptr, acc, rows_off, ch, cout, PW: tl.constexpr, CP: tl.con
     plain, cacheable reads rather than a software-pipelined loop's asynchronous copies)."""
     if UNROLL:
         for tap in tl.static_range(9):
-            off = (tap // 3 - 1) * PW + (tap % 3 - 1)
-            a = tl.load(src + (rows_off + off)[:, None] * CP + ch[None, :], cache_modifier=CACHE)
-            wt = tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
-            acc = tl.dot(a, wt, acc, input_precision=PREC)
+            acc = _tap_dot(src, w_ptr, acc, rows_off, ch, cout, tap, PW, CP, NOUT, PREC, CACHE)
     else:
         for tap in range(9):
-            off = (tap // 3 - 1) * PW + (tap % 3 - 1)
-            a = tl.load(src + (rows_off + off)[:, None] * CP + ch[None, :], cache_modifier=CACHE)
-            wt = tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
-            acc = tl.dot(a, wt, acc, input_precision=PREC)
+            acc = _tap_dot(src, w_ptr, acc, rows_off, ch, cout, tap, PW, CP, NOUT, PREC, CACHE)
     return acc
 
 
@@ -158,12 +168,6 @@ def _plainsr_kernel(
             gy = y0 + r0 + prow
             ok = (gy >= 0) & (gy < H) & col_in & (pcol >= HALO) & (pcol < HALO + TW)
             _emit(acc, ok, gy, gx, xf, sxh, inv_max, max_val, o_ptr, n, son, soh, ph, S)
-
-
-@triton.jit
-def _w3x3(w_ptr, tap: tl.constexpr, ch, cout, CP: tl.constexpr, NOUT: tl.constexpr):
-    """One tap's ``CP x NOUT`` weight tile of a ``[tap, CP, NOUT]`` pack."""
-    return tl.load(w_ptr + (tap * CP + ch[:, None]) * NOUT + cout[None, :])
 
 
 @triton.jit
@@ -513,8 +517,8 @@ class FusedPlainSR(PlannedKernel):
         n, h, w = frames.shape
         cdt = self.dtype or _pick_dtype(frames.device, depth, self.peak)
         w0, b, a, wm, wl, bl = self._weights(frames.device, cdt)
-        stream = self.variant in ("stream", "wave")
-        rows = 1 if stream else self.rows_for(cdt)
+        by_row = self.variant in ("stream", "wave")  # no row chunks: one image row at a time
+        rows = 1 if by_row else self.rows_for(cdt)
         th, pw, ph = self.geometry(h, w, rows)
         tiles_w = -(-w // (pw - 2 * self.halo))
         per_frame = -(-h // th) * tiles_w
@@ -528,7 +532,7 @@ class FusedPlainSR(PlannedKernel):
         consts = dict(M=self.m, CP=self.cp, NP=self.np, S=self.scale, TH=th, PW=pw, PH=ph,
                       HALO=self.halo, PREC=dot_precision(cdt, exact=True), CACHE=self.cache,
                       num_warps=self.num_warps)
-        if not stream:
+        if not by_row:
             consts.update(ROWS=rows, UNROLL=self.unroll)
         if self.num_stages is not None:
             consts["num_stages"] = self.num_stages
