@@ -18,8 +18,9 @@
 #     bash scripts/gpu_check.sh tests sweep tuned e2e bench panes ncu pipeline
 # then tar /tmp/g into $OUT (more than 8 files). Next session, the same with
 # NCU_ARGS="--tuning /tmp/g/tuning.json": the sweep now holds the line-buffer ("stream") and
-# wavefront ("wave") ECBSR kernels, and the bench's "autotuned ms" column is the engine's choice. GPU training needs runs/pack as well (~52 MiB):
-# a call of its own, carry runs/pack [runs/gpu], timeout_s 560:
+# wavefront ("wave") ECBSR kernels, and the bench's "autotuned ms" column is the engine's choice.
+# GPU training needs runs/pack as well (~52 MiB): a call of its own, carry runs/pack [runs/gpu],
+# timeout_s 560:
 #   BUDGET=540 bash scripts/gpu_check.sh train-bg tests engine train-wait bench panes sweep ncu
 # Output: $OUT/summary.txt (environment, one line per step) and $OUT/<step>.txt (six files; the
 # bench prints each model's row as JSON as soon as it is measured, so a step cut short by its
@@ -86,7 +87,8 @@ PY
         compile) step compile 300 python3 -m vidsr.kernels.bench ;;
         # NCU_ARGS: more bench arguments, e.g. --tuning "$OUT/tuning.json" after `sweep tuned`
         # to profile the sweep's fastest ECBSR setting (any of the three kernel forms)
-        ncu) step ncu 90 env VIDSR_KERNEL_AUTOTUNE=0 ncu --kernel-name regex:_plainsr --launch-skip 3 --launch-count 1 \
+        ncu) step ncu 90 env VIDSR_KERNEL_AUTOTUNE=0 ncu --kernel-name regex:_plainsr \
+                 --launch-skip 3 --launch-count 1 \
                  --section SpeedOfLight --section MemoryWorkloadAnalysis --section Occupancy \
                  --section LaunchStats python3 -m vidsr.kernels.bench --no-compile --iters 2 \
                  --models ecbsr-m4c16-x2 ${NCU_ARGS:-} ;;
