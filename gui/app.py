@@ -95,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vidsr.webcam import cpu_threads
 
+    from .errors import ErrorRelay
     from .offscreen import bench, screenshot
     from .window import MainWindow
 
@@ -113,16 +114,17 @@ def run(args: argparse.Namespace) -> int:
         window.open_file(args.input)
     elif args.webcam is not None:
         window.open_camera(args.webcam)
-    if not (args.screenshot or args.bench):
-        return app.exec()
-    try:
-        if args.bench:
-            bench(app, window, args.bench, args.at)
-        if args.screenshot:
-            screenshot(app, window, Path(args.screenshot), args.at, palette=args.palette)
-        return 0
-    finally:
-        window.close()
+    with ErrorRelay(window.show_error):
+        if not (args.screenshot or args.bench):
+            return app.exec()
+        try:
+            if args.bench:
+                bench(app, window, args.bench, args.at)
+            if args.screenshot:
+                screenshot(app, window, Path(args.screenshot), args.at, palette=args.palette)
+            return 0
+        finally:
+            window.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

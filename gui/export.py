@@ -4,16 +4,15 @@ to a temporary file and renames it only on success)."""
 
 from __future__ import annotations
 
-import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from PyQt6.QtCore import QThread, pyqtSignal
 
-from vidsr.errors import Cancelled, VidsrError
+from vidsr.errors import Cancelled
 
-log = logging.getLogger(__name__)
+from .errors import error_message
 
 
 def progress_fraction(progress: Any) -> float | None:
@@ -66,12 +65,11 @@ class ExportWorker(QThread):
                                     cancel=self.cancel_event)
         except Cancelled:
             self.cancelled.emit()
-        except (VidsrError, OSError, ValueError, RuntimeError) as exc:
-            log.debug("export failed", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - an escaping exception aborts the app
             if self.cancel_event.is_set():
                 self.cancelled.emit()
             else:
-                self.failed.emit(str(exc))
+                self.failed.emit(error_message(exc, "export"))
         else:
             if self.cancel_event.is_set() and not self.dst.exists():
                 self.cancelled.emit()

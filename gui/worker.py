@@ -25,6 +25,7 @@ from vidsr.engine.panes import RGB_WORKERS
 from vidsr.errors import VidsrError
 from vidsr.weights import manifest
 
+from .errors import error_message
 from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
 
 log = logging.getLogger(__name__)
@@ -152,11 +153,10 @@ class RenderWorker(QThread):
                 self._open, self._seek, self._step, self._rerender = None, None, 0, False
             try:
                 self._do(*job)
-            except (VidsrError, OSError, ValueError, RuntimeError) as exc:
-                log.debug("render failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - an escaping exception aborts the app
                 self._command(_playing=False)
                 self.playing_changed.emit(False)
-                self.failed.emit(str(exc))
+                self.failed.emit(error_message(exc, "render"))
         self._pool.shutdown()
         if self._source is not None:
             self._source.close()

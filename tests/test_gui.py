@@ -262,3 +262,58 @@ def test_export_dialog_defaults(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
     dialog.picker.setCurrentIndex(dialog.picker.findData("esr-tm-x2"))
     assert dialog.output().name == "clip_esr-tm-k7c16-x2.mp4"
     assert default_output(tmp_path / "a.mkv", "bicubic-x3").name == "a_bicubic-x3.mkv"
+
+
+def test_an_unexpected_error_is_a_message_not_a_crash(qtbot, window: MainWindow,  # noqa: ANN001
+                                                      clip: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug's exception (here a TypeError in the render path, a KeyError in the export)
+    reaches the user as a message; the render thread survives and renders the next file."""
+    import vidsr.pipeline
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise TypeError("a bug")
+
+    monkeypatch.setattr(window.worker, "_show", broken)
+    with qtbot.waitSignal(window.worker.failed, timeout=TIMEOUT) as blocker:
+        window.open_file(clip)
+    assert blocker.args[0] == "render failed unexpectedly: TypeError: a bug"
+    assert window.status_label.text() == "error: " + blocker.args[0]
+    assert window.worker.isRunning()
+    monkeypatch.undo()
+    open_and_wait(qtbot, window, clip)
+
+    def broken_export(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("codec")
+
+    monkeypatch.setattr(vidsr.pipeline, "upscale_video", broken_export)
+    failed: list[str] = []  # connected before the thread starts: it fails at once
+    window.export_started.connect(lambda worker: worker.failed.connect(failed.append))
+    window.start_export(tmp_path / "out.mp4", "esr-max-x2")
+    qtbot.waitUntil(lambda: bool(failed), timeout=TIMEOUT)
+    assert failed == ["export failed unexpectedly: KeyError: 'codec'"]
+    assert window.status_label.text() == "error: " + failed[0]
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_an_exception_escaping_a_slot_is_shown(qapp) -> None:  # noqa: ANN001
+    """The app's excepthook relays an exception from any thread to the window."""
+    import sys
+    import threading
+    import time
+
+    from vidsr_gui.errors import ErrorRelay
+
+    shown: list[str] = []
+    before = sys.excepthook
+    with ErrorRelay(shown.append):
+        assert sys.excepthook is not before
+        thread = threading.Thread(target=lambda: sys.excepthook(
+            ZeroDivisionError, ZeroDivisionError("division by zero"), None))
+        thread.start()
+        thread.join()
+        deadline = time.monotonic() + 5
+        while not shown and time.monotonic() < deadline:
+            qapp.processEvents()
+    assert sys.excepthook is before
+    assert shown == ["unexpected error: ZeroDivisionError: division by zero"]
