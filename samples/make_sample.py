@@ -62,11 +62,12 @@ def chord(n: int, start: int) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-def make(path: Path) -> Path:
-    """Write the sample clip to ``path`` and return it."""
+def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
+    """Write the sample clip (``seconds`` long; longer ones for memory checks) to ``path``
+    and return it."""
     with av.open(str(path), "w") as out:
         out.metadata["title"] = "vidsr sample: orbits"
-        vs = out.add_stream("libx264", rate=FPS, options={"crf": "20", "preset": "slow"})
+        vs = out.add_stream("libx264", rate=FPS, options={"crf": "20", "preset": preset})
         vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
         vs.codec_context.time_base = Fraction(1, FPS * 512)
         cc = vs.codec_context
@@ -74,7 +75,7 @@ def make(path: Path) -> Path:
         a = out.add_stream("aac", rate=RATE)
         a.layout = "stereo"
         a.metadata["language"] = "eng"
-        for i in range(FPS * SECONDS):
+        for i in range(FPS * seconds):
             frame = av.VideoFrame.from_ndarray(draw(i), format="rgb24")
             frame = frame.reformat(format="yuv420p", dst_colorspace="itu709",
                                    dst_color_range="MPEG")
@@ -84,7 +85,7 @@ def make(path: Path) -> Path:
         for packet in vs.encode():
             out.mux(packet)
         n = a.codec_context.frame_size or 1024
-        for start in range(0, RATE * SECONDS, n):
+        for start in range(0, RATE * seconds, n):
             af = av.AudioFrame.from_ndarray(chord(n, start), format="fltp", layout="stereo")
             af.sample_rate, af.pts = RATE, start
             for packet in a.encode(af):

@@ -52,6 +52,44 @@ def test_options_reach_the_encoder(tmp_path, capsys):
     assert (info["codec"], info["pix_fmt"], len(info["pts"])) == ("hevc", "yuv444p", 2)
 
 
+
+def test_crf_and_preset_reach_libx264(tmp_path):
+    """libx264 writes its settings into the stream (an SEI message): the CRF and the preset's
+    entropy coder are the ones asked for, and a lower CRF spends more bits."""
+    src = make_clip(tmp_path / "clip.mp4", frames=6)
+    sizes = {}
+    for crf, preset, cabac in ((12, "ultrafast", b"cabac=0"), (40, "medium", b"cabac=1")):
+        dst = tmp_path / f"crf{crf}.mp4"
+        assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "--crf", str(crf),
+                     "--preset", preset, "-q"]) == 0
+        data = dst.read_bytes()
+        assert f"crf={crf}.0".encode() in data and cabac in data
+        sizes[crf] = len(data)
+    assert sizes[12] > 1.5 * sizes[40]
+
+
+def test_overwrite_fp32_and_auto_device(tmp_path, capsys):
+    """--overwrite replaces an existing output; --device auto picks the CPU without CUDA;
+    --fp32 keeps ECBSR in fp32 where the CPU would run it in bf16 by default."""
+    from vidsr.engine.cpu import bf16_supported
+
+    src = make_clip(tmp_path / "clip.mp4", frames=3)
+    dst = tmp_path / "out.mp4"
+    dst.write_bytes(b"old")
+    printed = {}
+    for flags in ([], ["--fp32"]):
+        assert main([str(src), "-o", str(dst), "-m", "ecbsr-m4c16-x2", "--device", "auto",
+                     "--overwrite", "-q", *flags]) == 0
+        info = read_video(dst)
+        assert (info["width"], info["height"], len(info["pts"])) == (128, 96, 3)
+        printed[bool(flags)] = capsys.readouterr().out
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    assert all(f"with ecbsr-m4c16-x2 on {device}" in out for out in printed.values())
+    if device == "cpu":
+        assert "bfloat16" not in printed[True]
+        assert ("bfloat16" in printed[False]) == bf16_supported()
+
+
 def _unwritable(tmp_path: Path) -> Path:
     folder = tmp_path / "locked"
     folder.mkdir()

@@ -317,3 +317,62 @@ def test_an_exception_escaping_a_slot_is_shown(qapp) -> None:  # noqa: ANN001
             qapp.processEvents()
     assert sys.excepthook is before
     assert shown == ["unexpected error: ZeroDivisionError: division by zero"]
+
+
+def test_seek_step_back_play_pane_count_and_wipe_models(qtbot, window: MainWindow,  # noqa: ANN001
+                                                        clip: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.seek(0.25)  # 12 frames at 24 fps: frame 6 starts at 0.25 s
+    assert blocker.args[0].index == 6
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.worker.step(-1)
+    assert blocker.args[0].index == 5
+    assert window.time_label.text().startswith("0:00.2")
+
+    shown: list = []
+    window.frame_shown.connect(shown.append)
+    window.toggle_play()
+    assert window.play_button.text() == "Pause"
+    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+    window.toggle_play()
+    assert window.play_button.text() == "Play" and not window.worker.playing
+    assert [f.index for f in shown[:2]] == [6, 7]
+
+    def models_are(*names: str):  # noqa: ANN202 - a frame in flight may still show the old ones
+        return lambda frame: [r.model for r in frame.results] == list(names)
+
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT,
+                          check_params_cb=models_are(*window.models[:3])):
+        window.set_pane_count(3)
+    assert [p.isVisible() for p in window.panes] == [True, True, True, False]
+
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.set_mode("wipe")
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT,
+                          check_params_cb=models_are(window.wipe_models[0], "esr-tm-x2")
+                          ) as blocker:
+        window.set_wipe_model(1, "esr-tm-x2")
+    by_model = {r.model: r for r in blocker.args[0].results}
+    wipe = window.wipe.view
+    assert np.array_equal(pixels(wipe.image_b), by_model["esr-tm-x2"].rgb)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT,
+                          check_params_cb=models_are("bicubic-x4", "esr-tm-x4")):
+        window.set_scale(4)
+    assert (wipe.image.width(), wipe.image.height()) == (4 * W, 4 * H)
+
+
+def test_lighter_preview_without_cuda_and_the_entry_point(qapp, clip: Path,  # noqa: ANN001
+                                                          tmp_path: Path) -> None:
+    import torch
+    from vidsr_gui.app import CPU_PREVIEW_HEIGHT, main, preview_height
+
+    assert preview_height(None, "cpu") == CPU_PREVIEW_HEIGHT
+    assert preview_height(0, "cpu") is None and preview_height(120, "auto") == 120
+    assert preview_height(None, "auto") == (None if torch.cuda.is_available()
+                                            else CPU_PREVIEW_HEIGHT)
+    out = tmp_path / "shot.png"
+    assert main(["--screenshot", str(out), str(clip), "--device", "cpu", "--panes", "2",
+                 "--window-size", "900x500"]) == 0
+    assert (QImage(str(out)).width(), QImage(str(out)).height()) == (900, 500)
+    assert main([str(tmp_path / "missing.mp4"), "--screenshot", str(out)]) == 1
