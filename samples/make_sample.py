@@ -12,6 +12,7 @@ with the same FFmpeg build.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -62,11 +63,13 @@ def chord(n: int, start: int) -> np.ndarray:
     return np.stack([left, right]).astype(np.float32)
 
 
-def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
-    """Write the sample clip (``seconds`` long; longer ones for memory checks) to ``path``
-    and return it."""
+def write_clip(path: Path, frames: int, draw: Callable[[int], np.ndarray], title: str,
+               preset: str = "slow") -> Path:
+    """Write ``frames`` frames of ``draw(i)`` (RGB uint8, W x H) at FPS, H.264 CRF 20 with
+    BT.709 limited-range tags, plus the chord as a stereo AAC track of the same length."""
+    seconds = frames / FPS
     with av.open(str(path), "w") as out:
-        out.metadata["title"] = "vidsr sample: orbits"
+        out.metadata["title"] = title
         vs = out.add_stream("libx264", rate=FPS, options={"crf": "20", "preset": preset})
         vs.width, vs.height, vs.pix_fmt = W, H, "yuv420p"
         vs.codec_context.time_base = Fraction(1, FPS * 512)
@@ -75,7 +78,7 @@ def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
         a = out.add_stream("aac", rate=RATE)
         a.layout = "stereo"
         a.metadata["language"] = "eng"
-        for i in range(FPS * seconds):
+        for i in range(frames):
             frame = av.VideoFrame.from_ndarray(draw(i), format="rgb24")
             frame = frame.reformat(format="yuv420p", dst_colorspace="itu709",
                                    dst_color_range="MPEG")
@@ -85,7 +88,7 @@ def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
         for packet in vs.encode():
             out.mux(packet)
         n = a.codec_context.frame_size or 1024
-        for start in range(0, RATE * seconds, n):
+        for start in range(0, round(RATE * seconds), n):
             af = av.AudioFrame.from_ndarray(chord(n, start), format="fltp", layout="stereo")
             af.sample_rate, af.pts = RATE, start
             for packet in a.encode(af):
@@ -93,6 +96,12 @@ def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
         for packet in a.encode():
             out.mux(packet)
     return path
+
+
+def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
+    """Write the sample clip (``seconds`` long; longer ones for memory checks) to ``path``
+    and return it."""
+    return write_clip(path, FPS * seconds, draw, "vidsr sample: orbits", preset)
 
 
 if __name__ == "__main__":
