@@ -71,3 +71,47 @@ def test_compiled_output_matches_reference() -> None:
     with torch.inference_mode():
         assert (state.compiled(x) - ref).abs().max().item() < 1e-5
         assert (runner(x) - ref).abs().max().item() < 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(compile_available() is not None, reason=str(compile_available()))
+def test_compiled_bf16_prelu_equals_the_eager_one() -> None:
+    """The one-pass bf16 PReLU gives the eager two-op form's values bit for bit, keeps the
+    channels-last layout the next conv wants, and serves any size (dynamic shapes)."""
+    from vidsr.engine import cpu_prelu
+
+    cpu_prelu.start_compile()
+    cpu_prelu.wait()
+    assert cpu_prelu.compiled(), cpu_prelu._error
+    g = torch.Generator().manual_seed(0)
+    for h, w in ((7, 9), (64, 40), (121, 33)):
+        y = (4 * torch.randn(1, 16, h, w, generator=g)).to(torch.bfloat16).contiguous(
+            memory_format=torch.channels_last)
+        a = torch.rand(1, 16, 1, 1, generator=g).to(torch.bfloat16)
+        eager = cpu_prelu.prelu_bf16(y.clone(), a, torch.empty_like(y), use_compiled=False)
+        fused = cpu_prelu.prelu_bf16(y, a, torch.empty_like(y), use_compiled=True)
+        assert fused.data_ptr() != y.data_ptr() and torch.equal(fused, eager)
+        assert fused.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(compile_available() is not None, reason=str(compile_available()))
+def test_bf16_ecbsr_compiles_only_its_prelu_and_keeps_its_output() -> None:
+    from vidsr.engine import Engine
+    from vidsr.engine.cpu import bf16_supported
+
+    if not bf16_supported():
+        pytest.skip("no native bf16 on this CPU (the engine then runs fp32)")
+    model = _model("ecbsr-m4c8-x2")
+    plane = (torch.rand(1, 1, 90, 70) * 255).to(torch.uint8).numpy()[0, 0]
+    plain = Engine(model, device="cpu", threads=1)
+    lazy = Engine(model, device="cpu", threads=1, compile_after=2)
+    ref = plain.upscale_luma(plane)
+    deadline = time.time() + 240
+    while not lazy._runner.decided() and time.time() < deadline:
+        assert (lazy.upscale_luma(plane) == ref).all()
+        time.sleep(0.05)
+    assert lazy.backend == "cpu-packed-bfloat16+compiled-prelu"
+    assert plain.backend == "cpu-packed-bfloat16"  # an engine not allowed to compile
+    assert (lazy.upscale_luma(plane) == ref).all()
+    lazy.close()

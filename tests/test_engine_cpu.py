@@ -7,8 +7,8 @@ import torch
 
 import vidsr
 from vidsr.engine import Engine
+from vidsr.engine.bands import BandedRunner
 from vidsr.engine.cpu import (
-    BandedRunner,
     EagerRunner,
     PlainSRRunner,
     StripEdgeSR,

@@ -14,6 +14,9 @@ What was measured (``vidsr bench``, see the README) and why these formulations:
   (softmax or max) on the shuffled, strided result. Here the filter bank runs as an im2col GEMM
   over strips of a few thousand pixels, the reduction over ``C`` happens per sub-pixel phase
   on the GEMM output while it is still in cache, and only the 1-channel result is shuffled.
+- bf16 ECBSR (CPUs with native bf16 dot products): the convolutions take half the time of
+  fp32 on AMX, and the eager PReLU between them then costs as much as a conv; a run allowed to
+  compile fuses it into one pass (``cpu_prelu``), 1.4x on the whole network.
 - glibc returns large freed blocks to the kernel, so every fresh per-frame tensor costs page
   faults (up to 2.8x here); ``tune_malloc`` keeps them in the heap.
 """
@@ -24,7 +27,6 @@ import ctypes
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -34,6 +36,8 @@ from torch import nn
 from ..imresize import BicubicUpsample, phase_kernels
 from ..models.ecbsr import PlainSR
 from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
+from . import cpu_prelu
+from .bands import BandedRunner
 from .tiling import receptive_radius
 
 log = logging.getLogger(__name__)
@@ -80,11 +84,14 @@ class PlainSRRunner:
     """Plain ECBSR with pre-packed oneDNN weights, channels-last activations, and the residual
     add fused into the pixel shuffle (written into a reused buffer)."""
 
-    backend = "cpu-packed"
-
-    def __init__(self, module: PlainSR, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, module: PlainSR, dtype: torch.dtype = torch.float32,
+                 compile_after: int | None = None) -> None:
         self.scale = module.scale
         self.dtype = dtype
+        self._backend = "cpu-packed"
+        # bf16: after this many frames, compile the one-pass PReLU (vidsr.engine.cpu_prelu)
+        self.compile_after = compile_after if dtype == torch.bfloat16 else None
+        self.frames = 0
         weights = [c.weight.detach().float() for c in module.convs]
         biases = [c.bias.detach().float() for c in module.convs]
         alphas = [a.weight.detach().float() for a in module.acts]
@@ -104,13 +111,27 @@ class PlainSRRunner:
         self.alphas = [a.to(dtype).contiguous() for a in alphas]
         self.tmp: torch.Tensor | None = None
         if dtype != torch.float32:
-            self.backend = f"cpu-packed-{str(dtype).removeprefix('torch.')}"
+            self._backend = f"cpu-packed-{str(dtype).removeprefix('torch.')}"
         self.packed: dict[tuple[int, ...], list[torch.Tensor]] = {}
         self.out: torch.Tensor | None = None
         self.use_mkldnn = torch.backends.mkldnn.is_available()
         if not self.use_mkldnn:
-            self.backend = "cpu-channels-last"
+            self._backend = "cpu-channels-last"
             log.info("oneDNN is not available in this torch; ECBSR runs channels-last eager")
+
+    @property
+    def backend(self) -> str:
+        return self._backend + ("+compiled-prelu" if self.compile_after is not None
+                                and cpu_prelu.compiled() else "")
+
+    def decided(self) -> bool:
+        """Whether the PReLU compile this runner may start has settled (True without one)."""
+        return self.compile_after is None or cpu_prelu.settled()
+
+    def close(self) -> None:
+        """Wait for a PReLU compile in progress."""
+        if self.compile_after is not None:
+            cpu_prelu.wait()
 
     def _conv_weights(self, shape: tuple[int, ...]) -> list[torch.Tensor]:
         if shape not in self.packed:
@@ -136,6 +157,10 @@ class PlainSRRunner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         s = self.scale
+        if self.compile_after is not None:
+            self.frames += 1
+            if self.frames >= self.compile_after:
+                cpu_prelu.start_compile()
         weights = self._conv_weights(tuple(x.shape))
         y = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
         for wt, b, a in zip(weights[:-1], self.biases[:-1], self.alphas, strict=True):
@@ -143,7 +168,8 @@ class PlainSRRunner:
             if y.dtype != torch.float32:  # max(z, a*z) on sign-folded channels (see __init__)
                 if self.tmp is None or self.tmp.shape != y.shape or self.tmp.stride() != y.stride():
                     self.tmp = torch.empty_like(y)
-                y = torch.maximum(y, torch.mul(y, a.view(1, -1, 1, 1), out=self.tmp), out=y)
+                y = cpu_prelu.prelu_bf16(y, a.view(1, -1, 1, 1), self.tmp,
+                                        self.compile_after is not None)
             else:
                 y = F.prelu(y, a)
         y = self._conv(y, weights[-1], self.biases[-1])
@@ -287,62 +313,6 @@ class OpenCVBicubic:
         return self.out
 
 
-class BandedRunner:
-    """Split each frame into horizontal bands (overlapping by the receptive field) and run them
-    on ``workers`` threads, each with its own single-threaded runner and buffers.
-
-    Why not torch's intra-op threads: every op is a fork/join over the cores, and on a shared
-    machine one descheduled thread stalls the whole op; measured here with 2 threads under
-    load, eager ECBSR ran about 2x slower than with 1 thread, and the strip-GEMM form (many
-    small ops) 4x slower. Bands share nothing until the frame is done.
-    """
-
-    def __init__(self, make: Any, workers: int, halo: int, scale: int,
-                 min_rows: int = 64) -> None:
-        self.runners = [make() for _ in range(workers)]
-        self.halo, self.scale, self.min_rows = halo, scale, min_rows
-        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="vidsr-band")
-        self.out: torch.Tensor | None = None
-
-    @property
-    def backend(self) -> str:
-        return f"{self.runners[0].backend}x{len(self.runners)}"
-
-    def close(self) -> None:
-        """Stop the band threads (and wait for the bands' background compiles)."""
-        for runner in self.runners:
-            getattr(runner, "close", lambda: None)()
-        self.pool.shutdown(wait=True)
-
-    def decided(self) -> bool:
-        """Whether every band's lazy compile (if any) has settled."""
-        return all(getattr(r, "decided", lambda: True)() for r in self.runners)
-
-    @torch.inference_mode()  # thread-local: the worker thread needs its own
-    def _band(self, i: int, x: torch.Tensor, r0: int, r1: int) -> None:
-        h, s = x.shape[2], self.scale
-        a, b = max(r0 - self.halo, 0), min(r1 + self.halo, h)
-        y = self.runners[i](x[:, :, a:b].contiguous())
-        assert self.out is not None
-        self.out[:, :, r0 * s:r1 * s] = y[:, :, (r0 - a) * s:(r1 - a) * s]
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        bands = max(1, min(len(self.runners), h // self.min_rows))
-        if bands == 1:
-            return self.runners[0](x)
-        s = self.scale
-        if self.out is None or self.out.shape != (n, c, h * s, w * s):
-            self.out = torch.empty(n, c, h * s, w * s)
-        edges = [round(h * i / bands) for i in range(bands + 1)]
-        jobs = [self.pool.submit(self._band, i, x, edges[i], edges[i + 1])
-                for i in range(bands)]
-        for job in jobs:
-            job.result()
-        return self.out
-
-
 def bf16_supported() -> bool:
     """Whether oneDNN has native bf16 dot products on this CPU (AVX512-BF16 or AMX)."""
     try:
@@ -351,11 +321,13 @@ def bf16_supported() -> bool:
         return False
 
 
-def fast_runner(module: nn.Module, bf16: bool = False) -> Any | None:
+def fast_runner(module: nn.Module, bf16: bool = False,
+                compile_after: int | None = None) -> Any | None:
     """The fast formulation for ``module``, or None where eager is the best there is.
-    ``bf16``: ECBSR convolutions in bfloat16 (edge-SR's softmax stays fp32)."""
+    ``bf16``: ECBSR convolutions in bfloat16 (edge-SR's softmax stays fp32), compiling the
+    one-pass PReLU after ``compile_after`` frames (None: never)."""
     if isinstance(module, PlainSR):
-        return PlainSRRunner(module, torch.bfloat16 if bf16 else torch.float32)
+        return PlainSRRunner(module, torch.bfloat16 if bf16 else torch.float32, compile_after)
     if isinstance(module, (ESRMax, ESRTM, ESRTR, ESRCNN)):
         return StripEdgeSR(module)
     if isinstance(module, BicubicUpsample):
@@ -378,8 +350,8 @@ def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = No
     The fast runners work on ``workers`` bands in parallel (default: one per core) and set
     torch's intra-op threads to 1 for the process, which the bands replace. Each band also
     compiles the model with ``torch.compile`` in the background once ``compile_after`` frames
-    of one size have gone through, and keeps it where it is faster (None: never compile; bf16
-    runs are not compiled).
+    of one size have gone through, and keeps it where it is faster (None: never compile); bf16
+    ECBSR compiles only its PReLU (``cpu_prelu``), once for the process.
     """
     if not fast or fast_runner(module) is None:
         return EagerRunner(module)
@@ -393,14 +365,16 @@ def cpu_runner(module: nn.Module, *, fast: bool = True, workers: int | None = No
         log.info("CPU engine: %d band worker(s), torch intra-op threads set to 1", workers)
         torch.set_num_threads(1)
     make = lambda: fast_runner(module, bf16)  # noqa: E731
-    if compile_after is not None and not bf16:
+    if compile_after is not None:
         from .compiled import LazyCompiledRunner, compile_available
 
         reason = compile_available()
-        if reason is None:
-            make = lambda: LazyCompiledRunner(module, fast_runner(module), compile_after)  # noqa: E731
-        else:
+        if reason is not None:
             log.info("torch.compile not used: %s", reason)
+        elif bf16:  # only the PReLU: inductor's bf16 network was slower than the packed convs
+            make = lambda: fast_runner(module, bf16, compile_after)  # noqa: E731
+        else:
+            make = lambda: LazyCompiledRunner(module, fast_runner(module), compile_after)  # noqa: E731
     if workers == 1:
         return make()
     return BandedRunner(make, workers, receptive_radius(module),
