@@ -224,3 +224,37 @@ def test_to_codes_rounds_half_up_and_clips() -> None:
     assert to_codes(x.clone() / 255.0, 8, gain=255.0).tolist() == [0, 0, 1, 2, 255, 255, 255]
     ten = to_codes(torch.tensor([1022.5, 2000.0, -1.0]), 10)
     assert ten.dtype == np.uint16 and ten.tolist() == [1023, 1023, 0]
+
+
+def test_a_frame_too_large_for_the_device_goes_in_tiles() -> None:
+    """The CUDA pipeline's out-of-memory fallback (run on the host): a frame whose whole-frame
+    call runs out of memory is redone in overlapping tiles, and so is every later frame;
+    tiled and untiled agree (PSNR >= 50 dB; the tiles overlap by the receptive field)."""
+    from vidsr.engine import cuda as cuda_mod
+    from vidsr.engine.cuda import CudaPipeline, CudaTorchRunner
+
+    model = _model("ecbsr-m4c4-x2")
+    ref = Engine(model, device="cpu", fast=False)
+    host = Engine(model, device="cpu")
+    calls: list[tuple[int, int]] = []
+
+    class SmallMemory(CudaTorchRunner):
+        def __call__(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(tuple(x.shape[-2:]))
+            if x.shape[-1] * x.shape[-2] > 48 * 48:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+            return super().__call__(x)
+
+    host._runner = SmallMemory(model, fp16=False, device="cpu")
+    pipe = CudaPipeline(host, depth=1)
+    y = np.random.default_rng(0).integers(0, 256, (70, 90)).astype(np.uint8)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cuda_mod, "OOM_TILE", 32)
+        first = pipe.run_luma(y, 8)
+        calls.clear()
+        second = pipe.run_luma(y, 8)
+    assert pipe.tile == 32 and all(h <= 32 + 2 * pipe.halo for h, _ in calls)
+    assert np.array_equal(first, second)
+    want = ref.upscale_luma(y, 8).astype(float)
+    mse = ((first.astype(float) - want) ** 2).mean()
+    assert mse == 0 or 10 * np.log10(255**2 / mse) >= 50
