@@ -150,3 +150,15 @@ def test_chroma_location_field_is_found_and_checked():
     f = av.VideoFrame(16, 8, "yuv420p")
     assert avframe.chroma_location(f) == "unspecified"  # a fresh AVFrame says unspecified
     assert avframe.chroma_location(object()) == "unspecified"
+
+
+def test_decoder_threads_are_set_explicitly(tmp_path):
+    """Frame and slice threads, as many as FFmpeg picks for the cores (PyAV's default is slice
+    threads only)."""
+    import os
+
+    src = make_clip(tmp_path / "c.mp4", frames=2)
+    with VideoReader(src) as reader:
+        cc = reader._stream.codec_context
+        assert cc.thread_type == av.codec.context.ThreadType.AUTO
+        assert cc.thread_count > 1 or os.cpu_count() == 1
