@@ -144,9 +144,13 @@ def test_odd_output_size_switches_to_444(tmp_path):
 def test_rotation_and_full_range_tags_kept(tmp_path, engine):
     tags = {"color_range": 2, "colorspace": 1, "color_primaries": 1, "color_trc": 1}
     src = make_clip(tmp_path / "in.mp4", rotation=90, frames=3, color=tags)
-    b = read_video(upscale_video(src, tmp_path / "out.mp4", model=engine).dst)
+    b = read_video(upscale_video(src, tmp_path / "out.mp4", model=engine,
+                                 options=LOSSLESS).dst)
     assert b["rotation"] == 90 and b["color"] == (2, 1, 1, 1)
     assert (b["width"], b["height"]) == (128, 96)  # coded size; the display matrix rotates it
+    assert b["pts"] == read_video(src)["pts"]
+    # the coded pictures are upscaled as they are: rotating is the player's job
+    assert min_psnr(b["luma"], reference_lumas(src, engine)) >= 50.0
 
 
 def test_webm_reencodes_audio_it_cannot_hold(tmp_path, engine):
