@@ -376,3 +376,19 @@ def test_lighter_preview_without_cuda_and_the_entry_point(qapp, clip: Path,  # n
                  "--window-size", "900x500"]) == 0
     assert (QImage(str(out)).width(), QImage(str(out)).height()) == (900, 500)
     assert main([str(tmp_path / "missing.mp4"), "--screenshot", str(out)]) == 1
+
+
+def test_screenshot_shows_the_frame_at_the_time_asked(qapp, qtbot, clip: Path,  # noqa: ANN001
+                                                      tmp_path: Path) -> None:
+    from vidsr_gui.offscreen import screenshot
+
+    win = MainWindow(device="cpu", panes=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        win.open_file(clip)
+        assert screenshot(qapp, win, tmp_path / "at.png", at=0.25) == 0
+        assert win.last.index == 6 and win.last.time == pytest.approx(0.25)  # 24 fps
+        assert QImage(str(tmp_path / "at.png")).width() == win.width()
+    finally:
+        win.close()
