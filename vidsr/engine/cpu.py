@@ -157,9 +157,9 @@ class PlainSRRunner:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         s = self.scale
-        if self.compile_after is not None:
+        if self.compile_after is not None and self.frames < self.compile_after:
             self.frames += 1
-            if self.frames >= self.compile_after:
+            if self.frames == self.compile_after:
                 cpu_prelu.start_compile()
         weights = self._conv_weights(tuple(x.shape))
         y = x.to(self.dtype).contiguous(memory_format=torch.channels_last)
