@@ -136,3 +136,20 @@ def test_eval_round_lr_scores_whole_grey_level_inputs(tmp_path, capsys) -> None:
     assert main(["eval", "--model", "esr-max-x2", "--round-lr", "--record",
                  "--data", str(data)]) == 1
     assert "--round-lr" in capsys.readouterr().err
+
+
+def test_the_console_entry_flushes_before_its_fast_exit() -> None:
+    """``python -m vidsr`` ends with ``os._exit`` (no module teardown): what it printed into a
+    pipe, which Python buffers, still arrives whole, and the exit status is main()'s."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-m", "vidsr", "models", "--json"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    names = {row["name"] for row in json.loads(done.stdout)}
+    assert {"ecbsr-m4c16-x2", "esr-max-k7c4-x4", "bicubic-x2"} <= names
+    bad = subprocess.run([sys.executable, "-m", "vidsr", "no-such-file.mp4"], cwd=repo,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.strip() == "vidsr: error: no such file: " \
+        "no-such-file.mp4"
