@@ -1,14 +1,14 @@
 """The bf16 PReLU of the CPU ECBSR path as one vectorised pass, compiled once per process.
 
 In the bf16 ``PlainSRRunner`` the PReLU is ``max(z, a*z)`` (exact on sign-folded channels, see
-there). Eager PyTorch runs that as two elementwise ops, each converting every bf16 value to
-fp32 and back: on one core of the Sapphire Rapids development VM a 16 x 240 x 640 activation
-took 2.6 ms, as long as the 3x3 conv before it on AMX, so the five PReLUs were about half of
-the network's time. Inductor fuses the two into one loop (0.7 ms). Compiled with dynamic shapes,
+there). Eager PyTorch runs that as two elementwise passes over the tensor: on one core of the
+Sapphire Rapids development VM a 16 x 240 x 640 bf16 activation took 2.6 ms, as long as the 3x3
+conv before it on AMX, so the five PReLUs were about half of the network's time. Inductor fuses
+the two into one loop (0.7 ms). Compiled with dynamic shapes,
 one compile (about 4 s of one core) serves every frame and band size, so it is started once
 per process, in a background thread, by the first runner allowed to compile; until it is done,
-or if it fails, the eager form runs. Both round once to bf16 from the same fp32 product, so they
-give the same values bit for bit.
+or if it fails, the eager form runs. Either way the result is ``z`` or ``a*z`` rounded once to
+bf16, so the two give the same values bit for bit (a test checks).
 """
 
 from __future__ import annotations
