@@ -7,25 +7,24 @@ add over 130 MiB; the bound allows 48 MiB of noise.
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from media import make_clip, read_video
 
-REPO = Path(__file__).resolve().parents[1]
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "memory_flat.py"
 
 
 def peak_rss_mib(args: list[str]) -> float:
-    proc = subprocess.Popen([sys.executable, "-m", "vidsr", *args], cwd=REPO,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode()
-    proc.stderr.close()
-    return usage.ru_maxrss / 1024
+    """scripts/memory_flat.py's measurement: a fresh ``python -m vidsr ARGS``, its peak RSS."""
+    spec = importlib.util.spec_from_file_location("memory_flat", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    peak, _, status = script.peak_rss_mib(args)
+    assert status == 0, f"vidsr exited with {status} (its stderr is above)"
+    return peak
 
 
 @pytest.mark.slow

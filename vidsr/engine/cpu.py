@@ -16,7 +16,7 @@ What was measured (``vidsr bench``, see the README) and why these formulations:
   on the GEMM output while it is still in cache, and only the 1-channel result is shuffled.
 - bf16 ECBSR (CPUs with native bf16 dot products): the convolutions take half the time of
   fp32 on AMX, and the eager PReLU between them then costs as much as a conv; a run allowed to
-  compile fuses it into one pass (``cpu_prelu``), 1.4x on the whole network.
+  compile fuses it into one pass (``cpu_prelu``): 0.75-0.80 of the bf16 time in ``vidsr bench``.
 - glibc returns large freed blocks to the kernel, so every fresh per-frame tensor costs page
   faults (up to 2.8x here); ``tune_malloc`` keeps them in the heap.
 """
