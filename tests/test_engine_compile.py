@@ -111,7 +111,7 @@ def test_bf16_ecbsr_compiles_only_its_prelu_and_keeps_its_output() -> None:
     while not lazy._runner.decided() and time.time() < deadline:
         assert (lazy.upscale_luma(plane) == ref).all()
         time.sleep(0.05)
-    assert lazy.backend == "cpu-packed-bfloat16+compiled-prelu"
-    assert plain.backend == "cpu-packed-bfloat16"  # an engine not allowed to compile
+    assert lazy.backend == "cpu-packed-bfloat16-cols4+compiled-prelu"
+    assert plain.backend == "cpu-packed-bfloat16-cols4"  # an engine not allowed to compile
     assert (lazy.upscale_luma(plane) == ref).all()
     lazy.close()
