@@ -19,7 +19,7 @@ What was measured (``vidsr bench``, see the README) and why these formulations:
   compile fuses it into one pass (``cpu_prelu``): 0.75-0.80 of the bf16 time in ``vidsr bench``.
 - Narrow ECBSR layers (16 channels in bf16, 8 in fp32) leave most of oneDNN's kernel idle;
   grouping adjacent columns into blocks of ``auto_block`` columns gives it 32 (bf16) or 16
-  (fp32) channels at 4/3 of the multiply-adds (``cpu_blocked``): 1.25-1.32x on the whole net.
+  (fp32) channels at 4/3 of the multiply-adds (``cpu_blocked``): 1.14-1.59x on the whole net.
 - glibc returns large freed blocks to the kernel, so every fresh per-frame tensor costs page
   faults (up to 2.8x here); ``tune_malloc`` keeps them in the heap.
 """
@@ -87,8 +87,9 @@ class EagerRunner:
 def auto_block(c: int, dtype: torch.dtype) -> int:
     """Columns per block for a ``c``-channel ECBSR: up to 32 channels in bf16 and 16 in fp32,
     at most 4 columns. ``python scripts/bench_blocked.py`` on the Sapphire Rapids VM, the whole
-    net on one band: bf16 C=16 block 2 1.25x, block 4 0.80x; bf16 C=8 block 2 1.31x, block 4
-    1.32x; fp32 C=16 block 2 0.87x; fp32 C=8 block 2 1.25x, block 4 0.89x (against block 1)."""
+    net on one band, two runs, against block 1: bf16 C=16 block 2 1.14-1.25x, block 4
+    0.80-0.84x; bf16 C=8 block 2 1.31-1.47x, block 4 1.32-1.59x; fp32 C=16 block 2
+    0.79-0.87x; fp32 C=8 block 2 1.25-1.28x, block 4 0.89x."""
     target = 32 if dtype == torch.bfloat16 else 16
     block = 1
     while block < 4 and 2 * block * c <= target:

@@ -6,9 +6,10 @@ columns into one pixel of ``B*C`` channels ("space to depth" along the rows only
 ``C -> C`` 3x3 conv into a ``B*C -> B*C`` conv with a 3-row by 2-block kernel: output block ``j``
 (image columns ``a+1+B*j .. a+B*j+B``) reads input blocks ``j`` and ``j+1`` (columns
 ``a+B*j .. a+B*j+2B-1``), which hold every column it touches. That costs ``2B/3`` times the
-multiply-adds, and at ``B = 2`` runs in about half the time of the 16-channel conv on a
-Sapphire Rapids core (bf16, 240x640: 0.97-0.99 ms against 2.00-2.31; ``python
-scripts/bench_blocked.py``, which gives the whole network's figures too).
+multiply-adds, and on a Sapphire Rapids core (``python scripts/bench_blocked.py``, two runs, a
+252x640 band) one bf16 16-channel conv ran 1.66-1.70x faster at ``B = 2``, the whole
+ecbsr-m4c16 net 1.14-1.25x (its PReLUs take as long as before), ecbsr-m4c8 at ``B = 4``
+1.32-1.59x; in fp32 only 8 channels gain (m4c8 at ``B = 2``: 1.25-1.28x).
 
 Each block conv is a *valid* convolution in the column direction (no column padding): the block
 grid moves one column right per layer and loses one block. So the input is padded with ``L``
