@@ -96,6 +96,32 @@ def test_compiled_bf16_prelu_equals_the_eager_one() -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(compile_available() is not None, reason=str(compile_available()))
+def test_the_runners_calls_reuse_the_compiled_prelu() -> None:
+    """The probe compile serves the bf16 runner's calls (column blocks of shrinking width, two
+    band threads, any frame size) without recompiling: a recompile would stall the bands for
+    the length of a compile, in the middle of a run."""
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    from vidsr.engine import cpu_prelu
+    from vidsr.engine.cpu import bf16_supported, cpu_runner
+
+    if not bf16_supported():
+        pytest.skip("no native bf16 on this CPU (no PReLU compile)")
+    runner = cpu_runner(_model("ecbsr-m4c16-x2"), workers=2, bf16=True, compile_after=1)
+    entries = lambda: len(_debug_get_cache_entry_list(cpu_prelu._max_mul.__code__))  # noqa: E731
+    with torch.inference_mode():
+        runner(torch.rand(1, 1, 150, 50))  # starts the compile
+        cpu_prelu.wait()
+        assert cpu_prelu.compiled(), cpu_prelu._error
+        compiled = entries()  # the probe's
+        for h, w in ((150, 50), (130, 45), (140, 64), (9, 12), (64, 64)):
+            runner(torch.rand(1, 1, h, w))
+    assert entries() == compiled
+    assert runner.backend.endswith("+compiled-prelux2")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(compile_available() is not None, reason=str(compile_available()))
 def test_bf16_ecbsr_compiles_only_its_prelu_and_keeps_its_output() -> None:
     from vidsr.engine import Engine
     from vidsr.engine.cpu import bf16_supported
@@ -115,3 +141,4 @@ def test_bf16_ecbsr_compiles_only_its_prelu_and_keeps_its_output() -> None:
     assert plain.backend == "cpu-packed-bfloat16-cols4"  # an engine not allowed to compile
     assert (lazy.upscale_luma(plane) == ref).all()
     lazy.close()
+

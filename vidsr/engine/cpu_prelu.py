@@ -4,11 +4,19 @@ In the bf16 ``PlainSRRunner`` the PReLU is ``max(z, a*z)`` (exact on sign-folded
 there). Eager PyTorch runs that as two elementwise passes over the tensor: on one core of the
 Sapphire Rapids development VM a 16 x 240 x 640 bf16 activation took 2.6 ms, as long as the 3x3
 conv before it on AMX, so the five PReLUs were about half of the network's time. Inductor fuses
-the two into one loop (0.7 ms). Compiled with dynamic shapes,
-one compile (about 4 s of one core) serves every frame and band size, so it is started once
-per process, in a background thread, by the first runner allowed to compile; until it is done,
-or if it fails, the eager form runs. Either way the result is ``z`` or ``a*z`` rounded once to
-bf16, so the two give the same values bit for bit (a test checks).
+the two into one loop (0.7 ms). Compiled with dynamic shapes, one compile serves every frame and
+band size, so it is started once per process, in a background thread, by the first runner
+allowed to compile; until it is done, or if it fails, the eager form runs. Either way the result
+is ``z`` or ``a*z`` rounded once to bf16, so the two give the same values bit for bit (a test
+checks).
+
+It is compiled with inductor's C++ wrapper: the default Python wrapper calls the kernel with the
+GIL held, so the band workers' PReLUs ran one at a time. ``python scripts/bench_prelu.py``
+(ecbsr-m4c16-x2, bands on two cores, medians of six alternating rounds, the Sapphire Rapids VM):
+640x480 eager 20.0 ms, GIL held 19.3, C++ wrapper 13.2 (1.52x); 1920x1080 189.4, 158.6 and
+137.4 ms (1.38x). The C++ wrapper costs more to compile: 5.2 s of one core there with
+inductor's on-disk cache warm, 22.1 s with an empty cache (``TORCHINDUCTOR_CACHE_DIR=$(mktemp
+-d)``; the default compile: 1.2-1.3 s).
 """
 
 from __future__ import annotations
@@ -34,11 +42,15 @@ def _max_mul(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def _compile() -> None:
     global _compiled, _error
     try:
-        fn = torch.compile(_max_mul, dynamic=True)
-        probe = torch.zeros(1, 16, 8, 8, dtype=torch.bfloat16).contiguous(
-            memory_format=torch.channels_last)
+        fn = torch.compile(_max_mul, dynamic=True, options={"cpp_wrapper": True})
+        # as the runner calls it: a conv output made under inference mode, a normal slope
+        # tensor, sizes all different (a mixed-up dispatch key or two equal sizes, which dynamo
+        # assumes stay equal, fail its guards on the first real call and recompile there)
+        slope = torch.ones(1, 16, 1, 1, dtype=torch.bfloat16)
         with torch.inference_mode():
-            fn(probe, torch.ones(1, 16, 1, 1, dtype=torch.bfloat16))
+            probe = torch.zeros(1, 16, 6, 10, dtype=torch.bfloat16).contiguous(
+                memory_format=torch.channels_last)
+            fn(probe, slope)
         _compiled = fn
         log.info("bf16 PReLU compiled (one pass)")
     except Exception as exc:  # any compiler failure: the eager form stays
