@@ -47,8 +47,9 @@ class Engine:
     engine's device), or a name/alias/weights path. ``device``: ``"auto"``, ``"cpu"`` or
     ``"cuda"``. ``fp16``: reduced precision, on by default (None) on both devices: fp16 on
     CUDA; on CPU, ECBSR's convolutions run in bfloat16 where the CPU has native bf16 dot
-    products (AVX512-BF16 or AMX; elsewhere fp32), measured 1.5x faster per frame than fp32
-    with outputs within one code value of it and Set5/Set14 PSNR within 0.003 dB.
+    products (AVX512-BF16 or AMX; elsewhere fp32), measured 1.6-1.7x faster per frame than fp32
+    (``vidsr bench``, ecbsr-m4c16-x2 at 640x480) with Set5/Set14 PSNR within 0.006 dB of it and
+    at least 98.9% of each image's pixels within one code value (``scripts/bf16_quality.py``).
     ``fp16=False`` is full fp32 everywhere. Edge-SR models always run fp32 on CPU. ``tile``: process
     the luma in tiles of at most ``tile x tile`` input pixels (overlapping by the network's
     receptive field, so tiles leave no seams). ``fast``: use the fastest formulation measured
