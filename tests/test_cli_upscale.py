@@ -40,6 +40,21 @@ def test_default_output_name_and_summary(tmp_path, capsys):
     assert "5 frames" in printed and "bound by" in printed and str(out) in printed
 
 
+def test_progress_bar_shows_frames_rate_and_eta(tmp_path, capsys):
+    """The bar on stderr counts frames against the total with a rate and an ETA; -q hides it."""
+    import re
+
+    src = make_clip(tmp_path / "clip.mp4", frames=12)
+    assert main([str(src), "-o", str(tmp_path / "a.mp4"), "--model", "bicubic-x2",
+                 "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert "upscaling" in err and "12/12" in err, err
+    # tqdm's "[elapsed<remaining, rate]": the ETA and frames per second
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d, +[\d.]+(frame/s|s/frame)\]", err), err
+    assert main([str(src), "-o", str(tmp_path / "b.mp4"), "--model", "bicubic-x2",
+                 "--device", "cpu", "-q"]) == 0
+    assert "upscaling" not in capsys.readouterr().err
+
 def test_options_reach_the_encoder(tmp_path, capsys):
     src = make_clip(tmp_path / "clip.mp4", frames=4)
     dst = tmp_path / "o.mkv"
