@@ -126,7 +126,8 @@ class PlainSRRunner:
         self.weights = [w.to(dtype).contiguous() for w in weights]
         self.biases = [b.to(dtype).contiguous() for b in biases]
         self.alphas = [a.to(dtype).contiguous() for a in alphas]
-        self.tmp: dict[tuple, torch.Tensor] = {}
+        self.tmp: dict[tuple, torch.Tensor] = {}  # the PReLU's products, by layer shape
+        self._tmp_input: tuple[int, ...] = ()
         if dtype != torch.float32:
             self._backend = f"cpu-packed-{str(dtype).removeprefix('torch.')}"
         self.packed: dict[tuple[int, ...], list[torch.Tensor]] = {}
@@ -194,6 +195,9 @@ class PlainSRRunner:
             self.frames += 1
             if self.frames == self.compile_after:
                 cpu_prelu.start_compile()
+        if self.tmp and self._tmp_input != x.shape:
+            self.tmp.clear()  # buffers for one input size at a time, like the packed weights
+        self._tmp_input = x.shape
         if self.blocked is not None:
             return self.blocked(x, self._act)
         weights = self._conv_weights(tuple(x.shape))
