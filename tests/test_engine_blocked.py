@@ -84,3 +84,14 @@ def test_bf16_blocked_stays_within_a_code_value_of_the_plain_stack() -> None:
     codes = lambda t: (t.clamp(0, 1) * 255).round()  # noqa: E731
     assert (codes(blocked) - codes(plain)).abs().max().item() <= 1
     assert ((codes(blocked) - codes(ref)).abs() <= 1).float().mean().item() >= 0.999
+
+
+@pytest.mark.skipif(not bf16_supported(), reason="no native bf16 on this CPU")
+def test_bf16_buffers_follow_one_input_size() -> None:
+    """Frames of changing size (GUI resizes, edge tiles) keep one size's buffers, not all."""
+    model = _model("ecbsr-m4c16-x2")
+    runner = PlainSRRunner(model, torch.bfloat16)
+    with torch.inference_mode():
+        for w in range(20, 44):
+            runner(torch.rand(1, 1, 30, w))
+    assert len(runner.tmp) <= model.m + 1  # one product buffer per PReLU layer
