@@ -12,11 +12,11 @@ checks).
 
 It is compiled with inductor's C++ wrapper: the default Python wrapper calls the kernel with the
 GIL held, so the band workers' PReLUs ran one at a time. ``python scripts/bench_prelu.py``
-(ecbsr-m4c16-x2, bands on two cores, medians of six alternating rounds, the Sapphire Rapids VM):
-640x480 eager 20.0 ms, GIL held 19.3, C++ wrapper 13.2 (1.52x); 1920x1080 189.4, 158.6 and
-137.4 ms (1.38x). The C++ wrapper costs more to compile: 5.2 s of one core there with
-inductor's on-disk cache warm, 22.1 s with an empty cache (``TORCHINDUCTOR_CACHE_DIR=$(mktemp
--d)``; the default compile: 1.2-1.3 s).
+(ecbsr-m4c16-x2, bands on two cores, medians of six alternating rounds, the Sapphire Rapids VM,
+two runs): against eager, GIL held 1.04x / 1.20x and C++ wrapper 1.52x / 1.40x at 640x480,
+1.19x / 1.55x and 1.38x / 2.27x at 1920x1080. The C++ wrapper costs more to compile: 5.2 s of
+one core there with inductor's on-disk cache warm, 22.1 s with an empty cache
+(``TORCHINDUCTOR_CACHE_DIR=$(mktemp -d)``; the default compile: 1.2-1.3 s).
 """
 
 from __future__ import annotations
