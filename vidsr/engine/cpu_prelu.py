@@ -39,19 +39,27 @@ def _max_mul(y: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     return torch.maximum(y, y * a)
 
 
+def compile_prelu(cpp_wrapper: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``max(y, a*y)`` compiled by inductor with dynamic shapes and run once on a probe; raises
+    what the compiler raises. ``cpp_wrapper=False`` gives inductor's default Python wrapper,
+    which holds the GIL in the kernel (``scripts/bench_prelu.py`` compares the two)."""
+    fn = torch.compile(_max_mul, dynamic=True,
+                       options={"cpp_wrapper": True} if cpp_wrapper else None)
+    # as the runner calls it: a conv output made under inference mode, a normal slope tensor,
+    # sizes all different (a mixed-up dispatch key or two equal sizes, which dynamo assumes
+    # stay equal, fail its guards on the first real call and recompile there)
+    slope = torch.ones(1, 16, 1, 1, dtype=torch.bfloat16)
+    with torch.inference_mode():
+        probe = torch.zeros(1, 16, 6, 10, dtype=torch.bfloat16).contiguous(
+            memory_format=torch.channels_last)
+        fn(probe, slope)
+    return fn
+
+
 def _compile() -> None:
     global _compiled, _error
     try:
-        fn = torch.compile(_max_mul, dynamic=True, options={"cpp_wrapper": True})
-        # as the runner calls it: a conv output made under inference mode, a normal slope
-        # tensor, sizes all different (a mixed-up dispatch key or two equal sizes, which dynamo
-        # assumes stay equal, fail its guards on the first real call and recompile there)
-        slope = torch.ones(1, 16, 1, 1, dtype=torch.bfloat16)
-        with torch.inference_mode():
-            probe = torch.zeros(1, 16, 6, 10, dtype=torch.bfloat16).contiguous(
-                memory_format=torch.channels_last)
-            fn(probe, slope)
-        _compiled = fn
+        _compiled = compile_prelu()
         log.info("bf16 PReLU compiled (one pass)")
     except Exception as exc:  # any compiler failure: the eager form stays
         _error = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
