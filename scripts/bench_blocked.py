@@ -5,7 +5,9 @@ stack), 2 and 4 (``vidsr.engine.cpu_blocked``) on one band of a 640x480 frame (2
 receptive field, what each of two band workers runs), and a single ``C -> C`` conv in each form.
 The forms take turns, ``--rounds`` rounds of ``--frames`` calls each; a form's time is the
 median of its rounds' means, and the ratio is against block 1 in the same run. This VM's speed
-wanders between runs, so compare ratios, not the milliseconds of different runs.
+wanders between runs, so compare ratios, not the milliseconds of different runs. To see what an
+AVX2-only CPU would get, hold oneDNN and ATen to AVX2:
+``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python scripts/bench_blocked.py``.
 
     python scripts/bench_blocked.py [--models ecbsr-m4c16-x2 ecbsr-m4c8-x2] [--rows 252]
 """
@@ -60,8 +62,8 @@ def main() -> int:
     torch.set_num_threads(1)
     tune_malloc()
     dtypes = [torch.bfloat16, torch.float32] if bf16_supported() else [torch.float32]
-    print(f"torch {torch.__version__}, one thread, band {a.rows}x{a.width}, "
-          f"median of {a.rounds} rounds x {a.frames} calls")
+    print(f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), one thread, "
+          f"band {a.rows}x{a.width}, median of {a.rounds} rounds x {a.frames} calls")
     x = torch.rand(1, 1, a.rows, a.width)
     with torch.inference_mode():
         for name in a.models:

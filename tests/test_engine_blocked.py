@@ -63,12 +63,20 @@ def test_blocked_runner_in_bands_matches_reference() -> None:
 
 
 def test_auto_block_fills_the_channels_oneDNN_runs_best() -> None:
-    assert auto_block(16, torch.bfloat16) == 2
-    assert auto_block(8, torch.bfloat16) == 4
-    assert auto_block(16, torch.float32) == 1
-    assert auto_block(8, torch.float32) == 2
-    assert auto_block(32, torch.bfloat16) == 1
-    assert auto_block(2, torch.bfloat16) == 4  # capped
+    for cap in ("AVX512", "AVX2", "DEFAULT"):  # bf16 blocks do not depend on the fp32 width
+        assert auto_block(16, torch.bfloat16, cap) == 2
+        assert auto_block(8, torch.bfloat16, cap) == 4
+        assert auto_block(32, torch.bfloat16, cap) == 1
+        assert auto_block(2, torch.bfloat16, cap) == 4  # capped
+    assert auto_block(16, torch.float32, "AVX512") == 1
+    assert auto_block(8, torch.float32, "AVX512") == 2
+    assert auto_block(4, torch.float32, "AVX512") == 4
+    # eight fp32 channels fill an AVX2 register; NEON and unknown CPUs keep the plain stack
+    assert auto_block(8, torch.float32, "AVX2") == 1
+    assert auto_block(4, torch.float32, "AVX2") == 2
+    assert auto_block(8, torch.float32, "DEFAULT") == 1
+    assert auto_block(8, torch.float32) == auto_block(
+        8, torch.float32, torch.backends.cpu.get_cpu_capability())
 
 
 @pytest.mark.skipif(not bf16_supported(), reason="no native bf16 on this CPU")

@@ -17,9 +17,10 @@ What was measured (``vidsr bench``, see the README) and why these formulations:
 - bf16 ECBSR (CPUs with native bf16 dot products): the convolutions take half the time of
   fp32 on AMX, and the eager PReLU between them then costs as much as a conv; a run allowed to
   compile fuses it into one pass (``cpu_prelu``): 0.75-0.80 of the bf16 time in ``vidsr bench``.
-- Narrow ECBSR layers (16 channels in bf16, 8 in fp32) leave most of oneDNN's kernel idle;
-  grouping adjacent columns into blocks of ``auto_block`` columns gives it 32 (bf16) or 16
-  (fp32) channels at 4/3 of the multiply-adds (``cpu_blocked``): 1.14-1.59x on the whole net.
+- Narrow ECBSR layers (16 channels in bf16, 8 in fp32 with AVX-512) leave most of oneDNN's
+  kernel idle; grouping adjacent columns into blocks of ``auto_block`` columns gives it 32
+  (bf16) or 16 (fp32) channels at 4/3 of the multiply-adds (``cpu_blocked``): 1.14-1.59x on
+  the whole net. With AVX2 eight fp32 channels fill a register and fp32 stays unblocked.
 - glibc returns large freed blocks to the kernel, so every fresh per-frame tensor costs page
   faults (up to 2.8x here); ``tune_malloc`` keeps them in the heap.
 """
@@ -84,13 +85,26 @@ class EagerRunner:
         return self.module(x)
 
 
-def auto_block(c: int, dtype: torch.dtype) -> int:
-    """Columns per block for a ``c``-channel ECBSR: up to 32 channels in bf16 and 16 in fp32,
-    at most 4 columns. ``python scripts/bench_blocked.py`` on the Sapphire Rapids VM, the whole
-    net on one band, two runs, against block 1: bf16 C=16 block 2 1.14-1.25x, block 4
-    0.80-0.84x; bf16 C=8 block 2 1.31-1.47x, block 4 1.32-1.59x; fp32 C=16 block 2
-    0.79-0.87x; fp32 C=8 block 2 1.25-1.28x, block 4 0.89x."""
-    target = 32 if dtype == torch.bfloat16 else 16
+# fp32 lanes of the widest vector unit ATen and oneDNN use, by torch's CPU capability
+_FP32_LANES = {"AVX512": 16, "AVX2": 8}
+
+
+def auto_block(c: int, dtype: torch.dtype, capability: str | None = None) -> int:
+    """Columns per block for a ``c``-channel ECBSR: blocks of up to 32 channels in bf16, and in
+    fp32 up to one vector register's lanes (16 with AVX-512, 8 with AVX2, no blocks on other
+    CPUs), at most 4 columns. ``capability``: ``torch.backends.cpu.get_cpu_capability()`` by
+    default. ``python scripts/bench_blocked.py`` on the Sapphire Rapids VM, the whole net on
+    one band, two runs, against block 1: bf16 C=16 block 2 1.14-1.25x, block 4 0.80-0.84x; bf16
+    C=8 block 2 1.31-1.47x, block 4 1.32-1.59x; fp32 C=16 block 2 0.79-0.87x; fp32 C=8 block 2
+    1.25-1.28x, block 4 0.89x. With oneDNN held to AVX2 there (``ONEDNN_MAX_CPU_ISA=AVX2``,
+    three runs, the last also with ``ATEN_CPU_CAPABILITY=avx2``), fp32 C=8 block 2 was 0.86x,
+    0.97x and 1.03x, C=16 1.04x: eight fp32 channels already fill an AVX2 register, so the
+    blocks' extra third of multiply-adds buys nothing there."""
+    if dtype == torch.bfloat16:
+        target = 32
+    else:
+        cap = torch.backends.cpu.get_cpu_capability() if capability is None else capability
+        target = _FP32_LANES.get(cap, 0)
     block = 1
     while block < 4 and 2 * block * c <= target:
         block *= 2
@@ -123,9 +137,6 @@ class PlainSRRunner:
                 weights[i] = weights[i] * sign.view(-1, 1, 1, 1)
                 biases[i] = biases[i] * sign
                 weights[i + 1] = weights[i + 1] * sign.view(1, -1, 1, 1)
-        self.weights = [w.to(dtype).contiguous() for w in weights]
-        self.biases = [b.to(dtype).contiguous() for b in biases]
-        self.alphas = [a.to(dtype).contiguous() for a in alphas]
         self.tmp: dict[tuple, torch.Tensor] = {}  # the PReLU's products, by layer shape
         self._tmp_input: tuple[int, ...] = ()
         if dtype != torch.float32:
@@ -136,12 +147,19 @@ class PlainSRRunner:
         if not self.use_mkldnn:
             self._backend = "cpu-channels-last"
             log.info("oneDNN is not available in this torch; ECBSR runs channels-last eager")
-        # columns in blocks of `block` (vidsr.engine.cpu_blocked)
+        # columns in blocks of `block` (vidsr.engine.cpu_blocked), else the plain stack
         self.block = block if block is not None else auto_block(module.c, dtype)
         self.blocked: ColumnBlocked | None = None
+        self.weights: list[torch.Tensor] = []
+        self.biases: list[torch.Tensor] = []
+        self.alphas: list[torch.Tensor] = []
         if self.block > 1 and self.use_mkldnn:
             self.blocked = ColumnBlocked(weights, biases, alphas, self.scale, dtype, self.block)
             self._backend += f"-cols{self.block}"
+        else:
+            self.weights = [w.to(dtype).contiguous() for w in weights]
+            self.biases = [b.to(dtype).contiguous() for b in biases]
+            self.alphas = [a.to(dtype).contiguous() for a in alphas]
 
     @property
     def backend(self) -> str:
