@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from nets import perturbed_model
 
 import vidsr
-from vidsr.engine.cpu import PlainSRRunner, auto_block, bf16_supported, cpu_runner
+from vidsr.engine.bands import BandedRunner
+from vidsr.engine.cpu import PlainSRRunner, auto_block, bf16_supported
 from vidsr.engine.cpu_blocked import block_weight
-
-
-def _model(name: str, seed: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = vidsr.load_model(name, pretrained=False)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
+from vidsr.engine.tiling import receptive_radius
 
 
 def test_block_weight_is_the_3x3_conv_on_grouped_columns() -> None:
@@ -40,7 +34,7 @@ def test_block_weight_is_the_3x3_conv_on_grouped_columns() -> None:
 @pytest.mark.parametrize("name", ["ecbsr-m4c16-x2", "ecbsr-m2c8-x3", "ecbsr-m1c4-x4"])
 @pytest.mark.parametrize("block", [2, 3, 4])
 def test_blocked_runner_matches_reference_at_any_width(name: str, block: int) -> None:
-    model = _model(name)
+    model = perturbed_model(name)
     runner = PlainSRRunner(model, torch.float32, block=block)
     assert runner.blocked is not None and runner.backend.endswith(f"-cols{block}")
     with torch.inference_mode():
@@ -53,12 +47,14 @@ def test_blocked_runner_matches_reference_at_any_width(name: str, block: int) ->
             assert (got - ref).abs().max().item() < 2e-5, shape
 
 
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN")
 def test_blocked_runner_in_bands_matches_reference() -> None:
-    model = _model("ecbsr-m2c8-x2", seed=3)  # fp32 at 8 channels: blocks of 2
-    runner = cpu_runner(model, workers=2, compile_after=None)
+    model = perturbed_model("ecbsr-m2c8-x2", seed=3)
+    runner = BandedRunner(lambda: PlainSRRunner(model, torch.float32, block=2), 2,
+                          receptive_radius(model), model.scale)
     x = torch.rand(1, 1, 150, 37)
     with torch.inference_mode():
-        assert "cols" in runner.backend or not torch.backends.mkldnn.is_available()
+        assert runner.backend == "cpu-packed-cols2x2"
         assert (runner(x) - model(x)).abs().max().item() < 2e-5
 
 
@@ -97,7 +93,7 @@ def test_bf16_blocked_stays_within_a_code_value_of_the_plain_stack() -> None:
 @pytest.mark.skipif(not bf16_supported(), reason="no native bf16 on this CPU")
 def test_bf16_buffers_follow_one_input_size() -> None:
     """Frames of changing size (GUI resizes, edge tiles) keep one size's buffers, not all."""
-    model = _model("ecbsr-m4c16-x2")
+    model = perturbed_model("ecbsr-m4c16-x2")
     runner = PlainSRRunner(model, torch.bfloat16)
     with torch.inference_mode():
         for w in range(20, 44):

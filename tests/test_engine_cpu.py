@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from nets import perturbed_model
 
 import vidsr
 from vidsr.engine import Engine
@@ -21,19 +22,9 @@ NAMES = [f"{arch}-x{s}" for s in (2, 3, 4) for arch in (
     "esr-tr-k7c12", "esr-tr-k3c2", "esr-cnn-c6d3s15", "esr-cnn-c2d1s3")]
 
 
-def _model(name: str) -> torch.nn.Module:
-    torch.manual_seed(hash(name) % 1000)
-    model = vidsr.load_model(name, pretrained=False)
-    # random weights of realistic size: biases and PReLU slopes away from their inits
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    return model
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_fast_runner_matches_reference(name: str) -> None:
-    model = _model(name)
+    model = perturbed_model(name)
     runner = fast_runner(model)
     assert runner is not None
     with torch.inference_mode():
@@ -46,16 +37,16 @@ def test_fast_runner_matches_reference(name: str) -> None:
 
 
 def test_runner_kinds_and_buffer_reuse() -> None:
-    ecb = _model("ecbsr-m2c8-x2")
+    ecb = perturbed_model("ecbsr-m2c8-x2")
     assert isinstance(cpu_runner(ecb, workers=1, compile_after=None), PlainSRRunner)
     assert isinstance(cpu_runner(ecb, workers=2), BandedRunner)
     assert isinstance(cpu_runner(ecb, fast=False), EagerRunner)
-    tm = cpu_runner(_model("esr-tm-k3c2-x2"), workers=1, compile_after=None)
+    tm = cpu_runner(perturbed_model("esr-tm-k3c2-x2"), workers=1, compile_after=None)
     assert isinstance(tm, StripEdgeSR)
-    lazy = cpu_runner(_model("esr-tm-k3c2-x2"), workers=1, compile_after=5)
+    lazy = cpu_runner(perturbed_model("esr-tm-k3c2-x2"), workers=1, compile_after=5)
     assert isinstance(getattr(lazy, "fallback", None), StripEdgeSR)
     assert cpu_runner(vidsr.load_model("bicubic-x2"), workers=1).backend == "cpu-opencv"
-    runner = cpu_runner(_model("esr-max-k3c2-x2"))
+    runner = cpu_runner(perturbed_model("esr-max-k3c2-x2"))
     with torch.inference_mode():
         a = runner(torch.zeros(1, 1, 8, 8)).clone()
         b = runner(torch.ones(1, 1, 8, 8))
@@ -66,7 +57,7 @@ def test_runner_kinds_and_buffer_reuse() -> None:
 def test_engine_fast_equals_eager_on_planes(name: str) -> None:
     import numpy as np
 
-    model = _model(name)
+    model = perturbed_model(name)
     y = np.random.default_rng(0).integers(0, 256, (37, 53), dtype=np.uint8)
     fast = Engine(model, device="cpu", fp16=False).upscale_luma(y)  # fp32 fast path
     eager = Engine(model, device="cpu", fast=False).upscale_luma(y)
@@ -79,7 +70,7 @@ def test_engine_fast_equals_eager_on_planes(name: str) -> None:
 def test_reduce_first_formulation_matches_reference(name: str) -> None:
     from vidsr.engine.formulations import ReduceFirstEdgeSR
 
-    model = _model(name)
+    model = perturbed_model(name)
     fast = ReduceFirstEdgeSR(model)
     with torch.inference_mode():
         x = torch.rand(2, 1, 13, 17)
@@ -93,7 +84,7 @@ def test_reduce_first_formulation_matches_reference(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["ecbsr-m4c8-x2", "esr-tm-k7c4-x3", "esr-cnn-c2d2s3-x2"])
 def test_banded_runner_matches_reference(name: str) -> None:
-    model = _model(name)
+    model = perturbed_model(name)
     runner = cpu_runner(model, workers=3)
     assert runner.backend.endswith("x3")
     with torch.inference_mode():
@@ -115,7 +106,7 @@ def test_cpu_bf16_within_one_code_value(name: str) -> None:
     from vidsr.io.synthetic import synthetic_planes
     from vidsr.metrics import psnr
 
-    model = _model(name)
+    model = perturbed_model(name)
     y = synthetic_planes(160, 96, 3)[0]
     ref = Engine(model, device="cpu", fast=False).upscale_luma(y)
     eng = Engine(model, device="cpu")  # bf16 is the CPU default where it is native
