@@ -108,6 +108,18 @@ def test_long_last_frame_is_not_truncation(tmp_path):
         assert r.info.duration == pytest.approx(2.0) and [f.pts for f in r] == [0]
 
 
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_late_start_is_not_truncation(tmp_path, ext):
+    # remuxed broadcast files start late (MPEG-TS clocks): ffmpeg's Matroska DURATION tag then
+    # holds the end time, 3.0 s here, against 2.0 s of video; it was refused as truncated
+    pts = [1000 + 40 * i for i in range(50)]
+    src = make_clip(tmp_path / f"late.{ext}", frames=50, fps=Fraction(25), pts=pts,
+                    time_base=Fraction(1, 1000))
+    with VideoReader(src) as r:
+        got = [f.pts for f in r]
+    assert len(got) == 50 and got[-1] - got[0] == 49 * 40 * r.info.time_base.denominator // 1000
+
+
 @pytest.mark.parametrize("case", ["missing", "directory", "not_media", "audio_only",
                                   "zero_frames", "truncated_mp4", "truncated_faststart",
                                   "truncated_mkv",

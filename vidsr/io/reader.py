@@ -187,6 +187,9 @@ class VideoReader:
         tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
         duration = declared_duration(s, tb)
         self._declared = duration
+        # Matroska has no per-stream duration field; ffmpeg's DURATION tag holds the stream's
+        # end time (mkvmerge's its length), so a stream starting late is not "short"
+        self._declared_is_tag = bool(duration) and not s.duration
         if duration is None and self._container.duration:
             duration = self._container.duration / 1_000_000
         frames = s.frames or (round(duration * float(fps)) if duration and fps else None)
@@ -317,11 +320,13 @@ class VideoReader:
         """Raise if the video ended well before the stream's declared duration.
 
         Frame counts are not compared: an MP4 edit list can legitimately drop indexed frames.
+        A Matroska DURATION tag is compared with the last frame's end time, the looser of its
+        two readings (ffmpeg writes the end time, mkvmerge the length).
         """
         if not self._declared or self._last_end is None:
             return
         start = float((self._stream.start_time or 0) * self.info.time_base)
-        got = self._last_end - start
+        got = self._last_end if self._declared_is_tag else self._last_end - start
         step = 1 / float(self.info.fps) if self.info.fps else 0.1
         if got + 3 * step + 0.1 < self._declared:
             raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
