@@ -162,6 +162,55 @@ def test_webm_reencodes_audio_it_cannot_hold(tmp_path, engine):
     assert len(packets_of(tmp_path / "out.webm", "audio")[0]) > 5
 
 
+def _late_pcm_clip(path, rate: int = 44100) -> None:
+    """One second of video; a 440 Hz PCM tone from 0.25 s to 1.0 s, silent in a gap between
+    0.5 and 0.75 s that its timestamps skip."""
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("pcm_s16le", rate=rate)
+        a.layout = "mono"
+        for i in range(24):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 8 * i, np.uint8), "rgb24")
+            frame.pts = i
+            for packet in vs.encode(frame.reformat(format="yuv420p")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        n = 441
+        for start in [*range(rate // 4, rate // 2, n), *range(3 * rate // 4, rate, n)]:
+            t = (start + np.arange(n)) / rate
+            tone = (8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)[None]
+            frame = av.AudioFrame.from_ndarray(tone, format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+            for packet in a.encode(frame):
+                out.mux(packet)
+        for packet in a.encode():
+            out.mux(packet)
+
+
+def test_reencoded_audio_keeps_its_timing(tmp_path, engine):
+    # to WebM, 44.1 kHz PCM must become Opus, which takes no 44.1 kHz (it was an error): it is
+    # resampled to 48 kHz, starts at 0.25 s (it started at 0 s) and keeps its gap as silence
+    src = tmp_path / "late.mkv"
+    _late_pcm_clip(src)
+    upscale_video(src, tmp_path / "out.webm", model=engine)
+    with av.open(str(tmp_path / "out.webm")) as c:
+        a = c.streams.audio[0]
+        assert a.codec_context.sample_rate == 48000
+        frames = list(c.decode(a))
+    start = float(frames[0].pts * frames[0].time_base)
+    pcm = np.concatenate([f.to_ndarray()[0] for f in frames])
+    t = start + np.arange(len(pcm)) / 48000
+
+    def loud(t0: float, t1: float) -> float:
+        return float(np.abs(pcm[(t >= t0) & (t < t1)]).mean())
+
+    assert abs(start - 0.25) < 0.02
+    assert loud(0.30, 0.45) > 0.1 and loud(0.80, 0.95) > 0.1  # the tone, before and after
+    assert loud(0.55, 0.70) < 0.01  # the gap, filled with silence in its place
+
+
 def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
     src = make_clip(tmp_path / "in.mkv", frames=3, audio_tracks=1, audio_codec="flac")
     summary = upscale_video(src, tmp_path / "out.mov", model=engine)  # MOV takes no FLAC

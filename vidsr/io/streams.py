@@ -13,6 +13,7 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import av
@@ -45,33 +46,83 @@ def stream_tags(metadata: dict[str, str]) -> dict[str, str]:
     return tags
 
 
+def encoder_rate(codec: str, rate: int) -> int:
+    """``rate`` where the encoder takes it, else the lowest rate it takes above it (its highest
+    if none is): Opus, for one, only runs at 48, 24, 16, 12 and 8 kHz, so 44.1 kHz goes to 48."""
+    rates = av.Codec(codec, "w").audio_rates
+    if not rates or rate in rates:
+        return rate
+    above = [r for r in rates if r > rate]
+    return min(above) if above else max(rates)
+
+
 class AudioReencoder:
-    """Decode one audio stream and encode it with a codec the container can hold."""
+    """Decode one audio stream and encode it with a codec the container can hold.
+
+    Timing follows the source: the first sample keeps its start time (audio that starts after
+    the video still does), and a gap in the source's timestamps longer than ``GAP`` seconds is
+    filled with silence, so the audio after it stays in sync; overlaps are played through.
+    """
+
+    GAP = 0.01
 
     def __init__(self, out: Any, src: Any, codec: str) -> None:
         cc = src.codec_context
-        self.stream = out.add_stream(codec, rate=cc.sample_rate or 48000)
+        self.rate = encoder_rate(codec, cc.sample_rate or 48000)
+        if cc.sample_rate and self.rate != cc.sample_rate:
+            log.info("audio stream #%d: resampled from %d Hz to %d Hz for %s", src.index,
+                     cc.sample_rate, self.rate, codec)
+        self.stream = out.add_stream(codec, rate=self.rate)
         channels = cc.layout.nb_channels if cc.layout else 2
         self.stream.layout = _LAYOUTS.get(channels, "stereo")  # the source may be unlabelled
         self.out = out
         enc = self.stream.codec_context
         self.resampler = av.AudioResampler(format=enc.format, layout=enc.layout,
                                            rate=enc.sample_rate, frame_size=enc.frame_size or None)
+        self.time_base = Fraction(1, self.rate)
+        self.next_in: float | None = None  # where the next source sample belongs, in seconds
+        self.next_out: int | None = None  # the next encoded sample's pts, in 1 / rate
 
     def write(self, packet: Any) -> None:
         """Decode a source packet and encode what it holds."""
         for frame in packet.decode():
+            if frame.pts is not None and frame.time_base and frame.sample_rate:
+                start = float(frame.pts * frame.time_base)
+                if self.next_in is None:
+                    self.next_in = start
+                    self.next_out = max(0, round(start * self.rate))
+                elif start - self.next_in > self.GAP:
+                    self._encode(self.resampler.resample(self._silence(frame, start)))
+                    self.next_in = start
+            if self.next_out is None:  # no timestamps at all: from zero, back to back
+                self.next_in, self.next_out = 0.0, 0
+            if frame.sample_rate and self.next_in is not None:
+                self.next_in += frame.samples / frame.sample_rate
             frame.pts = None
             self._encode(self.resampler.resample(frame))
 
+    def _silence(self, like: Any, until: float) -> Any:
+        """A silent frame in ``like``'s format from ``next_in`` to ``until``."""
+        assert self.next_in is not None
+        gap = av.AudioFrame(format=like.format.name, layout=like.layout.name,
+                            samples=round((until - self.next_in) * like.sample_rate))
+        gap.sample_rate = like.sample_rate
+        for plane in gap.planes:
+            plane.update(bytes(plane.buffer_size))
+        return gap
+
     def _encode(self, frames: list[Any]) -> None:
         for frame in frames:
+            assert self.next_out is not None
+            frame.pts, frame.time_base = self.next_out, self.time_base
+            self.next_out += frame.samples
             for p in self.stream.encode(frame):
                 self.out.mux(p)
 
     def flush(self) -> None:
         """Drain the resampler and the encoder."""
-        self._encode(self.resampler.resample(None))
+        if self.next_out is not None:
+            self._encode(self.resampler.resample(None))
         for p in self.stream.encode(None):
             self.out.mux(p)
 
