@@ -168,7 +168,8 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
         try:
             writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
                                  container_metadata=reader.container_metadata,
-                                 suffix=dst.suffix, samples=reader.sample_packets)
+                                 suffix=dst.suffix, samples=reader.sample_packets,
+                                 name=dst.name)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -51,7 +51,8 @@ class Recorder:
             raise OutputError(f"output folder does not exist: {self.path.parent}")
         self._tmp = partial_path(self.path)
         info = camera_info(size, fps, matrix, full_range)
-        self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix)
+        self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix,
+                                   name=self.path.name)
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="vidsr-record", daemon=True)

@@ -57,16 +57,19 @@ class VideoWriter:
 
     ``info`` describes the source; ``scale`` the upscale factor; ``streams`` are the reader's
     non-video streams (``VideoReader.streams``) to copy; ``samples``
-    (``VideoReader.sample_packets``) lets each copy be tried on a scratch muxer first. Use as a
-    context manager, or call ``close()`` (finish the file) or ``abort()`` (stop without
+    (``VideoReader.sample_packets``) lets each copy be tried on a scratch muxer first. When
+    ``path`` is a temporary file, ``suffix`` is the target's extension and ``name`` its name
+    for messages. Use as a context manager, or call ``close()`` (finish the file) or ``abort()`` (stop without
     finishing it).
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, scale: int,
                  options: EncodeOptions | None = None, streams: list[Any] | None = None,
                  container_metadata: dict[str, str] | None = None,
-                 suffix: str | None = None, samples: SampleReader | None = None) -> None:
+                 suffix: str | None = None, samples: SampleReader | None = None,
+                 name: str | None = None) -> None:
         self.path = Path(path)
+        self.name = name or self.path.name  # in messages: the target's, not a temporary file's
         self._samples = samples
         self.info = info
         self.scale = scale
@@ -204,7 +207,10 @@ class VideoWriter:
                 item.packet.stream = dst
                 self._out.mux(item.packet)
         except av.FFmpegError as exc:
-            raise OutputError(f"cannot write {self.path.name}: {exc}") from exc
+            what = (f"re-encoding audio stream #{item.stream_index} to "
+                    f"{dst.stream.codec_context.name} failed"
+                    if isinstance(dst, AudioReencoder) else f"cannot write {self.name}")
+            raise OutputError(f"{what}: {exc.strerror or exc}") from exc
 
     def _encode(self, frame: Any) -> None:
         where = "end of stream" if frame is None else f"pts {frame.pts}"
@@ -218,7 +224,7 @@ class VideoWriter:
             try:
                 self._out.mux(packet)
             except av.FFmpegError as exc:
-                raise OutputError(f"writing {self.path.name} failed at packet pts "
+                raise OutputError(f"writing {self.name} failed at packet pts "
                                   f"{packet.pts} dts {packet.dts}: {exc.strerror or exc}") from exc
 
     # -- finishing --------------------------------------------------------------------------
@@ -231,7 +237,7 @@ class VideoWriter:
                     dst.flush()
             self._out.close()
         except av.FFmpegError as exc:
-            raise OutputError(f"cannot finish {self.path.name}: {exc}") from exc
+            raise OutputError(f"cannot finish {self.name}: {exc.strerror or exc}") from exc
 
     def abort(self) -> None:
         """Stop without finishing the file (it is left incomplete for the caller to delete)."""
