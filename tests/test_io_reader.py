@@ -79,6 +79,29 @@ def test_rgb_source_is_converted_to_yuv(tmp_path):
     assert f.y.shape == (48, 64) and f.u.shape == (24, 32)
 
 
+def test_gray_source_gets_neutral_chroma(tmp_path):
+    path = tmp_path / "gray.mkv"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("ffv1", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "gray"
+        for i in range(2):
+            g = luma_pattern(64, 48, i)
+            frame = av.VideoFrame.from_ndarray(g, format="gray")
+            frame.pts = i
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    with VideoReader(path) as r:
+        frames = list(r)
+    assert r.info.converted and r.info.color_range == "tv"
+    for i, f in enumerate(frames):
+        # full-range gray to limited-range luma, chroma exactly neutral (it was Cr 127)
+        want = np.round(16 + luma_pattern(64, 48, i) * (219 / 255)).astype(np.uint8)
+        assert np.abs(f.y.astype(int) - want).max() <= 1
+        assert (f.u == 128).all() and (f.v == 128).all()
+
+
 def test_start_duration_and_seek(tmp_path):
     src = make_clip(tmp_path / "s.mp4", frames=12)
     with VideoReader(src, start=0.2, duration=0.2) as r:

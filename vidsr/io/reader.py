@@ -223,7 +223,11 @@ class VideoReader:
 
     def _converted(self, frame: Any) -> Any:
         fmt = frame.format
-        if fmt.is_rgb or fmt.name.startswith(("gray", "ya")) or fmt.has_palette:
+        if fmt.name.startswith(("gray", "ya")):
+            # limited-range luma and neutral chroma: swscale's BT.709 matrix (which gray does
+            # not need) rounds its Cr to 127 of 128, a faint tint on every frame
+            return frame.reformat(format=self._layout.pix_fmt, dst_color_range="MPEG")
+        if fmt.is_rgb or fmt.has_palette:
             # RGB-like sources become BT.709 limited-range YCbCr, as VideoInfo declares
             return frame.reformat(format=self._layout.pix_fmt, dst_colorspace="itu709",
                                   dst_color_range="MPEG")

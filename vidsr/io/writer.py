@@ -59,8 +59,8 @@ class VideoWriter:
     non-video streams (``VideoReader.streams``) to copy; ``samples``
     (``VideoReader.sample_packets``) lets each copy be tried on a scratch muxer first. When
     ``path`` is a temporary file, ``suffix`` is the target's extension and ``name`` its name
-    for messages. Use as a context manager, or call ``close()`` (finish the file) or ``abort()`` (stop without
-    finishing it).
+    for messages. Use as a context manager, or call ``close()`` (finish the file) or
+    ``abort()`` (stop without finishing it).
     """
 
     def __init__(self, path: str | Path, info: VideoInfo, scale: int,
