@@ -17,7 +17,7 @@ import numpy as np
 
 from vidsr.engine import Engine
 from vidsr.engine.cpu import bf16_supported
-from vidsr.evaluate import load_pairs
+from vidsr.evaluation import load_pairs
 from vidsr.metrics import psnr
 from vidsr.registry import parse_name
 

@@ -7,7 +7,7 @@ import pytest
 
 import vidsr
 from vidsr.color import rgb_to_y
-from vidsr.evaluate import make_pair
+from vidsr.evaluation import make_pair
 from vidsr.metrics import psnr, ssim
 
 

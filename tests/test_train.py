@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 from vidsr import load_model
 from vidsr.cli.main import main
 from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
-from vidsr.evaluate import evaluate, make_pair, read_rgb
+from vidsr.evaluation import evaluate, make_pair, read_rgb
 from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
 from vidsr.registry import parse_name

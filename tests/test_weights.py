@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vidsr import load_model
-from vidsr.evaluate import make_pair, score_pair
+from vidsr.evaluation import make_pair, score_pair
 from vidsr.registry import count_params, parse_name
 from vidsr.train.recipe import load_recipe
 from vidsr.weights import WEIGHTS_DIR, manifest, read_weights, sha256_file

@@ -1,9 +1,16 @@
-"""vidsr: real-time video super-resolution with re-parameterized conv nets on the luma plane."""
+"""vidsr: real-time video super-resolution with re-parameterized conv nets on the luma plane.
 
-__version__ = "0.1.0"
+The public names below are imported on first use (PEP 562), so ``import vidsr`` (and the CLI's
+start, before it knows what it will run) does not wait for torch: a Ctrl-C there reaches the
+CLI's own handler instead of interrupting an import with a traceback.
+"""
 
-from .api import load_model, resolve_spec, upscale_image, upscale_plane  # noqa: E402
-from .errors import (  # noqa: E402
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
     Cancelled,
     DataError,
     InputError,
@@ -12,8 +19,33 @@ from .errors import (  # noqa: E402
     VidsrError,
     WeightsError,
 )
-from .evaluate import EvalReport, evaluate  # noqa: E402
-from .registry import ModelSpec, parse_name  # noqa: E402
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_model": "api", "resolve_spec": "api", "upscale_image": "api", "upscale_plane": "api",
+    "EvalReport": "evaluation", "evaluate": "evaluation",
+    "ModelSpec": "registry", "parse_name": "registry",
+}
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
+    from .api import load_model, resolve_spec, upscale_image, upscale_plane
+    from .evaluation import EvalReport, evaluate
+    from .registry import ModelSpec, parse_name
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vidsr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "Cancelled", "DataError", "EvalReport", "InputError", "ModelNotFoundError", "ModelSpec",

@@ -12,7 +12,7 @@ from torch import nn
 
 from ..api import load_model
 from ..errors import InputError
-from ..evaluate import EvalReport, evaluate
+from ..evaluation import EvalReport, evaluate
 from ..models import SelfEnsemble
 from ..weights import manifest, write_manifest
 

@@ -9,7 +9,7 @@ import cv2
 
 from ..api import load_model, upscale_image
 from ..errors import InputError, OutputError
-from ..evaluate import read_rgb
+from ..evaluation import read_rgb
 
 
 def run(args: argparse.Namespace) -> int:

@@ -44,7 +44,7 @@ import torch
 
 from ..color import rgb_to_y
 from ..errors import DataError
-from ..evaluate import crop_to_scale, image_files, read_rgb
+from ..evaluation import crop_to_scale, image_files, read_rgb
 from ..imresize import imresize
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..api import is_weights_path, load_model, upscale_plane
 from ..errors import Cancelled, InputError, WeightsError
-from ..evaluate import EvalPair, evaluate, load_pairs
+from ..evaluation import EvalPair, evaluate, load_pairs
 from ..metrics import mse
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
