@@ -175,7 +175,9 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_stops_and_removes_partial(tmp_path):
+@pytest.mark.parametrize(("signum", "status", "word"), [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")])
+def test_signal_stops_and_removes_partial(tmp_path, signum, status, word):
     src = make_clip(tmp_path / "long.mp4", frames=300, width=160, height=120)
     dst = tmp_path / "out.mp4"
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -189,11 +191,31 @@ def test_sigint_stops_and_removes_partial(tmp_path):
             time.sleep(0.05)
         assert proc.poll() is None, "finished before it could be interrupted"
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, err
-    assert "interrupted" in err
+    assert proc.returncode == status, err  # SIGTERM killed it outright, leaving the partial
+    assert word in err and len(err.strip().splitlines()) == 1, err
     assert not dst.exists() and not partial_path(dst).exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_while_starting_up_is_one_line(tmp_path):
+    # Ctrl-C during the imports (torch takes a second or two) ended in a KeyboardInterrupt
+    # traceback from inside an import, and death by the signal
+    src = make_clip(tmp_path / "a.mp4", frames=3)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import signal, time, vidsr.cli.main as m; "
+         "signal.setitimer(signal.ITIMER_REAL, 0.01); "
+         "signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT)); "
+         "raise SystemExit(m.main(['" + str(src) + "', '-o', '" + str(tmp_path / "o.mp4")
+         + "', '--device', 'cpu']))"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "vidsr: interrupted", err
+    assert not (tmp_path / "o.mp4").exists()
+    # and the console script's own import (before main's handler exists) leaves torch for later
+    check = "import sys, vidsr.cli.main; assert 'torch' not in sys.modules, 'torch imported'"
+    assert subprocess.run([sys.executable, "-c", check], cwd=REPO).returncode == 0

@@ -14,6 +14,7 @@ import importlib
 import io
 import logging
 import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -57,34 +58,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C's ``KeyboardInterrupt`` would be, so that a run
+    stops the same way: no partial output left, one line, status 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+_TOP_LEVEL = {"-h", "--help", "--version"}
+
+
+def _default_command_at(args: list[str], commands: set[str]) -> int | None:
+    """Where ``upscale`` goes in a command line that names no subcommand: before the first
+    argument that is neither ``--debug`` nor a top-level option, whether it is the input or an
+    option of the upscale command (``vidsr -m esr-max-x2 in.mp4``); None where a subcommand or
+    a top-level option comes first, or nothing does."""
+    for i, arg in enumerate(args):
+        if arg == "--debug":
+            continue
+        return None if arg in commands or arg in _TOP_LEVEL else i
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 success, 1 error, 2 usage, 130 interrupted,
-    141 output pipe closed)."""
+    143 / 129 terminated by SIGTERM / SIGHUP, 141 output pipe closed)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
-    parser = build_parser()
-    names = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
-    first = next((a for a in args_list if a != "--debug"), None)
-    if first is not None and first not in names and not first.startswith("-") \
-            and "upscale" in names:
-        args_list.insert(args_list.index(first), "upscale")
-    args = parser.parse_args(args_list)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="vidsr: %(levelname)s: %(message)s")
-    warnings.formatwarning = _format_warning
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
-        return int(args.func(args) or 0)
+        return _main(args_list, debug)
     except VidsrError as exc:
         if debug:
             raise
         print(f"vidsr: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a Terminated signal, at any point
         if debug:
             raise
+        if isinstance(exc, Terminated):
+            print(f"vidsr: terminated ({signal.Signals(exc.signum).name})", file=sys.stderr)
+            return 128 + exc.signum
         print("vidsr: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -98,11 +117,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE
 
 
+def _main(args_list: list[str], debug: bool) -> int:
+    parser = build_parser()
+    names = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    at = _default_command_at(args_list, names) if "upscale" in names else None
+    if at is not None:
+        args_list = [*args_list[:at], "upscale", *args_list[at:]]
+    args = parser.parse_args(args_list)
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="vidsr: %(levelname)s: %(message)s")
+    warnings.formatwarning = _format_warning
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
 def run() -> None:
     """The ``vidsr`` console script and ``python -m vidsr``: ``main()``, then exit without the
     interpreter's teardown. By then every output is closed and renamed into place, or removed;
     what is left is unloading modules, which takes about 0.4 s once torch is imported (``python
     -c "import torch"`` on the 2-core development VM) and which Ctrl-C would wait for too."""
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, _raise_terminated)
     status = main()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
