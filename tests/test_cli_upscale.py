@@ -128,7 +128,8 @@ CASES = {
 
 @pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
                                   "proc", "exists", "bad_model", "bad_suffix", "no_cuda",
-                                  "start_past_end"])
+                                  "start_past_end", "crf_range", "crf_nan", "bad_preset",
+                                  "odd_pix_fmt", "unreadable"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -155,16 +156,34 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
         dst = tmp_path / "out.xyz"
     elif case == "start_past_end":
         args += ["--start", "100"]
+    elif case == "crf_range":  # x264 stops at 51 (it took 100 without a word)
+        args += ["--crf", "60"]
+    elif case == "crf_nan":
+        args += ["--crf", "nan"]
+    elif case == "bad_preset":  # x264 printed its own line before vidsr's
+        args += ["--preset", "warpspeed"]
+    elif case == "odd_pix_fmt":  # 33x17 x3 is 99x51, which 4:2:0 cannot hold
+        src = make_clip(work / "odd.mkv", width=33, height=17, codec="ffv1", frames=2)
+        args = ["-m", "bicubic-x3", "--pix-fmt", "yuv420p"]
+    elif case == "unreadable":
+        if os.geteuid() == 0:
+            pytest.skip("root reads any file")
+        src.chmod(0)
     elif case == "no_cuda":
         if torch.cuda.is_available():
             pytest.skip("checks the error without a GPU")
         args += ["--device", "cuda"]
-    before = (src.read_bytes(), src.stat().st_mtime_ns) if src.is_file() else None
+    before = (src.read_bytes(), src.stat().st_mtime_ns) \
+        if src.is_file() and case != "unreadable" else None
     rc = main([str(src), "-o", str(dst), *args])
     err = capsys.readouterr().err
     assert rc == 1
     errors = [line for line in err.splitlines() if "vidsr: error:" in line]
     assert len(errors) == 1 and "Traceback" not in err, err
+    said = {"crf_range": "outside libx264's range, 0 to 51", "crf_nan": "--crf must be",
+            "bad_preset": "libx264 takes ultrafast", "odd_pix_fmt": "needs an even width and "
+            "height", "unreadable": "permission denied"}
+    assert said.get(case, "") in errors[0]
     if case == "exists":
         assert dst.read_bytes() == b"old"
     else:

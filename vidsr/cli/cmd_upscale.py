@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from tqdm import tqdm
@@ -18,7 +19,7 @@ def parse_time(text: str) -> float:
         parts = [float(p) for p in text.split(":")]
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (seconds or HH:MM:SS)") from exc
-    if len(parts) > 3 or any(p < 0 for p in parts):
+    if len(parts) > 3 or any(not math.isfinite(p) or p < 0 for p in parts):
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (seconds or HH:MM:SS)")
     seconds = 0.0
     for p in parts:
@@ -27,8 +28,8 @@ def parse_time(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.crf is not None and args.crf < 0:
-        raise InputError(f"--crf must be >= 0, got {args.crf}")
+    if args.crf is not None and not (math.isfinite(args.crf) and args.crf >= 0):
+        raise InputError(f"--crf must be a number >= 0, got {args.crf}")
     options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
                             pix_fmt=args.pix_fmt)
     bar: tqdm | None = None
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for line in summary.lines():
+    for line in summary.lines(notes=False):  # the notes were warnings on stderr already
         print(line)
     return 0
 

@@ -23,6 +23,18 @@ CONTAINER_AUDIO = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aa
 NVENC = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 _CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 _PRESET_DEFAULT = {"libx264": "fast", "libx265": "fast"}
+# the presets each encoder takes (libsvtav1: a number, -2 slowest to 13 fastest)
+_X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                 "slower", "veryslow", "placebo")
+_NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "default", "slow", "medium", "fast",
+                  "hp", "hq", "bd", "ll", "llhq", "llhp", "lossless", "losslesshp")
+PRESETS = {"libx264": _X26X_PRESETS, "libx265": _X26X_PRESETS,
+           **dict.fromkeys(NVENC, _NVENC_PRESETS),
+           "libsvtav1": tuple(str(n) for n in range(-2, 14)), "libvpx-vp9": ()}
+# the quality scale each encoder's crf (NVENC: cq) takes, from the encoders' documentation
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63),
+             "libsvtav1": (0, 63), "libaom-av1": (0, 63), "h264_nvenc": (0, 51),
+             "hevc_nvenc": (0, 51), "av1_nvenc": (0, 63)}
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,15 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
         if formats and requested not in formats:
             raise OutputError(f"{codec.name} cannot encode pix_fmt {requested}; it takes "
                               f"{', '.join(formats)}")
+        desc = av.VideoFormat(requested)
+        w, h = out_size
+        odd = [what for what, n, sub in (("width", w, desc.chroma_width(2) == 1),
+                                          ("height", h, desc.chroma_height(2) == 1))
+               if n % 2 and sub]
+        if odd:
+            raise OutputError(f"--pix-fmt {requested} needs an even {' and '.join(odd)}, and "
+                              f"the output is {w}x{h}; leave --pix-fmt out (vidsr then keeps "
+                              "the size with 4:4:4 or 4:2:2) or pick a 4:4:4 format")
         return requested
     vs, hs = layout.subsampling
     w, h = out_size
@@ -115,6 +136,15 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
 def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, str]:
     """Encoder options for the quality/speed settings (defaults per encoder)."""
     opts: dict[str, str] = {}
+    if options.crf is not None and name in CRF_RANGE:
+        lo, hi = CRF_RANGE[name]
+        if not lo <= options.crf <= hi:
+            raise OutputError(f"--crf {options.crf:g} is outside {name}'s range, {lo} to {hi} "
+                              "(lower is better quality)")
+    if options.preset is not None and name in PRESETS and options.preset not in PRESETS[name]:
+        takes = ", ".join(PRESETS[name]) if PRESETS[name] else "no presets (its speed is set " \
+            "for you)"
+        raise OutputError(f"--preset {options.preset}: {name} takes {takes}")
     crf = options.crf if options.crf is not None else _CRF_DEFAULT.get(name)
     preset = options.preset or _PRESET_DEFAULT.get(name)
     if name in NVENC:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,8 @@ def open_media(path: Path) -> Any:
     try:
         return av.open(str(path), metadata_errors="replace")
     except av.FFmpegError as exc:
+        if isinstance(exc, PermissionError) or exc.errno == errno.EACCES:
+            raise InputError(f"cannot read {path}: permission denied") from exc
         raise InputError(f"{path} cannot be opened as media ({exc.strerror or exc}): not a "
                          "video file, or a truncated/corrupt one") from exc
     except OSError as exc:

@@ -10,10 +10,12 @@ or data stream it cannot hold is dropped (with a warning).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 import av
+import av.logging
 import numpy as np
 
 from ..errors import OutputError
@@ -132,6 +134,7 @@ class VideoWriter:
         self._frame_fmt = self.layout.pix_fmt
         if self.pix_fmt != self._frame_fmt:
             self.notes.append(f"encoding {self._frame_fmt} planes as {self.pix_fmt}")
+            log.warning(self.notes[-1])
         self._map: dict[int, Any] = {}
         for src in streams:
             self._add_copy(src, supported)
@@ -161,13 +164,23 @@ class VideoWriter:
         return opts
 
     def _open_encoder(self, name: str) -> None:
+        if name == "libsvtav1":  # SVT-AV1 prints a 20-line banner at its default level, info
+            os.environ.setdefault("SVT_LOG", "1")  # errors only (its warnings are about threads)
+        level = av.logging.get_level()
+        av.logging.set_level(av.logging.ERROR)  # so the error carries the encoder's own reason
         try:
-            self._vs.codec_context.open()
+            with av.logging.Capture():
+                self._vs.codec_context.open()
         except av.FFmpegError as exc:
             hint = (" (NVENC needs an NVIDIA GPU and its driver's encoder library, "
                     "libnvidia-encode; try --codec libx264)" if name in NVENC else "")
+            text = str(exc)
+            why = text.split("last error log:")[-1].strip().rstrip(".") \
+                if "last error log:" in text else (exc.strerror or text)
             raise OutputError(f"cannot start the {name} encoder at {self.width}x{self.height} "
-                              f"{self.pix_fmt}: {exc.strerror or exc}{hint}") from exc
+                              f"{self.pix_fmt}: {why}{hint}") from exc
+        finally:
+            av.logging.set_level(level)
 
     def _add_copy(self, src: Any, supported: set[str]) -> None:
         plan = plan_copy(self._out, src, self.suffix, supported, self._samples)
