@@ -227,8 +227,31 @@ def test_mp4_drops_subrip_with_a_note(tmp_path, engine):
     summary = upscale_video(src, tmp_path / "out.mp4", model=engine)
     assert [k for k, _c, _m in read_video(tmp_path / "out.mp4")["streams"]] == ["video",
                                                                                  "audio"]
-    assert any("subtitle stream" in n and "dropped" in n for n in summary.notes)
+    assert any("subtitle stream" in n and "dropped (a .mkv output keeps it)" in n
+               for n in summary.notes)
     assert packets_of(tmp_path / "out.mp4", "audio") == packets_of(src, "audio")
+    # and the other way: MP4's mov_text has no place in Matroska (it said "use .mkv" there)
+    back = upscale_video(make_clip(tmp_path / "in.mp4", frames=2, subtitles=True),
+                         tmp_path / "out.mkv", model=engine)
+    assert any("(mov_text)" in n and "dropped (a .mp4 or .mov output keeps it)" in n
+               for n in back.notes), back.notes
+
+
+def test_muxers_list_codecs_under_their_implementation_names():
+    # DTS tracks and Blu-ray subtitles in Matroska were re-encoded or dropped: the muxer lists
+    # them as "dca" and "pgssub", not by their canonical names "dts" and "hdmv_pgs_subtitle"
+    import io
+
+    from vidsr.io.streams import listed
+
+    with av.open(io.BytesIO(), "w", format="matroska") as out:
+        supported = out.supported_codecs
+    for name in ("dca", "pgssub", "dvdsub", "aac"):
+        codec = av.Codec(name, "r")
+        assert listed(codec, supported), name
+    assert av.Codec("dca", "r").canonical_name not in supported  # why both names are needed
+    with av.open(io.BytesIO(), "w", format="webm") as out:
+        assert not listed(av.Codec("dca", "r"), out.supported_codecs)
 
 
 def test_mpegts_input_goes_to_mkv_with_aac_payload_intact(tmp_path, engine):

@@ -165,7 +165,7 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         log.debug("%s: kept as the video stream's timecode tag", label)
         return CopyPlan()
     why = f"a {suffix} file cannot hold it"
-    copyable = name in supported if name is not None else (
+    copyable = listed(cc.codec, supported) if name is not None else (
         src.type == "attachment" and suffix == ".mkv")
     if copyable and samples is not None and src.type != "attachment":
         refusal = trial_mux(out.format.name, src, samples(src.index))
@@ -182,5 +182,29 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         enc = AudioReencoder(out, src, target)
         enc.stream.metadata.update(stream_tags(dict(src.metadata)))
         return CopyPlan(enc, f"{label}: {why}; re-encoding it to {target}")
-    hint = " (use .mkv to keep it)" if src.type == "subtitle" else ""
+    holders = containers_for(cc.codec, suffix) if name is not None else []
+    hint = f" (a {' or '.join(holders)} output keeps it)" if holders else ""
     return CopyPlan(None, f"{label}: {why}; dropped{hint}")
+
+
+_FORMATS = {".mkv": "matroska", ".mp4": "mp4", ".mov": "mov", ".webm": "webm"}
+
+
+def listed(codec: Any, supported: set[str]) -> bool:
+    """Whether a muxer's ``supported`` codec names include ``codec`` (an ``av.Codec``). The
+    list holds FFmpeg's codec *implementation* names, which are not always the format's name:
+    DTS is ``dca`` there (canonical ``dts``), Blu-ray subtitles ``pgssub``
+    (``hdmv_pgs_subtitle``), DVD subtitles ``dvdsub``, so both names are looked up."""
+    return codec.name in supported or codec.canonical_name in supported
+
+
+def containers_for(codec: Any, suffix: str) -> list[str]:
+    """The other output containers vidsr writes whose muxer lists ``codec``."""
+    found = []
+    for ext, fmt in _FORMATS.items():
+        if ext == suffix:
+            continue
+        with av.open(io.BytesIO(), "w", format=fmt) as out:
+            if listed(codec, out.supported_codecs):
+                found.append(ext)
+    return found
