@@ -70,8 +70,9 @@ class RunSummary:
     pix_fmt: str
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def lines(self) -> list[str]:
-        """A short human-readable report (what the CLI prints at the end)."""
+    def lines(self, notes: bool = True) -> list[str]:
+        """A short human-readable report (what the CLI prints at the end, without the
+        ``notes``, which the library logs as warnings when they arise)."""
         (w, h), (ow, oh) = self.input_size, self.output_size
         out = [f"{self.src} ({w}x{h}) -> {self.dst} ({ow}x{oh}, {self.codec} {self.pix_fmt})",
                f"{self.frames} frames in {self.seconds:.2f} s ({self.fps:.1f} fps) with "
@@ -81,7 +82,8 @@ class RunSummary:
                    for name, sec in (("decode", self.decode_s), ("sr", self.sr_s),
                                      ("encode", self.encode_s)))
                + f"; bound by {self.bound}"]
-        out.extend(self.notes)
+        if notes:
+            out.extend(self.notes)
         return out
 
 

@@ -39,6 +39,15 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # n
     return f"vidsr: warning: {message}\n"
 
 
+class _LowerLevelFormatter(logging.Formatter):
+    """``vidsr: warning: ...``, as ``vidsr: error: ...`` and Python's warnings read."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord(record.__dict__)
+        record.levelname = record.levelname.lower()
+        return super().format(record)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidsr",
@@ -124,8 +133,9 @@ def _main(args_list: list[str], debug: bool) -> int:
     if at is not None:
         args_list = [*args_list[:at], "upscale", *args_list[at:]]
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="vidsr: %(levelname)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LowerLevelFormatter("vidsr: %(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[handler])
     warnings.formatwarning = _format_warning
     if not getattr(args, "func", None):
         parser.print_help()

@@ -156,6 +156,8 @@ class VideoReader:
         self.notes = [f"video stream #{s.index} ({s.codec_context.name}) is not copied: vidsr "
                       f"upscales stream #{self._stream.index} only"
                       for s in self._container.streams.video if s.index != self._stream.index]
+        for note in self.notes:
+            log.warning(note)
         self._next_index = 0
         self._skip_before: float | None = self._start if self._start > 0 else None
         self._started = False
