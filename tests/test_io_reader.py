@@ -102,6 +102,15 @@ def test_gray_source_gets_neutral_chroma(tmp_path):
         assert (f.u == 128).all() and (f.v == 128).all()
 
 
+def test_alpha_source_says_alpha_is_dropped(tmp_path):
+    src = make_clip(tmp_path / "alpha.mkv", codec="ffv1", pix_fmt="yuva420p", frames=2)
+    with VideoReader(src) as r:
+        assert r.info.chroma == "420" and len(list(r)) == 2
+        assert any("alpha channel (yuva420p) is not kept" in n for n in r.notes), r.notes
+    with VideoReader(make_clip(tmp_path / "plain.mkv", frames=2)) as r:
+        assert r.notes == []
+
+
 def test_start_duration_and_seek(tmp_path):
     src = make_clip(tmp_path / "s.mp4", frames=12)
     with VideoReader(src, start=0.2, duration=0.2) as r:

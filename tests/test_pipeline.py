@@ -159,6 +159,8 @@ def test_webm_reencodes_audio_it_cannot_hold(tmp_path, engine):
     b = read_video(tmp_path / "out.webm")
     assert [(k, c) for k, c, _m in b["streams"]] == [("video", "vp9"), ("audio", "opus")]
     assert any("re-encoding it to libopus" in n for n in summary.notes)
+    with av.open(str(src)) as a, av.open(str(tmp_path / "out.webm")) as b:
+        assert b.streams.audio[0].disposition == a.streams.audio[0].disposition  # "default"
     assert len(packets_of(tmp_path / "out.webm", "audio")[0]) > 5
 
 

@@ -112,7 +112,8 @@ def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
     if dst.exists() and not overwrite:
         raise OutputError(f"{dst} exists (use --overwrite to replace it)")
     if not os.access(dst.parent, os.W_OK):
-        raise OutputError(f"cannot write to {dst.parent}: permission denied")
+        raise OutputError(f"cannot write to {dst.parent}: permission denied (choose an output "
+                          "path in a folder you can write to)")
 
 
 def _model_name(model: str | Path | nn.Module | Engine) -> str:

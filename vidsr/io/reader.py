@@ -156,6 +156,9 @@ class VideoReader:
         self.notes = [f"video stream #{s.index} ({s.codec_context.name}) is not copied: vidsr "
                       f"upscales stream #{self._stream.index} only"
                       for s in self._container.streams.video if s.index != self._stream.index]
+        if self._has_alpha:
+            self.notes.append(f"the video's alpha channel ({self._stream.codec_context.pix_fmt}) "
+                              "is not kept: the output is opaque")
         for note in self.notes:
             log.warning(note)
         self._next_index = 0
@@ -183,6 +186,7 @@ class VideoReader:
             raise InputError(f"{self.path}: interlaced video is not supported; deinterlace it "
                              "first (e.g. ffmpeg -i IN -vf bwdif=mode=send_frame OUT)")
         layout, converted = frame_layout(frame, self.path)
+        self._has_alpha = any(c.is_alpha for c in frame.format.components)
         self._layout, self._convert = layout, converted
         fps = s.average_rate or s.guessed_rate or s.base_rate
         fps = Fraction(fps) if fps else None

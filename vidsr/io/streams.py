@@ -181,6 +181,8 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
     if src.type == "audio" and target in supported:
         enc = AudioReencoder(out, src, target)
         enc.stream.metadata.update(stream_tags(dict(src.metadata)))
+        with contextlib.suppress(AttributeError, TypeError, ValueError):
+            enc.stream.disposition = src.disposition  # "default", "comment", ...
         return CopyPlan(enc, f"{label}: {why}; re-encoding it to {target}")
     holders = containers_for(cc.codec, suffix) if name is not None else []
     hint = f" (a {' or '.join(holders)} output keeps it)" if holders else ""
