@@ -225,19 +225,42 @@ def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
         [p for _t, p in packets_of(src, "audio")[0]]
 
 
-def test_mp4_drops_subrip_with_a_note(tmp_path, engine):
-    src = make_clip(tmp_path / "in.mkv", frames=4, audio_tracks=1, subtitles=True)
-    summary = upscale_video(src, tmp_path / "out.mp4", model=engine)
-    assert [k for k, _c, _m in read_video(tmp_path / "out.mp4")["streams"]] == ["video",
-                                                                                 "audio"]
-    assert any("subtitle stream" in n and "dropped (a .mkv output keeps it)" in n
-               for n in summary.notes)
-    assert packets_of(tmp_path / "out.mp4", "audio") == packets_of(src, "audio")
-    # and the other way: MP4's mov_text has no place in Matroska (it said "use .mkv" there)
-    back = upscale_video(make_clip(tmp_path / "in.mp4", frames=2, subtitles=True),
-                         tmp_path / "out.mkv", model=engine)
-    assert any("(mov_text)" in n and "dropped (a .mp4 or .mov output keeps it)" in n
-               for n in back.notes), back.notes
+def _events(path) -> list[tuple[float, str]]:
+    """A file's subtitle events: (start in seconds, text), empty samples left out."""
+    out = []
+    for t, data in packets_of(path, "subtitle")[0]:
+        text = data[2:] if data[:2] == len(data[2:]).to_bytes(2, "big") else data  # mov_text
+        if text:
+            out.append((round(float(t), 3), text.decode()))
+    return out
+
+
+@pytest.mark.parametrize(("src_ext", "dst_ext", "codec", "reads_as"), [
+    (".mkv", ".mp4", "mov_text", "mov_text"), (".mp4", ".mkv", "subrip", "srt"),
+    (".mkv", ".webm", "webvtt", "webvtt")])
+def test_text_subtitles_are_converted_where_they_cannot_be_copied(tmp_path, engine, src_ext,
+                                                                  dst_ext, codec, reads_as):
+    # SubRip in MP4 and mov_text in Matroska were dropped; now converted, as ffmpeg -c:s does
+    src = make_clip(tmp_path / f"in{src_ext}", frames=24, subtitles=True)
+    dst = tmp_path / f"out{dst_ext}"
+    summary = upscale_video(src, dst, model=engine)
+    streams = read_video(dst)["streams"]
+    # (FFmpeg's first SubRip decoder is named "srt")
+    assert [(k, c) for k, c, _m in streams if k == "subtitle"] == [("subtitle", reads_as)]
+    assert [m.get("language") for k, _c, m in streams if k == "subtitle"] == ["eng"]
+    assert any(f"converted to {codec}" in n for n in summary.notes), summary.notes
+    want = _events(src)
+    assert len(want) == 5 and _events(dst) == want  # every event, same text, same time
+    if codec == "mov_text":  # players need the tx3g sample description (style, font table)
+        with av.open(str(dst)) as c:
+            assert b"ftab" in (c.streams.subtitles[0].codec_context.extradata or b"")
+
+
+def test_a_dropped_stream_names_the_containers_that_keep_it():
+    from vidsr.io.streams import containers_for
+
+    assert containers_for(av.Codec("dvdsub", "r"), ".webm") == [".mkv", ".mp4"]
+    assert containers_for(av.Codec("subrip", "r"), ".mp4") == [".mkv"]
 
 
 def test_muxers_list_codecs_under_their_implementation_names():

@@ -127,6 +127,58 @@ class AudioReencoder:
             self.out.mux(p)
 
 
+# text subtitles, by output container: the codec a text subtitle stream is converted to when
+# the container cannot hold its own (MP4's mov_text in Matroska, SubRip in MP4)
+CONTAINER_TEXT_SUBTITLES = {".mkv": "subrip", ".mp4": "mov_text", ".m4v": "mov_text",
+                            ".mov": "mov_text", ".webm": "webvtt"}
+TEXT_SUBTITLES = {"subrip", "srt", "mov_text", "ass", "ssa", "webvtt", "text"}
+
+
+class SubtitleConverter:
+    """Turn one text subtitle stream into another text codec, as ``ffmpeg -c:s`` does: FFmpeg's
+    decoder gives each event as ASS text, its encoder for ``codec`` writes that back (bold,
+    italic and line breaks survive; positioning and fonts may not). Each event keeps its
+    packet's time and duration. A packet that does not decode is skipped with a warning."""
+
+    def __init__(self, out: Any, src: Any, codec: str) -> None:
+        self.dec = src.codec_context
+        self.dec.open()  # its ASS header (styles) is what the encoder starts from
+        self.stream = out.add_stream(codec)
+        self.stream.time_base = src.time_base
+        self.enc = self.stream.codec_context
+        self.enc.time_base = src.time_base
+        self.enc.subtitle_header = self.dec.subtitle_header
+        self.enc.open()  # writes the codec's own header (MP4's tx3g sample description)
+        self.out, self.label = out, f"subtitle stream #{src.index}"
+        self.skipped = 0
+
+    def write(self, packet: Any) -> None:
+        """Convert one source packet (an event) and mux it."""
+        try:
+            subs = self.dec.decode2(packet)
+            converted = self.enc.encode_subtitle(subs) if subs is not None and subs.rects \
+                else None
+        except (av.FFmpegError, ValueError) as exc:
+            self.skipped += 1
+            if self.skipped == 1:
+                log.warning("%s: an event that does not convert was left out (%s)", self.label,
+                            exc)
+            return
+        if converted is None:
+            return
+        converted.stream = self.stream
+        converted.time_base = packet.time_base
+        converted.pts, converted.dts = packet.pts, packet.pts
+        converted.duration = packet.duration
+        self.out.mux(converted)
+
+    def flush(self) -> None:
+        """Nothing is buffered: each event is muxed as it comes."""
+
+
+TRANSCODERS = (AudioReencoder, SubtitleConverter)
+
+
 def trial_mux(format_name: str, src: Any, packets: list[Any]) -> str | None:
     """``None`` when a ``format_name`` container takes ``src``'s packets, else why not."""
     level = av.logging.get_level()
@@ -184,6 +236,19 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         with contextlib.suppress(AttributeError, TypeError, ValueError):
             enc.stream.disposition = src.disposition  # "default", "comment", ...
         return CopyPlan(enc, f"{label}: {why}; re-encoding it to {target}")
+    text = CONTAINER_TEXT_SUBTITLES.get(suffix)
+    if src.type == "subtitle" and name in TEXT_SUBTITLES and text is not None and \
+            listed(av.Codec(text, "w"), supported):
+        try:
+            conv = SubtitleConverter(out, src, text)
+        except (av.FFmpegError, ValueError) as exc:
+            log.debug("%s: cannot convert to %s (%s)", label, text, exc)
+        else:
+            conv.stream.metadata.update(stream_tags(dict(src.metadata)))
+            with contextlib.suppress(AttributeError, TypeError, ValueError):
+                conv.stream.disposition = src.disposition
+            return CopyPlan(conv, f"{label}: {why}; converted to {text} (text, bold and "
+                                  "italic kept; positions and fonts may not be)")
     holders = containers_for(cc.codec, suffix) if name is not None else []
     hint = f" (a {' or '.join(holders)} output keeps it)" if holders else ""
     return CopyPlan(None, f"{label}: {why}; dropped{hint}")

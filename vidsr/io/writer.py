@@ -36,7 +36,14 @@ from .formats import (
     value_of,
 )
 from .reader import StreamPacket, VideoInfo
-from .streams import AudioReencoder, SampleReader, plan_copy, stream_tags, tags_to_copy
+from .streams import (
+    TRANSCODERS,
+    AudioReencoder,
+    SampleReader,
+    plan_copy,
+    stream_tags,
+    tags_to_copy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -214,15 +221,15 @@ class VideoWriter:
         if dst is None:
             return
         try:
-            if isinstance(dst, AudioReencoder):
+            if isinstance(dst, TRANSCODERS):
                 dst.write(item.packet)
             else:
                 item.packet.stream = dst
                 self._out.mux(item.packet)
         except av.FFmpegError as exc:
-            what = (f"re-encoding audio stream #{item.stream_index} to "
-                    f"{dst.stream.codec_context.name} failed"
-                    if isinstance(dst, AudioReencoder) else f"cannot write {self.name}")
+            what = (f"converting {'audio' if isinstance(dst, AudioReencoder) else 'subtitle'} "
+                    f"stream #{item.stream_index} to {dst.stream.codec_context.name} failed"
+                    if isinstance(dst, TRANSCODERS) else f"cannot write {self.name}")
             raise OutputError(f"{what}: {exc.strerror or exc}") from exc
 
     def _encode(self, frame: Any) -> None:
@@ -246,7 +253,7 @@ class VideoWriter:
         try:
             self._encode(None)
             for dst in self._map.values():
-                if isinstance(dst, AudioReencoder):
+                if isinstance(dst, TRANSCODERS):
                     dst.flush()
             self._out.close()
         except av.FFmpegError as exc:
