@@ -92,6 +92,27 @@ def test_left_siting_phase() -> None:
     assert np.allclose(sample_positions(4, 2, 2, 0.5), [-0.25, 0.25, 0.75, 1.25])
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_chroma_can_move_to_another_siting(scale: int) -> None:
+    """A ramp that is linear in luma x, sampled at centre-sited 4:2:2 chroma positions, comes
+    out equal to that ramp at the output siting's positions (cubic keeps linear functions)."""
+    eng = Engine(f"bicubic-x{scale}", device="cpu")
+    i = np.arange(16, dtype=np.float64)
+    c = np.tile(40 + 6 * (2 * i + 0.5), (6, 1))  # chroma i sits at luma x = 2i + 1/2
+    for out, off in [("center", 0.5), ("left", 0.0)]:
+        got = eng.upscale_chroma(c.astype(np.uint8), "center", subsampling=(1, 2),
+                                 out_siting=out).astype(np.float64)
+        j = np.arange(got.shape[1])
+        x_in = (2 * j + off + 0.5) / scale - 0.5  # output chroma j in input luma x
+        inner = slice(4 * scale, -4 * scale)
+        assert np.abs(got[:, inner] - np.round(40 + 6 * x_in)[inner]).max() <= 1, out
+    # left siting moves the samples half an output pixel: 1.5 codes at x2, 1 at x3
+    assert np.abs(eng.upscale_chroma(c.astype(np.uint8), "center", subsampling=(1, 2),
+                                     out_siting="left").astype(int)
+                  - eng.upscale_chroma(c.astype(np.uint8), "center", subsampling=(1, 2))
+                  .astype(int))[:, 4 * scale:-4 * scale].mean() > 0.7
+
+
 @pytest.mark.parametrize("name", ["ecbsr-m2c4-x2", "esr-max-k3c2-x3", "esr-tm-k5c4-x4",
                                   "esr-tr-k3c2-x2", "esr-cnn-c2d2s3-x2", "bicubic-x2"])
 def test_luma_matches_reference(name: str) -> None:

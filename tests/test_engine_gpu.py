@@ -56,6 +56,12 @@ def test_cuda_chroma_matches_cpu(siting: str) -> None:
     cpu = Engine("bicubic-x2", device="cpu").upscale_chroma(c, siting)
     gpu = Engine("bicubic-x2", device="cuda").upscale_chroma(c, siting)
     _close(gpu, cpu, 0.999)
+    # 4:2:2 moved to left siting (the pipeline's choice for a centred 4:2:2 source)
+    cpu = Engine("bicubic-x2", device="cpu").upscale_chroma(c, siting, subsampling=(1, 2),
+                                                            out_siting="left")
+    gpu = Engine("bicubic-x2", device="cuda").upscale_chroma(c, siting, subsampling=(1, 2),
+                                                             out_siting="left")
+    _close(gpu, cpu, 0.999)
 
 
 def test_submit_collect_pipeline_order_and_values() -> None:

@@ -214,6 +214,24 @@ def test_reencoded_audio_keeps_its_timing(tmp_path, engine):
     assert loud(0.55, 0.70) < 0.01  # the gap, filled with silence in its place
 
 
+def test_centred_422_chroma_is_resited_for_the_encoder(tmp_path, engine):
+    # MJPEG 4:2:2 is centre-sited; H.264 4:2:2 has only co-sited ("left") chroma, so the
+    # upscale puts the chroma there instead of leaving centred samples under a left label
+    src = make_clip(tmp_path / "in.mkv", codec="mjpeg", pix_fmt="yuvj422p", frames=2)
+    dst = tmp_path / "out.mkv"
+    upscale_video(src, dst, model=engine, options=LOSSLESS)
+    with VideoReader(src) as r:
+        assert r.info.chroma_location == "center"
+        first = next(iter(r))
+    with VideoReader(dst) as r:
+        assert r.info.layout.subsampling == (1, 2) and r.info.chroma_location in ("left",
+                                                                                "unspecified")
+        got = next(iter(r)).u.astype(int)
+    moved = engine.upscale_chroma(first.u, "center", subsampling=(1, 2), out_siting="left")
+    kept = engine.upscale_chroma(first.u, "center", subsampling=(1, 2))
+    assert np.array_equal(got, moved) and not np.array_equal(got, kept)
+
+
 def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
     src = make_clip(tmp_path / "in.mkv", frames=3, audio_tracks=1, audio_codec="flac")
     summary = upscale_video(src, tmp_path / "out.mov", model=engine)  # MOV takes no FLAC

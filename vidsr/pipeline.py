@@ -26,6 +26,7 @@ from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
+from .io.formats import output_siting
 from .pipeline_stages import END, StageRunner
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
          cancel: threading.Event | None) -> RunSummary:
     info = reader.info
     siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
+    out_siting = output_siting(siting, subsampling)
     depth = 3 if engine.device.type == "cuda" else 1  # CUDA: upload, compute, download
 
     def sr(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:
@@ -208,7 +210,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
                 continue
             t0 = time.perf_counter()
             engine.submit(item.y, item.u, item.v, bit_depth=bits, siting=siting,
-                          subsampling=subsampling)
+                          subsampling=subsampling, out_siting=out_siting)
             in_flight.append(item)
             done = []
             while engine.pending() >= depth:

@@ -41,19 +41,24 @@ def siting_offsets(siting: str) -> tuple[float, float]:
     return SITINGS[key]
 
 
-def sample_positions(n_out: int, scale: int, factor: int, offset: float) -> np.ndarray:
-    """Input chroma coordinate of every output chroma sample along one axis."""
+def sample_positions(n_out: int, scale: int, factor: int, offset: float,
+                     out_offset: float | None = None) -> np.ndarray:
+    """Input chroma coordinate of every output chroma sample along one axis: input chroma sits
+    ``offset`` luma samples from its block's first luma sample, output chroma ``out_offset``
+    (default: the same siting)."""
+    out_offset = offset if out_offset is None else out_offset
     if factor == 1:
-        offset = 0.0  # not subsampled on this axis: chroma is co-sited with luma
+        offset = out_offset = 0.0  # not subsampled on this axis: chroma is co-sited with luma
     j = np.arange(n_out, dtype=np.float64)
-    return ((factor * j + offset + 0.5) / scale - 0.5 - offset) / factor
+    return ((factor * j + out_offset + 0.5) / scale - 0.5 - offset) / factor
 
 
 @lru_cache(maxsize=64)
-def phase_taps(scale: int, factor: int, offset: float) -> tuple[np.ndarray, int]:
+def phase_taps(scale: int, factor: int, offset: float,
+               out_offset: float | None = None) -> tuple[np.ndarray, int]:
     """``(taps, first)``: ``scale x T`` cubic weights per output phase over input offsets
     ``first .. first+T-1`` relative to the phase's base sample."""
-    u = sample_positions(scale, scale, factor, offset)  # phases of output block q = 0
+    u = sample_positions(scale, scale, factor, offset, out_offset)  # output block q = 0
     lo = int(np.floor(u.min())) - 1
     hi = int(np.floor(u.max())) + 2
     offs = np.arange(lo, hi + 1)
@@ -69,16 +74,27 @@ def _pad_crop(first: int, taps: int, n: int) -> tuple[int, int, int]:
     return before, after, before + first
 
 
+def sited_taps(scale: int, siting: str, subsampling: tuple[int, int],
+               out_siting: str | None = None) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """``(vertical taps, first, horizontal taps, first)`` (``phase_taps``) for chroma sited
+    ``siting`` in and ``out_siting`` (default the same) out."""
+    off_x, off_y = siting_offsets(siting)
+    out_x, out_y = siting_offsets(out_siting or siting)
+    fy, fx = subsampling
+    wy, first_y = phase_taps(scale, fy, off_y if fy > 1 else 0.0, out_y if fy > 1 else 0.0)
+    wx, first_x = phase_taps(scale, fx, off_x if fx > 1 else 0.0, out_x if fx > 1 else 0.0)
+    return wy, first_y, wx, first_x
+
+
 def upscale_plane_float(x: torch.Tensor, scale: int, siting: str = "left",
-                        subsampling: tuple[int, int] = (2, 2)) -> torch.Tensor:
-    """Upscale ``N x C x H x W`` float planes by ``scale`` keeping the chroma siting (float out).
+                        subsampling: tuple[int, int] = (2, 2),
+                        out_siting: str | None = None) -> torch.Tensor:
+    """Upscale ``N x C x H x W`` float planes by ``scale`` (float out), from chroma sited
+    ``siting`` to ``out_siting`` (default: the same).
 
     ``subsampling`` is ``(vertical, horizontal)``: (2, 2) for 4:2:0, (1, 2) for 4:2:2.
     """
-    off_x, off_y = siting_offsets(siting)
-    fy, fx = subsampling
-    wy, first_y = phase_taps(scale, fy, off_y if fy > 1 else 0.0)
-    wx, first_x = phase_taps(scale, fx, off_x if fx > 1 else 0.0)
+    wy, first_y, wx, first_x = sited_taps(scale, siting, subsampling, out_siting)
     n, c, h, w = x.shape
     s = scale
     ty, tx = wy.shape[1], wx.shape[1]

@@ -168,43 +168,49 @@ class Engine:
 
     @torch.inference_mode()
     def upscale_chroma(self, c: np.ndarray, siting: str = "left", bit_depth: int = 8,
-                       subsampling: tuple[int, int] = (2, 2)) -> np.ndarray:
+                       subsampling: tuple[int, int] = (2, 2),
+                       out_siting: str | None = None) -> np.ndarray:
         """Bicubic-upscale a chroma plane by ``scale`` (MATLAB's cubic, a = -0.5, edges
-        replicated) keeping its ``siting`` relative to the upscaled luma grid.
+        replicated) keeping its ``siting`` relative to the upscaled luma grid, or moving it to
+        ``out_siting``.
 
         ``subsampling`` is the chroma ``(vertical, horizontal)`` factor: (2, 2) for 4:2:0,
         (1, 2) for 4:2:2, (1, 1) for 4:4:4.
         """
         check_plane(c, bit_depth, "chroma plane")
         if self.device.type == "cuda":
-            return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling)
+            return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling, out_siting)
         x = torch.from_numpy(np.ascontiguousarray(c)).to(torch.float32)
-        out = upscale_plane_float(x[None, None], self.scale, siting, subsampling)
+        out = upscale_plane_float(x[None, None], self.scale, siting, subsampling, out_siting)
         return to_codes(out[0, 0], bit_depth)
 
     def upscale_frame(self, y: np.ndarray, u: np.ndarray | None = None,
                       v: np.ndarray | None = None, *, bit_depth: int = 8,
-                      siting: str = "left", subsampling: tuple[int, int] = (2, 2)) -> Frame:
+                      siting: str = "left", subsampling: tuple[int, int] = (2, 2),
+                      out_siting: str | None = None) -> Frame:
         """Upscale one frame's planes: SR on luma, siting-aware bicubic on both chroma planes."""
         yo = self.upscale_luma(y, bit_depth)
-        uo = None if u is None else self.upscale_chroma(u, siting, bit_depth, subsampling)
-        vo = None if v is None else self.upscale_chroma(v, siting, bit_depth, subsampling)
+        uo = None if u is None else self.upscale_chroma(u, siting, bit_depth, subsampling,
+                                                        out_siting)
+        vo = None if v is None else self.upscale_chroma(v, siting, bit_depth, subsampling,
+                                                        out_siting)
         return yo, uo, vo
 
     # -- asynchronous API -------------------------------------------------------------------
     def submit(self, y: np.ndarray, u: np.ndarray | None = None, v: np.ndarray | None = None,
                *, bit_depth: int = 8, siting: str = "left",
-               subsampling: tuple[int, int] = (2, 2)) -> int:
+               subsampling: tuple[int, int] = (2, 2), out_siting: str | None = None) -> int:
         """Queue a frame; returns its ticket. On CUDA the work is enqueued on the upload /
         compute / download streams and this returns at once, so consecutive frames overlap;
         on CPU the frame is computed here. Results come back, in order, from ``collect``."""
         ticket = self._next_ticket
         self._next_ticket += 1
         if self.device.type == "cuda":
-            self._cuda_pipe().submit(ticket, y, u, v, bit_depth, siting, subsampling)
+            self._cuda_pipe().submit(ticket, y, u, v, bit_depth, siting, subsampling,
+                                     out_siting)
         else:
             frame = self.upscale_frame(y, u, v, bit_depth=bit_depth, siting=siting,
-                                       subsampling=subsampling)
+                                       subsampling=subsampling, out_siting=out_siting)
             self._pending.append((ticket, frame))
         return ticket
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
-from .chroma import code_dtype, phase_taps, quantize, siting_offsets, upscale_plane_float
+from .chroma import code_dtype, quantize, sited_taps, upscale_plane_float
 from .cpu import tune_malloc
 from .formulations import ReduceFirstEdgeSR
 from .tiling import receptive_radius, run_tiled
@@ -243,22 +243,19 @@ class CudaPipeline:
         return self.runner_fp32
 
     def _chroma(self, src: torch.Tensor, dst: torch.Tensor, bit_depth: int, siting: str,
-                subsampling: tuple[int, int]) -> None:
+                subsampling: tuple[int, int], out_siting: str | None = None) -> None:
         s = self.scale
-        off_x, off_y = siting_offsets(siting)
-        fy, fx = subsampling
         if self.fused_chroma:
             from ..kernels import chroma_upscale
 
-            tv, first_v = phase_taps(s, fy, off_y if fy > 1 else 0.0)
-            th, first_h = phase_taps(s, fx, off_x if fx > 1 else 0.0)
+            tv, first_v, th, first_h = sited_taps(s, siting, subsampling, out_siting)
             view = src if bit_depth == 8 else src.view(torch.uint16)
             out = dst if bit_depth == 8 else dst.view(torch.uint16)
             chroma_upscale(view, s, th, tv, bit_depth, first_h=first_h, first_v=first_v,
                            out=out)
             return
         planes = src.float().reshape(1, -1, *src.shape[-2:])  # (H, W) or (2, H, W) -> 1xCxHxW
-        y = upscale_plane_float(planes, s, siting, subsampling)
+        y = upscale_plane_float(planes, s, siting, subsampling, out_siting)
         dst.copy_(quantize(y[0], bit_depth).view(dst.shape))
 
     # -- asynchronous API -------------------------------------------------------------------
@@ -270,7 +267,8 @@ class CudaPipeline:
 
     @torch.inference_mode()
     def submit(self, ticket: int, y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
-               bit_depth: int, siting: str, subsampling: tuple[int, int]) -> None:
+               bit_depth: int, siting: str, subsampling: tuple[int, int],
+               out_siting: str | None = None) -> None:
         planes = [p for p in (y, u, v) if p is not None]
         if len(self.order) >= self.depth:
             raise InputError(f"{self.depth} frames are already in flight: collect() first")
@@ -291,7 +289,7 @@ class CudaPipeline:
             self.compute.wait_event(slot.downloaded)  # its previous download has read dev_out
             self._luma(slot.dev_in[0], slot.dev_out[0], bit_depth)
             for src, dst in zip(slot.dev_in[1:], slot.dev_out[1:], strict=True):
-                self._chroma(src, dst, bit_depth, siting, subsampling)
+                self._chroma(src, dst, bit_depth, siting, subsampling, out_siting)
             slot.computed.record(self.compute)
         with self._on(self.download):
             self.download.wait_event(slot.computed)
@@ -320,12 +318,12 @@ class CudaPipeline:
         return self.collect()[1][0]
 
     def run_chroma(self, c: np.ndarray, siting: str, bit_depth: int,
-                   subsampling: tuple[int, int]) -> np.ndarray:
+                   subsampling: tuple[int, int], out_siting: str | None = None) -> np.ndarray:
         dt = _torch_dtype(bit_depth)
         src = torch.from_numpy(np.ascontiguousarray(c).view(
             np.uint8 if bit_depth == 8 else np.int16)).to(self.device)
         dst = torch.empty((c.shape[0] * self.scale, c.shape[1] * self.scale), dtype=dt,
                           device=self.device)
         with torch.inference_mode():
-            self._chroma(src, dst, bit_depth, siting, subsampling)
+            self._chroma(src, dst, bit_depth, siting, subsampling, out_siting)
         return _as_numpy_dtype(dst.cpu(), bit_depth)

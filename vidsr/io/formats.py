@@ -78,3 +78,11 @@ def layout_for(pix_fmt: str) -> PlaneLayout:
     if layout is None:
         raise ValueError(f"not a planar YUV format: {pix_fmt}")
     return layout
+
+
+def output_siting(siting: str, subsampling: tuple[int, int]) -> str:
+    """The siting upscaled chroma is written at: the input's, except for 4:2:2, which H.264,
+    HEVC, VP9 and AV1 only define co-sited with the first luma column ("left"): a centre-sited
+    4:2:2 source (MJPEG) is re-sited there rather than mislabelled. (4:2:0 siting is carried
+    by codecs and containers; 4:4:4 has none to move.)"""
+    return "left" if tuple(subsampling) == (1, 2) else siting

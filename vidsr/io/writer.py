@@ -33,6 +33,7 @@ from .formats import (
     COLOR_RANGES,
     COLOR_SPACES,
     COLOR_TRCS,
+    output_siting,
     value_of,
 )
 from .reader import StreamPacket, VideoInfo
@@ -149,11 +150,12 @@ class VideoWriter:
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
         info = self.info
-        if info.chroma_location in CHROMA_LOCATIONS.values() and \
-                info.chroma_location != "unspecified":
+        # where the pipeline puts the upscaled chroma (vidsr.io.formats.output_siting)
+        loc = output_siting(info.chroma_location, self.layout.subsampling)
+        if loc in CHROMA_LOCATIONS.values() and info.chroma_location != "unspecified":
             # a generic AVCodecContext option: x264, x265, SVT-AV1 and libvpx write it into the
             # bitstream, and the muxers into the container
-            opts.setdefault("chroma_sample_location", info.chroma_location)
+            opts.setdefault("chroma_sample_location", loc)
         if not (info.mastering_display or info.content_light):
             return opts
         if name == "libx265":
