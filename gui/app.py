@@ -13,9 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from vidsr.errors import InputError, OutputError, VidsrError
 from vidsr.sizes import parse_size
@@ -76,6 +78,32 @@ def _need_display(screenshot: bool) -> None:
                          "--screenshot out.png to render offscreen")
 
 
+def _exec_until_signalled(app: Any, window: Any) -> int:
+    """``app.exec()``, with Ctrl-C, SIGTERM and SIGHUP closing the window as its close button
+    does; returns 128 + the signal then. Qt's loop runs no Python signal handler by itself (and
+    an exception raised in a slot aborts PyQt), so a timer gives the handler its turn."""
+    from PyQt6.QtCore import QTimer
+
+    got: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        got.append(signum)
+        window.close()
+
+    wanted = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)]
+    previous = {sig: signal.signal(sig, on_signal) for sig in wanted if sig is not None}
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+    try:
+        status = app.exec()
+    finally:
+        tick.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 + got[0] if got else int(status)
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the window (or render the screenshot); returns the exit status."""
     if args.input and args.webcam is not None:
@@ -116,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         window.open_camera(args.webcam)
     with ErrorRelay(window.show_error):
         if not (args.screenshot or args.bench):
-            return app.exec()
+            return _exec_until_signalled(app, window)
         try:
             if args.bench:
                 bench(app, window, args.bench, args.at)

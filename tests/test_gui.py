@@ -392,3 +392,33 @@ def test_screenshot_shows_the_frame_at_the_time_asked(qapp, qtbot, clip: Path,  
         assert QImage(str(tmp_path / "at.png")).width() == win.width()
     finally:
         win.close()
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM") or os.name != "posix",
+                    reason="POSIX signals")
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_window_closes_on_a_signal(tmp_path, signame):
+    # Qt's loop never ran Python's handlers: SIGTERM killed the app outright, and an exception
+    # raised from a handler inside a slot aborts PyQt; now the window closes and the status
+    # says which signal
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src = make_clip(tmp_path / "a.mp4", frames=48)
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "vidsr", "gui", str(src), "--models",
+                             "bicubic-x2"], env=env, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        time.sleep(4)  # torch and Qt imported, the window up
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        signum = getattr(signal, signame)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signum, err
+    assert "Traceback" not in err, err
