@@ -72,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     recorder = None
     try:
         if args.output:
-            options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset)
+            options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
+                                    realtime=True)
             recorder = Recorder(args.output, source.size, source.fps, engine.scale,
                                 matrix=args.matrix, full_range=args.full_range,
                                 options=options, overwrite=args.overwrite)
@@ -168,8 +169,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="list the cameras that work and exit")
     p.add_argument("--codec", help="encoder for -o (default by container)")
     p.add_argument("--crf", type=float, help="quality for -o")
-    p.add_argument("--preset", default="ultrafast", help="encoder preset for -o "
-                   "(default ultrafast: recording must keep up with the camera; measured on 2 "
-                   "cores at 1280x960: 36.9 fps recording with ultrafast, 23.1 with veryfast)")
+    p.add_argument("--preset", default=None, help="encoder preset for -o (default: the "
+                   "encoder's fastest, ultrafast for x264/x265: recording must keep up with the "
+                   "camera; measured on 2 cores at 1280x960: 36.9 fps recording with ultrafast, "
+                   "23.1 with veryfast)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     p.set_defaults(func=run)

@@ -23,6 +23,7 @@ CONTAINER_AUDIO = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aa
 NVENC = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
 _CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 _PRESET_DEFAULT = {"libx264": "fast", "libx265": "fast"}
+_FASTEST_PRESET = {"libx264": "ultrafast", "libx265": "ultrafast"}  # EncodeOptions.realtime
 # the presets each encoder takes (libsvtav1: a number, -2 slowest to 13 fastest)
 _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
                  "slower", "veryslow", "placebo")
@@ -44,12 +45,15 @@ class EncodeOptions:
     ``codec``: an FFmpeg encoder name (``libx264``, ``libx265``, ``h264_nvenc``...). ``crf``:
     constant-quality level (``cq`` for NVENC). ``preset``: the encoder's speed preset.
     ``pix_fmt``: output pixel format (default: the source's bit depth and chroma layout).
+    ``realtime``: without a ``preset``, each encoder's fastest setting instead of its default
+    (a recording must keep up with the camera).
     """
 
     codec: str | None = None
     crf: float | None = None
     preset: str | None = None
     pix_fmt: str | None = None
+    realtime: bool = False
 
 
 def default_codec(suffix: str, bit_depth: int, supported: set[str]) -> str:
@@ -146,11 +150,12 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
             "for you)"
         raise OutputError(f"--preset {options.preset}: {name} takes {takes}")
     crf = options.crf if options.crf is not None else _CRF_DEFAULT.get(name)
-    preset = options.preset or _PRESET_DEFAULT.get(name)
+    fast = options.realtime and options.preset is None
+    preset = options.preset or (_FASTEST_PRESET if fast else _PRESET_DEFAULT).get(name)
     if name in NVENC:
         if crf is not None:
             opts.update(rc="vbr", cq=f"{crf:g}")
-        opts["preset"] = options.preset or "p4"
+        opts["preset"] = options.preset or ("p1" if fast else "p4")
         return opts
     if crf is not None:
         opts["crf"] = f"{crf:g}"
@@ -159,9 +164,10 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
     if name == "libx265":
         opts["x265-params"] = "log-level=error"
     elif name == "libvpx-vp9":
-        opts.update({"b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"})
+        opts.update({"b": "0", "row-mt": "1", "deadline": "realtime" if fast else "good",
+                     "cpu-used": "8" if fast else "4"})
     elif name == "libsvtav1" and options.preset is None:
-        opts["preset"] = "8"
+        opts["preset"] = "12" if fast else "8"
     return opts
 
 
