@@ -548,6 +548,12 @@ def test_extended_resume_equals_the_longer_run(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="batch differs"):
         train(longer.replace(batch=2), [data], tmp_path / "b",
               resume=tmp_path / "b" / "last.ckpt", **kw)
+    # --steps is checked like a recipe: a cosine run made longer has a different rate already
+    # (it was accepted, and the result matched no from-scratch run), and fewer steps than taken
+    with pytest.raises(InputError, match="--steps 12 does not extend.*learning rate"):
+        train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", steps=12, **kw)
+    with pytest.raises(InputError, match="--steps 4 does not extend.*at step 6"):
+        train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", steps=4, **kw)
     result = train(longer, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
     assert result.step == 10
     assert load_checkpoint(tmp_path / "b" / "last.ckpt")["recipe"]["steps"] == 10

@@ -314,22 +314,27 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     ckpt = load_checkpoint(resume) if resume else None
     if ckpt is not None:
         earlier = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
+        changed = recipe is not None or (steps is not None and steps != earlier.steps)
         if recipe is not None:
             recipe = recipe.replace(model=parse_name(recipe.model or earlier.model).name)
             if recipe.teacher == earlier.teacher and not recipe.teacher_sha256:
                 recipe = recipe.replace(teacher_sha256=earlier.teacher_sha256)
             if recipe.init_weights == earlier.init_weights and not recipe.init_sha256:
                 recipe = recipe.replace(init_sha256=earlier.init_sha256)
-            why = recipe.extends(earlier, ckpt["step"])
-            if why:
-                raise InputError(f"the recipe does not extend {resume}: {why}")
-            log.info("extending the run in %s to %d steps", resume, recipe.steps)
         else:
             recipe = earlier
+        if steps is not None:  # --steps is a recipe change like any other: checked the same
+            recipe = recipe.replace(steps=steps)
+        if changed:
+            why = recipe.extends(earlier, ckpt["step"])
+            if why:
+                what = "the recipe" if steps is None else "--steps " + str(steps)
+                raise InputError(f"{what} does not extend {resume}: {why}")
+            log.info("extending the run in %s to %d steps", resume, recipe.steps)
+    elif recipe is not None and steps is not None:
+        recipe = recipe.replace(steps=steps)
     if recipe is None or not recipe.model:
         raise WeightsError("the recipe names no model (give --model or a recipe with 'model')")
-    if steps is not None:
-        recipe = recipe.replace(steps=steps)
     spec = parse_name(recipe.model)
     recipe = recipe.replace(model=spec.name)
 
