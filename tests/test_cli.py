@@ -42,6 +42,32 @@ def test_image_command(tmp_path, capsys) -> None:
     assert "exists" in capsys.readouterr().err
 
 
+def test_image_keeps_alpha_and_orientation_and_refuses_bad_outputs(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(1)
+    rgba = tmp_path / "a.png"
+    cv2.imwrite(str(rgba), rng.integers(0, 256, (12, 10, 4), dtype=np.uint8))
+    assert main(["image", str(rgba), "--model", "bicubic-x2"]) == 0
+    out = cv2.imread(str(tmp_path / "a_bicubic-x2.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (24, 20, 4)  # alpha was dropped
+    jpg = tmp_path / "r.jpg"  # stored 10 wide, 12 high; EXIF orientation 6: shown 12 x 10
+    assert cv2.imwrite(str(jpg), rng.integers(0, 256, (12, 10, 3), dtype=np.uint8))
+    data = jpg.read_bytes()  # an APP1 Exif segment with Orientation = 6 after SOI
+    tiff = b"MM\x00*\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06\x00\x00" \
+        b"\x00\x00\x00\x00"
+    app1 = b"Exif\x00\x00" + tiff
+    jpg.write_bytes(data[:2] + b"\xff\xe1" + (len(app1) + 2).to_bytes(2, "big") + app1 + data[2:])
+    assert main(["image", str(jpg), "--model", "bicubic-x2"]) == 0  # default name: .png
+    assert cv2.imread(str(tmp_path / "r_bicubic-x2.png")).shape == (20, 24, 3)
+    capsys.readouterr()
+    for dst in (tmp_path / "x.foo", tmp_path / "noext", tmp_path):  # were tracebacks
+        assert main(["image", str(rgba), "-o", str(dst), "--model", "bicubic-x2",
+                     "--overwrite"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("vidsr: error: "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_bicubic-x2.png", "r.jpg",
+                                                          "r_bicubic-x2.png"]
+
+
 def test_unknown_model_is_one_error_line(tmp_path, capsys) -> None:
     src = tmp_path / "in.png"
     cv2.imwrite(str(src), np.zeros((4, 4, 3), np.uint8))
