@@ -179,3 +179,27 @@ def test_the_console_entry_flushes_before_its_fast_exit() -> None:
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and bad.stderr.strip() == "vidsr: error: no such file: " \
         "no-such-file.mp4"
+
+
+@pytest.mark.parametrize("case", ["tiny_eval", "eval_json_folder", "bench_json_folder",
+                                  "bench_frames", "bench_threads"])
+def test_eval_and_bench_refuse_bad_arguments_in_one_line(tmp_path, capsys, case) -> None:
+    # tiny images were tracebacks (or SSIM nan); a --json into a missing folder failed only
+    # after the work; --frames 0 ran 5 frames
+    (tmp_path / "set").mkdir()
+    side = 8 if case == "tiny_eval" else 40
+    img = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "set" / "a.png"), img)
+    bench = ["bench", "--sizes", "64x48", "--no-e2e", "--models", "bicubic-x2", "--device",
+             "cpu"]
+    argv = {"tiny_eval": ["eval", "-m", "bicubic-x2", "--data", str(tmp_path / "set")],
+            "eval_json_folder": ["eval", "-m", "bicubic-x2", "--data", str(tmp_path / "set"),
+                                 "--json", str(tmp_path / "no" / "x.json")],
+            "bench_json_folder": [*bench, "--json", str(tmp_path / "no" / "x.json")],
+            "bench_frames": [*bench, "--frames", "0"],
+            "bench_threads": [*bench, "--threads", "0"]}[case]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidsr: error: "), err
+    assert "PSNR" not in captured.out  # refused before any work

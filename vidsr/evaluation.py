@@ -57,9 +57,18 @@ def crop_to_scale(hr: np.ndarray, scale: int) -> np.ndarray:
     return hr[: h - h % scale, : w - w % scale]
 
 
+# SSIM's 11 x 11 window must fit inside the shaved HR image
+MIN_EVAL_SIDE = 11
+
+
 def make_pair(hr: np.ndarray, scale: int, name: str = "") -> EvalPair:
     """Crop ``hr`` to a multiple of ``scale``, downscale it MATLAB-style, take BT.601 Y of both."""
     hr = crop_to_scale(hr, scale)
+    need = MIN_EVAL_SIDE + 2 * scale  # the protocol shaves `scale` pixels off each border
+    if min(hr.shape[:2]) < need:
+        h, w = hr.shape[:2]
+        raise DataError(f"{name or 'an image'} is {w}x{h} after the crop to a multiple of "
+                        f"{scale}: too small to score at x{scale} (at least {need}x{need})")
     lr = imresize(hr, 1.0 / scale)
     return EvalPair(name, rgb_to_y(lr), rgb_to_y(hr))
 
