@@ -509,8 +509,10 @@ def test_sigterm_checkpoints_and_exits_143(tmp_path: Path) -> None:
     resume, and exits 128 + SIGTERM; the checkpoint resumes."""
     data, _val = _tiny(tmp_path)
     recipe = tmp_path / "r.toml"
+    # a constant rate, so that the resume below may cut the run short (--steps): a cosine
+    # schedule of another length is another run, which a resume refuses
     recipe.write_text('model = "esr-max-k3c2-x2"\nsteps = 10000000\nbatch = 2\n'
-                      'lr_patch = 6\nval_every = 10000000\n')
+                      'lr_patch = 6\nval_every = 10000000\nschedule = "constant"\n')
     out = tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidsr", "train", "--recipe", str(recipe), "--data", str(data),
