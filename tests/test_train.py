@@ -854,3 +854,32 @@ def test_train_on_cuda_without_cuda_is_one_clear_error(tmp_path: Path) -> None:
         train(Recipe(model="esr-max-k3c2-x2", steps=1), [tmp_path], tmp_path / "o",
               device="cuda", show_progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> None:
+    # each was a traceback, or (a second run into a used --out) silently replaced that run
+    data, val = _tiny(tmp_path)
+    base = ["train", "--data", str(data), "--no-progress", "--steps", "2"]
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(b"model = \"esr-max-k3c2-x2\"\n# \xff\xfe\n")
+    notckpt = tmp_path / "x.ckpt"
+    cv2.imwrite(str(tmp_path / "x.png"), np.zeros((8, 8, 3), np.uint8))
+    notckpt.write_bytes((tmp_path / "x.png").read_bytes())
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "esr-max-k3c2-x2"\nbatch = 2\nlr_patch = 6\nval_every = 2\n')
+    first = ["--recipe", str(recipe), "--out", str(tmp_path / "run"), "--val", str(val)]
+    assert main([*base, *first]) == 0
+    assert not (tmp_path / "run" / ".lock").exists()  # it was left behind by every run
+    capsys.readouterr()
+    for args, said in [
+        (["-m", "bicubic-x2", "--out", str(tmp_path / "b")], "no weights to train"),
+        (["--recipe", str(bad), "--out", str(tmp_path / "c")], "not a text (UTF-8)"),
+        (["--resume", str(notckpt), "--out", str(tmp_path / "d")], "not a vidsr training"),
+        (["-m", "esr-tm-k3c2-x2", "--out", str(tmp_path / "run")], "holds a training run"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "e"), "--val",
+          str(tmp_path / "nope")], "not a folder"),
+    ]:
+        assert main([*base, *args]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
+    assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..api import is_weights_path, load_model, upscale_plane
 from ..errors import Cancelled, InputError, WeightsError
-from ..evaluation import EvalPair, evaluate, load_pairs
+from ..evaluation import EvalPair, evaluate, image_files, load_pairs
 from ..metrics import mse
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
@@ -239,8 +239,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a training checkpoint (tensors and plain values only; no code is executed)."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as exc:
-        raise WeightsError(f"cannot read checkpoint {path}: {exc}") from exc
+    except OSError as exc:
+        raise WeightsError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure: not a checkpoint
+        raise WeightsError(f"{path} is not a vidsr training checkpoint "
+                           f"({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise WeightsError(f"{path} is not a vidsr training checkpoint")
     return ckpt
@@ -303,6 +306,7 @@ def _run_lock(out: Path) -> Iterator[None]:
         try:
             yield
         finally:
+            (out / ".lock").unlink(missing_ok=True)  # still held: no other run is waiting on it
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
@@ -337,6 +341,13 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         raise WeightsError("the recipe names no model (give --model or a recipe with 'model')")
     spec = parse_name(recipe.model)
     recipe = recipe.replace(model=spec.name)
+    if not spec.trainable:
+        raise InputError(f"{spec.name} has no weights to train")
+    if ckpt is None and (out / "last.ckpt").exists():
+        raise InputError(f"{out} holds a training run already (last.ckpt): continue it with "
+                         f"--resume {out / 'last.ckpt'}, or give another --out")
+    for folder in val_dirs:  # before the training planes are built: minutes on a big set
+        image_files(folder)
 
     teacher = None
     if recipe.distill:

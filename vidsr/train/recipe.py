@@ -260,6 +260,8 @@ def load_recipe(path: str | Path) -> Recipe:
         raw = tomllib.loads(path.read_text())
     except OSError as exc:
         raise InputError(f"cannot read recipe {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path} is not a text (UTF-8) TOML file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}") from exc
     return recipe_from_dict(raw, str(path))
