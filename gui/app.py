@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import sys
@@ -114,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--screenshot needs INPUT or --webcam")
     if args.screenshot and not Path(args.screenshot).resolve().parent.is_dir():
         raise OutputError(f"output folder does not exist: {Path(args.screenshot).parent}")
+    if not (math.isfinite(args.at) and args.at >= 0):
+        raise InputError(f"--at must be a time >= 0 seconds, got {args.at:g}")
+    if args.zoom is not None and not (math.isfinite(args.zoom) and args.zoom > 0):
+        raise InputError(f"--zoom must be > 0, got {args.zoom:g}")
     size = parse_size(args.window_size, what="--window-size")
     if args.bench is not None and not args.input:
         raise InputError("--bench needs a video file INPUT")

@@ -70,6 +70,9 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
     wait_frame(1)
     source = window.source
     if source is not None and source.seekable:
+        if source.duration and at > source.duration:  # the seek found no frame: a 300 s wait
+            raise InputError(f"--at {at:g} s is past the end of the video "
+                             f"({source.duration:.2f} s long)")
         fps = source.fps or 30.0
         start = max(0.0, at - warmup / fps)
         window.seek(start)

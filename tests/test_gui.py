@@ -376,6 +376,14 @@ def test_lighter_preview_without_cuda_and_the_entry_point(qapp, clip: Path,  # n
                  "--window-size", "900x500"]) == 0
     assert (QImage(str(out)).width(), QImage(str(out)).height()) == (900, 500)
     assert main([str(tmp_path / "missing.mp4"), "--screenshot", str(out)]) == 1
+    # a time past the end waited 300 s for a frame; a negative one or zoom 0 were taken
+    import time
+
+    t0 = time.monotonic()
+    for extra in (["--at", "999"], ["--at", "-1"], ["--zoom", "0"]):
+        assert main([str(clip), "--screenshot", str(tmp_path / "x.png"), "--device", "cpu",
+                     *extra]) == 1, extra
+    assert time.monotonic() - t0 < 60 and not (tmp_path / "x.png").exists()
 
 
 def test_screenshot_shows_the_frame_at_the_time_asked(qapp, qtbot, clip: Path,  # noqa: ANN001
