@@ -203,3 +203,12 @@ def test_eval_and_bench_refuse_bad_arguments_in_one_line(tmp_path, capsys, case)
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vidsr: error: "), err
     assert "PSNR" not in captured.out  # refused before any work
+
+
+def test_a_mistyped_command_is_named_and_debug_goes_anywhere(capsys) -> None:
+    assert main(["modles"]) == 1  # was "no such file: modles"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["vidsr: error: no such command or file: modles (did you mean 'vidsr "
+                   "models'?)"]
+    assert main(["models", "--debug"]) == 0  # was "unrecognized arguments: --debug"
+    assert "ecbsr-m4c16-x2" in capsys.readouterr().out

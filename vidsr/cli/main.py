@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import importlib
 import io
 import logging
@@ -18,9 +19,10 @@ import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from .. import __version__
-from ..errors import VidsrError
+from ..errors import InputError, VidsrError
 
 # Subcommand name -> module under vidsr.cli. The first is the default command.
 COMMANDS = {
@@ -129,8 +131,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args_list: list[str], debug: bool) -> int:
     parser = build_parser()
     names = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
+    # --debug is read above wherever it stands; the subcommands' parsers do not know it
+    args_list = (["--debug"] if debug else []) + [a for a in args_list if a != "--debug"]
     at = _default_command_at(args_list, names) if "upscale" in names else None
     if at is not None:
+        first = args_list[at]
+        close = difflib.get_close_matches(first, sorted(names), n=1, cutoff=0.7)
+        if close and not Path(first).exists() and not Path(first).suffix:
+            raise InputError(f"no such command or file: {first} (did you mean "
+                             f"'vidsr {close[0]}'?)")
         args_list = [*args_list[:at], "upscale", *args_list[at:]]
     args = parser.parse_args(args_list)
     handler = logging.StreamHandler()
