@@ -883,3 +883,13 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
+
+
+def test_a_shipped_recipe_finds_its_start_weights_from_any_folder(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    # recipes name their starts as recipes/teachers/..., which only resolved from the repo root
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "esr-max-k7c4-x2.toml"
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe(shipped)
+    assert recipe.init_weights.endswith("recipes/teachers/esr-max-k7c4-x2-09de6e45.safetensors")
+    assert Path(recipe.init_weights).is_file()

@@ -264,4 +264,19 @@ def load_recipe(path: str | Path) -> Recipe:
         raise InputError(f"{path} is not a text (UTF-8) TOML file") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"{path} is not valid TOML: {exc}") from exc
-    return recipe_from_dict(raw, str(path))
+    recipe = recipe_from_dict(raw, str(path))
+    found = {f: _beside(path, getattr(recipe, f)) for f in ("init_weights", "teacher")}
+    return recipe.replace(**{f: v for f, v in found.items() if v is not None})
+
+
+def _beside(recipe_path: Path, name: str) -> str | None:
+    """A relative weights path in a recipe that is not there from the current folder, found
+    from the recipe's own folder or one above it (the shipped recipes name their teachers as
+    ``recipes/teachers/...``, from the repository root); None to leave ``name`` as it is (a
+    model name, an absolute path, or one that resolves from here)."""
+    if not name.endswith(".safetensors") or Path(name).is_absolute() or Path(name).exists():
+        return None
+    for folder in recipe_path.resolve().parents:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
