@@ -124,3 +124,11 @@ def test_recorder_abort_leaves_nothing(tmp_path: Path) -> None:
     rec = Recorder(out, (W, H), 30.0, 2)
     rec.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_that_is_not_video_is_one_line(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "notvideo.mp4"
+    bad.write_text("not a video\n" * 20)
+    assert main(["webcam", "--camera", str(bad), "--no-display", "--frames", "2"]) == 1
+    err = capfd.readouterr().err.strip().splitlines()  # OpenCV's FFmpeg printed a line first
+    assert len(err) == 1 and "cannot be opened as a video" in err[0], err

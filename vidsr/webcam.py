@@ -10,6 +10,7 @@ Capture runs in its own thread, joined to the processing loop by a bounded queue
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -159,6 +160,8 @@ class VideoFileSource(_OpenCVSource):
         path = Path(path)
         if not path.is_file():
             raise InputError(f"no such file: {path}")
+        # OpenCV's FFmpeg prints its own errors ("moov atom not found") before ours; quiet
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         cap = cv2.VideoCapture(str(path))
         if not cap.isOpened():
             cap.release()
