@@ -132,3 +132,16 @@ def test_a_file_that_is_not_video_is_one_line(tmp_path: Path, capfd: pytest.Capt
     assert main(["webcam", "--camera", str(bad), "--no-display", "--frames", "2"]) == 1
     err = capfd.readouterr().err.strip().splitlines()  # OpenCV's FFmpeg printed a line first
     assert len(err) == 1 and "cannot be opened as a video" in err[0], err
+
+
+def test_a_file_keeps_its_shape(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # a portrait file was stretched to the camera default, 640x480, unasked
+    from media import make_clip
+
+    clip = make_clip(tmp_path / "tall.mp4", width=48, height=64, frames=3)
+    assert main(["webcam", "--camera", str(clip), "--no-display", "--model", "bicubic-x2",
+                 "--frames", "3"]) == 0
+    assert "48x64 -> 96x128" in capsys.readouterr().out
+    assert main(["webcam", "--camera", str(clip), "--no-display", "--model", "bicubic-x2",
+                 "--frames", "3", "--size", "64x48"]) == 0  # a size asked for is kept
+    assert "64x48 -> 128x96" in capsys.readouterr().out

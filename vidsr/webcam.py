@@ -163,16 +163,23 @@ class VideoFileSource(_OpenCVSource):
         # OpenCV's FFmpeg prints its own errors ("moov atom not found") before ours; quiet
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
         cap = cv2.VideoCapture(str(path))
-        if not cap.isOpened():
+        ok, first = cap.read() if cap.isOpened() else (False, None)
+        if not ok:
             cap.release()
             raise InputError(f"{path} cannot be opened as a video")
-        super().__init__(cap, size, str(path))
+        # by default the first frame's own size (OpenCV applies a rotation tag, which the
+        # width and height it reports do not); a size given is what the frames become
+        super().__init__(cap, size or (first.shape[1], first.shape[0]), str(path))
+        self._pending: np.ndarray | None = first
         self._loop = loop
         self._realtime = realtime
         self._next_due: float | None = None
 
     def read(self) -> np.ndarray | None:
-        ok, frame = self._cap.read()
+        if self._pending is not None:
+            ok, frame, self._pending = True, self._pending, None
+        else:
+            ok, frame = self._cap.read()
         if not ok and self._loop:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self._cap.read()

@@ -49,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
         found = list_cameras()
         print("cameras: " + (", ".join(map(str, found)) if found else "none found (indices 0-9)"))
         return 0
-    size = parse_size(args.size)
+    camera_index = str(args.camera).isdigit()
+    # a camera is asked for 640x480 by default; a file plays at its own size unless --size
+    # says otherwise
+    size = parse_size(args.size) if args.size else ((640, 480) if camera_index else None)
     if not args.no_display and not _has_display():
         raise InputError("no display to show the video on (DISPLAY is not set); "
                          "use --no-display (with -o to record)")
@@ -148,7 +151,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="camera index (default 0), or a video file to play as a camera")
     p.add_argument("-m", "--model", default="esr-max-x2",
                    help="model name, alias or weights file (default esr-max-x2)")
-    p.add_argument("--size", default="640x480", help="capture size WxH (default 640x480)")
+    p.add_argument("--size", default=None, help="capture size WxH (default 640x480 for a "
+                   "camera; a file plays at its own size, or resized to WxH)")
     p.add_argument("-o", "--output", help="record the upscaled video to this file")
     p.add_argument("--no-display", action="store_true",
                    help="no window (headless; combine with -o or --frames)")
