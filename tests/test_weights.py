@@ -72,3 +72,17 @@ def test_beats_bicubic_on_synthetic_images(name: str) -> None:
     assert np.mean(ours) > np.mean(base) + 0.1, (np.mean(ours), np.mean(base))
     # The registry's own numbers must also beat bicubic on the real benchmarks.
     assert ENTRIES[name].metrics["Set5"]["psnr"] > {2: 33.66, 3: 30.39, 4: 28.42}[scale]
+
+
+def test_saved_weights_get_the_usual_file_mode(tmp_path: Path) -> None:
+    import os
+
+    from vidsr.weights import save_weights
+
+    model = load_model("esr-max-k3c2-x2", pretrained=False)
+    mask = os.umask(0o022)
+    try:
+        path = save_weights(model, model.spec, tmp_path / "w.safetensors")
+    finally:
+        os.umask(mask)
+    assert os.stat(path).st_mode & 0o777 == 0o644  # safetensors alone gives 0600

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,9 @@ def save_weights(module: nn.Module, spec: ModelSpec, path: str | Path, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
+    mask = os.umask(0)  # safetensors creates the file 0600; give it the usual mode
+    os.umask(mask)
+    os.chmod(tmp, 0o666 & ~mask)
     tmp.replace(path)
     return path
 
