@@ -35,8 +35,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--webcam", type=int, metavar="N", help="open camera N instead of a file")
     p.add_argument("--models", help="comma-separated models for the panes (default: "
                    "bicubic, esr-max, esr-tm, ecbsr at the chosen scale)")
-    p.add_argument("--panes", type=int, default=4, choices=(2, 3, 4), help="panes (default 4)")
-    p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="x2, x3 or x4")
+    p.add_argument("--panes", type=int, default=None, choices=(2, 3, 4),
+                   help="panes (default 4, or one per --models entry)")
+    p.add_argument("--scale", type=int, default=None, choices=(2, 3, 4),
+                   help="x2, x3 or x4 (default 2, or the --models' scale)")
     p.add_argument("--wipe", action="store_true", help="start in wipe (split) mode")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--preview-height", type=int, metavar="LINES",
@@ -77,6 +79,29 @@ def _need_display(screenshot: bool) -> None:
                                                  or os.environ.get("QT_QPA_PLATFORM")):
         raise InputError("no display to open a window on (DISPLAY is not set); use "
                          "--screenshot out.png to render offscreen")
+
+
+def pane_plan(models_arg: str | None, scale: int | None,
+              panes: int | None) -> tuple[list[str] | None, int, int]:
+    """``(models, scale, panes)`` from ``--models``, ``--scale`` and ``--panes``: the scale
+    defaults to the models' own (x3 models showed as their x2 siblings before), and the pane
+    count to one per model given (two models gave four panes, two of them defaults)."""
+    from vidsr.registry import parse_name
+
+    models = [m.strip() for m in models_arg.split(",") if m.strip()] if models_arg else None
+    if models:
+        if len(models) > 4:
+            raise InputError(f"--models takes at most 4 models, got {len(models)}")
+        scales = {parse_name(m).scale for m in models}
+        if scale is None and len(scales) == 1:
+            scale = scales.pop()
+        elif scale is not None and scales != {scale}:
+            raise InputError(f"--models are x{'/x'.join(map(str, sorted(scales)))}, "
+                             f"--scale is x{scale}: the panes compare one scale")
+        elif scale is None:
+            raise InputError("--models mixes scales "
+                             f"(x{'/x'.join(map(str, sorted(scales)))}); the panes compare one")
+    return models, scale or 2, panes or (max(2, len(models)) if models else 4)
 
 
 def _exec_until_signalled(app: Any, window: Any) -> int:
@@ -134,8 +159,8 @@ def run(args: argparse.Namespace) -> int:
 
     cpu_threads(args.threads)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    models = [m.strip() for m in args.models.split(",")] if args.models else None
-    window = MainWindow(models, scale=args.scale, panes=args.panes, device=args.device,
+    models, scale, panes = pane_plan(args.models, args.scale, args.panes)
+    window = MainWindow(models, scale=scale, panes=panes, device=args.device,
                         max_height=preview_height(args.preview_height, args.device))
     window.resize(*size)
     if args.wipe:

@@ -430,3 +430,17 @@ def test_window_closes_on_a_signal(tmp_path, signame):
             proc.kill()
     assert proc.returncode == 128 + signum, err
     assert "Traceback" not in err, err
+
+
+def test_pane_plan_follows_the_models_given() -> None:
+    from vidsr_gui.app import pane_plan
+
+    from vidsr.errors import InputError
+
+    # x3 models showed as their x2 siblings, and two models gave four panes
+    assert pane_plan("esr-max-x3,bicubic-x3", None, None) == (["esr-max-x3", "bicubic-x3"], 3, 2)
+    assert pane_plan(None, None, None) == (None, 2, 4)
+    assert pane_plan("ecbsr-x2", None, 3) == (["ecbsr-x2"], 2, 3)
+    for models, scale in [("esr-max-x3,bicubic-x2", None), ("esr-max-x3", 2)]:
+        with pytest.raises(InputError, match="one scale|mixes scales"):
+            pane_plan(models, scale, None)
