@@ -104,6 +104,24 @@ def pane_plan(models_arg: str | None, scale: int | None,
     return models, scale or 2, panes or (max(2, len(models)) if models else 4)
 
 
+def _quiet_offscreen_warning() -> None:
+    """Drop Qt's "This plugin does not support propagateSizeHints()" (printed two or three
+    times by every offscreen run; it only says the headless plugin ignores size hints)."""
+    from PyQt6.QtCore import qInstallMessageHandler
+
+    previous: list[Any] = []
+
+    def handler(kind: Any, context: Any, message: str) -> None:
+        if "propagateSizeHints" in message:
+            return
+        if previous and previous[0] is not None:
+            previous[0](kind, context, message)
+        else:
+            sys.stderr.write(message + "\n")
+
+    previous.append(qInstallMessageHandler(handler))
+
+
 def _exec_until_signalled(app: Any, window: Any) -> int:
     """``app.exec()``, with Ctrl-C, SIGTERM and SIGHUP closing the window as its close button
     does; returns 128 + the signal then. Qt's loop runs no Python signal handler by itself (and
@@ -158,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
     from .window import MainWindow
 
     cpu_threads(args.threads)
+    _quiet_offscreen_warning()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     models, scale, panes = pane_plan(args.models, args.scale, args.panes)
     window = MainWindow(models, scale=scale, panes=panes, device=args.device,

@@ -16,7 +16,7 @@ from .errors import DataError
 from .imresize import imresize
 from .metrics import psnr, ssim
 
-IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
+IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 
 
 def image_files(data_dir: str | Path) -> list[Path]:

@@ -507,13 +507,15 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                 break
     except KeyboardInterrupt:
         checkpoint()
+        log.warning("interrupted at step %d; resume with --resume %s", step, out / "last.ckpt")
         raise
     finally:
         bar.close()
     if stopped:
         checkpoint()
-        log.info("stopped at step %d (%s); resume with --resume %s", step, stopped,
-                 out / "last.ckpt")
+        if stopped != "cancelled":  # the caller says it for a cancel (SIGTERM: the CLI's line)
+            log.info("stopped at step %d (%s); resume with --resume %s", step, stopped,
+                     out / "last.ckpt")
         if stopped == "cancelled":
             raise Cancelled(f"training stopped at step {step}")
     else:
