@@ -212,3 +212,9 @@ def test_a_mistyped_command_is_named_and_debug_goes_anywhere(capsys) -> None:
                    "models'?)"]
     assert main(["models", "--debug"]) == 0  # was "unrecognized arguments: --debug"
     assert "ecbsr-m4c16-x2" in capsys.readouterr().out
+    # an option is never taken for a mistyped command (--model is close to "models")
+    assert main(["--model", "no-such-x2", "in.mp4"]) == 1
+    assert "did you mean" not in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:  # argparse's abbreviations still reach the top
+        main(["--vers"])
+    assert done.value.code == 0 and "vidsr" in capsys.readouterr().out

@@ -87,3 +87,12 @@ def test_impossible_dts_is_repaired() -> None:
     assert repair_dts(first, None) == 0
     tight = SimpleNamespace(pts=12, dts=50)
     assert repair_dts(tight, 20) == 12  # never past its own pts
+
+
+def test_presets_x264_takes_and_refuses() -> None:
+    for preset in ("ultrafast", "Fast", "0", "9"):  # names in any case, and x264's numbers
+        assert codec_options("libx264", EncodeOptions(preset=preset), ".mp4")["preset"] == preset
+    for name, preset in (("libx264", "warpspeed"), ("libx264", "10"), ("libvpx-vp9", "fast"),
+                         ("libsvtav1", "14")):
+        with pytest.raises(OutputError, match="--preset"):
+            codec_options(name, EncodeOptions(preset=preset), ".mkv")

@@ -893,3 +893,16 @@ def test_a_shipped_recipe_finds_its_start_weights_from_any_folder(tmp_path: Path
     recipe = load_recipe(shipped)
     assert recipe.init_weights.endswith("recipes/teachers/esr-max-k7c4-x2-09de6e45.safetensors")
     assert Path(recipe.init_weights).is_file()
+
+
+def test_a_recipe_extends_itself_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    # from elsewhere load_recipe names the start file by its full path: the same file
+    shipped = Path(__file__).resolve().parents[1] / "recipes" / "ecbsr-m4c16-x2.toml"
+    monkeypatch.chdir(shipped.parents[1])
+    here = load_recipe(shipped)
+    monkeypatch.chdir(tmp_path)
+    there = load_recipe(shipped)
+    assert here.init_weights != there.init_weights
+    assert here.extends(there, 10) is None and there.extends(here, 10) is None
+    assert "init_weights differs" in (here.replace(init_weights="ecbsr-x2").extends(there, 10)
+                                      or "")

@@ -93,7 +93,9 @@ def _default_command_at(args: list[str], commands: set[str]) -> int | None:
     for i, arg in enumerate(args):
         if arg == "--debug":
             continue
-        return None if arg in commands or arg in _TOP_LEVEL else i
+        top = arg in _TOP_LEVEL or (len(arg) > 2 and arg.startswith("--") and any(
+            o.startswith(arg) for o in _TOP_LEVEL if o.startswith("--")))  # --vers, --he
+        return None if arg in commands or top else i
     return None
 
 
@@ -137,7 +139,8 @@ def _main(args_list: list[str], debug: bool) -> int:
     if at is not None:
         first = args_list[at]
         close = difflib.get_close_matches(first, sorted(names), n=1, cutoff=0.7)
-        if close and not Path(first).exists() and not Path(first).suffix:
+        if close and not first.startswith("-") and not Path(first).exists() \
+                and not Path(first).suffix:
             raise InputError(f"no such command or file: {first} (did you mean "
                              f"'vidsr {close[0]}'?)")
         args_list = [*args_list[:at], "upscale", *args_list[at:]]

@@ -145,7 +145,11 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
         if not lo <= options.crf <= hi:
             raise OutputError(f"--crf {options.crf:g} is outside {name}'s range, {lo} to {hi} "
                               "(lower is better quality)")
-    if options.preset is not None and name in PRESETS and options.preset not in PRESETS[name]:
+    known = PRESETS.get(name)
+    if name in ("libx264", "libx265"):  # x264/x265 also take 0 (ultrafast) to 9 (placebo)
+        known = (*_X26X_PRESETS, *map(str, range(10)))
+    if options.preset is not None and known is not None and \
+            options.preset.lower() not in known:
         takes = ", ".join(PRESETS[name]) if PRESETS[name] else "no presets (its speed is set " \
             "for you)"
         raise OutputError(f"--preset {options.preset}: {name} takes {takes}")

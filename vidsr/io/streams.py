@@ -107,8 +107,9 @@ class AudioReencoder:
         gap = av.AudioFrame(format=like.format.name, layout=like.layout.name,
                             samples=round((until - self.next_in) * like.sample_rate))
         gap.sample_rate = like.sample_rate
+        zero = 0x80 if like.format.name in ("u8", "u8p") else 0  # unsigned 8-bit: 128 is silence
         for plane in gap.planes:
-            plane.update(bytes(plane.buffer_size))
+            plane.update(bytes([zero]) * plane.buffer_size)
         return gap
 
     def _encode(self, frames: list[Any]) -> None:

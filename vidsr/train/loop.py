@@ -291,14 +291,25 @@ def _run_lock(out: Path) -> Iterator[None]:
     except ImportError:  # no advisory locks (Windows): run unguarded
         yield
         return
-    with open(out / ".lock", "a+") as handle:
+    while True:
+        handle = open(out / ".lock", "a+")  # noqa: SIM115 - closed below or by the with
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "?"
+            handle.close()
             raise InputError(f"{out} is in use by another vidsr train (pid {holder}); stop it "
                              "first or give another --out") from None
+        try:  # the lock counts only if the file is still the one at the path (a run that ended
+            # between our open and our lock removed it, and a third may have made a new one)
+            same = os.fstat(handle.fileno()).st_ino == os.stat(out / ".lock").st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        handle.close()
+    with handle:
         handle.seek(0)
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
@@ -306,7 +317,7 @@ def _run_lock(out: Path) -> Iterator[None]:
         try:
             yield
         finally:
-            (out / ".lock").unlink(missing_ok=True)  # still held: no other run is waiting on it
+            (out / ".lock").unlink(missing_ok=True)  # while held; a waiter sees it gone, retries
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -189,9 +190,11 @@ class Recipe:
                 "teacher", "teacher_sha256", "distill", "distill_from", "teacher_ensemble",
                 "ema", "ema_from"}
         for f in fields(self):
-            if f.name not in free and getattr(self, f.name) != getattr(earlier, f.name):
-                return (f"{f.name} differs ({getattr(earlier, f.name)!r} in the checkpoint, "
-                        f"{getattr(self, f.name)!r} in the recipe)")
+            a, b = getattr(self, f.name), getattr(earlier, f.name)
+            if f.name == "init_weights" and _same_weights(a, b):
+                continue  # one file, named from two folders (load_recipe's lookup)
+            if f.name not in free and a != b:
+                return f"{f.name} differs ({b!r} in the checkpoint, {a!r} in the recipe)"
         if self.steps < step:
             return f"the recipe has {self.steps} steps and the checkpoint is at step {step}"
         for s in range(step):
@@ -204,8 +207,9 @@ class Recipe:
             if self.ema_at(s) != earlier.ema_at(s):
                 return f"the weight averaging at step {s} differs"
         if earlier.distill and earlier.distill_from < step and (
-                (self.teacher, self.teacher_sha256, self.teacher_ensemble)
-                != (earlier.teacher, earlier.teacher_sha256, earlier.teacher_ensemble)):
+                not _same_weights(self.teacher, earlier.teacher)
+                or (self.teacher_sha256, self.teacher_ensemble)
+                != (earlier.teacher_sha256, earlier.teacher_ensemble)):
             return "the teacher differs"
         return None
 
@@ -267,6 +271,20 @@ def load_recipe(path: str | Path) -> Recipe:
     recipe = recipe_from_dict(raw, str(path))
     found = {f: _beside(path, getattr(recipe, f)) for f in ("init_weights", "teacher")}
     return recipe.replace(**{f: v for f, v in found.items() if v is not None})
+
+
+def _same_weights(a: str, b: str) -> bool:
+    """Whether two recipe weights fields name the same file: equal, one existing file, or one
+    the other's relative spelling (``recipes/teachers/x`` and ``/repo/recipes/teachers/x``,
+    as ``load_recipe`` names it from another folder; the sha256 pins are compared apart)."""
+    if a == b:
+        return True
+    if a.endswith("/" + b.lstrip("./")) or b.endswith("/" + a.lstrip("./")):
+        return Path(a).is_absolute() != Path(b).is_absolute()
+    try:
+        return Path(a).is_file() and Path(b).is_file() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _beside(recipe_path: Path, name: str) -> str | None:
