@@ -104,7 +104,11 @@ def run_with_window(title: str, loop: Callable[[Callable[[np.ndarray], None],
             bridge.finished.emit()
 
     thread = threading.Thread(target=target, name="vidsr-live", daemon=True)
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    # Ctrl-C, SIGTERM and SIGHUP end the run as closing the window does (an exception raised
+    # by a handler inside Qt's loop would abort the process, leaving a partial recording)
+    stops = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+             if sig is not None]
+    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in stops}
     # Qt's loop does not let Python run signal handlers; a timer gives it the chance.
     tick = QTimer()
     tick.timeout.connect(lambda: None)
@@ -116,7 +120,8 @@ def run_with_window(title: str, loop: Callable[[Callable[[np.ndarray], None],
         cancel.set()
         thread.join()
         tick.stop()
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         window.close()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]

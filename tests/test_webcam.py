@@ -145,3 +145,41 @@ def test_a_file_keeps_its_shape(tmp_path: Path, capsys: pytest.CaptureFixture) -
     assert main(["webcam", "--camera", str(clip), "--no-display", "--model", "bicubic-x2",
                  "--frames", "3", "--size", "64x48"]) == 0  # a size asked for is kept
     assert "64x48 -> 128x96" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGTERM"), reason="POSIX signals")
+def test_sigterm_ends_a_windowed_recording_and_keeps_it(tmp_path: Path) -> None:
+    # in the Qt viewer SIGTERM raised inside Qt's loop: PyQt aborted (status 134), leaving
+    # the partial recording
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from media import make_clip
+
+    from vidsr.pipeline import partial_path
+
+    clip = make_clip(tmp_path / "cam.mp4", frames=48)
+    out = tmp_path / "rec.mp4"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.Popen([sys.executable, "-m", "vidsr", "webcam", "--camera", str(clip),
+                             "--loop", "--model", "bicubic-x2", "-o", str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    try:
+        deadline = time.monotonic() + 60
+        while not partial_path(out).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()[1]
+        proc.send_signal(signal.SIGTERM)
+        stdout, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert f"recorded {out}" in stdout and out.exists() and not partial_path(out).exists()
+    with av.open(str(out)) as c:
+        assert len(list(c.decode(video=0))) > 0

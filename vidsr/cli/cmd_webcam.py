@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
     """Run ``loop`` with a window (OpenCV's if it has one, else Qt's) or headless; Ctrl-C,
-    closing the window, q or Esc end the run normally (the recording is kept)."""
+    SIGTERM, SIGHUP, closing the window, q or Esc end the run normally (the recording is
+    kept)."""
     if not no_display and not _cv2_window():
         from vidsr_gui.viewer import run_with_window
 
@@ -124,7 +125,9 @@ def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
         stats.display_skipped = skipped
         return stats
     cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    stops = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
+             if sig is not None]
+    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in stops}
     try:
         if no_display:
             return loop(None, cancel)
@@ -140,7 +143,8 @@ def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
         finally:
             cv2.destroyAllWindows()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
