@@ -74,6 +74,8 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
             raise InputError(f"--at {at:g} s is past the end of the video "
                              f"({source.duration:.2f} s long)")
         fps = source.fps or 30.0
+        if source.duration:  # within the last frame's display time: that frame
+            at = min(at, max(0.0, source.duration - 1.0 / fps))
         start = max(0.0, at - warmup / fps)
         window.seek(start)
         wait_frame(2)

@@ -66,6 +66,19 @@ def test_image_keeps_alpha_and_orientation_and_refuses_bad_outputs(tmp_path, cap
         assert len(err) == 1 and err[0].startswith("vidsr: error: "), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_bicubic-x2.png", "r.jpg",
                                                           "r_bicubic-x2.png"]
+    # a PNG with alpha and an eXIf chunk (orientation 6) is turned upright too
+    import struct
+    import zlib
+
+    exif = b"II*\x00" + struct.pack("<IHHHIHHI", 8, 1, 0x0112, 3, 1, 6, 0, 0)
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(
+        ">I", zlib.crc32(b"eXIf" + exif) & 0xFFFFFFFF)
+    png = cv2.imencode(".png", rng.integers(0, 256, (12, 10, 4), dtype=np.uint8))[1].tobytes()
+    at = png.index(b"IDAT") - 4
+    (tmp_path / "t.png").write_bytes(png[:at] + chunk + png[at:])
+    assert main(["image", str(tmp_path / "t.png"), "--model", "bicubic-x2"]) == 0
+    out = cv2.imread(str(tmp_path / "t_bicubic-x2.png"), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (20, 24, 4)  # sideways, (24, 20, 4), before
 
 
 def test_unknown_model_is_one_error_line(tmp_path, capsys) -> None:

@@ -384,6 +384,15 @@ def test_lighter_preview_without_cuda_and_the_entry_point(qapp, clip: Path,  # n
         assert main([str(clip), "--screenshot", str(tmp_path / "x.png"), "--device", "cpu",
                      *extra]) == 1, extra
     assert time.monotonic() - t0 < 60 and not (tmp_path / "x.png").exists()
+    # the very end of the video (after the last frame starts) shows the last frame
+    import av
+
+    with av.open(str(clip)) as c:
+        end = float(c.duration / 1e6) if c.duration else None
+    if end:
+        assert main([str(clip), "--screenshot", str(tmp_path / "end.png"), "--device", "cpu",
+                     "--at", f"{end:.3f}"]) == 0
+        assert time.monotonic() - t0 < 90
 
 
 def test_screenshot_shows_the_frame_at_the_time_asked(qapp, qtbot, clip: Path,  # noqa: ANN001

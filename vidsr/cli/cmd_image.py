@@ -25,11 +25,18 @@ def read_image(path: Path) -> np.ndarray:
         raise InputError(f"{path} is not a readable image")
     if raw.dtype != np.uint8:
         raise InputError(f"{path}: only 8-bit images are supported, got {raw.dtype}")
-    if raw.ndim == 3 and raw.shape[2] == 4:
-        return cv2.cvtColor(raw, cv2.COLOR_BGRA2RGBA)
     # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as gray
     img = cv2.imread(str(path), cv2.IMREAD_ANYCOLOR)
+    if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
+        raw = next((t for t in _dihedral(raw) if np.array_equal(t[..., :3], img)), raw)
+        return cv2.cvtColor(raw, cv2.COLOR_BGRA2RGBA)
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _dihedral(a: np.ndarray) -> list[np.ndarray]:
+    """``a`` under the eight EXIF orientations (rotations by 90 degrees, with and without a
+    mirror), the identity first."""
+    return [np.rot90(m, k) for m in (a, a[:, ::-1]) for k in range(4)]
 
 
 def run(args: argparse.Namespace) -> int:
