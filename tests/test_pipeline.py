@@ -232,6 +232,24 @@ def test_centred_422_chroma_is_resited_for_the_encoder(tmp_path, engine):
     assert np.array_equal(got, moved) and not np.array_equal(got, kept)
 
 
+def test_resiting_follows_the_encoded_layout(tmp_path, monkeypatch):
+    # an odd x3 height turns centred 4:2:0 into 4:2:2, which has left siting only: the chroma
+    # must move there too (the choice was made from the source's 4:2:0)
+    src = make_clip(tmp_path / "in.mkv", codec="mjpeg", pix_fmt="yuvj420p", width=34,
+                    height=25, frames=2)
+    eng = Engine("bicubic-x3", device="cpu")
+    asked = []
+    submit = eng.submit
+
+    def spy(*args, **kw):
+        asked.append(kw.get("out_siting"))
+        return submit(*args, **kw)
+
+    monkeypatch.setattr(eng, "submit", spy)
+    summary = upscale_video(src, tmp_path / "out.mkv", model=eng)
+    assert summary.pix_fmt.startswith("yuv422p") and asked == ["left", "left"]
+
+
 def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
     src = make_clip(tmp_path / "in.mkv", frames=3, audio_tracks=1, audio_codec="flac")
     summary = upscale_video(src, tmp_path / "out.mov", model=engine)  # MOV takes no FLAC

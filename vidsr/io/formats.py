@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import av
+
 # FFmpeg AVColorSpace / AVColorPrimaries / AVColorTransferCharacteristic / AVColorRange values.
 COLOR_SPACES = {0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m",
                 7: "smpte240m", 8: "ycgco", 9: "bt2020nc", 10: "bt2020c", 11: "smpte2085",
@@ -86,3 +88,9 @@ def output_siting(siting: str, subsampling: tuple[int, int]) -> str:
     4:2:2 source (MJPEG) is re-sited there rather than mislabelled. (4:2:0 siting is carried
     by codecs and containers; 4:4:4 has none to move.)"""
     return "left" if tuple(subsampling) == (1, 2) else siting
+
+
+def subsampling_of(pix_fmt: str) -> tuple[int, int]:
+    """``(vertical, horizontal)`` chroma subsampling of a pixel format: (2, 2) for 4:2:0."""
+    desc = av.VideoFormat(pix_fmt)
+    return (1 if desc.chroma_height(2) == 2 else 2, 1 if desc.chroma_width(2) == 2 else 2)

@@ -34,6 +34,7 @@ from .formats import (
     COLOR_SPACES,
     COLOR_TRCS,
     output_siting,
+    subsampling_of,
     value_of,
 )
 from .reader import StreamPacket, VideoInfo
@@ -151,7 +152,7 @@ class VideoWriter:
         opts = codec_options(name, self.options, self.suffix)
         info = self.info
         # where the pipeline puts the upscaled chroma (vidsr.io.formats.output_siting)
-        loc = output_siting(info.chroma_location, self.layout.subsampling)
+        loc = output_siting(info.chroma_location, subsampling_of(self.pix_fmt))
         if loc in CHROMA_LOCATIONS.values() and info.chroma_location != "unspecified":
             # a generic AVCodecContext option: x264, x265, SVT-AV1 and libvpx write it into the
             # bitstream, and the muxers into the container
