@@ -30,10 +30,16 @@ class SourceFrame:
     full_range: bool = False
     siting: str = "left"
     subsampling: tuple[int, int] = (2, 2)  # (vertical, horizontal), as the Engine takes it
+    rotation: int = 0  # the display rotation, degrees counterclockwise (PyAV's frame.rotation)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.y.shape[1], self.y.shape[0]
+
+    @property
+    def quarter_turns(self) -> int:
+        """``np.rot90``'s ``k`` that turns the coded picture upright for display."""
+        return round(self.rotation / 90) % 4
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class FileFrames:
         loc = str(info.chroma_location or "left").lower()
         self.siting = "left" if loc in ("", "unknown", "unspecified") else loc
         self.subsampling = info.layout.subsampling
+        self.rotation = int(info.rotation or 0)
         self._iter = iter(self._reader)
 
     def label(self) -> str:
@@ -100,7 +107,7 @@ class FileFrames:
             return None
         out = SourceFrame(frame.y, frame.u, frame.v, float(frame.time), int(frame.index),
                           self.bit_depth, self.matrix, self.full_range, self.siting,
-                          self.subsampling)
+                          self.subsampling, self.rotation)
         return shrink(out, self.max_height)
 
     def seek(self, seconds: float) -> SourceFrame | None:

@@ -221,6 +221,8 @@ class RenderWorker(QThread):
         if self.max_height and first[1] > self.max_height:
             h = max(2, self.max_height // 2 * 2)
             preview = (max(2, int(round(first[0] * h / first[1] / 2)) * 2), h)
+        if round(getattr(src, "rotation", 0) / 90) % 2:  # shown upright: sizes as displayed
+            first, preview = first[::-1], preview[::-1]
         self.opened.emit(SourceInfo(src.label(), first, preview, float(src.fps), src.duration,
                                     src.seekable))
 
@@ -264,6 +266,8 @@ class RenderWorker(QThread):
                     bit_depth=frame.bit_depth)))
         for result, rgb in converting:
             result.rgb = rgb.result()
+            if frame.quarter_turns:  # upright, as a player shows it (a phone's portrait video)
+                result.rgb = np.ascontiguousarray(np.rot90(result.rgb, frame.quarter_turns))
         now = time.perf_counter()
         if new_frame and self._last_shown is not None:
             inst = 1.0 / max(now - self._last_shown, 1e-6)
@@ -271,7 +275,9 @@ class RenderWorker(QThread):
                 (1 - EMA) * self._display_fps + EMA * inst
         if new_frame:
             self._last_shown = now
-        self.rendered.emit(Rendered(frame.index, frame.time, frame.size,
+        w, h = frame.size
+        shown = (h, w) if frame.quarter_turns % 2 else (w, h)
+        self.rendered.emit(Rendered(frame.index, frame.time, shown,
                                     [self._cache[m] for m in models], self._display_fps, now))
 
     def _run_model(self, model: str, frame: SourceFrame) -> tuple[PaneResult, Any]:

@@ -453,3 +453,19 @@ def test_pane_plan_follows_the_models_given() -> None:
     for models, scale in [("esr-max-x3,bicubic-x2", None), ("esr-max-x3", 2)]:
         with pytest.raises(InputError, match="one scale|mixes scales"):
             pane_plan(models, scale, None)
+
+
+def test_a_rotated_video_is_shown_upright(qtbot, window: MainWindow,  # noqa: ANN001
+                                          tmp_path: Path) -> None:
+    # a phone's portrait video (coded landscape, display matrix 90 degrees) was shown sideways
+    import cv2
+
+    rotated = make_clip(tmp_path / "rot.mp4", width=W, height=H, frames=2, rotation=90,
+                        options={"crf": "0"})
+    frame = open_and_wait(qtbot, window, rotated)
+    assert frame.source_size == (H, W) and window.source.size == (H, W)
+    got = frame.results[0].rgb  # bicubic x2, upright
+    assert got.shape == (2 * W, 2 * H, 3)
+    ok, upright = cv2.VideoCapture(str(rotated)).read()  # OpenCV applies the display matrix
+    want = cv2.resize(upright, (2 * H, 2 * W), interpolation=cv2.INTER_CUBIC)[..., ::-1]
+    assert np.abs(got.astype(int) - want).mean() < 12  # upright; sideways cannot match
