@@ -231,3 +231,18 @@ def test_a_mistyped_command_is_named_and_debug_goes_anywhere(capsys) -> None:
     with pytest.raises(SystemExit) as done:  # argparse's abbreviations still reach the top
         main(["--vers"])
     assert done.value.code == 0 and "vidsr" in capsys.readouterr().out
+
+
+def test_a_full_disk_on_stdout_is_one_line() -> None:
+    import os
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "vidsr", "models"], stdout=full,
+                              stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 1 and proc.stderr.strip() == \
+        "vidsr: error: cannot write: No space left on device", proc.stderr

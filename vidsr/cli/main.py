@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import importlib
 import io
 import logging
@@ -128,6 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError, io.UnsupportedOperation):
             pass
         return 141  # 128 + SIGPIPE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO) or debug:
+            raise
+        # stdout or a file on a full or failing disk (vidsr models > /dev/full)
+        print(f"vidsr: error: cannot write: {exc.strerror}", file=sys.stderr)
+        return 1
 
 
 def _main(args_list: list[str], debug: bool) -> int:
