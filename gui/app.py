@@ -86,13 +86,13 @@ def pane_plan(models_arg: str | None, scale: int | None,
     """``(models, scale, panes)`` from ``--models``, ``--scale`` and ``--panes``: the scale
     defaults to the models' own (x3 models showed as their x2 siblings before), and the pane
     count to one per model given (two models gave four panes, two of them defaults)."""
-    from vidsr.registry import parse_name
+    from vidsr.api import resolve_spec
 
     models = [m.strip() for m in models_arg.split(",") if m.strip()] if models_arg else None
     if models:
         if len(models) > 4:
             raise InputError(f"--models takes at most 4 models, got {len(models)}")
-        scales = {parse_name(m).scale for m in models}
+        scales = {resolve_spec(m).scale for m in models}  # names, aliases or weights files
         if scale is None and len(scales) == 1:
             scale = scales.pop()
         elif scale is not None and scales != {scale}:

@@ -13,6 +13,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from vidsr.api import is_weights_path, resolve_spec
 from vidsr.registry import DEFAULTS, FAMILIES, ModelSpec, parse_name
 from vidsr.weights import manifest
 
@@ -46,8 +47,12 @@ def model_choices(scale: int) -> list[tuple[str, str, bool]]:
 
 
 def rescale(model: str, scale: int) -> str:
-    """The same model family and size at another scale."""
-    spec = parse_name(model)
+    """The same model family and size at another scale (a weights file: its own scale's
+    built-in sibling, since the file has one scale only)."""
+    spec = resolve_spec(model)
+    if is_weights_path(model):
+        return model if spec.scale == scale else ModelSpec(spec.family, scale,
+                                                           dict(spec.arch)).name
     other = ModelSpec(spec.family, scale, dict(spec.arch))
     return other.alias or other.name if model == spec.alias else other.name
 

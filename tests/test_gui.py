@@ -450,6 +450,9 @@ def test_pane_plan_follows_the_models_given() -> None:
     assert pane_plan("esr-max-x3,bicubic-x3", None, None) == (["esr-max-x3", "bicubic-x3"], 3, 2)
     assert pane_plan(None, None, None) == (None, 2, 4)
     assert pane_plan("ecbsr-x2", None, 3) == (["ecbsr-x2"], 2, 3)
+    shipped = str(Path(__file__).resolve().parents[1] / "vidsr" / "weights"
+                  / "esr-max-k7c4-x3.safetensors")  # a weights file, as every command takes
+    assert pane_plan(f"bicubic-x3,{shipped}", None, None) == (["bicubic-x3", shipped], 3, 2)
     for models, scale in [("esr-max-x3,bicubic-x2", None), ("esr-max-x3", 2)]:
         with pytest.raises(InputError, match="one scale|mixes scales"):
             pane_plan(models, scale, None)
