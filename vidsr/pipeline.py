@@ -26,7 +26,6 @@ from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
-from .io.formats import output_siting, subsampling_of
 from .pipeline_stages import END, StageRunner
 
 log = logging.getLogger(__name__)
@@ -197,8 +196,7 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
          cancel: threading.Event | None) -> RunSummary:
     info = reader.info
     siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
-    # by the encoded layout, which an odd size can change (4:2:0 -> 4:2:2 for an odd height)
-    out_siting = output_siting(siting, subsampling_of(writer.pix_fmt))
+    out_siting = writer.chroma_siting  # by the encoded layout (an odd height: 4:2:0 -> 4:2:2)
     depth = 3 if engine.device.type == "cuda" else 1  # CUDA: upload, compute, download
 
     def sr(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -180,22 +180,43 @@ class SubtitleConverter:
 TRANSCODERS = (AudioReencoder, SubtitleConverter)
 
 
+@contextlib.contextmanager
+def ffmpeg_error_log() -> Iterator[None]:
+    """FFmpeg's error-level log captured (not printed) for the block, so that an
+    ``av.FFmpegError`` raised in it carries the library's own reason (``ffmpeg_reason``)."""
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(level)
+
+
+def ffmpeg_reason(exc: BaseException) -> str | None:
+    """The library's own message in an error raised under ``ffmpeg_error_log`` (None: none)."""
+    text = str(exc)
+    return text.split("last error log:")[-1].strip() if "last error log:" in text else None
+
+
 def trial_mux(format_name: str, src: Any, packets: list[Any]) -> str | None:
     """``None`` when a ``format_name`` container takes ``src``'s packets, else why not."""
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)  # so the error carries the muxer's own reason
     try:
-        with av.logging.Capture(), av.open(io.BytesIO(), "w", format=format_name) as out:
+        with ffmpeg_error_log(), av.open(io.BytesIO(), "w", format=format_name) as out:
             dst = out.add_stream_from_template(src)
             for packet in packets:
                 packet.stream = dst
                 out.mux(packet)
     except (av.FFmpegError, ValueError, TypeError) as exc:
-        text = str(exc)
-        return text.split("last error log:")[-1].strip() if "last error log:" in text else text
-    finally:
-        av.logging.set_level(level)
+        return ffmpeg_reason(exc) or str(exc)
     return None
+
+
+def _carry_tags(dst: Any, src: Any) -> None:
+    """``src``'s stream tags and disposition (default, comment...) onto the output ``dst``."""
+    dst.metadata.update(stream_tags(dict(src.metadata)))
+    with contextlib.suppress(AttributeError, TypeError, ValueError):
+        dst.disposition = src.disposition
 
 
 @dataclass
@@ -226,16 +247,12 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
             copyable, why = False, f"the {suffix} muxer refuses it ({refusal.rstrip('.')})"
     if copyable:
         dst = out.add_stream_from_template(src)
-        dst.metadata.update(stream_tags(dict(src.metadata)))
-        with contextlib.suppress(AttributeError, TypeError, ValueError):
-            dst.disposition = src.disposition
+        _carry_tags(dst, src)
         return CopyPlan(dst)
     target = CONTAINER_AUDIO.get(suffix, "aac")
     if src.type == "audio" and target in supported:
         enc = AudioReencoder(out, src, target)
-        enc.stream.metadata.update(stream_tags(dict(src.metadata)))
-        with contextlib.suppress(AttributeError, TypeError, ValueError):
-            enc.stream.disposition = src.disposition  # "default", "comment", ...
+        _carry_tags(enc.stream, src)
         return CopyPlan(enc, f"{label}: {why}; re-encoding it to {target}")
     text = CONTAINER_TEXT_SUBTITLES.get(suffix)
     if src.type == "subtitle" and name in TEXT_SUBTITLES and text is not None and \
@@ -245,9 +262,7 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         except (av.FFmpegError, ValueError) as exc:
             log.debug("%s: cannot convert to %s (%s)", label, text, exc)
         else:
-            conv.stream.metadata.update(stream_tags(dict(src.metadata)))
-            with contextlib.suppress(AttributeError, TypeError, ValueError):
-                conv.stream.disposition = src.disposition
+            _carry_tags(conv.stream, src)
             return CopyPlan(conv, f"{label}: {why}; converted to {text} (text, bold and "
                                   "italic kept; positions and fonts may not be)")
     holders = containers_for(cc.codec, suffix) if name is not None else []

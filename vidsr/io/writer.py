@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import av.logging
 import numpy as np
 
 from ..errors import OutputError
@@ -42,6 +41,8 @@ from .streams import (
     TRANSCODERS,
     AudioReencoder,
     SampleReader,
+    ffmpeg_error_log,
+    ffmpeg_reason,
     plan_copy,
     stream_tags,
     tags_to_copy,
@@ -116,6 +117,8 @@ class VideoWriter:
             raise OutputError(f"a {self.suffix} file cannot hold {codec.name} video")
         self.pix_fmt = choose_pix_fmt(codec, self.layout, opts.pix_fmt,
                                       (self.width, self.height))
+        # where the upscaled chroma must sit for this encoded layout (the pipeline puts it there)
+        self.chroma_siting = output_siting(info.chroma_location, subsampling_of(self.pix_fmt))
         vs = out.add_stream(codec.name, rate=info.fps, options=self._options(codec.name))
         cc = vs.codec_context
         vs.width, vs.height, vs.pix_fmt = self.width, self.height, self.pix_fmt
@@ -151,8 +154,7 @@ class VideoWriter:
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
         info = self.info
-        # where the pipeline puts the upscaled chroma (vidsr.io.formats.output_siting)
-        loc = output_siting(info.chroma_location, subsampling_of(self.pix_fmt))
+        loc = self.chroma_siting
         if loc in CHROMA_LOCATIONS.values() and info.chroma_location != "unspecified":
             # a generic AVCodecContext option: x264, x265, SVT-AV1 and libvpx write it into the
             # bitstream, and the muxers into the container
@@ -176,21 +178,15 @@ class VideoWriter:
     def _open_encoder(self, name: str) -> None:
         if name == "libsvtav1":  # SVT-AV1 prints a 20-line banner at its default level, info
             os.environ.setdefault("SVT_LOG", "1")  # errors only (its warnings are about threads)
-        level = av.logging.get_level()
-        av.logging.set_level(av.logging.ERROR)  # so the error carries the encoder's own reason
         try:
-            with av.logging.Capture():
+            with ffmpeg_error_log():  # so the error carries the encoder's own reason
                 self._vs.codec_context.open()
         except av.FFmpegError as exc:
             hint = (" (NVENC needs an NVIDIA GPU and its driver's encoder library, "
                     "libnvidia-encode; try --codec libx264)" if name in NVENC else "")
-            text = str(exc)
-            why = text.split("last error log:")[-1].strip().rstrip(".") \
-                if "last error log:" in text else (exc.strerror or text)
+            why = (ffmpeg_reason(exc) or "").rstrip(".") or exc.strerror or str(exc)
             raise OutputError(f"cannot start the {name} encoder at {self.width}x{self.height} "
                               f"{self.pix_fmt}: {why}{hint}") from exc
-        finally:
-            av.logging.set_level(level)
 
     def _add_copy(self, src: Any, supported: set[str]) -> None:
         plan = plan_copy(self._out, src, self.suffix, supported, self._samples)
