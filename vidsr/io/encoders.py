@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 
 from ..errors import OutputError
-from .formats import PlaneLayout
+from .formats import PlaneLayout, subsampling_of
 
 # output suffix -> (codec for 8-bit video, codec for 10/12-bit video)
 CONTAINER_CODECS = {
@@ -29,7 +29,9 @@ _X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium
                  "slower", "veryslow", "placebo")
 _NVENC_PRESETS = ("p1", "p2", "p3", "p4", "p5", "p6", "p7", "default", "slow", "medium", "fast",
                   "hp", "hq", "bd", "ll", "llhq", "llhp", "lossless", "losslesshp")
-PRESETS = {"libx264": _X26X_PRESETS, "libx265": _X26X_PRESETS,
+# x264 and x265 also take their presets by number, 0 (ultrafast) to 9 (placebo)
+_X26X_TAKES = (*_X26X_PRESETS, *map(str, range(10)))
+PRESETS = {"libx264": _X26X_TAKES, "libx265": _X26X_TAKES,
            **dict.fromkeys(NVENC, _NVENC_PRESETS),
            "libsvtav1": tuple(str(n) for n in range(-2, 14)), "libvpx-vp9": ()}
 # the quality scale each encoder's crf (NVENC: cq) takes, from the encoders' documentation
@@ -103,11 +105,8 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
         if formats and requested not in formats:
             raise OutputError(f"{codec.name} cannot encode pix_fmt {requested}; it takes "
                               f"{', '.join(formats)}")
-        desc = av.VideoFormat(requested)
-        w, h = out_size
-        odd = [what for what, n, sub in (("width", w, desc.chroma_width(2) == 1),
-                                          ("height", h, desc.chroma_height(2) == 1))
-               if n % 2 and sub]
+        (vs, hs), (w, h) = subsampling_of(requested), out_size
+        odd = [what for what, n, sub in (("width", w, hs), ("height", h, vs)) if n % 2 and sub > 1]
         if odd:
             raise OutputError(f"--pix-fmt {requested} needs an even {' and '.join(odd)}, and "
                               f"the output is {w}x{h}; leave --pix-fmt out (vidsr then keeps "
@@ -146,8 +145,6 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
             raise OutputError(f"--crf {options.crf:g} is outside {name}'s range, {lo} to {hi} "
                               "(lower is better quality)")
     known = PRESETS.get(name)
-    if name in ("libx264", "libx265"):  # x264/x265 also take 0 (ultrafast) to 9 (placebo)
-        known = (*_X26X_PRESETS, *map(str, range(10)))
     if options.preset is not None and known is not None and \
             options.preset.lower() not in known:
         takes = ", ".join(PRESETS[name]) if PRESETS[name] else "no presets (its speed is set " \
