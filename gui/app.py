@@ -14,13 +14,13 @@ import argparse
 import logging
 import math
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from vidsr.errors import InputError, OutputError, VidsrError
+from vidsr.signals import on_stop_signals
 from vidsr.sizes import parse_size
 
 log = logging.getLogger(__name__)
@@ -134,17 +134,14 @@ def _exec_until_signalled(app: Any, window: Any) -> int:
         got.append(signum)
         window.close()
 
-    wanted = [signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)]
-    previous = {sig: signal.signal(sig, on_signal) for sig in wanted if sig is not None}
     tick = QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(200)
     try:
-        status = app.exec()
+        with on_stop_signals(on_signal):
+            status = app.exec()
     finally:
         tick.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 128 + got[0] if got else int(status)
 
 

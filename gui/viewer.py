@@ -4,7 +4,6 @@ pressing q / Esc cancels it."""
 
 from __future__ import annotations
 
-import signal
 import threading
 from collections.abc import Callable
 
@@ -12,6 +11,8 @@ import numpy as np
 from PyQt6.QtCore import QEventLoop, QObject, Qt, QTimer, pyqtSignal
 from PyQt6.QtGui import QImage, QKeyEvent, QPainter
 from PyQt6.QtWidgets import QApplication, QWidget
+
+from vidsr.signals import on_stop_signals
 
 
 class _Bridge(QObject):
@@ -104,25 +105,21 @@ def run_with_window(title: str, loop: Callable[[Callable[[np.ndarray], None],
             bridge.finished.emit()
 
     thread = threading.Thread(target=target, name="vidsr-live", daemon=True)
-    # Ctrl-C, SIGTERM and SIGHUP end the run as closing the window does (an exception raised
-    # by a handler inside Qt's loop would abort the process, leaving a partial recording)
-    stops = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
-             if sig is not None]
-    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in stops}
     # Qt's loop does not let Python run signal handlers; a timer gives it the chance.
     tick = QTimer()
     tick.timeout.connect(lambda: None)
     tick.start(200)
-    thread.start()
-    try:
-        events.exec()
-    finally:
-        cancel.set()
-        thread.join()
-        tick.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        window.close()
+    # Ctrl-C, SIGTERM and SIGHUP end the run as closing the window does (an exception raised
+    # by a handler inside Qt's loop would abort the process, leaving a partial recording)
+    with on_stop_signals(lambda *_: cancel.set()):
+        thread.start()
+        try:
+            events.exec()
+        finally:
+            cancel.set()
+            thread.join()
+            tick.stop()
+            window.close()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome.get("value"), bridge.dropped

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError
+from ..signals import on_stop_signals
 from ..webcam import (
     LiveFrame,
     LiveStats,
@@ -125,10 +125,7 @@ def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
         stats.display_skipped = skipped
         return stats
     cancel = threading.Event()
-    stops = [sig for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None))
-             if sig is not None]
-    previous = {sig: signal.signal(sig, lambda *_: cancel.set()) for sig in stops}
-    try:
+    with on_stop_signals(lambda *_: cancel.set()):
         if no_display:
             return loop(None, cancel)
         import cv2
@@ -142,9 +139,6 @@ def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
             return loop(show, cancel)
         finally:
             cv2.destroyAllWindows()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
