@@ -16,7 +16,8 @@ import torch
 
 from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report, parse_size
 from ..engine.bench import run as run_bench
-from ..errors import InputError, OutputError
+from ..errors import InputError
+from . import check_json_output
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.json is not None and not Path(args.json).resolve().parent.is_dir():
-        raise OutputError(f"folder for --json does not exist: {Path(args.json).parent}")
+    check_json_output(args.json)
     if args.frames is not None and args.frames < 1:
         raise InputError("--frames must be at least 1")
     if args.threads is not None and args.threads < 1:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from torch import nn
 
-from ..api import load_model
-from ..errors import InputError, OutputError
+from ..api import is_weights_path, load_model
+from ..errors import InputError
 from ..evaluation import EvalReport, evaluate
 from ..models import SelfEnsemble
 from ..weights import manifest, write_manifest
+from . import check_json_output
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,8 +24,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
     if args.record and args.round_lr:
         raise InputError("--record stores the protocol's numbers; drop --round-lr")
-    if args.json and not Path(args.json).resolve().parent.is_dir():
-        raise OutputError(f"folder for --json does not exist: {Path(args.json).parent}")
+    check_json_output(args.json)
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
     if args.self_ensemble:
         models = [SelfEnsemble(m) for m in models]
@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         own = []
         for data in args.data:
             report = evaluate(model, data, round_lr=args.round_lr)
-            if Path(name).suffix or Path(name).exists():  # a weights file: say which
+            if is_weights_path(name):  # a weights file: say which
                 report.model += f" ({name})"
             if args.self_ensemble:
                 report.model += " (self-ensemble)"
