@@ -16,6 +16,11 @@ from vidsr.webcam import CameraSource, FrameSource
 log = logging.getLogger(__name__)
 
 
+def quarter_turns(rotation: float) -> int:
+    """``np.rot90``'s ``k`` for a display rotation in degrees counterclockwise."""
+    return round(rotation / 90) % 4
+
+
 @dataclass(frozen=True)
 class SourceFrame:
     """One source frame's planes and what is needed to upscale and display them."""
@@ -39,7 +44,7 @@ class SourceFrame:
     @property
     def quarter_turns(self) -> int:
         """``np.rot90``'s ``k`` that turns the coded picture upright for display."""
-        return round(self.rotation / 90) % 4
+        return quarter_turns(self.rotation)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from vidsr.errors import VidsrError
 from vidsr.weights import manifest
 
 from .errors import error_message
-from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
+from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo, quarter_turns
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ class RenderWorker(QThread):
         if self.max_height and first[1] > self.max_height:
             h = max(2, self.max_height // 2 * 2)
             preview = (max(2, int(round(first[0] * h / first[1] / 2)) * 2), h)
-        if round(getattr(src, "rotation", 0) / 90) % 2:  # shown upright: sizes as displayed
+        if quarter_turns(getattr(src, "rotation", 0)) % 2:  # shown upright: sizes as displayed
             first, preview = first[::-1], preview[::-1]
         self.opened.emit(SourceInfo(src.label(), first, preview, float(src.fps), src.duration,
                                     src.seekable))
