@@ -116,13 +116,14 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
     window.seek(at)
     wait_until(app, lambda: len(shown) >= 2 or bool(errors), timeout)
     begin = len(shown)
-    window.worker.play()
+    window.worker.play(warmup + frames)
     wait_until(app, lambda: len(shown) >= begin + warmup + frames or not window.worker.playing
                or bool(errors), timeout)
     window.worker.pause()
+    app.processEvents()  # the worker's last frames and errors may still be queued for this thread
     if errors:
         raise InputError(errors[0])
-    run = shown[begin + warmup:]
+    run = shown[begin + warmup:begin + warmup + frames]
     if len(run) < 2:
         raise InputError(f"only {len(shown) - begin} frames could be played from {at} s")
     seconds = max(run[-1].wall - run[0].wall, 1e-9)

@@ -88,6 +88,7 @@ class RenderWorker(QThread):
         self._step = 0
         self._rerender = False
         self._playing = False
+        self._play_left: int | None = None  # frames left to play before pausing (None: all)
         self._quit = False
         self._source: FileFrames | CameraFrames | None = None
         self._frame: SourceFrame | None = None
@@ -114,8 +115,9 @@ class RenderWorker(QThread):
     def set_models(self, models: list[str]) -> None:
         self._command(_models=list(models), _rerender=True)
 
-    def play(self) -> None:
-        self._command(_playing=True)
+    def play(self, frames: int | None = None) -> None:
+        """Play on from the current frame; with ``frames``, pause after that many."""
+        self._command(_playing=True, _play_left=frames)
 
     def pause(self) -> None:
         self._command(_playing=False)
@@ -190,6 +192,12 @@ class RenderWorker(QThread):
         if self._playing:
             self._pace()
             self._show(self._source.next(), models)
+            with self._cond:
+                if self._play_left is not None and self._playing:
+                    self._play_left -= 1
+                    if self._play_left <= 0:
+                        self._playing, self._play_left = False, None
+                        self.playing_changed.emit(False)
 
     def _pace(self) -> None:
         """While playing, do not run ahead of the source's frame rate."""

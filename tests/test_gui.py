@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from fractions import Fraction
@@ -249,6 +250,8 @@ def test_bench_command(qapp, clip: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["gui", str(clip), "--bench", "4", "--device", "cpu", "--panes", "2"]) == 0
     out = capsys.readouterr().out
     assert "bicubic-x2" in out and "display with all 2 panes" in out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["frames"] == 4  # exactly the frames asked for, not those still in flight
 
 
 def test_export_dialog_defaults(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
