@@ -283,6 +283,14 @@ def test_planes_are_cached(tmp_path: Path) -> None:
         build_planes([cache], 3)
 
 
+def test_a_patch_too_large_is_refused_before_the_planes_are_built(tmp_path: Path) -> None:
+    folder = _images(tmp_path / "hr", count=2, size=(60, 80))   # 30 LR pixels high at x2
+    with pytest.raises(DataError, match="large enough for 31x31 LR patches at x2"):
+        build_planes([folder], 2, tmp_path / "cache", lr_patch=31)
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())
+    assert len(build_planes([folder], 2, tmp_path / "cache", lr_patch=30)[0]) == 2
+
+
 def test_a_pack_holds_every_scales_planes(tmp_path: Path) -> None:
     folder = _images(tmp_path / "hr", size=(50, 61))   # not a multiple of 2, 3 or 4
     pack = pack_planes([folder], [2, 3], tmp_path / "train.pack.npz")

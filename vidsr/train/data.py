@@ -247,7 +247,8 @@ def _unpack(z: np.lib.npyio.NpzFile, path: Path,
 
 def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path | None = None,
                  rescale: Sequence[float] = (), exact_lr: bool = False,
-                 channels: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
+                 channels: bool = False, lr_patch: int | None = None,
+                 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The (HR Y, LR Y) planes of every image in ``data`` (and of its ``rescale`` copies, and with
     ``channels`` of their R/G/B gray images first); the LR planes are uint16 ``Y * LR_Q8`` with
     ``exact_lr`` (see ``degrade``).
@@ -255,6 +256,9 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
     Each entry is a folder of images (degraded once, then cached in ``cache_dir``) or a ``.npz``
     of planes written earlier (a cache file, or a pack from ``pack_planes``), which needs no
     image files at all: that is how a machine without the image folders trains.
+
+    With ``lr_patch``, folders whose images are all too small for that LR patch are refused
+    before the (minutes long) degradation, not after it.
     """
     hrs: list[np.ndarray] = []
     lrs: list[np.ndarray] = []
@@ -274,6 +278,8 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
         if cache.is_file():
             h, lr = _load_npz(cache, scale, rescale, exact_lr, channels)
             return hrs + h, lrs + lr
+    if lr_patch is not None and not any(min(lr.shape) >= lr_patch for lr in lrs):
+        _check_patch_fits(files, scale, lr_patch)
     planes = {i: (hr, lr[scale])
               for i, hr, lr in _planes(files, rescale, [scale], exact_lr, channels, crop=scale)}
     new_h = [planes[i][0] for i in range(len(planes))]
@@ -282,6 +288,17 @@ def build_planes(data: Sequence[str | Path], scale: int, cache_dir: str | Path |
         save_planes(cache, new_h, new_l, scale, rescale, exact_lr, channels)
         log.info("cached training planes of %d images in %s", len(new_h), cache)
     return hrs + new_h, lrs + new_l
+
+
+def _check_patch_fits(files: Sequence[Path], scale: int, lr_patch: int) -> None:
+    """Raise unless some image in ``files`` is large enough for an ``lr_patch`` LR patch (its
+    own size is the largest of its copies; the first large one ends the scan)."""
+    for p in files:
+        img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        if img is not None and min(img.shape[:2]) // scale >= lr_patch:
+            return
+    raise DataError(f"no training image is large enough for {lr_patch}x{lr_patch} "
+                    f"LR patches at x{scale}")
 
 
 class PatchSampler:

@@ -382,7 +382,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         log.info("starting from %s (sha256 %s...)", recipe.init_weights, digest[:12] or "-")
 
     hrs, lrs = build_planes(data_dirs, spec.scale, cache_dir if cache_dir else out,
-                            recipe.rescale, recipe.exact_lr, recipe.channels)
+                            recipe.rescale, recipe.exact_lr, recipe.channels,
+                            lr_patch=recipe.lr_patch)
     torch.manual_seed(recipe.seed)
     model = spec.build(training=True)
     if ckpt is None:    # a resume takes every weight (and the RNG states) from the checkpoint
