@@ -24,13 +24,14 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load_model": "api", "resolve_spec": "api", "upscale_image": "api", "upscale_plane": "api",
-    "EvalReport": "evaluation", "evaluate": "evaluation",
+    "EvalReport": "evaluation", "evaluate": "evaluation", "export_model": "export",
     "ModelSpec": "registry", "parse_name": "registry",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     from .api import load_model, resolve_spec, upscale_image, upscale_plane
     from .evaluation import EvalReport, evaluate
+    from .export import export_model
     from .registry import ModelSpec, parse_name
 
 
@@ -49,6 +50,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Cancelled", "DataError", "EvalReport", "InputError", "ModelNotFoundError", "ModelSpec",
-    "OutputError", "VidsrError", "WeightsError", "__version__", "evaluate", "load_model",
+    "OutputError", "VidsrError", "WeightsError", "__version__", "evaluate", "export_model",
+    "load_model",
     "parse_name", "resolve_spec", "upscale_image", "upscale_plane",
 ]

@@ -35,6 +35,7 @@ COMMANDS = {
     "bench": "cmd_bench",
     "gui": "cmd_gui",
     "webcam": "cmd_webcam",
+    "export": "cmd_export",
 }
 
 

@@ -58,11 +58,16 @@ def save_weights(module: nn.Module, spec: ModelSpec, path: str | Path, *,
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata=meta)
-    mask = os.umask(0)  # safetensors creates the file 0600; give it the usual mode
-    os.umask(mask)
-    os.chmod(tmp, 0o666 & ~mask)
+    chmod_usual(tmp)  # safetensors creates the file 0600
     tmp.replace(path)
     return path
+
+
+def chmod_usual(path: str | Path) -> None:
+    """Give ``path`` the mode a plain ``open(path, "w")`` would have (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def read_weights(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor], dict[str, str]]:

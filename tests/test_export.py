@@ -1,0 +1,143 @@
+"""``vidsr export``: ONNX and torch.export files that reproduce the PyTorch model."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from nets import perturbed_model
+
+from vidsr.api import load_model, upscale_plane
+from vidsr.errors import InputError, OutputError
+from vidsr.export import ExportError, export_model
+from vidsr.weights import save_weights
+
+
+def _weights(tmp_path: Path, name: str) -> Path:
+    """A weights file of ``name`` with random (not initial) weights."""
+    model = perturbed_model(name)
+    return save_weights(model, model.spec, tmp_path / f"{name}.safetensors")
+
+
+def _codes(plane: np.ndarray, peak: int) -> np.ndarray:
+    """The engines' quantisation of a 0-255 float plane: round half up, clip."""
+    return np.clip(np.floor(plane / 255.0 * peak + 0.5), 0, peak)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize("name", ["ecbsr-m4c8-x3", "esr-tm-k7c16-x2"])
+def test_pt2_runs_in_plain_torch(tmp_path: Path, name: str) -> None:
+    weights = _weights(tmp_path, name)
+    out = tmp_path / "model.pt2"
+    report = export_model(weights, out)
+    assert report.checked_with == "torch.export.load" and report.max_diff <= 1e-4
+    extra = {"vidsr.json": ""}
+    program = torch.export.load(str(out), extra_files=extra)
+    meta = json.loads(extra["vidsr.json"])
+    assert meta["vidsr.model"] == name and meta["vidsr.scale"] == name[-1]
+    model = load_model(weights)
+    x = torch.rand(2, 1, 29, 41)  # batch, height and width none of the traced ones
+    with torch.inference_mode():
+        want = model(x)
+        got = program.module()(x)
+    assert got.shape == (2, 1, 29 * model.spec.scale, 41 * model.spec.scale)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~_umask()  # as a plain new file
+    assert _leftovers(tmp_path) == []
+
+
+def test_uint8_graph_quantises_like_the_engines(tmp_path: Path) -> None:
+    weights = _weights(tmp_path, "esr-max-k7c4-x2")
+    out = tmp_path / "m.pt2"
+    export_model(weights, out, io="uint8")
+    plane = np.random.default_rng(3).integers(0, 256, (33, 47), dtype=np.uint8)
+    got = torch.export.load(str(out)).module()(torch.from_numpy(plane)[None, None])[0, 0]
+    assert got.dtype == torch.uint8
+    want = _codes(upscale_plane(plane.astype(np.float64), load_model(weights)), 255)
+    diff = np.abs(got.numpy().astype(np.int64) - want)
+    assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3
+
+
+def test_onnx_runs_in_onnxruntime(tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    weights = _weights(tmp_path, "ecbsr-m4c8-x2")
+    out = tmp_path / "m.onnx"
+    report = export_model(weights, out, io="uint10")
+    assert report.checked_with == "onnxruntime" and report.max_diff <= 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("m.onnx")] == ["m.onnx"]
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["vidsr.model"] == "ecbsr-m4c8-x2" and meta["vidsr.io"] == "uint10"
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    plane = np.random.default_rng(4).integers(0, 1024, (1, 1, 25, 38), dtype=np.uint16)
+    got = session.run(None, {"lr": plane})[0]
+    assert got.dtype == np.uint16 and got.shape == (1, 1, 50, 76)
+    want = _codes(upscale_plane(plane[0, 0] / 1023.0 * 255.0, load_model(weights)), 1023)
+    diff = np.abs(got[0, 0].astype(np.int64) - want)
+    assert diff.max() <= 1 and np.mean(diff > 0) < 1e-3
+
+
+def test_onnx_without_its_packages_says_what_to_install(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # import fails as if not installed
+    with pytest.raises(ExportError, match=r'pip install "vidsr\[export\]"'):
+        export_model("esr-max-x2", tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_check_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidsr.export as ex
+
+    real = ex._run_pt2
+    monkeypatch.setattr(ex, "_run_pt2", lambda path, x: real(path, x) + 0.01)
+    out = tmp_path / "m.pt2"
+    out.write_bytes(b"old")
+    with pytest.raises(ExportError, match="differs from PyTorch by 0.01"):
+        export_model("esr-max-x2", out, overwrite=True)
+    assert out.read_bytes() == b"old" and _leftovers(tmp_path) == []
+
+
+def test_bad_requests_are_refused(tmp_path: Path) -> None:
+    taken = tmp_path / "taken.pt2"
+    taken.write_bytes(b"x")
+    with pytest.raises(OutputError, match="exists"):
+        export_model("esr-max-x2", taken)
+    with pytest.raises(OutputError, match="give .onnx or .pt2"):
+        export_model("esr-max-x2", tmp_path / "m.txt")
+    with pytest.raises(OutputError, match="folder does not exist"):
+        export_model("esr-max-x2", tmp_path / "no" / "m.pt2")
+    with pytest.raises(InputError, match="opset 17 is too old"):
+        export_model("esr-max-x2", tmp_path / "m.onnx", opset=17)
+    with pytest.raises(ExportError, match="not a network"):
+        export_model("bicubic-x2", tmp_path / "m.pt2")
+    assert taken.read_bytes() == b"x" and sorted(p.name for p in tmp_path.iterdir()) == \
+        ["taken.pt2"]
+
+
+def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidsr.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "esr-max-x2", "-o", "m.pt2", "--io", "uint8", "--json", "r.json"]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("esr-max-k7c4-x2 -> m.pt2 (torch.export program")
+    assert "torch.export.load matches PyTorch" in line
+    assert json.loads((tmp_path / "r.json").read_text())["io"] == "uint8"
+    assert main(["export", "esr-max-x2", "-o", "m.pt2"]) == 1
+    assert "m.pt2 exists" in capsys.readouterr().err

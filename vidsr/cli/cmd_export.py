@@ -1,0 +1,51 @@
+"""``vidsr export MODEL -o OUT.onnx|OUT.pt2``: a deploy model for other runtimes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import check_json_output
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..api import resolve_spec
+    from ..export import DEFAULT_OPSET, export_model, format_of
+
+    check_json_output(args.json)
+    out = Path(args.output) if args.output else Path(f"{resolve_spec(args.model).name}.onnx")
+    format_of(out)
+    report = export_model(args.model, out, io=args.io, opset=args.opset or DEFAULT_OPSET,
+                          check=not args.no_check, overwrite=args.overwrite)
+    print(report.describe())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from ..export import IO_BITS
+
+    p = sub.add_parser(
+        "export", help="export a model to ONNX or a torch.export program",
+        description="Export a model's deploy network for other runtimes: .onnx (onnxruntime, "
+                    "TensorRT, OpenVINO; needs pip install \"vidsr[export]\") or .pt2 (plain "
+                    "PyTorch: torch.export.load(path).module()). N x 1 x H x W luma in, "
+                    "N x 1 x sH x sW out, batch and size dynamic. The file is run against "
+                    "PyTorch on two input sizes before it is kept.")
+    p.add_argument("model", metavar="MODEL", help="a model name or alias (see 'vidsr models') "
+                   "or a .safetensors weights file")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="the file to write, .onnx or .pt2 (default: MODEL-NAME.onnx here)")
+    p.add_argument("--io", choices=list(IO_BITS), default="float",
+                   help="float: planes in [0, 1] (default); uint8/uint10/uint12: integer code "
+                        "values in and out (uint16 above 8 bits), rounded and clipped in the "
+                        "graph as vidsr's engines do")
+    p.add_argument("--opset", type=int, metavar="N",
+                   help="ONNX opset (18 or later; default 18)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip running the exported file against PyTorch")
+    p.add_argument("--json", metavar="FILE", help="also write what was done as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p.set_defaults(func=run)

@@ -1,0 +1,316 @@
+"""Export a deploy model for other runtimes, checked against PyTorch before it is kept.
+
+Two formats, chosen by the output's extension:
+
+- ``.onnx``: an ONNX graph (PyTorch's exporter, which needs the ``onnx`` and ``onnxscript``
+  packages: ``pip install "vidsr[export]"``) for onnxruntime, TensorRT, OpenVINO and the like;
+  the model's facts are in the graph's metadata (``vidsr.*`` keys).
+- ``.pt2``: a ``torch.export`` program, which plain PyTorch loads and runs without vidsr
+  (``torch.export.load(path).module()``); the facts are in its ``vidsr.json`` extra file.
+
+Both take ``N x 1 x H x W`` luma and give ``N x 1 x sH x sW``, with the batch, height and width
+dynamic. With ``io="float"`` the planes are float32 in [0, 1], as ``load_model`` gives; with
+``io="uint8"`` (or ``"uint10"``, ``"uint12"``, in uint16 containers) the graph takes and returns
+integer code values, rounded half up and clipped to the bit depth, as vidsr's engines write them,
+so a caller needs no conversion around it.
+
+Before the file is moved into place, the exported graph is run (onnxruntime where installed,
+else only ONNX's checker; ``torch.export.load`` for ``.pt2``) on two input sizes it was not
+traced with, against the PyTorch model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .api import is_weights_path, load_model
+from .errors import InputError, OutputError, VidsrError
+from .weights import chmod_usual, manifest, sha256_file
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
+IO_BITS = {"float": None, "uint8": 8, "uint10": 10, "uint12": 12}
+DEFAULT_OPSET = 18
+MIN_OPSET = 18   # older ones are silently written as 18 by the exporter's version converter
+#: The largest difference from PyTorch a check accepts: float outputs, integer code values.
+FLOAT_TOLERANCE = 1e-4
+CODE_TOLERANCE = 1
+_TRACE_SHAPE = (2, 1, 64, 48)                    # batch 2: a batch of 1 would be fixed as 1
+_CHECK_SHAPES = ((1, 1, 37, 53), (3, 1, 20, 90))  # odd and non-square, neither traced
+
+
+class ExportError(VidsrError, RuntimeError):
+    """The model cannot be exported, or the exported graph does not reproduce it."""
+
+
+class PlaneIO(nn.Module):
+    """``net`` between integer planes of ``bits`` bits: codes / peak in, round half up and clip
+    to the codes out (uint8, or uint16 above 8 bits)."""
+
+    def __init__(self, net: nn.Module, bits: int) -> None:
+        super().__init__()
+        self.net = net
+        self.peak = float((1 << bits) - 1)
+        self.out_dtype = torch.uint8 if bits <= 8 else torch.uint16
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.net(x.to(torch.float32) * (1.0 / self.peak))
+        # float bounds: integer ones do not lower to ONNX's Clip
+        return torch.floor(y * self.peak + 0.5).clamp(0.0, self.peak).to(self.out_dtype)
+
+
+@dataclass
+class ExportReport:
+    """What ``export_model`` wrote and how the check went."""
+
+    path: str
+    format: str
+    model: str
+    scale: int
+    io: str
+    bytes: int
+    opset: int | None
+    checked_with: str | None          # the runtime that ran the file, None when not run
+    max_diff: float | None            # largest |exported - PyTorch| over the check inputs
+    differing: float | None           # fraction of output values that differ at all
+    check_shapes: list[list[int]] = field(default_factory=list)
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line: what was written and how well it reproduces the model."""
+        kind = f"ONNX opset {self.opset}" if self.format == "onnx" else "torch.export program"
+        unit = "float in [0, 1]" if self.io == "float" else f"{self.io} codes"
+        s = self.scale
+        line = (f"{self.model} -> {self.path} ({kind}, {_kib(self.bytes)}): N x 1 x H x W "
+                f"{unit} -> N x 1 x {s}H x {s}W")
+        if self.checked_with is None:
+            return line + "; not run (install onnxruntime to check it)"
+        sizes = ", ".join(f"{c[3]}x{c[2]}" for c in self.check_shapes)
+        if self.io == "float":
+            diff = f"max |diff| {self.max_diff:.2g}"
+        else:
+            diff = (f"max |diff| {self.max_diff:.0f} code, {self.differing:.3%} of the codes "
+                    "differ")
+        return line + f"; {self.checked_with} matches PyTorch on {sizes} inputs ({diff})"
+
+
+def _kib(n: int) -> str:
+    return f"{n / 1024:.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):.1f} MiB"
+
+
+def format_of(path: str | Path) -> str:
+    """The export format an output path asks for, by its extension."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise OutputError(f"cannot export to {Path(path).suffix or 'a file without an extension'}"
+                          f": give {' or '.join(FORMATS)}")
+    return fmt
+
+
+def _metadata(name: str | Path, model: nn.Module, io: str) -> dict[str, str]:
+    from . import __version__
+
+    spec = model.spec
+    meta = {"vidsr.version": __version__, "vidsr.model": spec.name, "vidsr.scale": str(spec.scale),
+            "vidsr.io": io, "vidsr.layout": "N x 1 x H x W luma (Y') -> N x 1 x sH x sW"}
+    if is_weights_path(name):
+        meta["vidsr.weights_sha256"] = sha256_file(name)
+    else:
+        shipped = manifest().get(spec.name)
+        if shipped is not None:
+            meta["vidsr.weights_sha256"] = shipped.sha256
+            for data, m in shipped.metrics.items():
+                if "psnr" in m:
+                    meta[f"vidsr.psnr.{data}"] = f"{m['psnr']:.3f}"
+    return meta
+
+
+def _example(shape: tuple[int, ...], bits: int | None, seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    if bits is None:
+        return torch.rand(shape, generator=gen)
+    codes = torch.randint(0, 1 << bits, shape, generator=gen)
+    return codes.to(torch.uint8 if bits <= 8 else torch.uint16)
+
+
+def _dynamic_shapes() -> dict:
+    dim = torch.export.Dim
+    return {"x": {0: dim("batch", min=1, max=1024), 2: dim("height", min=2, max=16384),
+                  3: dim("width", min=2, max=16384)}}
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Hide the exporter's chatter (its torchvision-op lines, deprecation warnings); errors
+    still raise."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [g.level for g in loggers]
+    for g in loggers:
+        g.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for g, level in zip(loggers, levels, strict=True):
+            g.setLevel(level)
+
+
+def _write_onnx(net: nn.Module, example: torch.Tensor, tmp: Path, opset: int,
+                meta: dict[str, str]) -> None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs both; say so before it fails inside)
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({exc.name} is "
+                          "missing): pip install \"vidsr[export]\"") from exc
+    import onnx
+
+    with _quiet_exporter():
+        try:
+            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset,
+                                        input_names=["lr"], output_names=["sr"],
+                                        dynamic_shapes=_dynamic_shapes(), verbose=False)
+        except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds
+            raise ExportError(f"the ONNX exporter failed: {str(exc).strip().splitlines()[0]}"
+                              ) from exc
+    proto = program.model_proto
+    written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise ExportError(f"the ONNX exporter wrote opset {written}, not {opset}")
+    onnx.helper.set_model_props(proto, meta)
+    try:
+        onnx.checker.check_model(proto)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f"the exported ONNX graph is invalid: "
+                          f"{str(exc).strip().splitlines()[0]}") from exc
+    onnx.save_model(proto, str(tmp))  # one file: a few thousand weights need no external data
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return None
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        return session.run(None, {"lr": x.numpy()})[0]
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's errors have no common base
+        raise ExportError(f"onnxruntime {ort.__version__} cannot run the exported file: "
+                          f"{str(exc).strip().splitlines()[0]}") from exc
+
+
+def _write_pt2(net: nn.Module, example: torch.Tensor, tmp: Path, meta: dict[str, str]) -> None:
+    with _quiet_exporter():
+        try:
+            program = torch.export.export(net, (example,), dynamic_shapes=_dynamic_shapes())
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"torch.export failed: {str(exc).strip().splitlines()[0]}") from exc
+        torch.export.save(program, str(tmp), extra_files={"vidsr.json": json.dumps(meta)})
+
+
+def _run_pt2(path: Path, x: torch.Tensor) -> np.ndarray:
+    with _quiet_exporter():
+        program = torch.export.load(str(path))
+    with torch.inference_mode():
+        return program.module()(x).numpy()
+
+
+def _check(net: nn.Module, path: Path, fmt: str, bits: int | None,
+           ) -> tuple[str | None, float | None, float | None]:
+    """Run the file at ``path`` on the check inputs against ``net``: (runtime, max |diff|,
+    fraction of values differing), or Nones where no runtime is installed; raises when the
+    difference is over the tolerance."""
+    worst, differ, total = 0.0, 0, 0
+    for k, shape in enumerate(_CHECK_SHAPES):
+        x = _example(shape, bits, seed=1 + k)
+        got = _run_onnx(path, x) if fmt == "onnx" else _run_pt2(path, x)
+        if got is None:
+            return None, None, None
+        with torch.inference_mode():
+            want = net(x).numpy()
+        if got.shape != want.shape or got.dtype != want.dtype:
+            raise ExportError(f"the exported graph gives {got.dtype} {got.shape} for "
+                              f"{tuple(shape)}, PyTorch {want.dtype} {want.shape}")
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        worst = max(worst, float(diff.max()))
+        differ += int(np.count_nonzero(diff))
+        total += diff.size
+    limit = FLOAT_TOLERANCE if bits is None else CODE_TOLERANCE
+    if worst > limit:
+        raise ExportError(f"the exported graph differs from PyTorch by {worst:.3g} (more than "
+                          f"{limit:g}); nothing written")
+    return ("onnxruntime" if fmt == "onnx" else "torch.export.load"), worst, differ / total
+
+
+def export_model(name: str | Path, output: str | Path, *, io: str = "float",
+                 opset: int = DEFAULT_OPSET, check: bool = True,
+                 overwrite: bool = False) -> ExportReport:
+    """Export model ``name`` (a name, alias or weights file) to ``output`` (``.onnx`` or
+    ``.pt2``), checked against PyTorch (see the module's docstring); returns what was done.
+
+    The file is written beside ``output`` under a temporary name and moved into place only
+    when the export and its check succeeded.
+    """
+    out = Path(output)
+    fmt = format_of(out)
+    if io not in IO_BITS:
+        raise InputError(f"io must be one of {', '.join(IO_BITS)}, not {io!r}")
+    if out.is_dir():
+        raise OutputError(f"{out} is a directory; give an output file name")
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out} exists (use --overwrite to replace it)")
+    if not out.resolve().parent.is_dir():
+        raise OutputError(f"output folder does not exist: {out.parent}")
+    if fmt == "onnx" and opset < MIN_OPSET:
+        raise InputError(f"opset {opset} is too old: PyTorch's ONNX exporter writes opset "
+                         f"{MIN_OPSET} or later")
+    model = load_model(name)
+    spec = model.spec
+    if not spec.trainable:
+        raise ExportError(f"{spec.name} is a fixed resize, not a network: use your runtime's "
+                          "own bicubic resize")
+    bits = IO_BITS[io]
+    net = (PlaneIO(model, bits) if bits else model).eval()
+    meta = _metadata(name, model, io)
+    tmp = out.with_name(f".{out.stem}.vidsr-partial{out.suffix}")
+    try:
+        example = _example(_TRACE_SHAPE, bits, seed=0)
+        if fmt == "onnx":
+            _write_onnx(net, example, tmp, opset, meta)
+        else:
+            _write_pt2(net, example, tmp, meta)
+        checked_with, worst, differing = None, None, None
+        if check:
+            checked_with, worst, differing = _check(net, tmp, fmt, bits)
+        chmod_usual(tmp)  # whatever mode the writer gave it
+        tmp.replace(out)
+    except OSError as exc:
+        raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    report = ExportReport(str(out), fmt, spec.name, spec.scale, io, out.stat().st_size,
+                          opset if fmt == "onnx" else None, checked_with, worst, differing,
+                          [list(s) for s in _CHECK_SHAPES] if checked_with else [], meta)
+    log.info("%s", report.describe())
+    return report
+
+
+__all__ = ["ExportError", "ExportReport", "FORMATS", "IO_BITS", "PlaneIO", "export_model",
+           "format_of"]
