@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError, VidsrError
+from ..signals import STOP_SIGNALS
 
 # Subcommand name -> module under vidsr.cli. The first is the default command.
 COMMANDS = {
@@ -168,8 +169,8 @@ def run() -> None:
     interpreter's teardown. By then every output is closed and renamed into place, or removed;
     what is left is unloading modules, which takes about 0.4 s once torch is imported (``python
     -c "import torch"`` on the 2-core development VM) and which Ctrl-C would wait for too."""
-    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:
+    for signum in STOP_SIGNALS:  # Ctrl-C is Python's own KeyboardInterrupt already
+        if signum != signal.SIGINT and signal.getsignal(signum) is signal.SIG_DFL:
             signal.signal(signum, _raise_terminated)
     status = main()
     for stream in (sys.stdout, sys.stderr):
