@@ -43,6 +43,19 @@ def test_bench_library_without_e2e() -> None:
     assert "bicubic-x3" in format_report(report)
 
 
+def test_bench_onnx_column_runs_the_exported_model(tmp_path: Path) -> None:
+    pytest.importorskip("onnxscript")
+    pytest.importorskip("onnxruntime")
+    report = run(BenchConfig(models=("esr-max-k3c2-x2", "bicubic-x2"), sizes=("40x24",),
+                             frames=1, devices=("cpu",), e2e_frames=0, onnx=True))
+    net, bicubic = report["sr"]
+    assert net["onnxruntime_ms"] > 0 and net["onnxruntime_threads"] >= 1
+    assert net["onnxruntime_vs_fast"] == pytest.approx(net["onnxruntime_ms"] / net["fast_ms"],
+                                                       rel=0.1, abs=0.1)
+    assert "onnxruntime_ms" not in bicubic
+    assert "ort/fast" in format_report(report)
+
+
 def test_parse_size() -> None:
     assert parse_size("1280x720") == (1280, 720)
     assert parse_size("540p") == (960, 540)

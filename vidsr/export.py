@@ -121,13 +121,15 @@ def format_of(path: str | Path) -> str:
     return fmt
 
 
-def _metadata(name: str | Path, model: nn.Module, io: str) -> dict[str, str]:
+def _metadata(name: str | Path | nn.Module, model: nn.Module, io: str) -> dict[str, str]:
     from . import __version__
 
     spec = model.spec
     meta = {"vidsr.version": __version__, "vidsr.model": spec.name, "vidsr.scale": str(spec.scale),
             "vidsr.io": io, "vidsr.layout": "N x 1 x H x W luma (Y') -> N x 1 x sH x sW"}
-    if is_weights_path(name):
+    if isinstance(name, nn.Module):  # weights of unknown origin
+        pass
+    elif is_weights_path(name):
         meta["vidsr.weights_sha256"] = sha256_file(name)
     else:
         shipped = manifest().get(spec.name)
@@ -259,11 +261,12 @@ def _check(net: nn.Module, path: Path, fmt: str, bits: int | None,
     return ("onnxruntime" if fmt == "onnx" else "torch.export.load"), worst, differ / total
 
 
-def export_model(name: str | Path, output: str | Path, *, io: str = "float",
+def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = "float",
                  opset: int = DEFAULT_OPSET, check: bool = True,
                  overwrite: bool = False) -> ExportReport:
-    """Export model ``name`` (a name, alias or weights file) to ``output`` (``.onnx`` or
-    ``.pt2``), checked against PyTorch (see the module's docstring); returns what was done.
+    """Export model ``name`` (a name, alias or weights file, or a model from ``load_model``)
+    to ``output`` (``.onnx`` or ``.pt2``), checked against PyTorch (see the module's
+    docstring); returns what was done.
 
     The file is written beside ``output`` under a temporary name and moved into place only
     when the export and its check succeeded.
@@ -281,7 +284,11 @@ def export_model(name: str | Path, output: str | Path, *, io: str = "float",
     if fmt == "onnx" and opset < MIN_OPSET:
         raise InputError(f"opset {opset} is too old: PyTorch's ONNX exporter writes opset "
                          f"{MIN_OPSET} or later")
-    model = load_model(name)
+    model = name if isinstance(name, nn.Module) else load_model(name)
+    ref = next(iter(model.parameters()), None)
+    if ref is not None and (ref.device.type != "cpu" or ref.dtype != torch.float32):
+        raise InputError(f"export a float32 CPU model, not {ref.dtype} on {ref.device} "
+                         "(load_model's defaults)")
     spec = model.spec
     if not spec.trainable:
         raise ExportError(f"{spec.name} is a fixed resize, not a network: use your runtime's "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import sys
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         sizes=tuple(args.sizes or base.get("sizes", DEFAULT_SIZES)),
         frames=args.frames or base.get("frames", 5),
         devices=tuple(args.device),
-        threads=args.threads, compile=args.compile,
+        threads=args.threads, compile=args.compile, onnx=args.onnx,
         e2e_frames=0 if args.no_e2e else (args.e2e_frames if args.e2e_frames is not None
                                           else base.get("e2e_frames", 30)),
         e2e_model=args.e2e_model, e2e_size=args.e2e_size,
@@ -94,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     )
     if config.frames < 1:
         raise InputError("--frames must be at least 1")
+    if config.onnx:
+        for module in ("onnx", "onnxscript", "onnxruntime"):
+            if importlib.util.find_spec(module) is None:
+                raise InputError(f"--onnx needs {module}: pip install \"vidsr[export]\"")
 
     def progress(what: str) -> None:
         print(f"vidsr bench: timing {what}", file=sys.stderr, flush=True)
@@ -125,6 +130,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="CPU: also time the engine after its background torch.compile settles "
                         "(compiling takes tens of seconds per model and size)")
+    p.add_argument("--onnx", action="store_true",
+                   help="CPU: also time each model exported to ONNX (uint8 in and out, as "
+                        "'vidsr export --io uint8') in onnxruntime, with torch's thread count")
     p.add_argument("--quick", action="store_true",
                    help="a short run: 960x540 only, 3 frames, a 6-frame end-to-end job")
     p.add_argument("--e2e-frames", type=int, default=None,

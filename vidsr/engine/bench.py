@@ -58,6 +58,7 @@ class BenchConfig:
     threads: int | None = None
     compile: bool = False
     e2e_frames: int = 30
+    onnx: bool = False
     e2e_model: str = "ecbsr-m4c16-x2"
     e2e_size: str = "1920x1080"
     codec: str = "libx264"
@@ -130,12 +131,38 @@ def _settle(engine: Engine, plane: np.ndarray, timeout: float = 600.0) -> None:
         time.sleep(0.2)
 
 
+class _OnnxRuntime:
+    """The model exported to ONNX with uint8 planes in and out (``vidsr export --io uint8``),
+    in an onnxruntime CPU session with ``threads`` intra-op threads: the stock alternative to
+    vidsr's CPU path, with the same work per call as ``Engine.upscale_luma``."""
+
+    def __init__(self, module: torch.nn.Module, threads: int, folder: Path) -> None:
+        import onnxruntime as ort
+
+        from ..export import export_model
+
+        path = folder / f"{module.spec.name}.onnx"
+        if not path.exists():
+            export_model(module, path, io="uint8", check=False)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.log_severity_level = 3
+        self.threads = threads
+        self._session = ort.InferenceSession(str(path), opts,
+                                             providers=["CPUExecutionProvider"])
+
+    def upscale_luma(self, plane: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {"lr": plane[None, None]})[0][0, 0]
+
+
 def sr_row(name: str, size: str, device: torch.device, frames: int,
-           compile: bool = False, eager_threads: int | None = None) -> dict[str, Any]:
+           compile: bool = False, eager_threads: int | None = None,
+           onnx_dir: Path | None = None) -> dict[str, Any]:
     """Time one model at one size on one device: eager and fast (and, with ``compile``, the
-    engine after its background ``torch.compile`` has settled), alternating. CPU eager runs
-    with ``eager_threads`` intra-op threads (torch's default) and again with 1 thread, the
-    setting the fast CPU path puts the process in."""
+    engine after its background ``torch.compile`` has settled; with ``onnx_dir``, on CPU, the
+    model exported there to ONNX in onnxruntime with ``eager_threads`` threads), alternating.
+    CPU eager runs with ``eager_threads`` intra-op threads (torch's default) and again with 1
+    thread, the setting the fast CPU path puts the process in."""
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
@@ -150,6 +177,9 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
         # compiled PReLU; elsewhere the fp32 fast path or inductor, whichever timed faster
         engines["compiled"] = Engine(module, device=device, compile_after=1,
                                      fp16=None if "bf16" in engines else False)
+    if onnx_dir is not None and cpu and module.spec.trainable:  # bicubic is no network
+        engines["onnxruntime"] = _OnnxRuntime(module, eager_threads or torch.get_num_threads(),
+                                              onnx_dir)
     times: dict[str, list[float]] = {k: [] for k in engines}
     for key, engine in engines.items():  # warm-up: buffers, packed weights, kernels
         if key == "compiled":
@@ -182,6 +212,11 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
         "fast_fp16": fast.fp16,
         "cpu_bf16_ms": round(statistics.median(times["bf16"]), 2) if "bf16" in times else None,
     }
+    if "onnxruntime" in times:
+        ort_ms = statistics.median(times["onnxruntime"])
+        row["onnxruntime_ms"] = round(ort_ms, 2)
+        row["onnxruntime_threads"] = engines["onnxruntime"].threads
+        row["onnxruntime_vs_fast"] = round(ort_ms / fast_ms, 2)
     if "compiled" in times:
         row["compiled_ms"] = round(statistics.median(times["compiled"]), 2)
         row["compiled_backend"] = engines["compiled"].backend
@@ -290,18 +325,22 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
         parse_size(s)
     report: dict[str, Any] = {"machine": machine(), "config": asdict(config), "sr": [],
                               "e2e": []}
+    onnx_dir = tempfile.TemporaryDirectory(prefix="vidsr-bench-onnx-") if config.onnx else None
     for device in devices:
         for name in config.models:
             for size in config.sizes:
                 if progress:
                     progress(f"{device.type} {name} {size}")
                 report["sr"].append(sr_row(name, size, device, config.frames,
-                                           config.compile, default_threads))
+                                           config.compile, default_threads,
+                                           Path(onnx_dir.name) if onnx_dir else None))
         if config.e2e_frames > 0:
             if progress:
                 progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
                          f"{config.e2e_frames} frames")
             report["e2e"].append(e2e_row(config, device))
+    if onnx_dir is not None:
+        onnx_dir.cleanup()
     if hasattr(os, "getloadavg"):
         report["machine"]["load_average_end"] = [round(v, 2) for v in os.getloadavg()]
     return report
@@ -335,13 +374,14 @@ def format_report(report: dict[str, Any]) -> str:
                    f"{'/'.join(map(str, threads)) or 'default'} intra-op threads, eager 1t with 1)")
         out.append(text_table(
             ["device", "model", "input", "eager", "eager 1t", "fast", "eager/fast",
-             "fast backend", "cpu bf16", "compiled", "pipelined", "peak host MiB",
-             "peak dev MiB"],
+             "fast backend", "cpu bf16", "compiled", "onnxruntime", "ort/fast", "pipelined",
+             "peak host MiB", "peak dev MiB"],
             [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r.get("eager_1t_ms")),
               num(r["fast_ms"]), num(r["speedup"], "{:.2f}x"), r["fast_backend"],
               num(r.get("cpu_bf16_ms")),
               num(r.get("compiled_ms")) + (f" ({r['compiled_backend']})"
                                            if r.get("compiled_backend") else ""),
+              num(r.get("onnxruntime_ms")), num(r.get("onnxruntime_vs_fast"), "{:.2f}x"),
               num(r.get("fast_pipelined_ms"), "{:.2f}"), num(r["peak_host_mib"], "{:.0f}"),
               num(r.get("peak_device_mib"), "{:.0f}")] for r in report["sr"]]))
     if report["e2e"]:
