@@ -40,6 +40,10 @@ def test_image_command(tmp_path, capsys) -> None:
     # an existing output is not replaced without --overwrite
     assert main(["image", str(src), "-o", str(dst), "--model", "bicubic-x3"]) == 1
     assert "exists" in capsys.readouterr().err
+    # the input itself is never the output, even with --overwrite
+    before = src.read_bytes()
+    assert main(["image", str(src), "-o", str(src), "--model", "bicubic-x3", "--overwrite"]) == 1
+    assert "is the input file" in capsys.readouterr().err and src.read_bytes() == before
 
 
 def test_image_keeps_alpha_and_orientation_and_refuses_bad_outputs(tmp_path, capsys) -> None:

@@ -12,7 +12,6 @@ second and removes the partial file.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
+from .paths import check_output
 from .pipeline_stages import END, StageRunner
 
 log = logging.getLogger(__name__)
@@ -100,20 +100,10 @@ def partial_path(dst: Path) -> Path:
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
-    if dst.suffix.lower() not in _KEEP_SUFFIX:
+    if dst.suffix.lower() not in _KEEP_SUFFIX and not dst.is_dir():
         raise OutputError(f"cannot write {dst.name}: vidsr writes "
                           f"{', '.join(sorted(_KEEP_SUFFIX))} files")
-    if dst.is_dir():
-        raise OutputError(f"{dst} is a directory; give an output file name")
-    if not dst.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {dst.parent}")
-    if dst.exists() and src.exists() and os.path.samefile(src, dst):
-        raise OutputError(f"{dst} is the input file; choose another output name")
-    if dst.exists() and not overwrite:
-        raise OutputError(f"{dst} exists (use --overwrite to replace it)")
-    if not os.access(dst.parent, os.W_OK):
-        raise OutputError(f"cannot write to {dst.parent}: permission denied (choose an output "
-                          "path in a folder you can write to)")
+    check_output(dst, overwrite=overwrite, src=src)
 
 
 def _model_name(model: str | Path | nn.Module | Engine) -> str:

@@ -8,8 +8,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
 from .io import VideoInfo, VideoWriter
+from .paths import check_output
 from .pipeline import partial_path
 from .webcam import LiveFrame
 
@@ -45,10 +45,7 @@ class Recorder:
                  matrix: str = "bt601", full_range: bool = False, options: Any = None,
                  overwrite: bool = False) -> None:
         self.path = Path(path)
-        if self.path.exists() and not overwrite:
-            raise OutputError(f"{self.path} exists (use --overwrite to replace it)")
-        if not self.path.parent.is_dir():
-            raise OutputError(f"output folder does not exist: {self.path.parent}")
+        check_output(self.path, overwrite=overwrite)
         self._tmp = partial_path(self.path)
         info = camera_info(size, fps, matrix, full_range)
         self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import OutputError
+from ..paths import check_output
 
 
 def check_json_output(path: str | Path | None) -> None:
-    """Refuse a ``--json FILE`` whose folder does not exist before any work is done."""
-    if path is not None and not Path(path).resolve().parent.is_dir():
-        raise OutputError(f"folder for --json does not exist: {Path(path).parent}")
+    """Refuse a ``--json FILE`` that cannot be written before any work is done (an existing
+    file is replaced)."""
+    if path is not None:
+        check_output(path, overwrite=True, what="--json")

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..api import load_model, upscale_image
 from ..errors import InputError, OutputError
+from ..paths import check_output
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else None
     if out is not None:
         if out.is_dir():
-            raise OutputError(f"{out} is a directory; give an output file name")
+            check_output(out)
         if not cv2.haveImageWriter(str(out)):
             raise OutputError(f"cannot write {out.suffix or 'files without an extension'}: "
                               "give an image extension (.png, .jpg, .webp, .tif, .bmp)")
@@ -56,10 +57,7 @@ def run(args: argparse.Namespace) -> int:
     img = read_image(src)
     # lossless by default, whatever the input was
     out = out or src.with_name(f"{src.stem}_{model.spec.name}.png")
-    if out.exists() and not args.overwrite:
-        raise OutputError(f"{out} exists (use --overwrite to replace it)")
-    if not out.parent.is_dir():
-        raise OutputError(f"output folder does not exist: {out.parent}")
+    check_output(out, overwrite=args.overwrite, src=src)
     up = upscale_image(img, model)
     if up.ndim == 3 and up.shape[2] == 4 and out.suffix.lower() not in _ALPHA_FORMATS:
         log.warning("%s has no alpha channel: the image's alpha is dropped (PNG, WebP and TIFF "
