@@ -13,7 +13,7 @@ import torch
 from nets import perturbed_model
 
 from vidsr.api import load_model, upscale_plane
-from vidsr.errors import InputError, OutputError
+from vidsr.errors import InputError, OutputError, WeightsError
 from vidsr.export import ExportError, export_model
 from vidsr.weights import save_weights
 
@@ -60,6 +60,15 @@ def test_pt2_runs_in_plain_torch(tmp_path: Path, name: str) -> None:
     assert _leftovers(tmp_path) == []
 
 
+def test_pt2_shapes_are_unbounded(tmp_path: Path) -> None:
+    out = tmp_path / "m.pt2"
+    export_model("esr-max-x2", out, check=False)
+    module = torch.export.load(str(out)).module()
+    with torch.inference_mode():
+        assert module(torch.rand(1100, 1, 1, 2)).shape == (1100, 1, 2, 4)
+        assert module(torch.rand(1, 1, 1, 17000)).shape == (1, 1, 2, 34000)
+
+
 def test_uint8_graph_quantises_like_the_engines(tmp_path: Path) -> None:
     weights = _weights(tmp_path, "esr-max-k7c4-x2")
     out = tmp_path / "m.pt2"
@@ -95,7 +104,7 @@ def test_onnx_runs_in_onnxruntime(tmp_path: Path) -> None:
 def test_onnx_without_its_packages_says_what_to_install(tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "onnxscript", None)  # import fails as if not installed
-    with pytest.raises(ExportError, match=r'pip install "vidsr\[export\]"'):
+    with pytest.raises(ExportError, match="needs onnxscript: pip install onnx onnxscript"):
         export_model("esr-max-x2", tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 
@@ -112,6 +121,111 @@ def test_a_failed_check_writes_nothing(tmp_path: Path, monkeypatch: pytest.Monke
     assert out.read_bytes() == b"old" and _leftovers(tmp_path) == []
 
 
+def test_a_wrong_rounding_is_caught(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import vidsr.export as ex
+
+    real = ex._run_pt2
+
+    def every_other_code_off_by_one(path: Path, x: torch.Tensor) -> np.ndarray:
+        got = real(path, x).astype(np.int64)
+        got.reshape(-1)[::2] += 1
+        return np.clip(got, 0, 255).astype(np.uint8)
+
+    monkeypatch.setattr(ex, "_run_pt2", every_other_code_off_by_one)
+    with pytest.raises(ExportError, match=r"in 4\d\.\d+% of the codes"):
+        export_model("esr-max-x2", tmp_path / "m.pt2", io="uint8")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_interrupt_stays_an_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C inside the exporter (or an extension module's start) comes back wrapped in the
+    exporter's own error or an ImportError; it must stop the export as an interrupt."""
+    import vidsr.export as ex
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Failed to export the model with torch.export.") from exc
+
+    monkeypatch.setattr(torch.export, "export", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_model("esr-max-x2", tmp_path / "m.pt2")
+    monkeypatch.undo()
+
+    def import_interrupted(name: str) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(ex.importlib, "import_module", import_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ex._import("onnxruntime")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_exporter_failure_is_one_clean_line() -> None:
+    import vidsr.export as ex
+
+    try:
+        try:
+            raise ValueError("\x1b[96mUnsupported operator\x1b[0m aten::foo\nmore detail")
+        except ValueError as inner:
+            raise RuntimeError("Failed to export. \x1b[96mThis is step 1/3\x1b[0m") from inner
+    except RuntimeError as exc:
+        err = ex._failed("the ONNX exporter", exc)
+    assert isinstance(err, ExportError)
+    assert str(err) == "the ONNX exporter failed: Unsupported operator aten::foo"
+
+
+def test_a_model_without_trained_weights_is_not_exported(tmp_path: Path) -> None:
+    from vidsr.registry import table
+    from vidsr.weights import manifest
+
+    shipped = manifest()
+    untrained = [s.name for s in table() if s.trainable and s.name not in shipped]
+    if not untrained:
+        pytest.skip("every model in the table has shipped weights")
+    with pytest.raises(WeightsError, match="export a weights file"):
+        export_model(untrained[0], tmp_path / "m.pt2")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unchecked_exports_say_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = export_model("esr-max-x2", tmp_path / "m.pt2", check=False)
+    assert report.describe().endswith("; not run (--no-check)")
+    pytest.importorskip("onnxscript")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    report = export_model("esr-max-x2", tmp_path / "m.onnx")
+    assert report.checked_with is None
+    assert "not run (onnxruntime is not installed: pip install onnxruntime" in report.describe()
+
+
+def test_default_output_names(tmp_path: Path) -> None:
+    from vidsr.export import default_output
+
+    assert default_output("ecbsr-x2") == Path("ecbsr-m4c16-x2.onnx")
+    assert default_output("esr-max-x2", "uint8") == Path("esr-max-k7c4-x2-uint8.onnx")
+    weights = _weights(tmp_path, "esr-max-k7c4-x2")
+    assert default_output(weights, "uint10", "pt2") == Path("esr-max-k7c4-x2-uint10.pt2")
+    teacher = tmp_path / "my-run.safetensors"
+    weights.rename(teacher)
+    assert default_output(teacher) == Path("my-run.onnx")
+
+
+def test_an_unwritable_pt2_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at inline_container.cc:747] . open file failed with "
+                           "strerror: Operation not permitted")
+
+    monkeypatch.setattr(torch.export, "save", refuse)
+    with pytest.raises(OutputError, match=r"cannot write \S+m.pt2: open file failed with "
+                                          "strerror: Operation not permitted$"):
+        export_model("esr-max-x2", tmp_path / "m.pt2")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bad_requests_are_refused(tmp_path: Path) -> None:
     taken = tmp_path / "taken.pt2"
     taken.write_bytes(b"x")
@@ -121,7 +235,11 @@ def test_bad_requests_are_refused(tmp_path: Path) -> None:
         export_model("esr-max-x2", tmp_path / "m.txt")
     with pytest.raises(OutputError, match="folder does not exist"):
         export_model("esr-max-x2", tmp_path / "no" / "m.pt2")
-    with pytest.raises(InputError, match="opset 17 is too old"):
+    with pytest.raises(OutputError, match="is a directory; give an output file name"):
+        export_model("esr-max-x2", tmp_path)
+    with pytest.raises(InputError, match="an opset is for .onnx files"):
+        export_model("esr-max-x2", tmp_path / "m.pt2", opset=18)
+    with pytest.raises(InputError, match="opset 17 is outside 18-"):
         export_model("esr-max-x2", tmp_path / "m.onnx", opset=17)
     with pytest.raises(ExportError, match="not a network"):
         export_model("bicubic-x2", tmp_path / "m.pt2")
@@ -141,3 +259,8 @@ def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture,
     assert json.loads((tmp_path / "r.json").read_text())["io"] == "uint8"
     assert main(["export", "esr-max-x2", "-o", "m.pt2"]) == 1
     assert "m.pt2 exists" in capsys.readouterr().err
+    (tmp_path / "folder").mkdir()
+    assert main(["export", "esr-max-x2", "-o", "n.pt2", "--json", "folder"]) == 1
+    assert capsys.readouterr().err.strip() == \
+        "vidsr: error: --json folder is a directory; give an output file name"
+    assert not (tmp_path / "n.pt2").exists()

@@ -3,7 +3,7 @@
 Two formats, chosen by the output's extension:
 
 - ``.onnx``: an ONNX graph (PyTorch's exporter, which needs the ``onnx`` and ``onnxscript``
-  packages: ``pip install "vidsr[export]"``) for onnxruntime, TensorRT, OpenVINO and the like;
+  packages: ``INSTALL_HINT``) for onnxruntime, TensorRT, OpenVINO and the like;
   the model's facts are in the graph's metadata (``vidsr.*`` keys).
 - ``.pt2``: a ``torch.export`` program, which plain PyTorch loads and runs without vidsr
   (``torch.export.load(path).module()``); the facts are in its ``vidsr.json`` extra file.
@@ -22,30 +22,40 @@ traced with, against the PyTorch model.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
 import json
 import logging
+import re
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .api import is_weights_path, load_model
-from .errors import InputError, OutputError, VidsrError
+from .api import is_weights_path, load_model, resolve_spec
+from .errors import InputError, OutputError, VidsrError, WeightsError
+from .paths import check_output
 from .weights import chmod_usual, manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
 FORMATS = {".onnx": "onnx", ".pt2": "pt2"}
+INSTALL_HINT = "pip install onnx onnxscript onnxruntime (in a clone: pip install -e \".[export]\")"
 IO_BITS = {"float": None, "uint8": 8, "uint10": 10, "uint12": 12}
 DEFAULT_OPSET = 18
 MIN_OPSET = 18   # older ones are silently written as 18 by the exporter's version converter
 #: The largest difference from PyTorch a check accepts: float outputs, integer code values.
 FLOAT_TOLERANCE = 1e-4
 CODE_TOLERANCE = 1
+#: ... and the largest fraction of codes that may differ at all (float rounding moves a code
+#: that lies within ~1e-6 of a rounding boundary; a wrong rounding mode moves a third of them)
+CODE_DIFFERING = 1e-3
 _TRACE_SHAPE = (2, 1, 64, 48)                    # batch 2: a batch of 1 would be fixed as 1
 _CHECK_SHAPES = ((1, 1, 37, 53), (3, 1, 20, 90))  # odd and non-square, neither traced
 
@@ -86,6 +96,7 @@ class ExportReport:
     differing: float | None           # fraction of output values that differ at all
     check_shapes: list[list[int]] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    unchecked: str | None = None      # why the file was not run, where it was not
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -98,7 +109,9 @@ class ExportReport:
         line = (f"{self.model} -> {self.path} ({kind}, {_kib(self.bytes)}): N x 1 x H x W "
                 f"{unit} -> N x 1 x {s}H x {s}W")
         if self.checked_with is None:
-            return line + "; not run (install onnxruntime to check it)"
+            why = {"--no-check": "--no-check"}.get(self.unchecked or "", f"{self.unchecked}: "
+                                                   "pip install onnxruntime to check it")
+            return line + f"; not run ({why})"
         sizes = ", ".join(f"{c[3]}x{c[2]}" for c in self.check_shapes)
         if self.io == "float":
             diff = f"max |diff| {self.max_diff:.2g}"
@@ -151,8 +164,55 @@ def _example(shape: tuple[int, ...], bits: int | None, seed: int) -> torch.Tenso
 
 def _dynamic_shapes() -> dict:
     dim = torch.export.Dim
-    return {"x": {0: dim("batch", min=1, max=1024), 2: dim("height", min=2, max=16384),
-                  3: dim("width", min=2, max=16384)}}
+    return {"x": {0: dim("batch", min=1), 2: dim("height", min=1), 3: dim("width", min=1)}}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _interrupt_in(exc: BaseException) -> BaseException | None:
+    """A Ctrl-C (or SIGTERM, which the CLI raises as one) that ``exc`` wraps: extension modules
+    and exporters turn an interrupt in their own code into ImportError or their own errors."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost cause's first line, without terminal colours."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    lines = [ln.strip() for ln in _ANSI.sub("", str(exc)).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _failed(what: str, exc: Exception) -> BaseException:
+    """What to raise for ``exc`` from ``what``: the interrupt inside it, or an ExportError."""
+    interrupt = _interrupt_in(exc)
+    return interrupt if interrupt is not None else ExportError(f"{what} failed: {_reason(exc)}")
+
+
+def _import(name: str) -> Any:
+    """Import an installed module; an interrupt during its start stays an interrupt."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is not None:
+            raise interrupt from None
+        raise
+
+
+def installed(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it; a ``None`` in ``sys.modules``
+    blocks an import)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None
+    return importlib.util.find_spec(name) is not None
 
 
 @contextlib.contextmanager
@@ -174,22 +234,15 @@ def _quiet_exporter() -> Iterator[None]:
 
 def _write_onnx(net: nn.Module, example: torch.Tensor, tmp: Path, opset: int,
                 meta: dict[str, str]) -> None:
-    try:
-        import onnx  # noqa: F401  (the exporter needs both; say so before it fails inside)
-        import onnxscript  # noqa: F401
-    except ImportError as exc:
-        raise ExportError(f"ONNX export needs the onnx and onnxscript packages ({exc.name} is "
-                          "missing): pip install \"vidsr[export]\"") from exc
-    import onnx
-
+    onnx = _import("onnx")
+    _import("onnxscript")
     with _quiet_exporter():
         try:
             program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset,
                                         input_names=["lr"], output_names=["sr"],
                                         dynamic_shapes=_dynamic_shapes(), verbose=False)
         except Exception as exc:  # noqa: BLE001 - the exporter raises many kinds
-            raise ExportError(f"the ONNX exporter failed: {str(exc).strip().splitlines()[0]}"
-                              ) from exc
+            raise _failed("the ONNX exporter", exc) from exc
     proto = program.model_proto
     written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
@@ -203,19 +256,15 @@ def _write_onnx(net: nn.Module, example: torch.Tensor, tmp: Path, opset: int,
     onnx.save_model(proto, str(tmp))  # one file: a few thousand weights need no external data
 
 
-def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray | None:
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        return None
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+    ort = _import("onnxruntime")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     try:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         return session.run(None, {"lr": x.numpy()})[0]
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors have no common base
-        raise ExportError(f"onnxruntime {ort.__version__} cannot run the exported file: "
-                          f"{str(exc).strip().splitlines()[0]}") from exc
+        raise _failed(f"onnxruntime {ort.__version__} running the exported file", exc) from exc
 
 
 def _write_pt2(net: nn.Module, example: torch.Tensor, tmp: Path, meta: dict[str, str]) -> None:
@@ -223,8 +272,15 @@ def _write_pt2(net: nn.Module, example: torch.Tensor, tmp: Path, meta: dict[str,
         try:
             program = torch.export.export(net, (example,), dynamic_shapes=_dynamic_shapes())
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"torch.export failed: {str(exc).strip().splitlines()[0]}") from exc
-        torch.export.save(program, str(tmp), extra_files={"vidsr.json": json.dumps(meta)})
+            raise _failed("torch.export", exc) from exc
+        try:
+            torch.export.save(program, str(tmp), extra_files={"vidsr.json": json.dumps(meta)})
+        except RuntimeError as exc:  # PyTorch's file writer raises RuntimeError, not OSError
+            interrupt = _interrupt_in(exc)
+            if interrupt is not None:
+                raise interrupt from None
+            reason = re.sub(r"^\[enforce fail[^\]]*\]\s*\.?\s*", "", _reason(exc))
+            raise OSError(reason) from exc  # named after the output by export_model
 
 
 def _run_pt2(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -240,11 +296,11 @@ def _check(net: nn.Module, path: Path, fmt: str, bits: int | None,
     fraction of values differing), or Nones where no runtime is installed; raises when the
     difference is over the tolerance."""
     worst, differ, total = 0.0, 0, 0
+    if fmt == "onnx" and not installed("onnxruntime"):
+        return None, None, None
     for k, shape in enumerate(_CHECK_SHAPES):
         x = _example(shape, bits, seed=1 + k)
         got = _run_onnx(path, x) if fmt == "onnx" else _run_pt2(path, x)
-        if got is None:
-            return None, None, None
         with torch.inference_mode():
             want = net(x).numpy()
         if got.shape != want.shape or got.dtype != want.dtype:
@@ -258,33 +314,54 @@ def _check(net: nn.Module, path: Path, fmt: str, bits: int | None,
     if worst > limit:
         raise ExportError(f"the exported graph differs from PyTorch by {worst:.3g} (more than "
                           f"{limit:g}); nothing written")
+    if bits is not None and differ / total > CODE_DIFFERING:
+        raise ExportError(f"the exported graph differs from PyTorch in {differ / total:.2%} of "
+                          f"the codes (more than {CODE_DIFFERING:.1%}); nothing written")
     return ("onnxruntime" if fmt == "onnx" else "torch.export.load"), worst, differ / total
 
 
+def default_output(name: str | Path, io: str = "float", fmt: str = "onnx") -> Path:
+    """Where ``vidsr export`` writes without ``-o``: the weights file's or model's name, with
+    the io kind when not float, in the working folder (``ecbsr-m4c16-x2-uint8.onnx``)."""
+    base = Path(name).stem if is_weights_path(name) else resolve_spec(name).name
+    return Path(f"{base}{'' if io == 'float' else '-' + io}.{fmt}")
+
+
 def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = "float",
-                 opset: int = DEFAULT_OPSET, check: bool = True,
+                 opset: int | None = None, check: bool = True,
                  overwrite: bool = False) -> ExportReport:
-    """Export model ``name`` (a name, alias or weights file, or a model from ``load_model``)
-    to ``output`` (``.onnx`` or ``.pt2``), checked against PyTorch (see the module's
-    docstring); returns what was done.
+    """Export model ``name`` (a name or alias with shipped weights, a weights file, or a model
+    from ``load_model``) to ``output`` (``.onnx`` or ``.pt2``), checked against PyTorch (see
+    the module's docstring); returns what was done. ``opset`` (ONNX only) defaults to 18.
 
     The file is written beside ``output`` under a temporary name and moved into place only
     when the export and its check succeeded.
     """
     out = Path(output)
+    check_output(out, overwrite=overwrite)
     fmt = format_of(out)
     if io not in IO_BITS:
         raise InputError(f"io must be one of {', '.join(IO_BITS)}, not {io!r}")
-    if out.is_dir():
-        raise OutputError(f"{out} is a directory; give an output file name")
-    if out.exists() and not overwrite:
-        raise OutputError(f"{out} exists (use --overwrite to replace it)")
-    if not out.resolve().parent.is_dir():
-        raise OutputError(f"output folder does not exist: {out.parent}")
-    if fmt == "onnx" and opset < MIN_OPSET:
-        raise InputError(f"opset {opset} is too old: PyTorch's ONNX exporter writes opset "
-                         f"{MIN_OPSET} or later")
-    model = name if isinstance(name, nn.Module) else load_model(name)
+    if fmt == "onnx":
+        missing = [m for m in ("onnx", "onnxscript") if not installed(m)]
+        if missing:
+            raise ExportError(f"ONNX export needs {' and '.join(missing)}: "
+                              f"{INSTALL_HINT}")
+        opset = DEFAULT_OPSET if opset is None else opset
+        newest = _import("onnx").defs.onnx_opset_version()
+        if not MIN_OPSET <= opset <= newest:
+            raise InputError(f"opset {opset} is outside {MIN_OPSET}-{newest}, the opsets "
+                             f"PyTorch's exporter and this onnx can write")
+    elif opset is not None:
+        raise InputError("an opset is for .onnx files; a .pt2 has none")
+    if isinstance(name, nn.Module):
+        model = name
+    else:
+        try:
+            model = load_model(name, pretrained=None if is_weights_path(name) else True)
+        except WeightsError as exc:
+            raise WeightsError(f"{exc}: a random network is not worth exporting; export a "
+                               "weights file from 'vidsr train' instead") from exc
     ref = next(iter(model.parameters()), None)
     if ref is not None and (ref.device.type != "cpu" or ref.dtype != torch.float32):
         raise InputError(f"export a float32 CPU model, not {ref.dtype} on {ref.device} "
@@ -304,20 +381,24 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
         else:
             _write_pt2(net, example, tmp, meta)
         checked_with, worst, differing = None, None, None
+        unchecked = None
         if check:
             checked_with, worst, differing = _check(net, tmp, fmt, bits)
+            if checked_with is None:
+                unchecked = "onnxruntime is not installed"
+        else:
+            unchecked = "--no-check"
         chmod_usual(tmp)  # whatever mode the writer gave it
         tmp.replace(out)
     except OSError as exc:
         raise OutputError(f"cannot write {out}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    report = ExportReport(str(out), fmt, spec.name, spec.scale, io, out.stat().st_size,
-                          opset if fmt == "onnx" else None, checked_with, worst, differing,
-                          [list(s) for s in _CHECK_SHAPES] if checked_with else [], meta)
-    log.info("%s", report.describe())
-    return report
+    return ExportReport(str(out), fmt, spec.name, spec.scale, io, out.stat().st_size,
+                        opset if fmt == "onnx" else None, checked_with, worst, differing,
+                        [list(s) for s in _CHECK_SHAPES] if checked_with else [], meta,
+                        unchecked)
 
 
-__all__ = ["ExportError", "ExportReport", "FORMATS", "IO_BITS", "PlaneIO", "export_model",
-           "format_of"]
+__all__ = ["ExportError", "ExportReport", "FORMATS", "IO_BITS", "PlaneIO", "default_output",
+           "export_model", "format_of", "installed"]

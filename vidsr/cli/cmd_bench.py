@@ -96,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
     if config.frames < 1:
         raise InputError("--frames must be at least 1")
     if config.onnx:
+        from ..export import INSTALL_HINT
+
         for module in ("onnx", "onnxscript", "onnxruntime"):
             if importlib.util.find_spec(module) is None:
-                raise InputError(f"--onnx needs {module}: pip install \"vidsr[export]\"")
+                raise InputError(f"--onnx needs {module}: {INSTALL_HINT}")
 
     def progress(what: str) -> None:
         print(f"vidsr bench: timing {what}", file=sys.stderr, flush=True)

@@ -10,13 +10,11 @@ from . import check_json_output
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import resolve_spec
-    from ..export import DEFAULT_OPSET, export_model, format_of
+    from ..export import default_output, export_model
 
     check_json_output(args.json)
-    out = Path(args.output) if args.output else Path(f"{resolve_spec(args.model).name}.onnx")
-    format_of(out)
-    report = export_model(args.model, out, io=args.io, opset=args.opset or DEFAULT_OPSET,
+    out = Path(args.output) if args.output else default_output(args.model, args.io)
+    report = export_model(args.model, out, io=args.io, opset=args.opset,
                           check=not args.no_check, overwrite=args.overwrite)
     print(report.describe())
     if args.json:
@@ -30,20 +28,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a model to ONNX or a torch.export program",
         description="Export a model's deploy network for other runtimes: .onnx (onnxruntime, "
-                    "TensorRT, OpenVINO; needs pip install \"vidsr[export]\") or .pt2 (plain "
-                    "PyTorch: torch.export.load(path).module()). N x 1 x H x W luma in, "
-                    "N x 1 x sH x sW out, batch and size dynamic. The file is run against "
-                    "PyTorch on two input sizes before it is kept.")
+                    "TensorRT, OpenVINO; needs the onnx, onnxscript and onnxruntime packages) "
+                    "or .pt2 (plain PyTorch: torch.export.load(path).module()). "
+                    "N x 1 x H x W luma in, N x 1 x sH x sW out, batch and size dynamic. "
+                    "The file is run against PyTorch on two input sizes before it is kept.")
     p.add_argument("model", metavar="MODEL", help="a model name or alias (see 'vidsr models') "
                    "or a .safetensors weights file")
     p.add_argument("-o", "--output", metavar="OUT",
-                   help="the file to write, .onnx or .pt2 (default: MODEL-NAME.onnx here)")
+                   help="the file to write, .onnx or .pt2 (default: the model's or weights file's "
+                        "name, with the io kind unless float, .onnx, in this folder)")
     p.add_argument("--io", choices=list(IO_BITS), default="float",
                    help="float: planes in [0, 1] (default); uint8/uint10/uint12: integer code "
                         "values in and out (uint16 above 8 bits), rounded and clipped in the "
                         "graph as vidsr's engines do")
     p.add_argument("--opset", type=int, metavar="N",
-                   help="ONNX opset (18 or later; default 18)")
+                   help="ONNX opset (18 up to what the installed onnx knows; default 18)")
     p.add_argument("--no-check", action="store_true",
                    help="skip running the exported file against PyTorch")
     p.add_argument("--json", metavar="FILE", help="also write what was done as JSON")
