@@ -142,24 +142,21 @@ def test_an_interrupt_stays_an_interrupt(tmp_path: Path, monkeypatch: pytest.Mon
     exporter's own error or an ImportError; it must stop the export as an interrupt."""
     import vidsr.export as ex
 
-    def interrupted(*args: object, **kwargs: object) -> None:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as exc:
-            raise RuntimeError("Failed to export the model with torch.export.") from exc
+    def wrapped_interrupt(error: type[Exception], message: str):  # noqa: ANN202
+        def raise_it(*args: object, **kwargs: object) -> None:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                raise error(message) from exc
+        return raise_it
 
-    monkeypatch.setattr(torch.export, "export", interrupted)
+    monkeypatch.setattr(torch.export, "export",
+                        wrapped_interrupt(RuntimeError, "Failed to export the model"))
     with pytest.raises(KeyboardInterrupt):
         export_model("esr-max-x2", tmp_path / "m.pt2")
     monkeypatch.undo()
-
-    def import_interrupted(name: str) -> None:
-        try:
-            raise KeyboardInterrupt
-        except KeyboardInterrupt as exc:
-            raise ImportError("initialization failed") from exc
-
-    monkeypatch.setattr(ex.importlib, "import_module", import_interrupted)
+    monkeypatch.setattr(ex.importlib, "import_module",
+                        wrapped_interrupt(ImportError, "initialization failed"))
     with pytest.raises(KeyboardInterrupt):
         ex._import("onnxruntime")
     assert list(tmp_path.iterdir()) == []
