@@ -12,6 +12,7 @@ from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QWidget,
 )
@@ -56,8 +57,27 @@ class ExportDialog(QDialog):
                                    | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.path.textChanged.connect(lambda t: self.ok.setEnabled(bool(t.strip())))
+        self.path.setMinimumWidth(self.path.fontMetrics().horizontalAdvance("x" * 60))
         form.addRow(buttons)
         self._model_changed()
+
+    def accept(self) -> None:  # noqa: D102 - QDialog override
+        out = self.output()
+        if not self.path.text().strip():
+            return
+        if out.exists() and not out.is_dir() and not self.confirm_replace(out):
+            return  # back to the dialog to pick another name
+        super().accept()
+
+    def confirm_replace(self, out: Path) -> bool:
+        """Ask before an existing file is replaced (as the command line's --overwrite)."""
+        answer = QMessageBox.question(
+            self, "vidsr", f"{out.name} exists in {out.parent}. Replace it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
     def _model_changed(self) -> None:
         model = self.model()
@@ -67,8 +87,10 @@ class ExportDialog(QDialog):
                           if untrained else "")
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export to", self.path.text(),
-                                              "Videos (*.mp4 *.mkv *.mov)")
+        # the file dialog asks about an existing file itself; accept() would ask again
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export to", self.path.text(), "Videos (*.mp4 *.mkv *.mov)",
+            options=QFileDialog.Option.DontConfirmOverwrite)
         if path:
             self.path.setText(path)
 

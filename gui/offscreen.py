@@ -56,8 +56,7 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
                timeout: float = 300.0, palette: bool = False) -> int:
     """Show the frame at ``at`` seconds (after ``warmup`` frames just before it, so the
     ms/frame figures are averages) and save the window as ``out``."""
-    errors: list[str] = []
-    window.worker.failed.connect(errors.append)
+    errors = window.errors  # from the start: an open that failed before this call is in it
     shown: list[object] = []
     window.frame_shown.connect(shown.append)
 
@@ -106,8 +105,7 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
     ``warmup`` frames) and the fps that alone allows; overall: frames shown per second with
     every pane computed (decode, all models, colour conversion, painting).
     """
-    errors: list[str] = []
-    window.worker.failed.connect(errors.append)
+    errors = window.errors
     shown: list[object] = []
     window.frame_shown.connect(shown.append)
     if not wait_until(app, lambda: bool(shown or errors), timeout) or errors:

@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import (
 )
 
 from vidsr.api import is_weights_path, resolve_spec
+from vidsr.errors import VidsrError
 from vidsr.registry import DEFAULTS, FAMILIES, ModelSpec, parse_name
 from vidsr.weights import manifest
 
@@ -67,12 +68,20 @@ class ModelPicker(QComboBox):
     def fill(self, scale: int, current: str) -> None:
         self.blockSignals(True)
         self.clear()
+        names = []
         for model, name, untrained in model_choices(scale):
-            self.addItem(name, model)
+            self.addItem(f"{name} (untrained)" if untrained else name, model)
+            names.append(name)
             if untrained:
                 self.setItemData(self.count() - 1, "untrained: no shipped weights yet",
                                  Qt.ItemDataRole.ToolTipRole)
         index = self.findData(current)
+        if index < 0 and not is_weights_path(current):  # a full name for a listed alias
+            try:
+                canonical = resolve_spec(current).name
+            except VidsrError:  # not a model: listed as given, its pane shows the error
+                canonical = ""
+            index = names.index(canonical) if canonical in names else -1
         if index < 0:
             self.addItem(current, current)
             index = self.count() - 1
@@ -190,6 +199,13 @@ class WipePane(QFrame):
             if result is not None:
                 badge = "  (untrained)" if result.untrained else ""
                 cost.setText(cost_text(result) + badge)
+                cost.setToolTip(result.error)
+        failed = [r for r in (left, right) if r is not None and r.error]
+        if failed:  # say why instead of keeping the previous picture
+            self.view.set_images(None)
+            self.view.placeholder = "\n".join(f"{r.model}: {r.error}" for r in failed)
+            self.view.update()
+            return
         images = [r.rgb if r is not None else None for r in (left, right)]
         if images[0] is not None:
             self.view.set_images(images[0], images[1] if images[1] is not None else images[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,6 +58,7 @@ class SourceInfo:
     fps: float
     duration: float | None         # seconds; None for a camera
     seekable: bool
+    path: str | None = None        # the file, for a file source
 
 
 def shrink(frame: SourceFrame, max_height: int | None) -> SourceFrame:
@@ -110,16 +112,33 @@ class FileFrames:
         frame = next(self._iter, None)
         if frame is None:
             return None
-        out = SourceFrame(frame.y, frame.u, frame.v, float(frame.time), int(frame.index),
-                          self.bit_depth, self.matrix, self.full_range, self.siting,
-                          self.subsampling, self.rotation)
-        return shrink(out, self.max_height)
+        return shrink(self._source_frame(frame), self.max_height)
+
+    def _source_frame(self, frame: Any) -> SourceFrame:
+        return SourceFrame(frame.y, frame.u, frame.v, float(frame.time), int(frame.index),
+                           self.bit_depth, self.matrix, self.full_range, self.siting,
+                           self.subsampling, self.rotation)
 
     def seek(self, seconds: float) -> SourceFrame | None:
-        """Position at the first frame at or after ``seconds`` and return it."""
+        """Position at the first frame at or after ``seconds`` and return it; past the last
+        frame (the end of the slider, or beyond where a cut-short file stops), the last frame,
+        with nothing left to play after it."""
         self._reader.seek(max(0.0, seconds))
         self._iter = iter(self._reader)
-        return self.next()
+        frame = self.next()
+        back = 1.0
+        while frame is None and seconds > 0:
+            start = max(0.0, seconds - back)
+            self._reader.seek(start)
+            self._iter = iter(self._reader)
+            for frame in self._iter:  # noqa: B007 - the last one is wanted
+                pass
+            if frame is not None:
+                return shrink(self._source_frame(frame), self.max_height)
+            if start == 0.0:
+                return None
+            back *= 4
+        return frame
 
     def close(self) -> None:
         self._reader.__exit__(None, None, None)

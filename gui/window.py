@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from PyQt6.QtCore import Qt, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QKeySequence, QPainter
 from PyQt6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -18,6 +18,7 @@ from PyQt6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QStackedWidget,
@@ -42,6 +43,26 @@ def _time(seconds: float) -> str:
     return f"{int(m)}:{s:05.2f}"
 
 
+class ElidedLabel(QLabel):
+    """A one-line label that shows what fits with "…" at the end (the whole text in its
+    tooltip) and never makes the window wider."""
+
+    def __init__(self, text: str = "") -> None:
+        super().__init__(text)
+        self.setMinimumWidth(40)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt override
+        super().setText(text)
+        self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        painter = QPainter(self)
+        shown = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                              self.contentsRect().width())
+        painter.drawText(self.contentsRect(), int(self.alignment()), shown)
+
+
 class MainWindow(QMainWindow):
     """vidsr's comparison window. ``frame_shown`` fires after the panes show a new render."""
 
@@ -55,16 +76,19 @@ class MainWindow(QMainWindow):
         self.scale = scale
         self.device = device
         models = list(models or [family_model(f, scale) for f in DEFAULT_PANES])
+        given = min(len(models), 4)  # the wipe compares the first and last of these
         while len(models) < 4:
             models.append(family_model(DEFAULT_PANES[len(models)], scale))
         self.models = [rescale(m, scale) for m in models[:4]]
-        self.wipe_models = [self.models[0], self.models[min(len(models), 4) - 1]]
+        self.wipe_models = [self.models[0], self.models[max(given, 2) - 1]]
         self.pane_count = max(2, min(4, panes))
         self.mode = "grid"
         self.source: SourceInfo | None = None
         self.source_path: Path | None = None
         self.last: Rendered | None = None
         self.export_worker: ExportWorker | None = None
+        self.errors: list[str] = []  # every error shown, in order (the offscreen runs read it)
+        self._error_box: QMessageBox | None = None
 
         self.state = ViewState()
         self.worker = RenderWorker(self._active_models(), device, max_height)
@@ -79,6 +103,13 @@ class MainWindow(QMainWindow):
         self._build_statusbar()
         self._refill_pickers()
         self._layout_panes()
+        # The keys (Space, arrows, W, F, 1) act on the picture: it has the focus at the start,
+        # and a click on it takes it back from a toolbar box, which would eat them.
+        for view in [p.view for p in self.panes] + [self.wipe.view]:
+            view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        for box in (self.camera_index, self.scale_box, self.count_box):
+            box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self.panes[0].view.setFocus()
         self.worker.start()
 
     # -- construction -----------------------------------------------------------------------
@@ -119,7 +150,9 @@ class MainWindow(QMainWindow):
         act = QAction("1:1", self, shortcut="1")
         act.triggered.connect(lambda: self.state.set_zoom(1.0))
         bar.addAction(act)
-        self.zoom_label = QLabel(" fit ")
+        self.zoom_label = QLabel(" zoom: fit ")
+        self.zoom_label.setMinimumWidth(self.zoom_label.fontMetrics().horizontalAdvance(
+            " zoom: 1600% "))
         bar.addWidget(self.zoom_label)
         self.state.changed.connect(self._on_view_changed)
         bar.addSeparator()
@@ -150,6 +183,9 @@ class MainWindow(QMainWindow):
         self.seek_slider = QSlider(Qt.Orientation.Horizontal)
         self.seek_slider.setRange(0, 1000)
         self.seek_slider.sliderReleased.connect(self._on_seek_released)
+        # a click on the track or a key moves the handle without a drag: seek there too
+        self.seek_slider.valueChanged.connect(
+            lambda _v: None if self.seek_slider.isSliderDown() else self._on_seek_released())
         self.time_label = QLabel("0:00.00 / 0:00.00")
         self.time_label.setStyleSheet("font-family: monospace;")
         transport = QHBoxLayout()
@@ -171,10 +207,12 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_statusbar(self) -> None:
-        self.status_label = QLabel("open a video file or a camera")
+        self.status_label = ElidedLabel("open a video file or a camera")
         self.source_label = QLabel("")
         self.export_bar = QProgressBar()
-        self.export_bar.setMaximumWidth(220)
+        # wide enough for "frame 1234/5678 · 12.3 fps · ETA 1:23" on one line
+        self.export_bar.setMinimumWidth(self.export_bar.fontMetrics().horizontalAdvance(
+            "frame 00000/00000 · 000.0 fps · ETA 00:00:00") + 24)
         self.export_cancel = QPushButton("Cancel export")
         self.export_cancel.clicked.connect(self.cancel_export)
         bar = self.statusBar()
@@ -244,11 +282,10 @@ class MainWindow(QMainWindow):
 
     # -- sources and transport --------------------------------------------------------------
     def open_file(self, path: str | Path) -> None:
-        self.source_path = Path(path)
+        """Open a video file; what is on screen stays until it has opened."""
         self.worker.open_file(str(path))
 
     def open_camera(self, index_or_source: object) -> None:
-        self.source_path = None
         self.worker.open_camera(index_or_source)
 
     def _choose_file(self) -> None:
@@ -257,6 +294,8 @@ class MainWindow(QMainWindow):
             self.open_file(path)
 
     def toggle_play(self) -> None:
+        if self.source is None:
+            return
         if self.worker.playing:
             self.worker.pause()
         else:
@@ -275,6 +314,7 @@ class MainWindow(QMainWindow):
 
     def _on_opened(self, info: SourceInfo) -> None:
         self.source = info
+        self.source_path = Path(info.path) if info.path else None
         shrink = "" if info.preview_size == info.size else \
             f" (preview {info.preview_size[0]}x{info.preview_size[1]})"
         self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shrink} "
@@ -295,7 +335,9 @@ class MainWindow(QMainWindow):
         duration = self.source.duration if self.source else None
         if duration:
             if not self.seek_slider.isSliderDown():
+                self.seek_slider.blockSignals(True)  # showing the position is not a seek
                 self.seek_slider.setValue(round(frame.time / duration * 1000))
+                self.seek_slider.blockSignals(False)
             self.time_label.setText(f"{_time(frame.time)} / {_time(duration)}")
         else:
             self.time_label.setText(_time(frame.time))
@@ -307,18 +349,23 @@ class MainWindow(QMainWindow):
 
     def _on_view_changed(self) -> None:
         view = (self.wipe if self.mode == "wipe" else self.panes[0]).view
-        self.zoom_label.setText(" fit " if self.state.fit else f" {view.zoom() * 100:.0f}% ")
+        self.zoom_label.setText(" zoom: fit " if self.state.fit
+                                else f" zoom: {view.zoom() * 100:.0f}% ")
 
     # -- messages -----------------------------------------------------------------------------
     def _status(self, text: str) -> None:
         self.status_label.setText(text)
 
     def show_error(self, text: str) -> None:
-        """Show an error without blocking: status text plus a non-modal message box."""
+        """Show an error without blocking: status text plus a non-modal message box (one box:
+        a new error replaces the text of one still open)."""
+        self.errors.append(text)
         self.status_label.setText(f"error: {text}")
-        box = QMessageBox(QMessageBox.Icon.Warning, "vidsr", text, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        if self._error_box is None:  # one box for the window's life, hidden when dismissed
+            self._error_box = QMessageBox(QMessageBox.Icon.Warning, "vidsr", text, parent=self)
+            self._error_box.setWindowModality(Qt.WindowModality.NonModal)
+        self._error_box.setText(text)
+        self._error_box.show()
 
     # -- export -------------------------------------------------------------------------------
     def _choose_export(self) -> None:
@@ -327,6 +374,9 @@ class MainWindow(QMainWindow):
             return
         from .export_dialog import ExportDialog
 
+        if self.export_worker is not None and self.export_worker.isRunning():
+            self.show_error("an export is already running; cancel it or wait for it to finish")
+            return
         dialog = ExportDialog(self, self.source_path, self.scale, self._active_models())
         if dialog.exec():
             self.start_export(dialog.output(), dialog.model())
@@ -347,6 +397,7 @@ class MainWindow(QMainWindow):
         self.export_bar.setRange(0, 0)
         self.export_bar.show()
         self.export_cancel.show()
+        self.export_action.setEnabled(False)
         self._status(f"exporting {Path(dst).name} with {model}…")
         self.export_started.emit(worker)
         worker.start()
@@ -368,12 +419,24 @@ class MainWindow(QMainWindow):
     def _export_finished(self, text: str) -> None:
         self.export_bar.hide()
         self.export_cancel.hide()
+        self.export_action.setEnabled(self.source_path is not None)
         if text:
             self._status(text)
 
     # -- shutdown -----------------------------------------------------------------------------
+    def confirm_stop_export(self) -> bool:
+        """Ask whether closing may stop the running export (its partial file is removed)."""
+        answer = QMessageBox.question(
+            self, "vidsr", "An export is still running. Stop it (the partial file is removed) "
+            "and close?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
         if self.export_worker is not None and self.export_worker.isRunning():
+            if not self.confirm_stop_export():
+                event.ignore()
+                return
             self.export_worker.cancel()
             self.export_worker.wait(10_000)
         self.worker.stop()

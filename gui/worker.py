@@ -89,6 +89,7 @@ class RenderWorker(QThread):
         self._rerender = False
         self._playing = False
         self._play_left: int | None = None  # frames left to play before pausing (None: all)
+        self._play_start = False  # the next played frame is the first after play()
         self._quit = False
         self._source: FileFrames | CameraFrames | None = None
         self._frame: SourceFrame | None = None
@@ -116,8 +117,9 @@ class RenderWorker(QThread):
         self._command(_models=list(models), _rerender=True)
 
     def play(self, frames: int | None = None) -> None:
-        """Play on from the current frame; with ``frames``, pause after that many."""
-        self._command(_playing=True, _play_left=frames)
+        """Play on from the current frame (from the start when the video has ended); with
+        ``frames``, pause after that many."""
+        self._command(_playing=True, _play_left=frames, _play_start=True)
 
     def pause(self) -> None:
         self._command(_playing=False)
@@ -127,9 +129,12 @@ class RenderWorker(QThread):
 
     def step(self, frames: int = 1) -> None:
         with self._cond:
+            was_playing = self._playing
             self._step += frames
             self._playing = False
             self._cond.notify_all()
+        if was_playing:
+            self.playing_changed.emit(False)
 
     def stop(self) -> None:
         self._command(_quit=True)
@@ -166,8 +171,7 @@ class RenderWorker(QThread):
     def _do(self, open_req: tuple[str, Any] | None, seek: float | None, step: int,
             rerender: bool, models: list[str]) -> None:
         if open_req is not None:
-            self._open_source(*open_req)
-            frame = self._source.next()
+            frame = self._open_source(*open_req)
             self._show(frame, models)
             self.playing_changed.emit(self._playing)
             return
@@ -191,7 +195,11 @@ class RenderWorker(QThread):
             return
         if self._playing:
             self._pace()
-            self._show(self._source.next(), models)
+            frame = self._source.next()
+            if frame is None and self._play_start and self._source.seekable:
+                frame = self._source.seek(0.0)  # Play at the end plays it again, as players do
+            self._play_start = False
+            self._show(frame, models)
             with self._cond:
                 if self._play_left is not None and self._playing:
                     self._play_left -= 1
@@ -213,26 +221,35 @@ class RenderWorker(QThread):
         return bool(self._quit or self._open or self._seek is not None or self._step
                     or self._rerender or not self._playing)
 
-    def _open_source(self, kind: str, what: Any) -> None:
-        if self._source is not None:
-            self._source.close()
-            self._source = None
-        self._frame, self._cache, self._last_shown = None, {}, None
-        self.message.emit(f"opening {what}...")
+    def _open_source(self, kind: str, what: Any) -> SourceFrame:
+        """Open ``what`` and read its first frame; only then does it replace the current source
+        (a file that fails to open leaves the one on screen playable)."""
+        label = f"camera {what}" if kind == "camera" and isinstance(what, int) else what
+        self.message.emit(f"opening {label}...")
         if kind == "file":
             src: FileFrames | CameraFrames = FileFrames(what, self.max_height)
         else:
             src = CameraFrames(what, max_height=self.max_height)
+        try:
+            frame = src.next()
+            if frame is None:
+                raise VidsrError(f"{src.label()} has no video frames")
+        except BaseException:
+            src.close()
+            raise
+        if self._source is not None:
+            self._source.close()
         self._source = src
+        # a new source: no cached results, averages or display rate from the old one
+        self._frame, self._cache, self._last_shown = None, {}, None
+        self._avg, self._display_fps = {}, 0.0
         first = (src.size[0], src.size[1])
-        preview = first
-        if self.max_height and first[1] > self.max_height:
-            h = max(2, self.max_height // 2 * 2)
-            preview = (max(2, int(round(first[0] * h / first[1] / 2)) * 2), h)
+        preview = (frame.size[0], frame.size[1])
         if quarter_turns(getattr(src, "rotation", 0)) % 2:  # shown upright: sizes as displayed
             first, preview = first[::-1], preview[::-1]
         self.opened.emit(SourceInfo(src.label(), first, preview, float(src.fps), src.duration,
-                                    src.seekable))
+                                    src.seekable, str(what) if kind == "file" else None))
+        return frame
 
     def _show(self, frame: SourceFrame | None, models: list[str]) -> None:
         if frame is None:

@@ -475,3 +475,139 @@ def test_a_rotated_video_is_shown_upright(qtbot, window: MainWindow,  # noqa: AN
     ok, upright = cv2.VideoCapture(str(rotated)).read()  # OpenCV applies the display matrix
     want = cv2.resize(upright, (2 * H, 2 * W), interpolation=cv2.INTER_CUBIC)[..., ::-1]
     assert np.abs(got.astype(int) - want).mean() < 12  # upright; sideways cannot match
+
+
+# --- found by a user's walk through the window ---------------------------------------------
+
+def test_the_keys_work_from_the_start(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    from PyQt6.QtTest import QTest
+
+    assert window.focusWidget() is window.panes[0].view  # not the camera number box
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        QTest.keyClick(window.focusWidget(), Qt.Key.Key_Right)
+    assert blocker.args[0].index == 1
+
+
+def test_a_file_that_fails_to_open_leaves_the_video_on_screen(qtbot, window: MainWindow,  # noqa: ANN001
+                                                             clip: Path, tmp_path: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    label = window.source_label.text()
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    window.open_file(bad)
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=TIMEOUT)
+    assert "notes.mp4" in window.errors[-1]
+    assert window.source_path == clip and window.source_label.text() == label
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.worker.step(1)  # the old source is still open and plays on
+    assert blocker.args[0].index == 1
+    assert window.export_action.isEnabled()
+
+
+def test_play_with_nothing_open_does_nothing(window: MainWindow) -> None:
+    window.toggle_play()
+    assert window.play_button.text() == "Play" and not window.worker.playing
+
+
+def test_seeking_to_the_end_shows_the_last_frame_and_play_restarts(  # noqa: ANN001
+        qtbot, window: MainWindow, clip: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.seek(window.source.duration)  # the slider's far end: past the last frame
+    assert blocker.args[0].index == 11
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.toggle_play()  # at the end: from the start again
+    assert blocker.args[0].index == 0
+    window.worker.pause()
+
+
+def test_a_click_on_the_seek_track_seeks(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        window.seek_slider.setValue(750)  # what a page step or a click on the track does
+    assert blocker.args[0].time == pytest.approx(0.75 * window.source.duration, abs=0.05)
+
+
+def test_a_step_while_playing_shows_play_again(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    window.toggle_play()
+    assert window.play_button.text() == "Pause"
+    window.worker.step(1)
+    qtbot.waitUntil(lambda: window.play_button.text() == "Play", timeout=TIMEOUT)
+
+
+def test_wipe_compares_the_two_models_given(qtbot) -> None:  # noqa: ANN001
+    win = MainWindow(["bicubic-x2", "esr-tm-x2"], device="cpu")
+    qtbot.addWidget(win)
+    try:
+        assert win.wipe_models == ["bicubic-x2", "esr-tm-x2"]
+    finally:
+        win.close()
+
+
+def test_a_full_name_is_not_listed_twice(qtbot) -> None:  # noqa: ANN001
+    from vidsr_gui.panes import ModelPicker
+
+    picker = ModelPicker()
+    qtbot.addWidget(picker)
+    picker.fill(2, "esr-max-k7c4-x2")
+    texts = [picker.itemText(i) for i in range(picker.count())]
+    assert texts.count("esr-max-k7c4-x2") == 1
+    assert picker.currentText() == "esr-max-k7c4-x2"
+
+
+def test_wipe_says_why_a_model_failed(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    window.set_mode("wipe")
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.set_wipe_model(0, "nosuchmodel-x2")
+    assert window.wipe.view.image is None
+    assert window.wipe.view.placeholder.startswith("nosuchmodel-x2: ")
+
+
+def test_errors_share_one_box_that_does_not_block(window: MainWindow) -> None:
+    from PyQt6.QtWidgets import QMessageBox
+
+    window.show_error("first")
+    window.show_error("second")
+    boxes = [b for b in window.findChildren(QMessageBox) if b.isVisible()]
+    assert len(boxes) == 1 and boxes[0].text() == "second"
+    assert boxes[0].windowModality() == Qt.WindowModality.NonModal
+    assert window.errors == ["first", "second"]
+
+
+def test_export_dialog_asks_before_replacing_a_file(qtbot, tmp_path: Path,  # noqa: ANN001
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidsr_gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(None, tmp_path / "clip.mp4", 2, ["esr-max-x2"])
+    qtbot.addWidget(dialog)
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"x")
+    asked: list[Path] = []
+    monkeypatch.setattr(dialog, "confirm_replace", lambda p: asked.append(p) or False)
+    dialog.path.setText(str(taken))
+    dialog.accept()
+    assert asked == [taken] and dialog.result() != dialog.DialogCode.Accepted
+    dialog.path.setText("  ")
+    assert not dialog.ok.isEnabled()
+    dialog.path.setText(str(tmp_path / "new.mp4"))
+    assert dialog.ok.isEnabled()
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+
+
+def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN001
+                                                  capsys: pytest.CaptureFixture, qapp) -> None:
+    import time
+
+    from vidsr.cli.main import main
+
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    t0 = time.monotonic()
+    assert main(["gui", str(bad), "--screenshot", str(tmp_path / "s.png"),
+                 "--device", "cpu"]) == 1
+    assert time.monotonic() - t0 < 60  # it waited 300 s for a frame before the error
+    assert "notes.mp4" in capsys.readouterr().err
