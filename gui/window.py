@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
 
         self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(self.toggle_play)
-        back = QPushButton("◀ frame")
+        back = self.back_button = QPushButton("◀ frame")
         back.clicked.connect(lambda: self.worker.step(-1))
         fwd = QPushButton("frame ▶")
         fwd.clicked.connect(lambda: self.worker.step(1))
@@ -320,6 +320,7 @@ class MainWindow(QMainWindow):
         self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shrink} "
                                   f"@ {info.fps:.3g} fps")
         self.seek_slider.setEnabled(info.seekable)
+        self.back_button.setEnabled(info.seekable)  # a camera has no frame before this one
         self.export_action.setEnabled(info.seekable)
 
     def _on_rendered(self, frame: Rendered) -> None:
