@@ -165,6 +165,8 @@ class RenderWorker(QThread):
                 self.playing_changed.emit(False)
                 self.failed.emit(error_message(exc, "render"))
         self._pool.shutdown()
+        for engine, _untrained in self._engines.values():
+            engine.close()
         if self._source is not None:
             self._source.close()
 
@@ -271,7 +273,7 @@ class RenderWorker(QThread):
                 # the GIL) for minutes on a small machine, and the window must stay responsive.
                 engine = Engine(model, device=self.device, compile_after=None)
             if len(self._engines) >= MAX_ENGINES:
-                self._engines.pop(next(iter(self._engines)))
+                self._engines.pop(next(iter(self._engines)))[0].close()
             self._engines[model] = (engine, is_untrained(engine.spec))
         return self._engines[model]
 
@@ -294,7 +296,9 @@ class RenderWorker(QThread):
             if frame.quarter_turns:  # upright, as a player shows it (a phone's portrait video)
                 result.rgb = np.ascontiguousarray(np.rot90(result.rgb, frame.quarter_turns))
         now = time.perf_counter()
-        if new_frame and self._last_shown is not None:
+        if not self._playing:  # a step, a seek or a paused re-render: no display rate
+            self._display_fps = 0.0
+        elif new_frame and self._last_shown is not None:
             inst = 1.0 / max(now - self._last_shown, 1e-6)
             self._display_fps = inst if not self._display_fps else \
                 (1 - EMA) * self._display_fps + EMA * inst

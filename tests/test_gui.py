@@ -611,3 +611,12 @@ def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN00
                  "--device", "cpu"]) == 1
     assert time.monotonic() - t0 < 60  # it waited 300 s for a frame before the error
     assert "notes.mp4" in capsys.readouterr().err
+
+
+def test_no_display_rate_while_paused(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    for _ in range(2):
+        with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+            window.worker.step(1)
+        assert blocker.args[0].display_fps == 0.0  # a step is not playback
+    assert "shown at" not in window.status_label.text()
