@@ -42,7 +42,8 @@ class ViewState(QObject):
             self.center = QPointF(w / 2, h / 2)
             self.changed.emit()
 
-    def effective_zoom(self, view_w: int, view_h: int) -> float:
+    def effective_zoom(self, view_w: float, view_h: float) -> float:
+        """Screen pixels per image pixel (``view_w``, ``view_h``: the view in screen pixels)."""
         w, h = self.image_size
         if self.fit and w and h:
             return max(min(view_w / w, view_h / h), 1e-3)
@@ -56,8 +57,9 @@ class ViewState(QObject):
 
     def set_zoom(self, zoom: float, anchor_image: QPointF | None = None,
                  anchor_offset: QPointF | None = None) -> None:
-        """Set the zoom, keeping ``anchor_image`` (an image point) at ``anchor_offset`` (its
-        offset from the view centre in screen pixels) when both are given."""
+        """Set the zoom (screen pixels per image pixel: 1 is 1:1), keeping ``anchor_image`` (an
+        image point) at ``anchor_offset`` (its offset from the view centre in screen pixels)
+        when both are given."""
         self.fit = False
         self.zoom = float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
         if anchor_image is not None and anchor_offset is not None:
@@ -117,20 +119,30 @@ class ImageView(QWidget):
         return self._scaled[key][1]
 
     # -- geometry ---------------------------------------------------------------------------
+    # Zoom is in screen (device) pixels per image pixel, so 1:1 shows real pixels on a
+    # high-DPI screen too; Qt's widget coordinates are logical pixels, ``dpr`` of them apart.
+    def _dpr(self) -> float:
+        return max(self.devicePixelRatioF(), 1e-3)
+
     def zoom(self) -> float:
-        return self.state.effective_zoom(self.width(), self.height())
+        d = self._dpr()
+        return self.state.effective_zoom(self.width() * d, self.height() * d)
+
+    def _scale(self) -> float:
+        """Logical pixels per image pixel."""
+        return self.zoom() / self._dpr()
 
     def target_rect(self) -> QRectF:
         """Where the whole image lands in widget coordinates."""
         w, h = self.state.image_size
-        z = self.zoom()
+        z = self._scale()
         c = self.state.center
         x0 = self.width() / 2 - c.x() * z
         y0 = self.height() / 2 - c.y() * z
         return QRectF(x0, y0, w * z, h * z)
 
     def image_point(self, pos: QPointF) -> QPointF:
-        z = self.zoom()
+        z = self._scale()
         c = self.state.center
         return QPointF(c.x() + (pos.x() - self.width() / 2) / z,
                        c.y() + (pos.y() - self.height() / 2) / z)
@@ -145,13 +157,16 @@ class ImageView(QWidget):
             return
         # Magnified views use nearest neighbour so 1:1 and zoomed-in views show the real pixels.
         target = self.target_rect()
+        d = self._dpr()
         shrink = self.zoom() < 1.0 and target.width() >= 1 and target.height() >= 1
-        size = (max(1, round(target.width())), max(1, round(target.height())))
+        size = (max(1, round(target.width() * d)), max(1, round(target.height() * d)))
 
         def draw(which: int, image: QImage) -> None:
-            if shrink:
-                p.drawImage(QPointF(round(target.x()), round(target.y())),
-                            self._shrunk(which, size))
+            if shrink:  # drawn at its own size in screen pixels
+                small = self._shrunk(which, size)
+                small.setDevicePixelRatio(d)
+                p.drawImage(QPointF(round(target.x() * d) / d, round(target.y() * d) / d),
+                            small)
             else:
                 p.drawImage(target, image)
 
@@ -175,7 +190,8 @@ class ImageView(QWidget):
             return
         pos = event.position()
         anchor = self.image_point(pos)
-        offset = QPointF(pos.x() - self.width() / 2, pos.y() - self.height() / 2)
+        d = self._dpr()
+        offset = QPointF((pos.x() - self.width() / 2) * d, (pos.y() - self.height() / 2) * d)
         self.state.set_zoom(self.zoom() * (1.25 ** steps), anchor, offset)
         event.accept()
 
@@ -197,7 +213,7 @@ class ImageView(QWidget):
         if self._dragging_split:
             self.set_split(pos.x() / max(self.width(), 1))
         else:
-            delta = pos - self._drag
+            delta = (pos - self._drag) * self._dpr()
             self.state.pan(delta.x(), delta.y(), self.zoom())
         self._drag = pos
 

@@ -620,3 +620,17 @@ def test_no_display_rate_while_paused(qtbot, window: MainWindow, clip: Path) -> 
             window.worker.step(1)
         assert blocker.args[0].display_fps == 0.0  # a step is not playback
     assert "shown at" not in window.status_label.text()
+
+
+def test_one_to_one_is_screen_pixels_on_a_high_dpi_screen(qtbot, window: MainWindow,  # noqa: ANN001
+                                                          clip: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    open_and_wait(qtbot, window, clip)
+    view = window.panes[0].view
+    monkeypatch.setattr(view, "devicePixelRatioF", lambda: 2.0)
+    window.state.set_zoom(1.0)
+    rect = view.target_rect()  # logical pixels: half the image's size, i.e. one screen pixel each
+    assert (rect.width(), rect.height()) == (W * 2 / 2, H * 2 / 2)
+    window.state.set_fit()
+    fit = view.zoom()  # in screen pixels per image pixel
+    assert fit == pytest.approx(min(view.width() * 2 / (2 * W), view.height() * 2 / (2 * H)))
