@@ -193,6 +193,13 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
         assert (src.read_bytes(), src.stat().st_mtime_ns) == before
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """In the child before exec: SIGINT back to its default, so that Python installs its
+    KeyboardInterrupt handler even where this test run inherited SIGINT ignored (a job started
+    in the background by a non-interactive shell, as `cmd &` in a script does)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 @pytest.mark.parametrize(("signum", "status", "word"), [
     (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")])
@@ -202,7 +209,8 @@ def test_signal_stops_and_removes_partial(tmp_path, signum, status, word):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidsr", str(src), "-o", str(dst), "-m", "ecbsr-m4c16-x2",
-         "--device", "cpu", "-q"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+         "--device", "cpu", "-q"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         deadline = time.monotonic() + 60
         while not partial_path(dst).exists() and proc.poll() is None \
@@ -231,7 +239,7 @@ def test_sigint_while_starting_up_is_one_line(tmp_path):
          "signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT)); "
          "raise SystemExit(m.main(['" + str(src) + "', '-o', '" + str(tmp_path / "o.mp4")
          + "', '--device', 'cpu']))"],
-        cwd=REPO, stderr=subprocess.PIPE, text=True)
+        cwd=REPO, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip() == "vidsr: interrupted", err
     assert not (tmp_path / "o.mp4").exists()
