@@ -227,11 +227,30 @@ class MainWindow(QMainWindow):
     def _active_models(self) -> list[str]:
         return list(self.wipe_models) if self.mode == "wipe" else self.models[:self.pane_count]
 
+    def _columns(self) -> int:
+        """Grid columns for the panes: 2 for 2 and 4; for 3, one row or two rows (a cell
+        left empty), whichever shows the source larger in the window's current shape."""
+        if self.pane_count != 3:
+            return 2
+        w, h = max(self.stack.width(), 1), max(self.stack.height(), 1)
+        sw, sh = self.source.preview_size if self.source else (16, 9)
+
+        def fitted(cols: int) -> float:
+            rows = -(-3 // cols)
+            return min(w / cols / sw, h / rows / sh)
+
+        return 3 if fitted(3) >= fitted(2) else 2
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+        super().resizeEvent(event)
+        if self.pane_count == 3 and self._columns() != getattr(self, "_cols", None):
+            self._layout_panes()
+
     def _layout_panes(self) -> None:
         for pane in self.panes:
             self.grid_layout.removeWidget(pane)
             pane.hide()
-        cols = 2 if self.pane_count in (2, 4) else 3
+        cols = self._cols = self._columns()
         for i in range(self.pane_count):
             self.grid_layout.addWidget(self.panes[i], i // cols, i % cols)
             self.panes[i].show()
@@ -315,6 +334,8 @@ class MainWindow(QMainWindow):
     def _on_opened(self, info: SourceInfo) -> None:
         self.source = info
         self.source_path = Path(info.path) if info.path else None
+        if self.pane_count == 3:  # the best grid depends on the picture's shape
+            self._layout_panes()
         shrink = "" if info.preview_size == info.size else \
             f" (preview {info.preview_size[0]}x{info.preview_size[1]})"
         self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shrink} "

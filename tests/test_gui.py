@@ -634,3 +634,14 @@ def test_one_to_one_is_screen_pixels_on_a_high_dpi_screen(qtbot, window: MainWin
     window.state.set_fit()
     fit = view.zoom()  # in screen pixels per image pixel
     assert fit == pytest.approx(min(view.width() * 2 / (2 * W), view.height() * 2 / (2 * H)))
+
+
+def test_three_panes_take_the_grid_that_shows_them_largest(qtbot, window: MainWindow,  # noqa: ANN001
+                                                           clip: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    window.set_pane_count(3)
+    window.resize(900, 640)   # 4:3 video in a squarish window: two rows, a cell left empty
+    qtbot.waitUntil(lambda: window._cols == 2, timeout=TIMEOUT)
+    window.resize(1900, 420)  # a wide, low window: one row
+    qtbot.waitUntil(lambda: window._cols == 3, timeout=TIMEOUT)
+    assert all(p.isVisible() for p in window.panes[:3]) and not window.panes[3].isVisible()
