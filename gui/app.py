@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from vidsr.errors import InputError, OutputError, VidsrError
+from vidsr.errors import InputError, VidsrError
+from vidsr.paths import check_output
 from vidsr.signals import on_stop_signals
 from vidsr.sizes import parse_size
 
@@ -132,6 +133,7 @@ def _exec_until_signalled(app: Any, window: Any) -> int:
 
     def on_signal(signum: int, _frame: object) -> None:
         got.append(signum)
+        window.force_close = True  # a signal does not wait for an answer about an export
         window.close()
 
     tick = QTimer()
@@ -153,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"no such file: {args.input}")
     if args.screenshot and not (args.input or args.webcam is not None):
         raise InputError("--screenshot needs INPUT or --webcam")
-    if args.screenshot and not Path(args.screenshot).resolve().parent.is_dir():
-        raise OutputError(f"output folder does not exist: {Path(args.screenshot).parent}")
+    if args.screenshot:
+        check_output(args.screenshot, overwrite=True, src=args.input, what="--screenshot")
     if not (math.isfinite(args.at) and args.at >= 0):
         raise InputError(f"--at must be a time >= 0 seconds, got {args.at:g}")
     if args.zoom is not None and not (math.isfinite(args.zoom) and args.zoom > 0):

@@ -111,10 +111,14 @@ def bench(app: object, window: object, frames: int, at: float, warmup: int = 3,
     if not wait_until(app, lambda: bool(shown or errors), timeout) or errors:
         raise InputError(errors[0] if errors else "no frame was rendered")
     window.worker.realtime = False
+    source = window.source
+    if source is not None and source.duration and at >= source.duration:
+        raise InputError(f"--at {at:g} s is past the end of the video "
+                         f"({source.duration:.2f} s long)")
     window.seek(at)
     wait_until(app, lambda: len(shown) >= 2 or bool(errors), timeout)
     begin = len(shown)
-    window.worker.play(warmup + frames)
+    window.worker.play(warmup + frames, restart=False)
     wait_until(app, lambda: len(shown) >= begin + warmup + frames or not window.worker.playing
                or bool(errors), timeout)
     window.worker.pause()

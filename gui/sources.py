@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -119,10 +120,12 @@ class FileFrames:
                            self.bit_depth, self.matrix, self.full_range, self.siting,
                            self.subsampling, self.rotation)
 
-    def seek(self, seconds: float) -> SourceFrame | None:
+    def seek(self, seconds: float, stop: Callable[[], bool] | None = None,
+             ) -> SourceFrame | None:
         """Position at the first frame at or after ``seconds`` and return it; past the last
         frame (the end of the slider, or beyond where a cut-short file stops), the last frame,
-        with nothing left to play after it."""
+        with nothing left to play after it. Looking back for that frame decodes ever longer
+        stretches before ``seconds``; ``stop()`` true between frames gives up (None)."""
         self._reader.seek(max(0.0, seconds))
         self._iter = iter(self._reader)
         frame = self.next()
@@ -132,7 +135,8 @@ class FileFrames:
             self._reader.seek(start)
             self._iter = iter(self._reader)
             for frame in self._iter:  # noqa: B007 - the last one is wanted
-                pass
+                if stop is not None and stop():
+                    return None
             if frame is not None:
                 return shrink(self._source_frame(frame), self.max_height)
             if start == 0.0:

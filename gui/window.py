@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self.last: Rendered | None = None
         self.export_worker: ExportWorker | None = None
         self.errors: list[str] = []  # every error shown, in order (the offscreen runs read it)
+        self.force_close = False  # set: closing stops a running export without asking
         self._error_box: QMessageBox | None = None
 
         self.state = ViewState()
@@ -342,7 +343,8 @@ class MainWindow(QMainWindow):
                                   f"@ {info.fps:.3g} fps")
         self.seek_slider.setEnabled(info.seekable)
         self.back_button.setEnabled(info.seekable)  # a camera has no frame before this one
-        self.export_action.setEnabled(info.seekable)
+        exporting = self.export_worker is not None and self.export_worker.isRunning()
+        self.export_action.setEnabled(info.seekable and not exporting)
 
     def _on_rendered(self, frame: Rendered) -> None:
         self.last = frame
@@ -456,7 +458,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
         if self.export_worker is not None and self.export_worker.isRunning():
-            if not self.confirm_stop_export():
+            if not self.force_close and not self.confirm_stop_export():
                 event.ignore()
                 return
             self.export_worker.cancel()

@@ -116,10 +116,10 @@ class RenderWorker(QThread):
     def set_models(self, models: list[str]) -> None:
         self._command(_models=list(models), _rerender=True)
 
-    def play(self, frames: int | None = None) -> None:
-        """Play on from the current frame (from the start when the video has ended); with
-        ``frames``, pause after that many."""
-        self._command(_playing=True, _play_left=frames, _play_start=True)
+    def play(self, frames: int | None = None, restart: bool = True) -> None:
+        """Play on from the current frame (from the start when the video has ended, unless
+        not ``restart``); with ``frames``, pause after that many."""
+        self._command(_playing=True, _play_left=frames, _play_start=restart)
 
     def pause(self) -> None:
         self._command(_playing=False)
@@ -180,7 +180,8 @@ class RenderWorker(QThread):
         if self._source is None:
             return
         if seek is not None:
-            frame = self._source.seek(seek) if self._source.seekable else self._source.next()
+            frame = (self._source.seek(seek, stop=self._has_new_command)
+                     if self._source.seekable else self._source.next())
             self._show(frame, models)
             return
         if step < 0 and self._frame is not None and self._source.seekable:
@@ -198,9 +199,10 @@ class RenderWorker(QThread):
         if self._playing:
             self._pace()
             frame = self._source.next()
-            if frame is None and self._play_start and self._source.seekable:
+            with self._cond:
+                restart, self._play_start = self._play_start, False
+            if frame is None and restart and self._source.seekable:
                 frame = self._source.seek(0.0)  # Play at the end plays it again, as players do
-            self._play_start = False
             self._show(frame, models)
             with self._cond:
                 if self._play_left is not None and self._playing:
@@ -218,6 +220,10 @@ class RenderWorker(QThread):
         with self._cond:
             while not self._has_work_besides_play() and time.perf_counter() < due:
                 self._cond.wait(timeout=max(0.0, due - time.perf_counter()))
+
+    def _has_new_command(self) -> bool:
+        """A quit, open or seek arrived (a long seek gives way to it)."""
+        return bool(self._quit or self._open or self._seek is not None)
 
     def _has_work_besides_play(self) -> bool:
         return bool(self._quit or self._open or self._seek is not None or self._step
@@ -302,8 +308,8 @@ class RenderWorker(QThread):
             inst = 1.0 / max(now - self._last_shown, 1e-6)
             self._display_fps = inst if not self._display_fps else \
                 (1 - EMA) * self._display_fps + EMA * inst
-        if new_frame:
-            self._last_shown = now
+        if new_frame:  # a frame shown while paused starts no interval (a pause is not a gap)
+            self._last_shown = now if self._playing else None
         w, h = frame.size
         shown = (h, w) if frame.quarter_turns % 2 else (w, h)
         self.rendered.emit(Rendered(frame.index, frame.time, shown,

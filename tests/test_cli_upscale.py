@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -193,11 +195,17 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
         assert (src.read_bytes(), src.stat().st_mtime_ns) == before
 
 
-def _ctrl_c_as_in_a_terminal() -> None:
-    """In the child before exec: SIGINT back to its default, so that Python installs its
-    KeyboardInterrupt handler even where this test run inherited SIGINT ignored (a job started
-    in the background by a non-interactive shell, as `cmd &` in a script does)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def _ctrl_c_as_in_a_terminal() -> Iterator[None]:
+    """Start children with SIGINT at its default, so that Python installs its KeyboardInterrupt
+    handler in them even where this test run inherited SIGINT ignored (a job started in the
+    background by a non-interactive shell, as `cmd &` in a script does): a handled signal is
+    reset to the default across exec, an ignored one stays ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -207,10 +215,10 @@ def test_signal_stops_and_removes_partial(tmp_path, signum, status, word):
     src = make_clip(tmp_path / "long.mp4", frames=300, width=160, height=120)
     dst = tmp_path / "out.mp4"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vidsr", str(src), "-o", str(dst), "-m", "ecbsr-m4c16-x2",
-         "--device", "cpu", "-q"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True,
-        preexec_fn=_ctrl_c_as_in_a_terminal)
+    with _ctrl_c_as_in_a_terminal():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vidsr", str(src), "-o", str(dst), "-m", "ecbsr-m4c16-x2",
+             "--device", "cpu", "-q"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
         while not partial_path(dst).exists() and proc.poll() is None \
@@ -233,16 +241,35 @@ def test_sigint_while_starting_up_is_one_line(tmp_path):
     # Ctrl-C during the imports (torch takes a second or two) ended in a KeyboardInterrupt
     # traceback from inside an import, and death by the signal
     src = make_clip(tmp_path / "a.mp4", frames=3)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import signal, time, vidsr.cli.main as m; "
-         "signal.setitimer(signal.ITIMER_REAL, 0.01); "
-         "signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT)); "
-         "raise SystemExit(m.main(['" + str(src) + "', '-o', '" + str(tmp_path / "o.mp4")
-         + "', '--device', 'cpu']))"],
-        cwd=REPO, stderr=subprocess.PIPE, text=True, preexec_fn=_ctrl_c_as_in_a_terminal)
+    with _ctrl_c_as_in_a_terminal():
+        proc = _start_interrupted_at_startup(src, tmp_path)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip() == "vidsr: interrupted", err
     assert not (tmp_path / "o.mp4").exists()
     # and the console script's own import (before main's handler exists) leaves torch for later
     check = "import sys, vidsr.cli.main; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", check], cwd=REPO).returncode == 0
+
+
+def _start_interrupted_at_startup(src: Path, tmp_path: Path) -> subprocess.Popen:
+    """The main command with a SIGINT raised 10 ms after the interpreter started."""
+    return subprocess.Popen(
+        [sys.executable, "-c", "import signal, time, vidsr.cli.main as m; "
+         "signal.setitimer(signal.ITIMER_REAL, 0.01); "
+         "signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT)); "
+         "raise SystemExit(m.main(['" + str(src) + "', '-o', '" + str(tmp_path / "o.mp4")
+         + "', '--device', 'cpu']))"],
+        cwd=REPO, stderr=subprocess.PIPE, text=True)
+
+
+def test_output_paths_are_checked_where_the_file_is_written(tmp_path, capsys):
+    src = make_clip(tmp_path / "a.mp4", frames=3)
+    (tmp_path / "outdir").mkdir()
+    for dst, message in ((tmp_path / "outdir", "is a directory; give an output file name"),
+                         (tmp_path / "nowhere" / ".." / "o.mp4", "output folder does not exist")):
+        assert main([str(src), "-o", str(dst), "--device", "cpu", "-q"]) == 1
+        assert message in capsys.readouterr().err
+    link = tmp_path / "link.mp4"  # a dangling link is replaced by the output, not followed
+    link.symlink_to(tmp_path / "missing-folder" / "x.mp4")
+    assert main([str(src), "-o", str(link), "--device", "cpu", "-q"]) == 0
+    assert not link.is_symlink() and link.is_file()

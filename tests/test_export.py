@@ -261,3 +261,27 @@ def test_export_command(tmp_path: Path, capsys: pytest.CaptureFixture,
     assert capsys.readouterr().err.strip() == \
         "vidsr: error: --json folder is a directory; give an output file name"
     assert not (tmp_path / "n.pt2").exists()
+
+
+def test_json_never_replaces_the_export_or_its_weights(tmp_path: Path,  # noqa: ANN001
+                                                       capsys: pytest.CaptureFixture,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidsr.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    weights = _weights(tmp_path, "esr-max-k7c4-x2")
+    before = weights.read_bytes()
+    for argv in (["-o", "m.pt2", "--json", "m.pt2"],
+                 ["-o", "n.pt2", "--json", str(weights)]):
+        assert main(["export", str(weights), *argv, "--no-check"]) == 1
+        assert "--json" in capsys.readouterr().err
+    assert weights.read_bytes() == before
+    assert not (tmp_path / "m.pt2").exists() and not (tmp_path / "n.pt2").exists()
+
+
+def test_a_corrupt_weights_file_is_not_called_untrained(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.safetensors"
+    bad.write_text("{}")
+    with pytest.raises(WeightsError) as err:
+        export_model(bad, tmp_path / "m.pt2")
+    assert "not worth exporting" not in str(err.value)

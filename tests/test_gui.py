@@ -645,3 +645,55 @@ def test_three_panes_take_the_grid_that_shows_them_largest(qtbot, window: MainWi
     window.resize(1900, 420)  # a wide, low window: one row
     qtbot.waitUntil(lambda: window._cols == 3, timeout=TIMEOUT)
     assert all(p.isVisible() for p in window.panes[:3]) and not window.panes[3].isVisible()
+
+
+def test_play_for_n_frames_pauses_by_itself(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    shown: list[object] = []
+    window.frame_shown.connect(shown.append)
+    window.worker.realtime = False
+    with qtbot.waitSignal(window.worker.playing_changed, timeout=TIMEOUT,
+                          check_params_cb=lambda playing: not playing):
+        window.worker.play(3)
+    qtbot.wait(200)  # nothing more comes
+    assert [f.index for f in shown] == [1, 2, 3] and not window.worker.playing
+
+
+def test_the_first_frame_after_a_pause_is_no_interval(qtbot, window: MainWindow,  # noqa: ANN001
+                                                      clip: Path) -> None:
+    open_and_wait(qtbot, window, clip)
+    qtbot.wait(300)  # a pause before Play
+    shown: list[object] = []
+    window.frame_shown.connect(shown.append)
+    window.worker.play(4)
+    qtbot.waitUntil(lambda: len(shown) >= 4, timeout=TIMEOUT)
+    rates = [f.display_fps for f in shown]
+    assert rates[0] == 0.0 and all(r > 2 for r in rates[1:]), rates  # was 0.45 after 1 s paused
+
+
+def test_a_signal_closes_the_window_during_an_export(window: MainWindow,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    class Running:
+        cancelled = False
+
+        def isRunning(self) -> bool:  # noqa: N802 - QThread's name
+            return not self.cancelled
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+        def wait(self, _ms: int) -> bool:
+            return True
+
+    window.export_worker = Running()
+    monkeypatch.setattr(window, "confirm_stop_export", lambda: False)
+    assert not window.close()  # the close button asks, and "No" keeps the window
+    window.force_close = True  # what Ctrl-C / SIGTERM set
+    assert window.close() and window.export_worker.cancelled
+
+
+def test_bench_refuses_a_start_past_the_end(qapp, clip: Path, capsys) -> None:  # noqa: ANN001
+    from vidsr.cli.main import main
+
+    assert main(["gui", str(clip), "--bench", "3", "--at", "100", "--device", "cpu"]) == 1
+    assert "past the end" in capsys.readouterr().err

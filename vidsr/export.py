@@ -42,6 +42,7 @@ from torch import nn
 from .api import is_weights_path, load_model, resolve_spec
 from .errors import InputError, OutputError, VidsrError, WeightsError
 from .paths import check_output
+from .pipeline import partial_path
 from .weights import chmod_usual, manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -257,15 +258,22 @@ def _write_onnx(net: nn.Module, example: torch.Tensor, tmp: Path, opset: int,
     onnx.save_model(proto, str(tmp))  # one file: a few thousand weights need no external data
 
 
-def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
+def onnx_session(path: str | Path, threads: int = 0) -> Any:
+    """An onnxruntime CPU session for ``path`` (``threads`` intra-op threads, 0: its default),
+    quiet below errors."""
     ort = _import("onnxruntime")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
     try:
-        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        return session.run(None, {"lr": x.numpy()})[0]
+        return onnx_session(path).run(None, {"lr": x.numpy()})[0]
     except Exception as exc:  # noqa: BLE001 - onnxruntime's errors have no common base
-        raise _failed(f"onnxruntime {ort.__version__} running the exported file", exc) from exc
+        version = _import("onnxruntime").__version__
+        raise _failed(f"onnxruntime {version} running the exported file", exc) from exc
 
 
 def _write_pt2(net: nn.Module, example: torch.Tensor, tmp: Path, meta: dict[str, str]) -> None:
@@ -367,11 +375,13 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
     if isinstance(name, nn.Module):
         model = name
     else:
-        try:
-            model = load_model(name, pretrained=None if is_weights_path(name) else True)
-        except WeightsError as exc:
-            raise WeightsError(f"{exc}: a random network is not worth exporting; export a "
-                               "weights file from 'vidsr train' instead") from exc
+        if not is_weights_path(name):
+            spec = resolve_spec(name)
+            if spec.trainable and spec.name not in manifest():
+                raise WeightsError(f"no trained weights are shipped for {spec.name}: a random "
+                                   "network is not worth exporting; export a weights file "
+                                   "from 'vidsr train' instead")
+        model = load_model(name, pretrained=None if is_weights_path(name) else True)
     ref = next(iter(model.parameters()), None)
     if ref is not None and (ref.device.type != "cpu" or ref.dtype != torch.float32):
         raise InputError(f"export a float32 CPU model, not {ref.dtype} on {ref.device} "
@@ -387,7 +397,7 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
     net = (PlaneIO(deploy, bits) if bits else deploy).eval()
     reference = (PlaneIO(model, bits) if bits else model).eval()  # what the check compares
     meta = _metadata(name, model, io)
-    tmp = out.with_name(f".{out.stem}.vidsr-partial{out.suffix}")
+    tmp = partial_path(out)
     try:
         example = _example(_TRACE_SHAPE, bits, seed=0)
         if fmt == "onnx":
@@ -415,4 +425,4 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
 
 
 __all__ = ["ExportError", "ExportReport", "FORMATS", "IO_BITS", "PlaneIO", "default_output",
-           "export_model", "format_of", "installed"]
+           "export_model", "format_of", "installed", "onnx_session"]

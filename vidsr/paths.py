@@ -5,25 +5,35 @@ folder, the input itself, or an existing file without ``--overwrite``."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import OutputError
 
 
-def check_output(dst: str | Path, *, overwrite: bool = False, src: str | Path | None = None,
-                 what: str = "") -> None:
+def check_output(dst: str | Path, *, overwrite: bool = False,
+                 src: str | Path | Sequence[str | Path] | None = None, what: str = "") -> None:
     """Raise ``OutputError`` unless ``dst`` can be written. ``what`` names the option in the
-    messages (``--json``); ``src``, when given, must not be ``dst``."""
+    messages (``--json``); ``src`` (one path or several: the inputs, another output), when
+    given, must not be ``dst``.
+
+    The folder checked is ``dst``'s own, not a symlink target's: a run writes its partial file
+    beside ``dst`` and renames it over ``dst`` (a link is replaced, not followed)."""
     dst = Path(dst)
     label = f"{what} " if what else ""
     if dst.is_dir():
         raise OutputError(f"{label}{dst} is a directory; give an output file name")
-    if not dst.resolve().parent.is_dir():
+    if not dst.parent.is_dir():
         raise OutputError(f"{label}output folder does not exist: {dst.parent}")
-    if src is not None and dst.exists() and Path(src).exists() and os.path.samefile(src, dst):
-        raise OutputError(f"{dst} is the input file; choose another output name")
+    others = [] if src is None else [src] if isinstance(src, (str, Path)) else list(src)
+    for other in map(Path, others):
+        if dst.absolute() == other.absolute() or (
+                dst.exists() and other.exists() and os.path.samefile(other, dst)):
+            raise OutputError(f"{label}{dst} is also {other}; choose another output name"
+                              if what else f"{dst} is the input file; choose another "
+                              "output name")
     if dst.exists() and not overwrite:
-        raise OutputError(f"{dst} exists (use --overwrite to replace it)")
-    if not os.access(dst.resolve().parent, os.W_OK):
-        raise OutputError(f"cannot write to {dst.parent}: permission denied (choose an output "
-                          "path in a folder you can write to)")
+        raise OutputError(f"{label}{dst} exists (use --overwrite to replace it)")
+    if not os.access(dst.parent, os.W_OK):
+        raise OutputError(f"{label}cannot write to {dst.parent}: permission denied (choose an "
+                          "output path in a folder you can write to)")

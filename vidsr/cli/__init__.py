@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..paths import check_output
 
 
-def check_json_output(path: str | Path | None) -> None:
+def check_json_output(path: str | Path | None, *, avoid: Sequence[str | Path] = ()) -> None:
     """Refuse a ``--json FILE`` that cannot be written before any work is done (an existing
-    file is replaced)."""
+    file is replaced, but never one of ``avoid``: the command's inputs and outputs)."""
     if path is not None:
-        check_output(path, overwrite=True, what="--json")
+        check_output(path, overwrite=True, src=[p for p in avoid if p], what="--json")

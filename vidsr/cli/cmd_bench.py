@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import json
 import logging
 import sys
@@ -70,7 +69,9 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_json_output(args.json)
+    from ..api import is_weights_path
+
+    check_json_output(args.json, avoid=[m for m in args.models or () if is_weights_path(m)])
     if args.frames is not None and args.frames < 1:
         raise InputError("--frames must be at least 1")
     if args.threads is not None and args.threads < 1:
@@ -96,11 +97,11 @@ def run(args: argparse.Namespace) -> int:
     if config.frames < 1:
         raise InputError("--frames must be at least 1")
     if config.onnx:
-        from ..export import INSTALL_HINT
+        from ..export import INSTALL_HINT, installed
 
-        for module in ("onnx", "onnxscript", "onnxruntime"):
-            if importlib.util.find_spec(module) is None:
-                raise InputError(f"--onnx needs {module}: {INSTALL_HINT}")
+        missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if not installed(m)]
+        if missing:
+            raise InputError(f"--onnx needs {' and '.join(missing)}: {INSTALL_HINT}")
 
     def progress(what: str) -> None:
         print(f"vidsr bench: timing {what}", file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
     if args.record and args.round_lr:
         raise InputError("--record stores the protocol's numbers; drop --round-lr")
-    check_json_output(args.json)
+    check_json_output(args.json, avoid=[m for m in args.model if is_weights_path(m)])
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
     if args.self_ensemble:
         models = [SelfEnsemble(m) for m in models]

@@ -10,10 +10,11 @@ from . import check_json_output
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import is_weights_path
     from ..export import default_output, export_model
 
-    check_json_output(args.json)
     out = Path(args.output) if args.output else default_output(args.model, args.io)
+    check_json_output(args.json, avoid=[out, args.model if is_weights_path(args.model) else ""])
     report = export_model(args.model, out, io=args.io, opset=args.opset,
                           check=not args.no_check, overwrite=args.overwrite)
     print(report.describe())

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..api import load_model, upscale_image
+from ..api import load_model, resolve_spec, upscale_image
 from ..errors import InputError, OutputError
 from ..paths import check_output
 
@@ -46,18 +46,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{src} is a directory, not an image file")
     if not src.is_file():
         raise InputError(f"no such file: {src}")
-    out = Path(args.output) if args.output else None
-    if out is not None:
-        if out.is_dir():
-            check_output(out)
-        if not cv2.haveImageWriter(str(out)):
-            raise OutputError(f"cannot write {out.suffix or 'files without an extension'}: "
-                              "give an image extension (.png, .jpg, .webp, .tif, .bmp)")
+    # lossless by default, whatever the input was
+    out = Path(args.output) if args.output else \
+        src.with_name(f"{src.stem}_{resolve_spec(args.model).name}.png")
+    check_output(out, overwrite=args.overwrite, src=src)
+    if not cv2.haveImageWriter(str(out)):
+        raise OutputError(f"cannot write {out.suffix or 'files without an extension'}: "
+                          "give an image extension (.png, .jpg, .webp, .tif, .bmp)")
     model = load_model(args.model)
     img = read_image(src)
-    # lossless by default, whatever the input was
-    out = out or src.with_name(f"{src.stem}_{model.spec.name}.png")
-    check_output(out, overwrite=args.overwrite, src=src)
     up = upscale_image(img, model)
     if up.ndim == 3 and up.shape[2] == 4 and out.suffix.lower() not in _ALPHA_FORMATS:
         log.warning("%s has no alpha channel: the image's alpha is dropped (PNG, WebP and TIFF "

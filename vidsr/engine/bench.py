@@ -137,19 +137,13 @@ class _OnnxRuntime:
     vidsr's CPU path, with the same work per call as ``Engine.upscale_luma``."""
 
     def __init__(self, module: torch.nn.Module, threads: int, folder: Path) -> None:
-        import onnxruntime as ort
-
-        from ..export import export_model
+        from ..export import export_model, onnx_session
 
         path = folder / f"{module.spec.name}.onnx"
         if not path.exists():
             export_model(module, path, io="uint8", check=False)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
         self.threads = threads
-        self._session = ort.InferenceSession(str(path), opts,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path, threads)
 
     def upscale_luma(self, plane: np.ndarray) -> np.ndarray:
         return self._session.run(None, {"lr": plane[None, None]})[0][0, 0]

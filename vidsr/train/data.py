@@ -297,8 +297,12 @@ def _check_patch_fits(files: Sequence[Path], scale: int, lr_patch: int) -> None:
         img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         if img is not None and min(img.shape[:2]) // scale >= lr_patch:
             return
-    raise DataError(f"no training image is large enough for {lr_patch}x{lr_patch} "
-                    f"LR patches at x{scale}")
+    raise _too_small(lr_patch, scale)
+
+
+def _too_small(lr_patch: int, scale: int) -> DataError:
+    return DataError(f"no training image is large enough for {lr_patch}x{lr_patch} "
+                     f"LR patches at x{scale}")
 
 
 class PatchSampler:
@@ -313,8 +317,7 @@ class PatchSampler:
         self.scale, self.lr_patch, self.augment = scale, lr_patch, augment
         keep = [i for i, lr in enumerate(lrs) if min(lr.shape) >= lr_patch]
         if not keep:
-            raise DataError(f"no training image is large enough for {lr_patch}x{lr_patch} "
-                            f"LR patches at x{scale}")
+            raise _too_small(lr_patch, scale)
         if len(keep) < len(lrs):
             log.warning("skipping %d training images smaller than the patch",
                         len(lrs) - len(keep))
