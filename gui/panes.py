@@ -92,6 +92,11 @@ class ModelPicker(QComboBox):
         return str(self.currentData())
 
 
+COST_TIP = ("this model's luma SR + chroma upscale per frame (running average) and the frame "
+            "rate that alone would allow; the rate shown with every pane computed is in the "
+            "status bar")
+
+
 def cost_text(result: PaneResult) -> str:
     """``12.3 ms/frame · 81.3 fps`` from a pane's running average."""
     if result.error:
@@ -122,6 +127,7 @@ class Pane(QFrame):
         self.badge.hide()
         self.cost = QLabel("")
         self.cost.setStyleSheet("font-family: monospace;")
+        self.cost.setToolTip(COST_TIP)
         self.cost.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         head = QHBoxLayout()
         head.setContentsMargins(4, 2, 4, 2)
@@ -199,7 +205,7 @@ class WipePane(QFrame):
             if result is not None:
                 badge = "  (untrained)" if result.untrained else ""
                 cost.setText(cost_text(result) + badge)
-                cost.setToolTip(result.error)
+                cost.setToolTip(result.error or COST_TIP)
         failed = [r for r in (left, right) if r is not None and r.error]
         if failed:  # say why instead of keeping the previous picture
             self.view.set_images(None)

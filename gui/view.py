@@ -63,15 +63,21 @@ class ViewState(QObject):
         self.fit = False
         self.zoom = float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
         if anchor_image is not None and anchor_offset is not None:
-            self.center = anchor_image - anchor_offset / self.zoom
+            self.center = self._clamped(anchor_image - anchor_offset / self.zoom)
         self.changed.emit()
 
     def pan(self, dx_screen: float, dy_screen: float, zoom: float) -> None:
         if self.fit:
             self.fit, self.zoom = False, zoom
-        self.center = QPointF(self.center.x() - dx_screen / zoom,
-                              self.center.y() - dy_screen / zoom)
+        self.center = self._clamped(QPointF(self.center.x() - dx_screen / zoom,
+                                            self.center.y() - dy_screen / zoom))
         self.changed.emit()
+
+    def _clamped(self, c: QPointF) -> QPointF:
+        """``c`` kept on the image: panning stops with an edge at the views' centre instead of
+        dragging the picture out of sight."""
+        w, h = self.image_size
+        return QPointF(min(max(c.x(), 0.0), float(w)), min(max(c.y(), 0.0), float(h)))
 
 
 class ImageView(QWidget):

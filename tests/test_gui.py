@@ -697,3 +697,11 @@ def test_bench_refuses_a_start_past_the_end(qapp, clip: Path, capsys) -> None:  
 
     assert main(["gui", str(clip), "--bench", "3", "--at", "100", "--device", "cpu"]) == 1
     assert "past the end" in capsys.readouterr().err
+
+
+def test_panning_stops_at_the_picture_edge(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    open_and_wait(qtbot, window, clip)
+    window.state.set_zoom(4.0)
+    window.state.pan(1e6, -1e6, 4.0)  # far right and up: the picture's left-bottom corner stays
+    c = window.state.center
+    assert (c.x(), c.y()) == (0.0, float(2 * H))
