@@ -462,6 +462,6 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.export_worker.cancel()
-            self.export_worker.wait(10_000)
+            self.export_worker.wait()  # the pipeline stops after the frame in hand
         self.worker.stop()
         super().closeEvent(event)

@@ -138,7 +138,9 @@ class RenderWorker(QThread):
 
     def stop(self) -> None:
         self._command(_quit=True)
-        self.wait(10_000)
+        # No time limit: a QThread destroyed while it runs aborts the process, and the loop
+        # notices the quit after the frame in hand (a long seek gives way at once).
+        self.wait()
 
     @property
     def playing(self) -> bool:

@@ -682,7 +682,7 @@ def test_a_signal_closes_the_window_during_an_export(window: MainWindow,
         def cancel(self) -> None:
             self.cancelled = True
 
-        def wait(self, _ms: int) -> bool:
+        def wait(self, _ms: int = -1) -> bool:
             return True
 
     window.export_worker = Running()
