@@ -63,13 +63,19 @@ class SourceInfo:
 
 
 def shrink(frame: SourceFrame, max_height: int | None) -> SourceFrame:
-    """The frame scaled down (area average) to at most ``max_height`` lines, even sizes kept
-    even so 4:2:0 chroma stays exactly half."""
+    """The frame scaled down (area average) to at most ``max_height`` lines *as shown* (a
+    frame shown turned by 90 degrees is limited in its width), even sizes kept even so 4:2:0
+    chroma stays exactly half."""
     w, h = frame.size
+    turned = quarter_turns(frame.rotation) % 2 == 1
+    if turned:  # work in the shown orientation
+        w, h = h, w
     if not max_height or h <= max_height:
         return frame
     nh = max(2, int(max_height) // 2 * 2)
     nw = max(2, int(round(w * nh / h / 2)) * 2)
+    if turned:
+        nw, nh = nh, nw
     sv, sh = frame.subsampling
     cw, ch = -(-nw // sh), -(-nh // sv)
 

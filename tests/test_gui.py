@@ -705,3 +705,19 @@ def test_panning_stops_at_the_picture_edge(qtbot, window: MainWindow, clip: Path
     window.state.pan(1e6, -1e6, 4.0)  # far right and up: the picture's left-bottom corner stays
     c = window.state.center
     assert (c.x(), c.y()) == (0.0, float(2 * H))
+
+
+def test_the_preview_limit_counts_lines_as_shown(tmp_path: Path) -> None:
+    from vidsr_gui.sources import FileFrames
+
+    # coded 96 wide x 64 high, shown portrait (64 wide x 96 high): a 48-line limit halves it
+    rotated = make_clip(tmp_path / "rot.mp4", width=96, height=64, frames=1, rotation=90)
+    plain = make_clip(tmp_path / "plain.mp4", width=64, height=96, frames=1)
+    for path in (rotated, plain):
+        src = FileFrames(path, max_height=48)
+        try:
+            frame = src.next()
+        finally:
+            src.close()
+        shown = frame.size[::-1] if frame.quarter_turns % 2 else frame.size
+        assert shown == (32, 48), path.name
