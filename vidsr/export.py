@@ -40,10 +40,11 @@ import torch
 from torch import nn
 
 from .api import is_weights_path, load_model, resolve_spec
+from .engine.formulations import reduce_first
 from .errors import InputError, OutputError, VidsrError, WeightsError
 from .paths import check_output
 from .pipeline import partial_path
-from .weights import chmod_usual, manifest, sha256_file
+from .weights import chmod_usual, is_untrained, manifest, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +218,11 @@ def installed(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def missing(*names: str) -> list[str]:
+    """Those of ``names`` that cannot be imported."""
+    return [n for n in names if not installed(n)]
+
+
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """Hide the exporter's chatter (its torchvision-op lines, deprecation warnings); errors
@@ -299,15 +305,6 @@ def _run_pt2(path: Path, x: torch.Tensor) -> np.ndarray:
         return program.module()(x).numpy()
 
 
-def _reduce_first(model: nn.Module) -> nn.Module:
-    """The form that is exported: edge-SR models reduced before the shuffle
-    (``ReduceFirstEdgeSR``), anything else as it is."""
-    from .engine.formulations import ReduceFirstEdgeSR
-    from .models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
-
-    return ReduceFirstEdgeSR(model) if type(model) in (ESRCNN, ESRTM, ESRTR, ESRMax) else model
-
-
 def _check(net: nn.Module, path: Path, fmt: str, bits: int | None,
            ) -> tuple[str | None, float | None, float | None]:
     """Run the file at ``path`` on the check inputs against ``net``: (runtime, max |diff|,
@@ -361,10 +358,9 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
     if io not in IO_BITS:
         raise InputError(f"io must be one of {', '.join(IO_BITS)}, not {io!r}")
     if fmt == "onnx":
-        missing = [m for m in ("onnx", "onnxscript") if not installed(m)]
-        if missing:
-            raise ExportError(f"ONNX export needs {' and '.join(missing)}: "
-                              f"{INSTALL_HINT}")
+        absent = missing("onnx", "onnxscript")
+        if absent:
+            raise ExportError(f"ONNX export needs {' and '.join(absent)}: {INSTALL_HINT}")
         opset = DEFAULT_OPSET if opset is None else opset
         newest = _import("onnx").defs.onnx_opset_version()
         if not MIN_OPSET <= opset <= newest:
@@ -375,12 +371,10 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
     if isinstance(name, nn.Module):
         model = name
     else:
-        if not is_weights_path(name):
-            spec = resolve_spec(name)
-            if spec.trainable and spec.name not in manifest():
-                raise WeightsError(f"no trained weights are shipped for {spec.name}: a random "
-                                   "network is not worth exporting; export a weights file "
-                                   "from 'vidsr train' instead")
+        if not is_weights_path(name) and is_untrained(spec := resolve_spec(name)):
+            raise WeightsError(f"no trained weights are shipped for {spec.name}: a random "
+                               "network is not worth exporting; export a weights file "
+                               "from 'vidsr train' instead")
         model = load_model(name, pretrained=None if is_weights_path(name) else True)
     ref = next(iter(model.parameters()), None)
     if ref is not None and (ref.device.type != "cpu" or ref.dtype != torch.float32):
@@ -393,7 +387,7 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
     bits = IO_BITS[io]
     # edge-SR reduces over its C channels before the pixel shuffle (the same function, to the
     # bit), faster in onnxruntime than shuffling the wide tensor first
-    deploy = _reduce_first(model)
+    deploy = reduce_first(model)
     net = (PlaneIO(deploy, bits) if bits else deploy).eval()
     reference = (PlaneIO(model, bits) if bits else model).eval()  # what the check compares
     meta = _metadata(name, model, io)
@@ -425,4 +419,4 @@ def export_model(name: str | Path | nn.Module, output: str | Path, *, io: str = 
 
 
 __all__ = ["ExportError", "ExportReport", "FORMATS", "IO_BITS", "PlaneIO", "default_output",
-           "export_model", "format_of", "installed", "onnx_session"]
+           "export_model", "format_of", "installed", "missing", "onnx_session"]

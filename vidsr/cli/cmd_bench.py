@@ -94,14 +94,12 @@ def run(args: argparse.Namespace) -> int:
         e2e_model=args.e2e_model, e2e_size=args.e2e_size,
         codec=args.codec, preset=args.preset, crf=args.crf,
     )
-    if config.frames < 1:
-        raise InputError("--frames must be at least 1")
     if config.onnx:
-        from ..export import INSTALL_HINT, installed
+        from ..export import INSTALL_HINT, missing
 
-        missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if not installed(m)]
-        if missing:
-            raise InputError(f"--onnx needs {' and '.join(missing)}: {INSTALL_HINT}")
+        absent = missing("onnx", "onnxscript", "onnxruntime")
+        if absent:
+            raise InputError(f"--onnx needs {' and '.join(absent)}: {INSTALL_HINT}")
 
     def progress(what: str) -> None:
         print(f"vidsr bench: timing {what}", file=sys.stderr, flush=True)

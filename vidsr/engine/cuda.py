@@ -25,10 +25,9 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..models.edgesr import ESRCNN, ESRTM, ESRTR, ESRMax
 from .chroma import code_dtype, quantize, sited_taps, upscale_plane_float
 from .cpu import tune_malloc
-from .formulations import ReduceFirstEdgeSR
+from .formulations import reduce_first
 from .tiling import receptive_radius, run_tiled
 
 log = logging.getLogger(__name__)
@@ -46,8 +45,8 @@ class CudaTorchRunner:
         dtype = torch.float16 if fp16 else torch.float32
         self.device = torch.device(device)
         net = copy.deepcopy(module)
-        if fast and type(net) in (ESRMax, ESRTM, ESRTR, ESRCNN):
-            net = ReduceFirstEdgeSR(net)
+        if fast:
+            net = reduce_first(net)
         self.net = net.to(device=self.device, dtype=dtype).eval()
         self.channels_last = fast
         if fast:

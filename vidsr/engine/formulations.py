@@ -57,3 +57,9 @@ class ReduceFirstEdgeSR(nn.Module):
         # conv channel (grp*C + c)*s*s + phase  ->  (n, grp, c, phase, h, w)
         r = self._reduce(y.reshape(n, self.groups, self.c, s * s, h, w), dim=2)
         return F.pixel_shuffle(r, s)  # (n, s*s, h, w) -> (n, 1, sh, sw)
+
+
+def reduce_first(module: nn.Module) -> nn.Module:
+    """``module`` in its reduce-before-shuffle form where it is an edge-SR model (the same
+    function), else ``module`` itself."""
+    return ReduceFirstEdgeSR(module) if type(module) in (ESRMax, ESRTM, ESRTR, ESRCNN) else module

@@ -123,6 +123,13 @@ def manifest() -> dict[str, ShippedWeights]:
     return {name: ShippedWeights(name=name, **entry) for name, entry in raw.items()}
 
 
+def is_untrained(spec: ModelSpec) -> bool:
+    """True when ``spec`` is a trainable model without shipped weights (``load_model`` gives
+    it a random initialisation)."""
+    shipped = manifest().get(spec.name)
+    return bool(spec.trainable and (shipped is None or not shipped.path.is_file()))
+
+
 def write_manifest(entries: dict[str, ShippedWeights]) -> None:
     raw = {}
     for name in sorted(entries):
