@@ -18,15 +18,23 @@ from PyQt6.QtWidgets import (
 )
 
 from vidsr.registry import parse_name
+from vidsr.weights import is_untrained
 
 from .panes import ModelPicker
-from .worker import is_untrained
 
 
 def default_output(src: Path, model: str) -> Path:
     """``clip.mp4`` -> ``clip_<model>.mp4`` beside it (mp4 unless the source is mkv/mov)."""
     suffix = src.suffix if src.suffix.lower() in (".mp4", ".mkv", ".mov") else ".mp4"
     return src.with_name(f"{src.stem}_{parse_name(model).name}{suffix}")
+
+
+def ask(parent: QWidget | None, question: str) -> bool:
+    """A Yes/No question, No the default; True for Yes."""
+    answer = QMessageBox.question(parent, "vidsr", question,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
 
 
 class ExportDialog(QDialog):
@@ -73,11 +81,7 @@ class ExportDialog(QDialog):
 
     def confirm_replace(self, out: Path) -> bool:
         """Ask before an existing file is replaced (as the command line's --overwrite)."""
-        answer = QMessageBox.question(
-            self, "vidsr", f"{out.name} exists in {out.parent}. Replace it?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask(self, f"{out.name} exists in {out.parent}. Replace it?")
 
     def _model_changed(self) -> None:
         model = self.model()

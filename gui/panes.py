@@ -16,10 +16,10 @@ from PyQt6.QtWidgets import (
 from vidsr.api import is_weights_path, resolve_spec
 from vidsr.errors import VidsrError
 from vidsr.registry import DEFAULTS, FAMILIES, ModelSpec, parse_name
-from vidsr.weights import manifest
+from vidsr.weights import is_untrained, manifest
 
 from .view import ImageView, ViewState
-from .worker import PaneResult, is_untrained
+from .worker import PaneResult
 
 # Order in the pickers: cheapest first, bicubic as the reference.
 PICKER_FAMILIES = ("bicubic", "esr-max", "esr-tm", "esr-tr", "esr-cnn", "ecbsr")

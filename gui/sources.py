@@ -48,6 +48,12 @@ class SourceFrame:
         """``np.rot90``'s ``k`` that turns the coded picture upright for display."""
         return quarter_turns(self.rotation)
 
+    @property
+    def shown_size(self) -> tuple[int, int]:
+        """``(width, height)`` as displayed, upright."""
+        w, h = self.size
+        return (h, w) if self.quarter_turns % 2 else (w, h)
+
 
 @dataclass(frozen=True)
 class SourceInfo:
@@ -66,10 +72,8 @@ def shrink(frame: SourceFrame, max_height: int | None) -> SourceFrame:
     """The frame scaled down (area average) to at most ``max_height`` lines *as shown* (a
     frame shown turned by 90 degrees is limited in its width), even sizes kept even so 4:2:0
     chroma stays exactly half."""
-    w, h = frame.size
-    turned = quarter_turns(frame.rotation) % 2 == 1
-    if turned:  # work in the shown orientation
-        w, h = h, w
+    w, h = frame.shown_size  # work in the shown orientation
+    turned = frame.quarter_turns % 2 == 1
     if not max_height or h <= max_height:
         return frame
     nh = max(2, int(max_height) // 2 * 2)

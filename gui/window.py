@@ -28,6 +28,7 @@ from PyQt6.QtWidgets import (
 )
 
 from .export import ExportWorker, progress_fraction, progress_text
+from .export_dialog import ExportDialog, ask
 from .panes import DEFAULT_PANES, Pane, WipePane, family_model, rescale
 from .sources import SourceInfo
 from .view import ViewState
@@ -343,8 +344,7 @@ class MainWindow(QMainWindow):
                                   f"@ {info.fps:.3g} fps")
         self.seek_slider.setEnabled(info.seekable)
         self.back_button.setEnabled(info.seekable)  # a camera has no frame before this one
-        exporting = self.export_worker is not None and self.export_worker.isRunning()
-        self.export_action.setEnabled(info.seekable and not exporting)
+        self.export_action.setEnabled(info.seekable and not self.exporting)
 
     def _on_rendered(self, frame: Rendered) -> None:
         self.last = frame
@@ -396,9 +396,7 @@ class MainWindow(QMainWindow):
         if self.source_path is None:
             self.show_error("export needs a video file as the source")
             return
-        from .export_dialog import ExportDialog
-
-        if self.export_worker is not None and self.export_worker.isRunning():
+        if self.exporting:
             self.show_error("an export is already running; cancel it or wait for it to finish")
             return
         dialog = ExportDialog(self, self.source_path, self.scale, self._active_models())
@@ -407,7 +405,7 @@ class MainWindow(QMainWindow):
 
     def start_export(self, dst: str | Path, model: str) -> ExportWorker:
         """Upscale the open file to ``dst`` with ``model`` in the background."""
-        if self.export_worker is not None and self.export_worker.isRunning():
+        if self.exporting:
             raise RuntimeError("an export is already running")
         if self.source_path is None:
             raise RuntimeError("export needs a video file as the source")
@@ -448,16 +446,17 @@ class MainWindow(QMainWindow):
             self._status(text)
 
     # -- shutdown -----------------------------------------------------------------------------
+    @property
+    def exporting(self) -> bool:
+        return self.export_worker is not None and self.export_worker.isRunning()
+
     def confirm_stop_export(self) -> bool:
         """Ask whether closing may stop the running export (its partial file is removed)."""
-        answer = QMessageBox.question(
-            self, "vidsr", "An export is still running. Stop it (the partial file is removed) "
-            "and close?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask(self, "An export is still running. Stop it (the partial file is removed) "
+                   "and close?")
 
     def closeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
-        if self.export_worker is not None and self.export_worker.isRunning():
+        if self.exporting:
             if not self.force_close and not self.confirm_stop_export():
                 event.ignore()
                 return

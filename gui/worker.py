@@ -23,21 +23,15 @@ from vidsr.color import yuv_to_rgb
 from vidsr.engine import Engine
 from vidsr.engine.panes import RGB_WORKERS
 from vidsr.errors import VidsrError
-from vidsr.weights import manifest
+from vidsr.weights import is_untrained
 
 from .errors import error_message
-from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo, quarter_turns
+from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
 
 log = logging.getLogger(__name__)
 
 EMA = 0.2  # weight of the newest measurement in the ms/frame average
 MAX_ENGINES = 8
-
-
-def is_untrained(spec: Any) -> bool:
-    """True when ``spec`` is a trainable model without shipped weights (random init)."""
-    shipped = manifest().get(spec.name)
-    return bool(spec.trainable and (shipped is None or not shipped.path.is_file()))
 
 
 @dataclass
@@ -228,8 +222,7 @@ class RenderWorker(QThread):
         return bool(self._quit or self._open or self._seek is not None)
 
     def _has_work_besides_play(self) -> bool:
-        return bool(self._quit or self._open or self._seek is not None or self._step
-                    or self._rerender or not self._playing)
+        return self._has_new_command() or bool(self._step or self._rerender or not self._playing)
 
     def _open_source(self, kind: str, what: Any) -> SourceFrame:
         """Open ``what`` and read its first frame; only then does it replace the current source
@@ -254,10 +247,10 @@ class RenderWorker(QThread):
         self._frame, self._cache, self._last_shown = None, {}, None
         self._avg, self._display_fps = {}, 0.0
         first = (src.size[0], src.size[1])
-        preview = (frame.size[0], frame.size[1])
-        if quarter_turns(getattr(src, "rotation", 0)) % 2:  # shown upright: sizes as displayed
-            first, preview = first[::-1], preview[::-1]
-        self.opened.emit(SourceInfo(src.label(), first, preview, float(src.fps), src.duration,
+        if frame.quarter_turns % 2:  # shown upright: sizes as displayed
+            first = first[::-1]
+        self.opened.emit(SourceInfo(src.label(), first, frame.shown_size, float(src.fps),
+                                    src.duration,
                                     src.seekable, str(what) if kind == "file" else None))
         return frame
 
@@ -312,9 +305,7 @@ class RenderWorker(QThread):
                 (1 - EMA) * self._display_fps + EMA * inst
         if new_frame:  # a frame shown while paused starts no interval (a pause is not a gap)
             self._last_shown = now if self._playing else None
-        w, h = frame.size
-        shown = (h, w) if frame.quarter_turns % 2 else (w, h)
-        self.rendered.emit(Rendered(frame.index, frame.time, shown,
+        self.rendered.emit(Rendered(frame.index, frame.time, frame.shown_size,
                                     [self._cache[m] for m in models], self._display_fps, now))
 
     def _run_model(self, model: str, frame: SourceFrame) -> tuple[PaneResult, Any]:
