@@ -54,7 +54,7 @@ def test_blocked_runner_in_bands_matches_reference() -> None:
                           receptive_radius(model), model.scale)
     x = torch.rand(1, 1, 150, 37)
     with torch.inference_mode():
-        assert runner.backend == "cpu-packed-cols2x2"
+        assert runner.backend == "cpu-packed-cols2 (2 bands)"
         assert (runner(x) - model(x)).abs().max().item() < 2e-5
 
 

@@ -27,7 +27,7 @@ def test_short_runs_never_compile() -> None:
         runner(x)
     (state,) = runner.shapes.values()
     assert state.thread is None and state.choice is None
-    assert runner.backend.endswith("(+compile)")
+    assert runner.backend.endswith("+compile")
 
 
 def test_failed_compile_keeps_fallback(monkeypatch: pytest.MonkeyPatch,
@@ -117,7 +117,7 @@ def test_the_runners_calls_reuse_the_compiled_prelu() -> None:
         for h, w in ((150, 50), (130, 45), (140, 64), (9, 12), (64, 64)):
             runner(torch.rand(1, 1, h, w))
     assert entries() == compiled
-    assert runner.backend.endswith("+compiled-prelux2")
+    assert runner.backend.endswith("+compiled-prelu (2 bands)")
 
 
 @pytest.mark.slow

@@ -28,7 +28,8 @@ class BandedRunner:
 
     @property
     def backend(self) -> str:
-        return f"{self.runners[0].backend}x{len(self.runners)}"
+        n = len(self.runners)
+        return f"{self.runners[0].backend} ({n} band{'s' if n > 1 else ''})"
 
     def close(self) -> None:
         """Stop the band threads (and wait for the bands' background compiles)."""

@@ -58,7 +58,7 @@ class LazyCompiledRunner:
         chosen = [s.choice for s in self.shapes.values() if s.choice]
         if "compiled" in chosen:
             return "cpu-inductor"
-        return f"{self.fallback.backend}(+compile)"
+        return f"{self.fallback.backend}+compile"
 
     def _compile(self, state: _Shape, x: torch.Tensor) -> None:
         try:

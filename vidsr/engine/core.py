@@ -127,7 +127,7 @@ class Engine:
 
     @property
     def backend(self) -> str:
-        """What runs the luma: e.g. ``cpu-packedx2``, ``cpu-inductorx2``, ``fused-triton``."""
+        """What runs the luma: e.g. ``cpu-packed (2 bands)``, ``fused-triton``."""
         if getattr(self, "_cuda", None) is not None:
             return str(self._cuda.backend)
         return self.backend_of(self._runner)
