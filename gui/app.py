@@ -1,4 +1,4 @@
-"""Start the comparison window: ``vidsr gui [INPUT | --webcam N]`` and ``vidsr-gui``.
+"""Start the comparison window: ``vidsr gui [INPUT | --webcam CAMERA]`` and ``vidsr-gui``.
 
 ``--screenshot out.png [--at SECONDS]`` renders the window offscreen at that moment of the
 video, saves it and exits (for the README and for checks).
@@ -33,7 +33,9 @@ SCREENSHOT_SIZE = (1280, 800)
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The GUI's options (shared by ``vidsr gui`` and ``vidsr-gui``)."""
     p.add_argument("input", nargs="?", help="video file to open")
-    p.add_argument("--webcam", type=int, metavar="N", help="open camera N instead of a file")
+    p.add_argument("--webcam", metavar="CAMERA", help="open a camera instead of a file: an "
+                   "index (0), a device path (/dev/video2), a stream URL (rtsp://...) or a video "
+                   "file played as a camera")
     p.add_argument("--models", help="comma-separated models for the panes (default: "
                    "bicubic, esr-max, esr-tm, ecbsr at the chosen scale)")
     p.add_argument("--panes", type=int, default=None, choices=(2, 3, 4),

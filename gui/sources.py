@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from vidsr.color import matrix_name, rgb_to_yuv
-from vidsr.webcam import CameraSource, FrameSource
+from vidsr.webcam import FrameSource, is_camera, open_source
 
 log = logging.getLogger(__name__)
 
@@ -165,10 +165,15 @@ class CameraFrames:
     seekable = False
     duration = None
 
-    def __init__(self, source: int | FrameSource, size: tuple[int, int] | None = (640, 480),
+    def __init__(self, source: int | str | FrameSource,
+                 size: tuple[int, int] | None = (640, 480),
                  max_height: int | None = None, matrix: str = "bt601") -> None:
-        self._source = CameraSource(source, size) if isinstance(source, int) else source
-        self._name = f"camera {source}" if isinstance(source, int) else type(source).__name__
+        if isinstance(source, (int, str)):  # what ``vidsr webcam --camera`` takes
+            camera = is_camera(source) and "://" not in str(source)  # a stream or file: own size
+            self._source: FrameSource = open_source(source, size if camera else None)
+            self._name = f"camera {source}" if camera else str(source)
+        else:
+            self._source, self._name = source, type(source).__name__
         self.size = self._source.size
         self.fps = self._source.fps
         self.max_height = max_height

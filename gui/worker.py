@@ -227,7 +227,7 @@ class RenderWorker(QThread):
     def _open_source(self, kind: str, what: Any) -> SourceFrame:
         """Open ``what`` and read its first frame; only then does it replace the current source
         (a file that fails to open leaves the one on screen playable)."""
-        label = f"camera {what}" if kind == "camera" and isinstance(what, int) else what
+        label = what if kind == "file" or "://" in str(what) else f"camera {what}"
         self.message.emit(f"opening {label}...")
         if kind == "file":
             src: FileFrames | CameraFrames = FileFrames(what, self.max_height)

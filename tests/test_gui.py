@@ -244,6 +244,17 @@ def test_camera_source_and_preview_shrink(qtbot, clip: Path) -> None:  # noqa: A
         win.close()
 
 
+def test_webcam_option_takes_a_stream_url(qapp, clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from vidsr.cli.main import main
+
+    shot = tmp_path / "cam.png"
+    assert main(["gui", "--webcam", clip.resolve().as_uri(), "--screenshot", str(shot),
+                 "--device", "cpu", "--panes", "2"]) == 0
+    assert shot.stat().st_size > 0
+    assert main(["gui", "--webcam", "http://127.0.0.1:1/live", "--screenshot", str(shot),
+                 "--device", "cpu", "--panes", "2"]) == 1
+
+
 def test_bench_command(qapp, clip: Path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
     from vidsr.cli.main import main
 

@@ -99,6 +99,23 @@ def test_a_missing_camera_lists_the_ones_that_exist(monkeypatch: pytest.MonkeyPa
         webcam.parse_size("640")
 
 
+def test_camera_names_and_a_stream_url(clip: Path, capfd: pytest.CaptureFixture) -> None:
+    assert [webcam.is_camera(c) for c in (0, "1", "/dev/video2", "rtsp://h/s", "a.mp4", "1a")] \
+        == [True, True, True, True, False, False]
+    # a URL goes to OpenCV's FFmpeg as a stream (here file://), which keeps its own size
+    with open_source(clip.resolve().as_uri(), None) as src:
+        assert isinstance(src, webcam.CameraSource) and src.read().shape == (H, W, 3)
+    assert main(["webcam", "--camera", clip.resolve().as_uri(), "--no-display", "--model",
+                 "bicubic-x2", "--frames", "3"]) == 0
+    assert f"{W}x{H} -> {2 * W}x{2 * H}" in capfd.readouterr().out
+    # nothing listens on port 1: one line, FFmpeg's own "connection refused" silenced
+    assert main(["webcam", "--camera", "http://127.0.0.1:1/live", "--no-display",
+                 "--frames", "2"]) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == ["vidsr: error: http://127.0.0.1:1/live cannot be opened or delivers no "
+                   "frames"], err
+
+
 @pytest.mark.parametrize("ext", [".mp4", ".webm"])
 def test_webcam_command_records_the_upscaled_video(clip: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture,

@@ -90,14 +90,29 @@ class _OpenCVSource:
 
 
 def _quiet_opencv() -> Callable[[], None]:
-    """Silence OpenCV's own logging (failed camera probes are noisy); returns the restorer."""
+    """Silence OpenCV's own logging (failed camera probes are noisy) and its FFmpeg's (a stream
+    that cannot connect), unless the user set ``OPENCV_FFMPEG_LOGLEVEL``; returns the restorer."""
+    key = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV each time it opens a capture
+    ffmpeg_set = key not in os.environ
+    if ffmpeg_set:
+        os.environ[key] = "-8"  # AV_LOG_QUIET
+
+    def restore_ffmpeg() -> None:
+        if ffmpeg_set:
+            os.environ.pop(key, None)
+
     try:
         logging_mod = cv2.utils.logging
         old = logging_mod.getLogLevel()
         logging_mod.setLogLevel(logging_mod.LOG_LEVEL_SILENT)
-        return lambda: logging_mod.setLogLevel(old)
     except AttributeError:  # builds without the logging submodule
-        return lambda: None
+        return restore_ffmpeg
+
+    def restore() -> None:
+        logging_mod.setLogLevel(old)
+        restore_ffmpeg()
+
+    return restore
 
 
 def list_cameras(max_index: int = MAX_CAMERA_INDEX) -> list[int]:
@@ -117,11 +132,26 @@ def list_cameras(max_index: int = MAX_CAMERA_INDEX) -> list[int]:
     return found
 
 
-class CameraSource(_OpenCVSource):
-    """An OpenCV camera by index, asked for ``size`` (frames are resized if it cannot comply)."""
+def is_camera(camera: str | int) -> bool:
+    """Whether ``camera`` names a live source: an index (``0``, ``"1"``), a device path
+    (``/dev/video2``) or a stream URL (``rtsp://...``, ``http://...``), not a video file."""
+    text = str(camera)
+    return isinstance(camera, int) or text.isdigit() or text.startswith("/dev/") or "://" in text
 
-    def __init__(self, index: int = 0, size: tuple[int, int] | None = (640, 480),
+
+def _camera_label(camera: str | int) -> str:
+    return f"camera {camera}" if str(camera).isdigit() or str(camera).startswith("/dev/") \
+        else str(camera)
+
+
+class CameraSource(_OpenCVSource):
+    """An OpenCV camera by index or device path, or a network stream by URL, asked for
+    ``size`` (frames are resized if it cannot comply; ``None`` keeps the source's size)."""
+
+    def __init__(self, index: int | str = 0, size: tuple[int, int] | None = (640, 480),
                  fps: float | None = None) -> None:
+        if isinstance(index, str) and index.isdigit():
+            index = int(index)
         restore = _quiet_opencv()
         try:
             cap = cv2.VideoCapture(index)
@@ -136,11 +166,13 @@ class CameraSource(_OpenCVSource):
             restore()
         if not first[0]:
             cap.release()
+            if "://" in str(index):
+                raise InputError(f"{index} cannot be opened or delivers no frames")
             others = [i for i in list_cameras() if i != index]
             listing = ", ".join(str(i) for i in others) if others else "none"
-            raise InputError(f"camera {index} cannot be opened or delivers no frames; "
+            raise InputError(f"{_camera_label(index)} cannot be opened or delivers no frames; "
                              f"cameras that work (indices 0-{MAX_CAMERA_INDEX - 1}): {listing}")
-        super().__init__(cap, size, f"camera {index}")
+        super().__init__(cap, size, _camera_label(index))
         self._pending: np.ndarray | None = first[1]
 
     def read(self) -> np.ndarray | None:
@@ -215,9 +247,10 @@ def cpu_threads(requested: int | None = None) -> int:
 
 def open_source(camera: str | int, size: tuple[int, int] | None = (640, 480), *,
                 loop: bool = False, realtime: bool = False) -> FrameSource:
-    """A camera for an index (``0``, ``"1"``), otherwise the video file at that path."""
-    if isinstance(camera, int) or str(camera).isdigit():
-        return CameraSource(int(camera), size)
+    """A camera for an index (``0``, ``"1"``), a device path or a stream URL (``is_camera``),
+    otherwise the video file at that path."""
+    if is_camera(camera):
+        return CameraSource(camera, size)
     return VideoFileSource(camera, size, loop=loop, realtime=realtime)
 
 

@@ -1,5 +1,6 @@
 """``vidsr webcam``: upscale a camera live, show it with an fps/latency overlay, optionally
-record it. ``--camera`` takes an index or a video file (played as a fake camera)."""
+record it. ``--camera`` takes an index, a device path, a stream URL or a video file (played as a
+fake camera)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ..webcam import (
     LiveStats,
     LiveUpscaler,
     cpu_threads,
+    is_camera,
     list_cameras,
     live_threads,
     open_source,
@@ -49,10 +51,10 @@ def run(args: argparse.Namespace) -> int:
         found = list_cameras()
         print("cameras: " + (", ".join(map(str, found)) if found else "none found (indices 0-9)"))
         return 0
-    camera_index = str(args.camera).isdigit()
-    # a camera is asked for 640x480 by default; a file plays at its own size unless --size
-    # says otherwise
-    size = parse_size(args.size) if args.size else ((640, 480) if camera_index else None)
+    # a camera (index or device) is asked for 640x480 by default; a stream or a file plays at
+    # its own size unless --size says otherwise
+    local_camera = is_camera(args.camera) and "://" not in str(args.camera)
+    size = parse_size(args.size) if args.size else ((640, 480) if local_camera else None)
     if not args.no_display and not _has_display():
         raise InputError("no display to show the video on (DISPLAY is not set); "
                          "use --no-display (with -o to record)")
@@ -69,9 +71,8 @@ def run(args: argparse.Namespace) -> int:
     if engine.device.type == "cpu" or args.threads:
         cpu_threads(args.threads)
     upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
-    camera: str | int = int(args.camera) if str(args.camera).isdigit() else args.camera
-    live_camera = isinstance(camera, int)
-    source = open_source(camera, size, loop=args.loop, realtime=args.realtime)
+    live_camera = is_camera(args.camera)
+    source = open_source(args.camera, size, loop=args.loop, realtime=args.realtime)
     recorder = None
     try:
         if args.output:
@@ -146,11 +147,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Upscale a camera live with an fps/latency overlay; "
                        "optionally record the upscaled video.")
     p.add_argument("--camera", default="0",
-                   help="camera index (default 0), or a video file to play as a camera")
+                   help="camera index (default 0), device path (/dev/video2), stream URL "
+                   "(rtsp://...), or a video file to play as a camera")
     p.add_argument("-m", "--model", default="esr-max-x2",
                    help="model name, alias or weights file (default esr-max-x2)")
     p.add_argument("--size", default=None, help="capture size WxH (default 640x480 for a "
-                   "camera; a file plays at its own size, or resized to WxH)")
+                   "camera; a stream or file plays at its own size, or resized to WxH)")
     p.add_argument("-o", "--output", help="record the upscaled video to this file")
     p.add_argument("--no-display", action="store_true",
                    help="no window (headless; combine with -o or --frames)")
