@@ -112,10 +112,48 @@ def test_eval_json(tmp_path, capsys) -> None:
     data = _eval_set(tmp_path)
     out = tmp_path / "r.json"
     assert main(["eval", "--model", "bicubic-x2", "--data", str(data), "--json", str(out)]) == 0
-    report = json.loads(out.read_text())
+    [report] = json.loads(out.read_text())  # a list, for one report as for several
     assert report["model"] == "bicubic-x2" and report["images"][0]["name"] == "a"
     assert 20 < report["psnr"] < 60
     assert "mean" in capsys.readouterr().out
+
+
+def test_eval_json_of_an_exact_match_is_strict_json(tmp_path, monkeypatch) -> None:
+    # a flat image scores PSNR inf, which json.dumps wrote as the non-JSON token Infinity
+    data = tmp_path / "flat"
+    data.mkdir()
+    cv2.imwrite(str(data / "grey.png"), np.full((40, 40), 16, np.uint8))
+    out = tmp_path / "r.json"
+    monkeypatch.chdir(data)  # --data . is named after the folder, not ""
+    assert main(["eval", "--model", "bicubic-x2", "--data", ".", "--json", str(out)]) == 0
+    assert "Infinity" not in out.read_text()
+    [report] = json.loads(out.read_text())
+    assert report["psnr"] == "inf" and report["dataset"] == "flat"
+
+
+@pytest.mark.parametrize("case", ["image", "bicubic", "unshipped", "weights"])
+def test_eval_refuses_what_it_must_not_write_or_record(tmp_path, capsys, case) -> None:
+    # --json onto an input image overwrote it; --record of bicubic or an unshipped model was a
+    # KeyError after the work; --record of a weights file rewrote the shipped model's entry
+    from vidsr import load_model
+    from vidsr.weights import manifest, save_weights
+
+    data = _eval_set(tmp_path)
+    before = (data / "a.png").read_bytes()
+    weights = tmp_path / "w.safetensors"
+    model = load_model("esr-max-k7c4-x3")
+    save_weights(model, model.spec, weights)
+    shipped = manifest()
+    argv = {"image": ["-m", "bicubic-x2", "--json", str(data / "a.png")],
+            "bicubic": ["-m", "bicubic-x2", "--record"],
+            "unshipped": ["-m", "esr-max-k7c2-x2", "--record"],
+            "weights": ["-m", str(weights), "--record"]}[case]
+    assert main(["eval", *argv, "--data", str(data)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidsr: error: "), err
+    assert "PSNR" not in captured.out  # refused before any work
+    assert (data / "a.png").read_bytes() == before and manifest() == shipped
 
 
 def test_eval_several_models(tmp_path, capsys) -> None:
@@ -159,7 +197,7 @@ def test_eval_self_ensemble(tmp_path, capsys) -> None:
     out = tmp_path / "se.json"
     assert main(["eval", "--model", "esr-max-x2", "--self-ensemble", "--data", str(data),
                  "--json", str(out)]) == 0
-    assert json.loads(out.read_text())["model"] == "esr-max-k7c4-x2 (self-ensemble)"
+    assert json.loads(out.read_text())[0]["model"] == "esr-max-k7c4-x2 (self-ensemble)"
     capsys.readouterr()
     assert main(["eval", "--model", "esr-max-x2", "--self-ensemble", "--record",
                  "--data", str(data)]) == 1
@@ -172,7 +210,7 @@ def test_eval_round_lr_scores_whole_grey_level_inputs(tmp_path, capsys) -> None:
     assert main(["eval", "--model", "esr-max-x2", "--data", str(data), "--json", str(plain)]) == 0
     assert main(["eval", "--model", "esr-max-x2", "--round-lr", "--data", str(data),
                  "--json", str(rounded)]) == 0
-    a, b = json.loads(plain.read_text()), json.loads(rounded.read_text())
+    [a], [b] = json.loads(plain.read_text()), json.loads(rounded.read_text())
     assert b["model"] == "esr-max-k7c4-x2 (8-bit LR)"
     assert b["psnr"] < a["psnr"]    # rounding the input loses information on a smooth ramp
     capsys.readouterr()

@@ -30,6 +30,11 @@ def image_files(data_dir: str | Path) -> list[Path]:
     return files
 
 
+def dataset_name(data_dir: str | Path) -> str:
+    """What a report calls the folder: its own name (``Set5``), also for ``.`` or ``dir/``."""
+    return Path(data_dir).resolve().name or str(data_dir)
+
+
 def read_rgb(path: str | Path) -> np.ndarray:
     """An image file as uint8 RGB (``H x W x 3``) or gray (``H x W``)."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -77,6 +82,10 @@ def load_pairs(data_dir: str | Path, scale: int) -> list[EvalPair]:
     return [make_pair(read_rgb(p), scale, p.stem) for p in image_files(data_dir)]
 
 
+def _db(value: float, digits: int) -> float | str:
+    return round(value, digits) if np.isfinite(value) else str(value)
+
+
 @dataclass
 class EvalReport:
     model: str
@@ -93,10 +102,11 @@ class EvalReport:
         return float(np.mean([s for _, _, s in self.images]))
 
     def as_dict(self) -> dict:
+        """The report for JSON; an infinite PSNR (an exact match) is written as ``"inf"``."""
         return {
             "model": self.model, "dataset": self.dataset, "scale": self.scale,
-            "psnr": round(self.psnr, 4), "ssim": round(self.ssim, 6),
-            "images": [{"name": n, "psnr": round(p, 4), "ssim": round(s, 6)}
+            "psnr": _db(self.psnr, 4), "ssim": round(self.ssim, 6),
+            "images": [{"name": n, "psnr": _db(p, 4), "ssim": round(s, 6)}
                        for n, p, s in self.images],
         }
 
@@ -121,7 +131,7 @@ def evaluate(model: nn.Module, data_dir: str | Path, *,
     pairs = load_pairs(data_dir, scale) if pairs is None else pairs
     if round_lr:
         pairs = [EvalPair(p.name, to_uint8(p.lr_y).astype(np.float64), p.hr_y) for p in pairs]
-    report = EvalReport(model.spec.name, Path(data_dir).name, scale)
+    report = EvalReport(model.spec.name, dataset_name(data_dir), scale)
     for i, pair in enumerate(pairs):
         p, s = score_pair(model, pair, scale)
         report.images.append((pair.name, p, s))

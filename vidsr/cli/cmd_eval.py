@@ -6,13 +6,14 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from torch import nn
 
-from ..api import is_weights_path, load_model
+from ..api import is_weights_path, load_model, resolve_spec
 from ..errors import InputError
-from ..evaluation import EvalReport, evaluate
+from ..evaluation import EvalReport, dataset_name, evaluate, image_files
 from ..models import SelfEnsemble
 from ..weights import manifest, write_manifest
 from . import check_json_output
@@ -24,7 +25,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
     if args.record and args.round_lr:
         raise InputError("--record stores the protocol's numbers; drop --round-lr")
-    check_json_output(args.json, avoid=[m for m in args.model if is_weights_path(m)])
+    if args.record:
+        for name in args.model:
+            _recordable(name)
+    images = [f for data in args.data for f in image_files(data)]  # a bad folder fails here
+    check_json_output(args.json, avoid=[m for m in args.model if is_weights_path(m)] + images)
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]
     if args.self_ensemble:
         models = [SelfEnsemble(m) for m in models]
@@ -32,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     for name, model in zip(args.model, models, strict=True):
         own = []
         for data in args.data:
-            report = evaluate(model, data, round_lr=args.round_lr)
+            report = evaluate(model, data, round_lr=args.round_lr,
+                              progress=_progress(name, data))
             if is_weights_path(name):  # a weights file: say which
                 report.model += f" ({name})"
             if args.self_ensemble:
@@ -52,11 +58,41 @@ def run(args: argparse.Namespace) -> int:
         width = max(len(r.model) for r in reports)
         for r in reports:
             print(f"  {r.model:<{width}} {r.dataset:<12} {r.psnr:7.3f}  {r.ssim:.4f}")
-    if args.json:
-        payload = [r.as_dict() for r in reports]
-        Path(args.json).write_text(json.dumps(payload if len(payload) > 1 else payload[0],
-                                              indent=2) + "\n")
+    if args.json:  # a list of reports, one per model and folder, however many there are
+        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2,
+                                              allow_nan=False) + "\n")
     return 0
+
+
+def _recordable(name: str) -> None:
+    """Refuse ``--record`` for anything but a registry model with shipped weights."""
+    if is_weights_path(name):
+        raise InputError(f"--record stores a shipped model's own numbers; {name} is a weights "
+                         "file (ship it first: vidsr train --ship)")
+    spec = resolve_spec(name)
+    if not spec.trainable:
+        raise InputError(f"--record: {spec.name} has no weights to record numbers for")
+    if spec.name not in manifest():
+        raise InputError(f"--record: {spec.name} has no shipped weights to record numbers for")
+
+
+def _progress(name: str, data: str) -> Callable[[int, int, str], None] | None:
+    """A progress bar on stderr for one model on one folder, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    bar: dict[str, tqdm] = {}
+
+    def update(done: int, total: int, image: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=f"{name} on {dataset_name(data)}",
+                              unit="image", leave=False)
+        bar["bar"].update(1)
+        if done == total:
+            bar["bar"].close()
+
+    return update
 
 
 def _record(name: str, model: nn.Module, reports: list[EvalReport], data: list[str]) -> None:
