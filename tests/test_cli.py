@@ -85,6 +85,80 @@ def test_image_keeps_alpha_and_orientation_and_refuses_bad_outputs(tmp_path, cap
     assert out.shape == (20, 24, 4)  # sideways, (24, 20, 4), before
 
 
+def _png_with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
+    import struct
+    import zlib
+
+    exif = b"MM\x00*" + struct.pack(">IHHHIHHI", 8, 1, 0x0112, 3, 1, orientation, 0, 0)
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(
+        ">I", zlib.crc32(b"eXIf" + exif) & 0xFFFFFFFF)
+    png = cv2.imencode(".png", pixels)[1].tobytes()
+    at = png.index(b"IDAT") - 4
+    return png[:at] + chunk + png[at:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_alpha_is_turned_by_the_exif_tag_itself(tmp_path, orientation) -> None:
+    # the alpha was turned by a search for the turn that gives OpenCV's upright colour, which
+    # a flat colour cannot tell apart: a red logo's alpha ramp came out the wrong way round
+    from vidsr.cli.cmd_image import _dihedral, exif_orientation, read_image
+
+    textured = np.random.default_rng(orientation).integers(0, 256, (6, 9, 4), dtype=np.uint8)
+    data = _png_with_orientation(textured, orientation)
+    assert exif_orientation(data) == orientation
+    (tmp_path / "t.png").write_bytes(data)
+    upright = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_ANYCOLOR)  # OpenCV's turn
+    rgba = read_image(tmp_path / "t.png")
+    assert np.array_equal(rgba[..., 2::-1], upright)
+    # the texture makes the turn unambiguous: the alpha went with the colour
+    turn = next(i for i, t in enumerate(_dihedral(textured[..., :3]))
+                if np.array_equal(t, upright))
+    assert np.array_equal(rgba[..., 3], _dihedral(textured[..., 3])[turn])
+    flat = np.zeros((4, 6, 4), np.uint8)
+    flat[..., 2], flat[..., 3] = 255, np.arange(6, dtype=np.uint8)[None] * 40
+    (tmp_path / "f.png").write_bytes(_png_with_orientation(flat, orientation))
+    assert np.array_equal(read_image(tmp_path / "f.png")[..., 3], _dihedral(flat[..., 3])[turn])
+
+
+def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) -> None:
+    from vidsr.cli import cmd_image
+
+    rgb, gray = tmp_path / "c.png", tmp_path / "g.png"
+    cv2.imwrite(str(rgb), np.random.default_rng(0).integers(0, 256, (8, 6, 3), np.uint8))
+    cv2.imwrite(str(gray), np.full((8, 6), 90, np.uint8))
+    ran = []
+    real = cmd_image.upscale_image
+    monkeypatch.setattr(cmd_image, "upscale_image", lambda *a: ran.append(1) or real(*a))
+    # a colour image as PGM was OpenCV's log line and "cannot write x: cannot write x" after
+    # the work
+    assert main(["image", str(rgb), "-o", str(tmp_path / "x.pgm"), "-m", "bicubic-x2"]) == 1
+    assert ".pgm holds gray images" in capsys.readouterr().err
+    monkeypatch.setattr(cmd_image, "_available_memory", lambda: 1 << 20)
+    assert main(["image", str(rgb), "-o", str(tmp_path / "y.png"), "-m", "bicubic-x2"]) == 1
+    assert "GiB are available" in capsys.readouterr().err
+    assert ran == [] and sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "g.png"]
+    monkeypatch.undo()
+    # a gray image as PPM is written in colour; a name that is only an extension works
+    assert main(["image", str(gray), "-o", str(tmp_path / "x.ppm"), "-m", "bicubic-x2"]) == 0
+    assert cv2.imread(str(tmp_path / "x.ppm"), cv2.IMREAD_UNCHANGED).shape == (16, 12, 3)
+    (tmp_path / "d").mkdir()
+    assert main(["image", str(rgb), "-o", str(tmp_path / "d" / ".png"), "-m", "bicubic-x2"]) == 0
+    assert [p.name for p in (tmp_path / "d").iterdir()] == [".png"]
+
+
+def test_large_images_run_in_bands_without_seams() -> None:
+    from vidsr import load_model
+    from vidsr.api import upscale_image
+
+    img = np.random.default_rng(3).integers(0, 256, (41, 23, 4), dtype=np.uint8)
+    for name in ("ecbsr-x2", "esr-tm-x3", "bicubic-x4"):
+        model = load_model(name)
+        whole = upscale_image(img, model, band_pixels=1 << 30)
+        bands = upscale_image(img, model, band_pixels=200)  # a band of one or two rows
+        diff = np.abs(whole.astype(int) - bands)
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, name
+
+
 def test_unknown_model_is_one_error_line(tmp_path, capsys) -> None:
     src = tmp_path / "in.png"
     cv2.imwrite(str(src), np.zeros((4, 4, 3), np.uint8))

@@ -80,24 +80,44 @@ def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
     ref = _param_like(model)
     x = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32) / 255.0)
     x = x.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else torch.float32)
-    y = model(x[None, None])
+    with torch.inference_mode():
+        y = model(x[None, None])
     return y[0, 0].float().cpu().numpy().astype(np.float64) * 255.0
 
 
-def upscale_image(image: np.ndarray, model: nn.Module) -> np.ndarray:
+def upscale_image(image: np.ndarray, model: nn.Module, *,
+                  band_pixels: int = 1 << 21) -> np.ndarray:
     """Upscale a uint8 image (``H x W`` gray, ``H x W x 3`` RGB or ``H x W x 4`` RGBA).
 
     The model super-resolves BT.601 luma; chroma (and alpha) get the MATLAB-style bicubic upscale.
+    The work runs in bands of rows of about ``band_pixels`` output pixels, each grown by the
+    model's receptive field, so that memory beyond the output itself stays bounded (the float
+    intermediates take about 128 bytes per output pixel); the bands join without seams.
     """
     if image.dtype != np.uint8:
         raise TypeError(f"upscale_image expects uint8, got {image.dtype}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ValueError(f"expected H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
+    from .engine.tiling import receptive_radius
+
     scale = model.spec.scale if hasattr(model, "spec") else int(model.scale)
+    h, w = image.shape[:2]
+    out = np.empty((h * scale, w * scale, *image.shape[2:]), np.uint8)
+    rows = max(1, band_pixels // max(1, w * scale * scale))
+    halo = receptive_radius(model) + 3  # the model's reach, and the bicubic's on chroma
+    bicubic = BicubicUpsample(scale)
+    for top in range(0, h, rows):
+        bottom = min(top + rows, h)
+        t0, b0 = max(top - halo, 0), min(bottom + halo, h)
+        band = _upscale_band(image[t0:b0], model, bicubic)
+        out[top * scale:bottom * scale] = band[(top - t0) * scale:(bottom - t0) * scale]
+    return out
+
+
+def _upscale_band(image: np.ndarray, model: nn.Module, bicubic: nn.Module) -> np.ndarray:
     if image.ndim == 2:
         return to_uint8(upscale_plane(image, model))
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"expected H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
     ycc = rgb_to_ycbcr(image[..., :3])
-    bicubic = BicubicUpsample(scale)
     y = upscale_plane(ycc[..., 0], model)
     rest = np.concatenate([ycc[..., 1:], image[..., 3:].astype(np.float64)], axis=2)
     with torch.inference_mode():

@@ -95,8 +95,11 @@ def default_output(src: str | Path, model_name: str) -> Path:
 
 
 def partial_path(dst: Path) -> Path:
-    """The temporary file a run writes before renaming it to ``dst``."""
-    return dst.with_name(f".{dst.stem}.vidsr-partial{dst.suffix}")
+    """The temporary file a run writes before renaming it to ``dst``, with ``dst``'s extension
+    (the writers choose the format by it; ``.png`` alone counts as one). A file by that name is
+    taken for an earlier run's leftover and replaced."""
+    suffix = dst.suffix or (dst.name if dst.name.startswith(".") else "")
+    return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
