@@ -55,6 +55,30 @@ def test_weights_file_must_be_vidsr(tmp_path) -> None:
         vidsr.load_model(bad)
 
 
+@pytest.mark.parametrize("case", ["arch", "name", "shape"])
+def test_bad_weights_metadata_is_a_weights_error(tmp_path, case) -> None:
+    # metadata arch that is not JSON was a JSONDecodeError traceback; an unknown name did not
+    # name the file; a shape mismatch said only "Error(s) in loading state_dict for ...:"
+    from safetensors.torch import save_file
+
+    spec = parse_name("esr-tm-k3c2-x2")
+    path = save_weights(spec.build(), spec, tmp_path / "w.safetensors")
+    _, tensors, meta = read_weights(path)
+    if case == "arch":
+        meta["arch"] = "not json"
+    elif case == "name":
+        meta["name"] = "nonsense"
+    else:
+        key = next(iter(tensors))
+        tensors[key] = tensors[key][:1].contiguous()
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(vidsr.WeightsError) as err:
+        vidsr.load_model(path)
+    assert str(path) in str(err.value)
+    if case == "shape":
+        assert "size mismatch for" in str(err.value)
+
+
 def test_upscale_image_shapes_and_gray() -> None:
     rng = np.random.default_rng(0)
     model = vidsr.load_model("bicubic-x2")

@@ -28,7 +28,8 @@ def test_aliases_resolve(alias: str, name: str) -> None:
     assert spec.alias == alias.lower()
 
 
-@pytest.mark.parametrize("bad", ["ecbsr-x5", "esr-max-k6c4-x2", "fsrcnn-x2", "ecbsr-m4c0-x2", ""])
+@pytest.mark.parametrize("bad", ["ecbsr-x5", "esr-max-k6c4-x2", "fsrcnn-x2", "ecbsr-m4c0-x2", "",
+                                 "ecbsr-m99999c99999-x2", "esr-tm-k99c4-x2"])  # no huge allocs
 def test_bad_names_raise(bad: str) -> None:
     with pytest.raises(ModelNotFoundError):
         parse_name(bad)

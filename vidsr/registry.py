@@ -45,6 +45,8 @@ _PATTERNS = {
     "esr-cnn": re.compile(r"^esr-cnn-c(?P<c>\d+)d(?P<d>\d+)s(?P<s>\d+)-x(?P<scale>\d+)$"),
     "bicubic": re.compile(r"^bicubic-x(?P<scale>\d+)$"),
 }
+# Largest architecture arguments accepted (the papers' grids stop at M 4, C 64 and K 7, C 16)
+_LIMITS = {"m": 64, "c": 256, "k": 15, "d": 64, "s": 64}
 _ALIAS = re.compile(r"^(?P<family>ecbsr|esr-max|esr-tm|esr-tr|esr-cnn)-x(?P<scale>\d+)$")
 
 
@@ -67,6 +69,10 @@ class ModelSpec:
                 f"{self.family} takes arguments {sorted(expected)}, got {sorted(self.arch)}")
         if any(v < 1 for v in self.arch.values()):
             raise ModelNotFoundError(f"architecture arguments must be positive: {self.arch}")
+        for key, value in self.arch.items():  # far past any useful size, short of a huge alloc
+            if value > _LIMITS[key]:
+                raise ModelNotFoundError(f"{key.upper()} = {value} is too large for "
+                                         f"{self.family} (at most {_LIMITS[key]})")
         if self.family.startswith("esr-") and self.family != "esr-cnn" and self.arch["k"] % 2 == 0:
             raise ModelNotFoundError(f"kernel size K must be odd, got {self.arch['k']}")
 

@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from ..errors import WeightsError
+from ..errors import ModelNotFoundError, WeightsError
 from ..registry import ModelSpec, parse_name
 
 FORMAT = "vidsr-weights-1"
@@ -83,8 +83,15 @@ def read_weights(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor], 
         raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
     if meta.get("format") != FORMAT or "name" not in meta:
         raise WeightsError(f"{path} is not a vidsr weights file (no '{FORMAT}' metadata)")
-    spec = parse_name(meta["name"])
-    if "arch" in meta and json.loads(meta["arch"]) != spec.arch:
+    try:
+        spec = parse_name(meta["name"])
+    except ModelNotFoundError as exc:
+        raise WeightsError(f"{path} names a model vidsr does not know: {exc}") from exc
+    try:
+        arch = json.loads(meta["arch"]) if "arch" in meta else spec.arch
+    except json.JSONDecodeError:
+        arch = None
+    if arch != spec.arch:
         raise WeightsError(f"{path}: metadata arch {meta['arch']} disagrees with {spec.name}")
     return spec, tensors, meta
 
@@ -94,8 +101,9 @@ def load_into(module: nn.Module, tensors: dict[str, torch.Tensor], source: str) 
     try:
         module.load_state_dict(tensors, strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{source} does not fit the architecture: {first}") from exc
+        lines = [ln.strip() for ln in str(exc).splitlines()[1:] if ln.strip()]
+        detail = lines[0] if lines else str(exc).strip()  # the first line is only a heading
+        raise WeightsError(f"{source} does not fit the architecture: {detail}") from exc
 
 
 @dataclass(frozen=True)
