@@ -89,7 +89,7 @@ class _OpenCVSource:
         self.close()
 
 
-def _quiet_opencv() -> Callable[[], None]:
+def quiet_opencv() -> Callable[[], None]:
     """Silence OpenCV's own logging (failed camera probes are noisy) and its FFmpeg's (a stream
     that cannot connect), unless the user set ``OPENCV_FFMPEG_LOGLEVEL``; returns the restorer."""
     key = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV each time it opens a capture
@@ -117,7 +117,7 @@ def _quiet_opencv() -> Callable[[], None]:
 
 def list_cameras(max_index: int = MAX_CAMERA_INDEX) -> list[int]:
     """Indices in ``0 .. max_index-1`` of the cameras OpenCV can open and read a frame from."""
-    restore = _quiet_opencv()
+    restore = quiet_opencv()
     found = []
     try:
         for index in range(max_index):
@@ -152,7 +152,7 @@ class CameraSource(_OpenCVSource):
                  fps: float | None = None) -> None:
         if isinstance(index, str) and index.isdigit():
             index = int(index)
-        restore = _quiet_opencv()
+        restore = quiet_opencv()
         try:
             cap = cv2.VideoCapture(index)
             ok = cap.isOpened()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -14,6 +13,7 @@ from ..api import load_model, resolve_spec, upscale_image
 from ..errors import InputError, OutputError
 from ..paths import check_output
 from ..pipeline import partial_path
+from ..webcam import quiet_opencv
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def read_image(path: Path) -> np.ndarray:
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     buf = np.frombuffer(data, np.uint8)
-    restore = _quiet_opencv()
+    restore = quiet_opencv()
     try:
         raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
         if raw is None:
@@ -102,17 +102,6 @@ def _dihedral(a: np.ndarray) -> list[np.ndarray]:
     return [np.rot90(m, k) for m in (a, a[:, ::-1]) for k in range(4)]
 
 
-def _quiet_opencv() -> Callable[[], None]:
-    """Silence OpenCV's own log lines (its reasons come back as our one error line)."""
-    try:
-        logging_mod = cv2.utils.logging
-        old = logging_mod.getLogLevel()
-        logging_mod.setLogLevel(logging_mod.LOG_LEVEL_SILENT)
-        return lambda: logging_mod.setLogLevel(old)
-    except AttributeError:  # builds without the logging submodule
-        return lambda: None
-
-
 # What OpenCV's writers hold: largest side, and channel counts (None: any of 1, 3, 4)
 _FORMAT_LIMITS: dict[str, tuple[int, set[int] | None]] = {
     ".jpg": (65535, None), ".jpeg": (65535, None), ".jpe": (65535, None),
@@ -178,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     if up.ndim == 3:  # to OpenCV's BGR(A) order, in place: no second copy of a large image
         cv2.cvtColor(up, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR, dst=up)
     tmp = partial_path(out)
-    restore = _quiet_opencv()
+    restore = quiet_opencv()
     try:
         try:
             written = cv2.imwrite(str(tmp), up)
