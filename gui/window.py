@@ -20,7 +20,6 @@ from PyQt6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSlider,
-    QSpinBox,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
@@ -123,11 +122,19 @@ class MainWindow(QMainWindow):
         act.triggered.connect(self._choose_file)
         bar.addAction(act)
         bar.addWidget(QLabel(" camera "))
-        self.camera_index = QSpinBox()
-        self.camera_index.setRange(0, 9)
+        # an index, a device path or a stream URL, as `vidsr webcam --camera` takes
+        self.camera_index = QComboBox()
+        self.camera_index.setEditable(True)
+        self.camera_index.addItems([str(i) for i in range(10)])
+        self.camera_index.setMinimumContentsLength(4)
+        self.camera_index.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.camera_index.setToolTip("a camera index, a device path (/dev/video2) or a stream "
+                                     "URL (rtsp://…); Enter opens it")
+        self.camera_index.lineEdit().returnPressed.connect(self._open_chosen_camera)
         bar.addWidget(self.camera_index)
         act = QAction("Open camera", self)
-        act.triggered.connect(lambda: self.open_camera(self.camera_index.value()))
+        act.triggered.connect(self._open_chosen_camera)
         bar.addAction(act)
         bar.addSeparator()
         bar.addWidget(QLabel(" scale "))
@@ -308,6 +315,11 @@ class MainWindow(QMainWindow):
 
     def open_camera(self, index_or_source: object) -> None:
         self.worker.open_camera(index_or_source)
+
+    def _open_chosen_camera(self) -> None:
+        text = self.camera_index.currentText().strip()
+        if text:
+            self.open_camera(int(text) if text.isdigit() else text)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)

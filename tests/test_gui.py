@@ -244,6 +244,22 @@ def test_camera_source_and_preview_shrink(qtbot, clip: Path) -> None:  # noqa: A
         win.close()
 
 
+def test_the_camera_box_takes_a_stream_url(qtbot, clip: Path) -> None:  # noqa: ANN001
+    win = MainWindow(device="cpu", panes=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        shown: list = []
+        win.frame_shown.connect(shown.append)
+        win.camera_index.setCurrentText(clip.resolve().as_uri())
+        win.camera_index.lineEdit().returnPressed.emit()  # Enter in the box
+        qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+        assert win.worker.playing and not win.source.seekable
+        assert win.source.label == clip.resolve().as_uri()
+    finally:
+        win.close()
+
+
 def test_webcam_option_takes_a_stream_url(qapp, clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
     from vidsr.cli.main import main
 
