@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vidsr.cli import split_list
 from vidsr.errors import InputError, VidsrError
 from vidsr.paths import check_output
 from vidsr.signals import on_stop_signals
@@ -84,14 +85,14 @@ def _need_display(screenshot: bool) -> None:
                          "--screenshot out.png to render offscreen")
 
 
-def pane_plan(models_arg: str | None, scale: int | None,
+def pane_plan(models_arg: str | list[str] | None, scale: int | None,
               panes: int | None) -> tuple[list[str] | None, int, int]:
     """``(models, scale, panes)`` from ``--models``, ``--scale`` and ``--panes``: the scale
     defaults to the models' own (x3 models showed as their x2 siblings before), and the pane
     count to one per model given (two models gave four panes, two of them defaults)."""
     from vidsr.api import resolve_spec
 
-    models = [m.strip() for m in models_arg.split(",") if m.strip()] if models_arg else None
+    models = split_list(models_arg) or None
     if models:
         if len(models) > 4:
             raise InputError(f"--models takes at most 4 models, got {len(models)}")

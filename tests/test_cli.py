@@ -362,3 +362,18 @@ def test_a_full_disk_on_stdout_is_one_line() -> None:
                               stderr=subprocess.PIPE, text=True)
     assert proc.returncode == 1 and proc.stderr.strip() == \
         "vidsr: error: cannot write: No space left on device", proc.stderr
+
+
+def test_list_options_take_spaces_or_commas(capsys) -> None:
+    # `vidsr bench --models ecbsr-x2,esr-max-x2` was "unknown model 'ecbsr-x2,esr-max-x2'"
+    # while `vidsr gui --models` takes only commas
+    from vidsr.cli import split_list
+
+    assert split_list(["ecbsr-x2,esr-max-x2", "esr-tm-x2"]) == ["ecbsr-x2", "esr-max-x2",
+                                                                 "esr-tm-x2"]
+    assert split_list("a, b,") == ["a", "b"] and split_list(None) is None
+    assert main(["bench", "--models", "bicubic-x2,esr-max-x2", "--sizes", "32x24,16x12",
+                 "--frames", "1", "--no-e2e", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{m}  " in out for m in ("bicubic-x2", "esr-max-x2"))
+    assert "32x24" in out and "16x12" in out

@@ -13,3 +13,13 @@ def check_json_output(path: str | Path | None, *, avoid: Sequence[str | Path] = 
     file is replaced, but never one of ``avoid``: the command's inputs and outputs)."""
     if path is not None:
         check_output(path, overwrite=True, src=[p for p in avoid if p], what="--json")
+
+
+def split_list(values: Sequence[str] | str | None) -> list[str] | None:
+    """A list option's items, given space-separated (``--models a b``), comma-separated
+    (``--models a,b``) or both; None when the option was not given."""
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = [values]
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]

@@ -17,7 +17,7 @@ import torch
 from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report, parse_size
 from ..engine.bench import run as run_bench
 from ..errors import InputError
-from . import check_json_output
+from . import check_json_output, split_list
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ def _train(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from ..api import is_weights_path
 
+    args.models, args.sizes = split_list(args.models), split_list(args.sizes)
     check_json_output(args.json, avoid=[m for m in args.models or () if is_weights_path(m)])
     if args.frames is not None and args.frames < 1:
         raise InputError("--frames must be at least 1")
@@ -119,9 +120,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure SR speed, memory and end-to-end throughput",
                        description=__doc__)
     p.add_argument("--models", nargs="+", default=None, metavar="NAME",
-                   help=f"models to time (default: {' '.join(DEFAULT_MODELS)})")
+                   help=f"models to time, space- or comma-separated (default: "
+                   f"{' '.join(DEFAULT_MODELS)})")
     p.add_argument("--sizes", nargs="+", default=None, metavar="WxH",
-                   help=f"luma input sizes, x2 (default: {' '.join(DEFAULT_SIZES)})")
+                   help=f"luma input sizes, x2, space- or comma-separated (default: "
+                   f"{' '.join(DEFAULT_SIZES)})")
     p.add_argument("--frames", type=int, default=None,
                    help="timed frames per measurement (default 5; --quick 3)")
     p.add_argument("--device", nargs="+", default=[], choices=["cpu", "cuda"],

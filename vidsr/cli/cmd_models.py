@@ -43,11 +43,9 @@ def format_table(data: list[dict], markdown: bool = False) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
-    widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-              for row in body]
-    return "\n".join(lines)
+    from ..engine.bench import text_table
+
+    return text_table(head, body)
 
 
 def run(args: argparse.Namespace) -> int:

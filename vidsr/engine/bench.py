@@ -343,9 +343,8 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
 def text_table(head: list[str], rows: list[list[str]]) -> str:
     """Left-aligned plain-text columns under a dashed rule."""
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=False)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(head, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in [head, ["-" * w for w in widths], *rows]]
     return "\n".join(lines)
 
 
