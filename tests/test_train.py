@@ -70,11 +70,11 @@ def _images(folder: Path, count: int = 3, size: tuple[int, int] = (50, 62), seed
 
 def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     f = tmp_path / "r.toml"
-    f.write_text('model = "esr-max-x2"\nsteps = 10\nlr = 1\nmilestones = [3, 6]\n'
-                 'betas = [0.8, 0.99]\naugment = false\n')
+    f.write_text('model = "esr-max-x2"\nsteps = 10\nlr = 1\nschedule = "multistep"\n'
+                 'milestones = [3, 6]\nbetas = [0.8, 0.99]\naugment = false\n')
     r = load_recipe(f)
-    assert r == Recipe(model="esr-max-x2", steps=10, lr=1.0, milestones=(3, 6),
-                       betas=(0.8, 0.99), augment=False)
+    assert r == Recipe(model="esr-max-x2", steps=10, lr=1.0, schedule="multistep",
+                       milestones=(3, 6), betas=(0.8, 0.99), augment=False)
     assert recipe_from_dict(r.as_dict()) == r
     with pytest.raises(AttributeError):
         r.steps = 3  # frozen
@@ -96,6 +96,28 @@ def test_recipe_toml_roundtrip_and_types(tmp_path: Path) -> None:
     ('init = "weights"\ninit_weights = "ecbsr-x2"\ninit_sha256 = "ab"\n', "hex"),
 ])
 def test_recipe_errors(tmp_path: Path, text: str, message: str) -> None:
+    _recipe_error(tmp_path, text, message)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr = inf\n", "finite"),   # trained to NaN weights, exit 0, and shipped them
+    ("lr_min = nan\n", "finite"),
+    ('schedule = "multistep"\nmilestones = ["a"]\n', "list of integers"),
+    ("rescale = ['a']\n", "list of numbers"),
+    ("betas = [2.0, 0.999]\n", "betas"),
+    ("weight_decay = -1.0\n", "weight_decay"),
+    ("warmup = -5\n", "warmup"),
+    ("lr = 1e-3\nlr_min = 1e-2\n", "lr_min"),
+    ("gamma = -1.0\n", "gamma"),
+    ("milestones = [10]\n", "multistep"),
+    ('model = "ecbsr-m1c4-x2"\ninit = "bicubic"\n', "K >= 5"),
+    ('model = "esr-max-k3c2-x2"\ninit = "bicubic"\n', "K >= 5"),
+])
+def test_recipe_values_out_of_range(tmp_path: Path, text: str, message: str) -> None:
+    _recipe_error(tmp_path, text, message)
+
+
+def _recipe_error(tmp_path: Path, text: str, message: str) -> None:
     f = tmp_path / "r.toml"
     f.write_text(text)
     with pytest.raises(InputError, match=message):
@@ -497,6 +519,43 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
         load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
 
 
+@pytest.mark.parametrize("where", ["loss", "validation", "update"])
+def test_ctrl_c_anywhere_resumes_bit_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            where: str) -> None:
+    # the checkpoint taken on Ctrl-C held the data RNG of the next step, or a step whose
+    # validation never ran: no resume matched an unbroken run
+    from vidsr.train import loop
+
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-tm-k3c2-x2", steps=10, batch=3, lr_patch=6, val_every=4, lr=1e-2,
+                    ema=0.9)
+    kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
+    train(recipe, [data], tmp_path / "a", **kw)
+    target = {"loss": (loop, "_loss", 7), "validation": (loop, "validate", 2),
+              "update": (loop.WeightAverage, "update", 6)}[where]
+    owner, name, at = target
+    real = getattr(owner, name)
+    calls = []
+
+    def interrupt(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, [data], tmp_path / "b", **kw)
+    monkeypatch.undo()
+    held = load_checkpoint(tmp_path / "b" / "last.ckpt")["step"]
+    assert held == {"loss": 6, "validation": 8, "update": 4}[where]  # update: the last kept
+    result = train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
+    a = load_file(str(tmp_path / "a" / "final.safetensors"))
+    b = load_file(str(tmp_path / "b" / "final.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [h["step"] for h in result.history] == [4, 8, 10]
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     data, _val = _tiny(tmp_path)
@@ -877,6 +936,14 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
     recipe.write_text('model = "esr-max-k3c2-x2"\nbatch = 2\nlr_patch = 6\nval_every = 2\n')
     first = ["--recipe", str(recipe), "--out", str(tmp_path / "run"), "--val", str(val)]
     assert main([*base, *first]) == 0
+    (tmp_path / "other").mkdir()
+    assert main([*base, *first[:2], "--out", str(tmp_path / "other")]) == 0
+    twin = tmp_path / "twin" / val.name  # another folder of the same name
+    twin.parent.mkdir()
+    twin.mkdir()
+    cv2.imwrite(str(twin / "a.png"), np.zeros((40, 40, 3), np.uint8))
+    notnpz = tmp_path / "junk.npz"
+    notnpz.write_bytes(b"not a zip at all")
     assert not (tmp_path / "run" / ".lock").exists()  # it was left behind by every run
     capsys.readouterr()
     for args, said in [
@@ -886,11 +953,29 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
         (["-m", "esr-tm-k3c2-x2", "--out", str(tmp_path / "run")], "holds a training run"),
         (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "e"), "--val",
           str(tmp_path / "nope")], "not a folder"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(bad)], "is a file"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(bad / "sub")], "inside a file"),
+        (["--resume", str(tmp_path / "run" / "last.ckpt"), "--out", str(tmp_path / "other")],
+         "holds another training run"),
+        (["-m", "esr-tm-k3c2-x2", "--resume", str(tmp_path / "run" / "last.ckpt"), "--out",
+          str(tmp_path / "run")], "disagrees with"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "f"), "--val", str(val),
+          str(twin)], "two --val folders are named"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "g"), "--data", str(notnpz)],
+         "not a plane file"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "h"), "--data",
+          str(tmp_path / "none.npz")], "no such plane file"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "i"), "--threads", "-1"],
+         "--threads"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "j"), "--device", "tpu"],
+         "unsupported device"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
+    for folder in "bcdefghij":  # no empty --out folder left by a refused run
+        assert not (tmp_path / folder).exists(), folder
 
 
 def test_a_shipped_recipe_finds_its_start_weights_from_any_folder(tmp_path: Path,

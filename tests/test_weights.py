@@ -86,3 +86,18 @@ def test_saved_weights_get_the_usual_file_mode(tmp_path: Path) -> None:
     finally:
         os.umask(mask)
     assert os.stat(path).st_mode & 0o777 == 0o644  # safetensors alone gives 0600
+
+
+def test_the_same_weights_save_to_the_same_bytes(tmp_path: Path) -> None:
+    # safetensors wrote its header in hash-map order: a new sha256 on every save
+    from safetensors import safe_open
+
+    from vidsr.weights import save_weights, sha256_file
+
+    model = load_model("esr-tm-k3c2-x2", pretrained=False)
+    meta = {"recipe": {"steps": 3, "lr": 0.1}, "extra": {"step": "3", "val": {"Set5": 1.0}}}
+    paths = [save_weights(model, model.spec, tmp_path / f"w{i}.safetensors", recipe=meta["recipe"],
+                          extra=meta["extra"]) for i in range(4)]
+    assert len({sha256_file(p) for p in paths}) == 1
+    with safe_open(str(paths[0]), framework="pt") as f:  # still a valid file, metadata intact
+        assert f.metadata()["step"] == "3" and set(f.keys()) == set(model.state_dict())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import signal
 import sys
 import threading
@@ -38,6 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from ..train.ship import ship
 
     logging.getLogger("vidsr").setLevel(logging.INFO)
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if args.time_limit is not None and not (math.isfinite(args.time_limit)
+                                            and args.time_limit >= 0):
+        raise InputError(f"--time-limit must be a number of seconds >= 0, got {args.time_limit}")
+    if args.ship_recipe and not args.ship:
+        raise InputError("--ship-recipe goes with --ship WEIGHTS")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.ship:
@@ -49,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or not args.out:
         raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS)")
     recipe = None
+    if args.resume and args.model:
+        from ..train.loop import load_checkpoint
+
+        held = load_checkpoint(args.resume)["model_name"]
+        if parse_name(args.model).name != held:
+            raise InputError(f"--model {parse_name(args.model).name} disagrees with {args.resume}, "
+                             f"a {held} checkpoint")
     if args.resume and args.recipe:
         recipe = load_recipe(args.recipe)  # must extend the checkpoint's run (train() checks)
     elif not args.resume:
@@ -73,8 +88,13 @@ def run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
     best = "-" if result.best_psnr is None else f"{result.best_psnr:.3f} dB at step " \
                                                 f"{result.best_step}"
-    print(f"step {result.step}: best validation {best}; weights {result.best}; "
-          f"checkpoint {result.out_dir / 'last.ckpt'}")
+    written = [f"{what} {path}" for what, path in (
+        ("weights", result.best), ("final weights", result.out_dir / "final.safetensors"),
+        ("checkpoint", result.out_dir / "last.ckpt")) if path.is_file()]
+    if result.best.is_file():  # the best weights are what to ship; final only without them
+        written = [w for w in written if not w.startswith("final")]
+    print(f"step {result.step}: best validation {best}; " + "; ".join(written or ["nothing "
+                                                                                  "written"]))
     return 0
 
 
@@ -93,7 +113,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", help="folder for the cached training planes (default: --out)")
     p.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after N seconds")
     p.add_argument("--threads", type=int, help="CPU threads for torch")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--ship", metavar="WEIGHTS",
                    help="instead of training: copy WEIGHTS into the package and register it")

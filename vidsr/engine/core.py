@@ -31,7 +31,10 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     """``"auto"`` means CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:  # "tpu", "gpu", a typo: torch's message lists its every device type
+        raise InputError(f"unsupported device {device!r} (auto, cpu or cuda)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for, but no CUDA device is available "
                          f"(this torch is {torch.__version__})")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -157,15 +158,23 @@ def _cache_key(files: Sequence[Path], scale: int, rescale: Sequence[float] = (),
 
 def _load_npz(path: Path, scale: int, rescale: Sequence[float] = (), exact_lr: bool = False,
               channels: bool = False) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    with np.load(path) as z:
-        _check_kind(z, path, rescale, exact_lr, channels)
-        if "pack" in z.files:
-            return _unpack(z, path, scale)
-        if int(z["scale"]) != scale:
-            raise DataError(f"{path} holds x{int(z['scale'])} planes, not x{scale}")
-        n = int(z["count"])
-        log.info("training planes from %s (%d images)", path, n)
-        return [z[f"hr{i}"] for i in range(n)], [z[f"lr{i}"] for i in range(n)]
+    if not path.is_file():
+        raise DataError(f"no such plane file: {path}")
+    try:
+        with np.load(path) as z:
+            _check_kind(z, path, rescale, exact_lr, channels)
+            if "pack" in z.files:
+                return _unpack(z, path, scale)
+            if int(z["scale"]) != scale:
+                raise DataError(f"{path} holds x{int(z['scale'])} planes, not x{scale}")
+            n = int(z["count"])
+            log.info("training planes from %s (%d images)", path, n)
+            return [z[f"hr{i}"] for i in range(n)], [z[f"lr{i}"] for i in range(n)]
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path} is not a plane file written by vidsr train "
+                        f"({type(exc).__name__}: {exc})") from exc
 
 
 def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray],
@@ -175,10 +184,13 @@ def save_planes(path: Path, hrs: Sequence[np.ndarray], lrs: Sequence[np.ndarray]
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"hr{i}": a for i, a in enumerate(hrs)} | {f"lr{i}": a for i, a in enumerate(lrs)}
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")  # concurrent runs may race
-    np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale),
-                        rescale=np.array(list(rescale), np.float64),
-                        exact_lr=np.bool_(exact_lr), channels=np.bool_(channels), **arrays)
-    tmp.replace(path)
+    try:
+        np.savez_compressed(tmp, count=np.int64(len(hrs)), scale=np.int64(scale),
+                            rescale=np.array(list(rescale), np.float64),
+                            exact_lr=np.bool_(exact_lr), channels=np.bool_(channels), **arrays)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # an interrupt or a full disk leaves no half-written cache
 
 
 def _png(plane: np.ndarray) -> np.ndarray:

@@ -229,6 +229,10 @@ def plane_errors(model: nn.Module, hrs: Sequence[np.ndarray], lrs: Sequence[np.n
             for hr, lr in zip(hrs, lrs, strict=True)]
 
 
+def _resolved(paths: Sequence[str | Path]) -> list[str]:
+    return [str(Path(p).resolve()) for p in paths]
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -256,7 +260,7 @@ def validate(model: nn.Module, spec: ModelSpec,
     out = {}
     for folder, pairs in val.items():
         report = evaluate(deploy, folder, pairs=pairs)
-        out[Path(folder).name] = {"psnr": report.psnr, "ssim": report.ssim}
+        out[report.dataset] = {"psnr": report.psnr, "ssim": report.ssim}
     return out
 
 
@@ -276,10 +280,30 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
 
     device = str(pick_device(device))  # "cuda" without CUDA: one clear InputError
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with _run_lock(out):
-        return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir, time_limit,
-                      device, show_progress, progress, cancel)
+    made = _make_folder(out, "--out")
+    try:
+        with _run_lock(out):
+            return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir,
+                          time_limit, device, show_progress, progress, cancel)
+    except BaseException:
+        if made and not any(out.iterdir()):  # a run refused (or stopped) before writing
+            out.rmdir()
+        raise
+
+
+def _make_folder(path: Path, what: str) -> bool:
+    """Create the folder ``path`` (and its parents); True if it did not exist before."""
+    if path.is_dir():
+        return False
+    try:
+        path.mkdir(parents=True)
+    except FileExistsError:
+        raise InputError(f"{what} {path} is a file, not a folder") from None
+    except NotADirectoryError:
+        raise InputError(f"{what} {path} is inside a file, not a folder") from None
+    except OSError as exc:
+        raise InputError(f"cannot create {what} {path}: {exc.strerror or exc}") from None
+    return True
 
 
 @contextlib.contextmanager
@@ -354,9 +378,22 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     recipe = recipe.replace(model=spec.name)
     if not spec.trainable:
         raise InputError(f"{spec.name} has no weights to train")
-    if ckpt is None and (out / "last.ckpt").exists():
+    own = out / "last.ckpt"
+    if ckpt is None and own.exists():
         raise InputError(f"{out} holds a training run already (last.ckpt): continue it with "
-                         f"--resume {out / 'last.ckpt'}, or give another --out")
+                         f"--resume {own}, or give another --out")
+    if ckpt is not None and own.exists() and not own.samefile(resume):
+        raise InputError(f"{out} holds another training run (last.ckpt); resume {resume} into "
+                         f"its own folder ({Path(resume).parent}) or a new --out")
+    if ckpt is not None and ckpt.get("data") is not None \
+            and _resolved(ckpt["data"]) != _resolved(data_dirs):
+        log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
+                    "longer as the same run would have", resume, " ".join(ckpt["data"]))
+    names = [Path(d).resolve().name for d in val_dirs]
+    if len(set(names)) < len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise InputError(f"two --val folders are named {', '.join(twice)}: the log keys scores "
+                         "by folder name; give folders with different names")
     for folder in val_dirs:  # before the training planes are built: minutes on a big set
         image_files(folder)
 
@@ -462,6 +499,10 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
 
     if start is not None and val:
         run_validation()    # step 0 scores the starting weights: the best is never below them
+    if ckpt is not None and step and (step % recipe.val_every == 0 or step == recipe.steps) \
+            and val and not any(h["step"] == step for h in history):
+        run_validation()    # an interrupt landed in this step's validation: it was not logged
+        checkpoint()
     model.train()
     start_time = time.monotonic()
     bar = tqdm(total=recipe.steps, initial=step, desc=spec.name, unit="step",
@@ -469,8 +510,15 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)
     smooth = None
     stopped = None
+    # An interrupt can land anywhere in a step. Until the update starts nothing but the data
+    # RNGs has moved, and they are put back to where this step began; once the step is counted
+    # the state is whole again. Only inside the update is the state torn: then the last
+    # checkpoint stays, so that a resume always continues exactly as the run would have.
+    at_start: tuple[torch.Tensor, torch.Tensor] | None = None
+    updating = False
     try:
         while step < recipe.steps:
+            at_start = (gen.get_state(), torch.get_rng_state())
             for group in opt.param_groups:
                 group["lr"] = recipe.lr_at(step)
             lr_t, hr_t = sampler.batch(recipe.batch, gen)
@@ -488,6 +536,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                                                                recipe.log_eps)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            updating = True
             if key_gain is not None:
                 key_gain.remember()
             opt.step()
@@ -500,6 +549,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                 else:
                     average.update(model, decay)
             step += 1
+            updating, at_start = False, None
             value = float(loss.detach())
             smooth = value if smooth is None else 0.98 * smooth + 0.02 * value
             bar.update(1)
@@ -518,6 +568,16 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
                 stopped = "time limit"
                 break
     except KeyboardInterrupt:
+        if updating:
+            kept = load_checkpoint(out / "last.ckpt")["step"] if (out / "last.ckpt").exists() \
+                else None
+            log.warning("interrupted while step %d updated the weights: %s", step + 1,
+                        f"resume from step {kept} with --resume {out / 'last.ckpt'}"
+                        if kept is not None else "no checkpoint was written")
+            raise
+        if at_start is not None:  # this step had not started to count: back to its start
+            gen.set_state(at_start[0])
+            torch.set_rng_state(at_start[1])
         checkpoint()
         log.warning("interrupted at step %d; resume with --resume %s", step, out / "last.ckpt")
         raise

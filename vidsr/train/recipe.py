@@ -73,8 +73,28 @@ class Recipe:
     ema_from: int = 0               # first step whose weights enter the average
 
     def __post_init__(self) -> None:
-        if self.model:
-            parse_name(self.model)  # raises ModelNotFoundError for a bad name
+        spec = parse_name(self.model) if self.model else None  # ModelNotFoundError for a bad name
+        for f in fields(self):  # inf and nan pass every "> 0" below; a run gave NaN weights
+            value = getattr(self, f.name)
+            numbers = value if isinstance(value, tuple) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):
+                raise InputError(f"recipe: {f.name} must be a finite number, got {value!r}")
+        if self.warmup < 0:
+            raise InputError("recipe: warmup must be non-negative")
+        if self.schedule == "cosine" and self.lr_min > self.lr:
+            raise InputError("recipe: lr_min must not exceed lr (the cosine decays to it)")
+        if self.gamma <= 0:
+            raise InputError("recipe: gamma must be positive")
+        if self.milestones and self.schedule != "multistep":
+            raise InputError("recipe: milestones need schedule = \"multistep\"")
+        if any(not 0.0 <= b < 1.0 for b in self.betas):
+            raise InputError("recipe: betas must be in [0, 1)")
+        if self.weight_decay < 0:
+            raise InputError("recipe: weight_decay must be non-negative")
+        if self.init == "bicubic" and spec is not None and not (
+                spec.family in ("esr-max", "esr-tm", "esr-tr") and spec.arch["k"] >= 5):
+            raise InputError(f"recipe: init = \"bicubic\" needs an eSR-MAX/TM/TR model with "
+                             f"K >= 5, not {spec.name}")
         if self.schedule not in SCHEDULES:
             raise InputError(f"recipe: schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.init not in ("default", "bicubic", "weights"):
@@ -222,6 +242,9 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
 
+_INT_LISTS = {"milestones", "restarts"}  # step numbers; the other lists hold numbers
+
+
 def _is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
 
@@ -240,7 +263,12 @@ def recipe_from_dict(raw: dict[str, Any], source: str = "recipe") -> Recipe:
         if isinstance(default, tuple):
             if not isinstance(value, (list, tuple)):
                 raise InputError(f"{source}: {key} must be a list, got {value!r}")
-            value = tuple(value)
+            item = int if key in _INT_LISTS else float
+            if any(isinstance(v, bool) or not isinstance(v, (int, float))
+                   or (item is int and not isinstance(v, int)) for v in value):
+                kind = "integers" if item is int else "numbers"
+                raise InputError(f"{source}: {key} must be a list of {kind}, got {value!r}")
+            value = tuple(item(v) for v in value)
         elif isinstance(default, bool):
             if not isinstance(value, bool):
                 raise InputError(f"{source}: {key} must be true or false, got {value!r}")

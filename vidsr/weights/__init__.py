@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 from torch import nn
 
 from ..errors import ModelNotFoundError, WeightsError
@@ -57,10 +57,29 @@ def save_weights(module: nn.Module, spec: ModelSpec, path: str | Path, *,
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    chmod_usual(tmp)  # safetensors creates the file 0600
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(_canonical(save(state, metadata=meta)))
+        chmod_usual(tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _canonical(data: bytes) -> bytes:
+    """A safetensors file with its JSON header's keys sorted. safetensors writes them in hash
+    map order, which changes from save to save, so the same weights got a new sha256 each time
+    and a retrained file could never match a pin. Same keys and values, so the same length;
+    the padding after the JSON is spaces, as the format allows."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+    if len(text) > size:  # cannot happen for the same content; keep the file as written
+        return data
+    return data[:8] + text.ljust(size) + data[8 + size:]
 
 
 def chmod_usual(path: str | Path) -> None:
