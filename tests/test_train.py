@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from vidsr import load_model
 from vidsr.cli.main import main
-from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
+from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError
 from vidsr.evaluation import evaluate, make_pair, read_rgb
 from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
@@ -908,11 +908,14 @@ def test_key_gain_scales_only_the_key_rows_steps(tmp_path: Path, name: str) -> N
     assert torch.allclose(d8[first:], 8 * d1[first:], rtol=1e-3, atol=1e-7)
 
 
-def test_key_gain_refuses_models_without_keys(tmp_path: Path) -> None:
-    data, _ = _tiny(tmp_path)
-    with pytest.raises(WeightsError, match="key_gain"):
-        train(Recipe(model="esr-max-k3c2-x2", steps=1, batch=2, lr_patch=6, key_gain=4.0),
-              [data], tmp_path / "o", show_progress=False)
+def test_key_gain_and_whiten_refuse_models_they_do_not_fit() -> None:
+    # both were found only after the training planes were built
+    with pytest.raises(InputError, match="key_gain"):
+        Recipe(model="esr-max-k3c2-x2", steps=1, batch=2, lr_patch=6, key_gain=4.0)
+    with pytest.raises(InputError, match="whiten"):
+        Recipe(model="ecbsr-m1c4-x2", whiten=1e-3)
+    with pytest.raises(InputError, match="key_gain"):
+        Recipe(key_gain=4.0).replace(model="ecbsr-m1c4-x2")  # -m given beside the recipe
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="tests the no-CUDA message")

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..api import is_weights_path, load_model, upscale_plane
 from ..errors import Cancelled, InputError, WeightsError
-from ..evaluation import EvalPair, evaluate, image_files, load_pairs
+from ..evaluation import EvalPair, evaluate, load_pairs
 from ..metrics import mse
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
@@ -394,8 +394,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"two --val folders are named {', '.join(twice)}: the log keys scores "
                          "by folder name; give folders with different names")
-    for folder in val_dirs:  # before the training planes are built: minutes on a big set
-        image_files(folder)
+    # the validation images before the training planes are built: minutes on a big set
+    val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
 
     teacher = None
     if recipe.distill:
@@ -456,7 +456,6 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         log.info("psnr_sampling: init_weights' MSE on the %d training images spans %.1f-%.1f dB",
                  len(errors), -10 * math.log10(max(errors) + 1e-12),
                  -10 * math.log10(min(errors) + 1e-12))
-    val = {str(d): load_pairs(d, spec.scale) for d in val_dirs}
     log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)
 
     def checkpoint() -> None:

@@ -91,6 +91,13 @@ class Recipe:
             raise InputError("recipe: betas must be in [0, 1)")
         if self.weight_decay < 0:
             raise InputError("recipe: weight_decay must be non-negative")
+        if spec is not None and self.key_gain != 1.0 and spec.family not in (
+                "esr-tm", "esr-tr", "esr-cnn"):
+            raise InputError(f"recipe: key_gain needs an eSR-TM, eSR-TR or eSR-CNN model, "
+                             f"not {spec.name}")
+        if spec is not None and self.whiten and not spec.family.startswith("esr-"):
+            raise InputError(f"recipe: whiten needs an edge-SR model (eSR-MAX/TM/TR/CNN), "
+                             f"not {spec.name}")
         if self.init == "bicubic" and spec is not None and not (
                 spec.family in ("esr-max", "esr-tm", "esr-tr") and spec.arch["k"] >= 5):
             raise InputError(f"recipe: init = \"bicubic\" needs an eSR-MAX/TM/TR model with "
