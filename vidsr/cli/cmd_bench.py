@@ -69,9 +69,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..api import is_weights_path
+    from ..api import is_weights_path, resolve_spec
 
     args.models, args.sizes = split_list(args.models), split_list(args.sizes)
+    for model in args.models or ():  # a bad name fails before anything is timed
+        resolve_spec(model)
     check_json_output(args.json, avoid=[m for m in args.models or () if is_weights_path(m)])
     if args.frames is not None and args.frames < 1:
         raise InputError("--frames must be at least 1")
