@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
     def _open_chosen_camera(self) -> None:
         text = self.camera_index.currentText().strip()
         if text:
-            self.open_camera(int(text) if text.isdigit() else text)
+            self.open_camera(int(text) if text.isdecimal() else text)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a video", "", VIDEO_FILTER)

@@ -142,8 +142,11 @@ def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) ->
     assert main(["image", str(gray), "-o", str(tmp_path / "x.ppm"), "-m", "bicubic-x2"]) == 0
     assert cv2.imread(str(tmp_path / "x.ppm"), cv2.IMREAD_UNCHANGED).shape == (16, 12, 3)
     (tmp_path / "d").mkdir()
-    assert main(["image", str(rgb), "-o", str(tmp_path / "d" / ".png"), "-m", "bicubic-x2"]) == 0
+    rgba = tmp_path / "a.png"
+    cv2.imwrite(str(rgba), np.random.default_rng(1).integers(0, 256, (8, 6, 4), np.uint8))
+    assert main(["image", str(rgba), "-o", str(tmp_path / "d" / ".png"), "-m", "bicubic-x2"]) == 0
     assert [p.name for p in (tmp_path / "d").iterdir()] == [".png"]
+    assert cv2.imread(str(tmp_path / "d" / ".png"), cv2.IMREAD_UNCHANGED).shape == (16, 12, 4)
 
 
 def test_large_images_run_in_bands_without_seams() -> None:
@@ -372,6 +375,7 @@ def test_list_options_take_spaces_or_commas(capsys) -> None:
     assert split_list(["ecbsr-x2,esr-max-x2", "esr-tm-x2"]) == ["ecbsr-x2", "esr-max-x2",
                                                                  "esr-tm-x2"]
     assert split_list("a, b,") == ["a", "b"] and split_list(None) is None
+    assert split_list(["runs/a,b/best.safetensors"]) == ["runs/a,b/best.safetensors"]
     assert main(["bench", "--models", "bicubic-x2,esr-max-x2", "--sizes", "32x24,16x12",
                  "--frames", "1", "--no-e2e", "--device", "cpu"]) == 0
     out = capsys.readouterr().out

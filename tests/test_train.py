@@ -519,7 +519,7 @@ def test_resume_is_bit_exact(tmp_path: Path, name: str) -> None:
         load_checkpoint(tmp_path / "b" / "last.ckpt")["best_psnr"]
 
 
-@pytest.mark.parametrize("where", ["loss", "validation", "update"])
+@pytest.mark.parametrize("where", ["loss", "validation", "update", "best"])
 def test_ctrl_c_anywhere_resumes_bit_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                             where: str) -> None:
     # the checkpoint taken on Ctrl-C held the data RNG of the next step, or a step whose
@@ -532,7 +532,8 @@ def test_ctrl_c_anywhere_resumes_bit_exactly(tmp_path: Path, monkeypatch: pytest
     kw = {"val_dirs": [val], "show_progress": False, "cache_dir": tmp_path / "cache"}
     train(recipe, [data], tmp_path / "a", **kw)
     target = {"loss": (loop, "_loss", 7), "validation": (loop, "validate", 2),
-              "update": (loop.WeightAverage, "update", 6)}[where]
+              "update": (loop.WeightAverage, "update", 6),
+              "best": (loop, "save_weights", 1)}[where]
     owner, name, at = target
     real = getattr(owner, name)
     calls = []
@@ -548,12 +549,14 @@ def test_ctrl_c_anywhere_resumes_bit_exactly(tmp_path: Path, monkeypatch: pytest
         train(recipe, [data], tmp_path / "b", **kw)
     monkeypatch.undo()
     held = load_checkpoint(tmp_path / "b" / "last.ckpt")["step"]
-    assert held == {"loss": 6, "validation": 8, "update": 4}[where]  # update: the last kept
+    assert held == {"loss": 6, "validation": 8, "update": 4, "best": 4}[where]  # update: kept
     result = train(None, [data], tmp_path / "b", resume=tmp_path / "b" / "last.ckpt", **kw)
     a = load_file(str(tmp_path / "a" / "final.safetensors"))
     b = load_file(str(tmp_path / "b" / "final.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert [h["step"] for h in result.history] == [4, 8, 10]
+    assert [h["step"] for h in loop._logged(tmp_path / "b")] == [4, 8, 10]  # each once
+    assert load_file(str(tmp_path / "b" / "best.safetensors")).keys() == a.keys()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
@@ -959,7 +962,7 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
         (["-m", "esr-max-k3c2-x2", "--out", str(bad)], "is a file"),
         (["-m", "esr-max-k3c2-x2", "--out", str(bad / "sub")], "inside a file"),
         (["--resume", str(tmp_path / "run" / "last.ckpt"), "--out", str(tmp_path / "other")],
-         "holds another training run"),
+         "holds a training run's last.ckpt"),
         (["-m", "esr-tm-k3c2-x2", "--resume", str(tmp_path / "run" / "last.ckpt"), "--out",
           str(tmp_path / "run")], "disagrees with"),
         (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "f"), "--val", str(val),

@@ -100,8 +100,9 @@ def test_a_missing_camera_lists_the_ones_that_exist(monkeypatch: pytest.MonkeyPa
 
 
 def test_camera_names_and_a_stream_url(clip: Path, capfd: pytest.CaptureFixture) -> None:
-    assert [webcam.is_camera(c) for c in (0, "1", "/dev/video2", "rtsp://h/s", "a.mp4", "1a")] \
-        == [True, True, True, True, False, False]
+    assert [webcam.is_camera(c) for c in (0, "1", "/dev/video2", "rtsp://h/s", "a.mp4", "1a",
+                                          "\u00b2", "/dev/null", "/dev/shm/x.mp4")] \
+        == [True, True, True, True, False, False, False, True, False]  # a device node; a file
     # a URL goes to OpenCV's FFmpeg as a stream (here file://), which keeps its own size
     with open_source(clip.resolve().as_uri(), None) as src:
         assert isinstance(src, webcam.CameraSource) and src.read().shape == (H, W, 3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -92,7 +93,7 @@ class _OpenCVSource:
 def quiet_opencv() -> Callable[[], None]:
     """Silence OpenCV's own logging (failed camera probes are noisy) and its FFmpeg's (a stream
     that cannot connect), unless the user set ``OPENCV_FFMPEG_LOGLEVEL``; returns the restorer."""
-    key = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV each time it opens a capture
+    key = "OPENCV_FFMPEG_LOGLEVEL"  # read by OpenCV's FFmpeg backend when it first opens
     ffmpeg_set = key not in os.environ
     if ffmpeg_set:
         os.environ[key] = "-8"  # AV_LOG_QUIET
@@ -136,11 +137,16 @@ def is_camera(camera: str | int) -> bool:
     """Whether ``camera`` names a live source: an index (``0``, ``"1"``), a device path
     (``/dev/video2``) or a stream URL (``rtsp://...``, ``http://...``), not a video file."""
     text = str(camera)
-    return isinstance(camera, int) or text.isdigit() or text.startswith("/dev/") or "://" in text
+    if isinstance(camera, int) or text.isdecimal() or "://" in text:
+        return True
+    try:  # a device node, not any file under /dev (/dev/shm holds plain files)
+        return text.startswith("/dev/") and stat.S_ISCHR(os.stat(text).st_mode)
+    except OSError:
+        return text.startswith("/dev/video")  # a camera that is not plugged in: its own error
 
 
 def _camera_label(camera: str | int) -> str:
-    return f"camera {camera}" if str(camera).isdigit() or str(camera).startswith("/dev/") \
+    return f"camera {camera}" if str(camera).isdecimal() or str(camera).startswith("/dev/") \
         else str(camera)
 
 
@@ -150,7 +156,7 @@ class CameraSource(_OpenCVSource):
 
     def __init__(self, index: int | str = 0, size: tuple[int, int] | None = (640, 480),
                  fps: float | None = None) -> None:
-        if isinstance(index, str) and index.isdigit():
+        if isinstance(index, str) and index.isdecimal():
             index = int(index)
         restore = quiet_opencv()
         try:

@@ -22,4 +22,8 @@ def split_list(values: Sequence[str] | str | None) -> list[str] | None:
         return None
     if isinstance(values, str):
         values = [values]
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+    from ..api import is_weights_path
+
+    return [item.strip() for value in values
+            for item in ([value] if is_weights_path(value) else value.split(","))
+            if item.strip()]

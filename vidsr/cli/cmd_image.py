@@ -155,12 +155,13 @@ def run(args: argparse.Namespace) -> int:
     img = read_image(src)
     scale = model.spec.scale
     alpha = img.ndim == 3 and img.shape[2] == 4
-    if alpha and out.suffix.lower() not in _ALPHA_FORMATS:
+    ext = out.suffix.lower() or out.name.lower()  # "dir/.png" is a PNG
+    if alpha and ext not in _ALPHA_FORMATS:
         log.warning("%s has no alpha channel: the image's alpha is dropped (PNG, WebP and TIFF "
-                    "keep it)", out.suffix)
+                    "keep it)", ext)
         img, alpha = np.ascontiguousarray(img[..., :3]), False
     channels = 1 if img.ndim == 2 else img.shape[2]
-    if channels == 1 and (out.suffix.lower() or out.name.lower()) == ".ppm":
+    if channels == 1 and ext == ".ppm":
         img, channels = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), 3  # PPM holds colour only
     _check_size(src, out, img.shape[1] * scale, img.shape[0] * scale, channels)
     up = upscale_image(img, model)

@@ -229,6 +229,15 @@ def plane_errors(model: nn.Module, hrs: Sequence[np.ndarray], lrs: Sequence[np.n
             for hr, lr in zip(hrs, lrs, strict=True)]
 
 
+def _logged(out: Path) -> list[dict[str, Any]]:
+    """The validation entries already in ``out/log.jsonl``."""
+    try:
+        return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()
+                if line.strip()]
+    except (OSError, json.JSONDecodeError):
+        return []
+
+
 def _resolved(paths: Sequence[str | Path]) -> list[str]:
     return [str(Path(p).resolve()) for p in paths]
 
@@ -383,8 +392,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         raise InputError(f"{out} holds a training run already (last.ckpt): continue it with "
                          f"--resume {own}, or give another --out")
     if ckpt is not None and own.exists() and not own.samefile(resume):
-        raise InputError(f"{out} holds another training run (last.ckpt); resume {resume} into "
-                         f"its own folder ({Path(resume).parent}) or a new --out")
+        raise InputError(f"{out} holds a training run's last.ckpt already; resume that one, "
+                         f"or resume {resume} into a new --out")
     if ckpt is not None and ckpt.get("data") is not None \
             and _resolved(ckpt["data"]) != _resolved(data_dirs):
         log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
@@ -485,13 +494,18 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         mean = sum(v["psnr"] for v in scores.values()) / len(scores)
         entry = {"step": step, "lr": recipe.lr_at(max(step - 1, 0)), "val": scores,
                  "mean_psnr": mean}
-        history.append(entry)
-        with open(out / "log.jsonl", "a") as f:
-            f.write(json.dumps(entry) + "\n")
-        if best_psnr is None or mean > best_psnr:
-            best_psnr, best_step = mean, step
+        # files first, the run's state last: an interrupt before the state is updated leaves
+        # a validation that the resume runs again (it rewrites the same best file)
+        better = best_psnr is None or mean > best_psnr
+        if better:
             save_weights(deploy, spec, out / "best.safetensors", recipe=recipe.as_dict(),
                          extra=meta | {"val": scores})
+        if not any(h["step"] == step for h in _logged(out)):
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        history.append(entry)
+        if better:
+            best_psnr, best_step = mean, step
         log.info("step %d: %s (best %.3f dB at step %d)", step,
                  ", ".join(f"{k} {v['psnr']:.3f} dB" for k, v in scores.items()),
                  best_psnr, best_step)
