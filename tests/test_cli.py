@@ -367,7 +367,7 @@ def test_a_full_disk_on_stdout_is_one_line() -> None:
         "vidsr: error: cannot write: No space left on device", proc.stderr
 
 
-def test_list_options_take_spaces_or_commas(capsys) -> None:
+def test_list_options_take_spaces_or_commas(tmp_path, capsys) -> None:
     # `vidsr bench --models ecbsr-x2,esr-max-x2` was "unknown model 'ecbsr-x2,esr-max-x2'"
     # while `vidsr gui --models` takes only commas
     from vidsr.cli import split_list
@@ -375,7 +375,10 @@ def test_list_options_take_spaces_or_commas(capsys) -> None:
     assert split_list(["ecbsr-x2,esr-max-x2", "esr-tm-x2"]) == ["ecbsr-x2", "esr-max-x2",
                                                                  "esr-tm-x2"]
     assert split_list("a, b,") == ["a", "b"] and split_list(None) is None
-    assert split_list(["runs/a,b/best.safetensors"]) == ["runs/a,b/best.safetensors"]
+    weights = tmp_path / "a,b" / "best.safetensors"
+    weights.parent.mkdir()
+    weights.write_bytes(b"")
+    assert split_list([str(weights), "x,y"]) == [str(weights), "x", "y"]
     assert main(["bench", "--models", "bicubic-x2,esr-max-x2", "--sizes", "32x24,16x12",
                  "--frames", "1", "--no-e2e", "--device", "cpu"]) == 0
     out = capsys.readouterr().out

@@ -22,8 +22,6 @@ def split_list(values: Sequence[str] | str | None) -> list[str] | None:
         return None
     if isinstance(values, str):
         values = [values]
-    from ..api import is_weights_path
-
-    return [item.strip() for value in values
-            for item in ([value] if is_weights_path(value) else value.split(","))
+    return [item.strip() for value in values  # a file whose name holds a comma stays whole
+            for item in ([value] if Path(value).is_file() else value.split(","))
             if item.strip()]
