@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from vidsr.color import matrix_name, rgb_to_yuv
-from vidsr.webcam import FrameSource, is_camera, open_source
+from vidsr.webcam import FrameSource, camera_label, is_camera, is_stream, open_source
 
 log = logging.getLogger(__name__)
 
@@ -169,9 +169,9 @@ class CameraFrames:
                  size: tuple[int, int] | None = (640, 480),
                  max_height: int | None = None, matrix: str = "bt601") -> None:
         if isinstance(source, (int, str)):  # what ``vidsr webcam --camera`` takes
-            camera = is_camera(source) and "://" not in str(source)  # a stream or file: own size
-            self._source: FrameSource = open_source(source, size if camera else None)
-            self._name = f"camera {source}" if camera else str(source)
+            local = is_camera(source) and not is_stream(source)  # a stream or file: own size
+            self._source: FrameSource = open_source(source, size if local else None)
+            self._name = camera_label(source)
         else:
             self._source, self._name = source, type(source).__name__
         self.size = self._source.size

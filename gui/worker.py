@@ -23,6 +23,7 @@ from vidsr.color import yuv_to_rgb
 from vidsr.engine import Engine
 from vidsr.engine.panes import RGB_WORKERS
 from vidsr.errors import VidsrError
+from vidsr.webcam import camera_label
 from vidsr.weights import is_untrained
 
 from .errors import error_message
@@ -227,7 +228,7 @@ class RenderWorker(QThread):
     def _open_source(self, kind: str, what: Any) -> SourceFrame:
         """Open ``what`` and read its first frame; only then does it replace the current source
         (a file that fails to open leaves the one on screen playable)."""
-        label = what if kind == "file" or "://" in str(what) else f"camera {what}"
+        label = what if kind == "file" or not isinstance(what, (int, str)) else camera_label(what)
         self.message.emit(f"opening {label}...")
         if kind == "file":
             src: FileFrames | CameraFrames = FileFrames(what, self.max_height)

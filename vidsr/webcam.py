@@ -137,7 +137,7 @@ def is_camera(camera: str | int) -> bool:
     """Whether ``camera`` names a live source: an index (``0``, ``"1"``), a device path
     (``/dev/video2``) or a stream URL (``rtsp://...``, ``http://...``), not a video file."""
     text = str(camera)
-    if isinstance(camera, int) or text.isdecimal() or "://" in text:
+    if isinstance(camera, int) or text.isdecimal() or is_stream(text):
         return True
     try:  # a device node, not any file under /dev (/dev/shm holds plain files)
         return text.startswith("/dev/") and stat.S_ISCHR(os.stat(text).st_mode)
@@ -145,7 +145,13 @@ def is_camera(camera: str | int) -> bool:
         return text.startswith("/dev/video")  # a camera that is not plugged in: its own error
 
 
-def _camera_label(camera: str | int) -> str:
+def is_stream(camera: str | int) -> bool:
+    """Whether ``camera`` is a stream URL (``rtsp://...``), which keeps its own frame size."""
+    return "://" in str(camera)
+
+
+def camera_label(camera: str | int) -> str:
+    """``camera 0`` or ``camera /dev/video2`` for a local camera; a URL or file as it is."""
     return f"camera {camera}" if str(camera).isdecimal() or str(camera).startswith("/dev/") \
         else str(camera)
 
@@ -172,13 +178,13 @@ class CameraSource(_OpenCVSource):
             restore()
         if not first[0]:
             cap.release()
-            if "://" in str(index):
+            if is_stream(index):
                 raise InputError(f"{index} cannot be opened or delivers no frames")
             others = [i for i in list_cameras() if i != index]
             listing = ", ".join(str(i) for i in others) if others else "none"
-            raise InputError(f"{_camera_label(index)} cannot be opened or delivers no frames; "
+            raise InputError(f"{camera_label(index)} cannot be opened or delivers no frames; "
                              f"cameras that work (indices 0-{MAX_CAMERA_INDEX - 1}): {listing}")
-        super().__init__(cap, size, _camera_label(index))
+        super().__init__(cap, size, camera_label(index))
         self._pending: np.ndarray | None = first[1]
 
     def read(self) -> np.ndarray | None:

@@ -122,9 +122,9 @@ def _available_memory() -> int | None:
     return None
 
 
-def _check_size(src: Path, out: Path, width: int, height: int, channels: int) -> None:
-    """Refuse, before the work, an output the format or this machine's memory cannot hold."""
-    ext = out.suffix.lower() or out.name.lower()
+def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> None:
+    """Refuse, before the work, an output the format (by its extension ``ext``) or this
+    machine's memory cannot hold."""
     side, allowed = _FORMAT_LIMITS.get(ext, (1 << 31, None))
     if max(width, height) > side:
         raise OutputError(f"a {width}x{height} image is too large for {ext} (at most {side} "
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     channels = 1 if img.ndim == 2 else img.shape[2]
     if channels == 1 and ext == ".ppm":
         img, channels = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), 3  # PPM holds colour only
-    _check_size(src, out, img.shape[1] * scale, img.shape[0] * scale, channels)
+    _check_size(src, ext, img.shape[1] * scale, img.shape[0] * scale, channels)
     up = upscale_image(img, model)
     if up.ndim == 3:  # to OpenCV's BGR(A) order, in place: no second copy of a large image
         cv2.cvtColor(up, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR, dst=up)

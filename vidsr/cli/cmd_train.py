@@ -88,13 +88,13 @@ def run(args: argparse.Namespace) -> int:
         return 128 + signal.SIGTERM
     best = "-" if result.best_psnr is None else f"{result.best_psnr:.3f} dB at step " \
                                                 f"{result.best_step}"
-    written = [f"{what} {path}" for what, path in (
-        ("weights", result.best), ("final weights", result.out_dir / "final.safetensors"),
-        ("checkpoint", result.out_dir / "last.ckpt")) if path.is_file()]
-    if result.best.is_file():  # the best weights are what to ship; final only without them
-        written = [w for w in written if not w.startswith("final")]
-    print(f"step {result.step}: best validation {best}; " + "; ".join(written or ["nothing "
-                                                                                  "written"]))
+    # the best weights are what to ship; the final ones only without them
+    weights = ("weights", result.best) if result.best.is_file() else \
+        ("final weights", result.out_dir / "final.safetensors")
+    written = [f"{what} {path}" for what, path in (weights, ("checkpoint", result.out_dir /
+                                                              "last.ckpt")) if path.is_file()]
+    print(f"step {result.step}: best validation {best}; "
+          + "; ".join(written or ["nothing written"]))
     return 0
 
 

@@ -20,6 +20,7 @@ from ..webcam import (
     LiveUpscaler,
     cpu_threads,
     is_camera,
+    is_stream,
     list_cameras,
     live_threads,
     open_source,
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # a camera (index or device) is asked for 640x480 by default; a stream or a file plays at
     # its own size unless --size says otherwise
-    local_camera = is_camera(args.camera) and "://" not in str(args.camera)
+    local_camera = is_camera(args.camera) and not is_stream(args.camera)
     size = parse_size(args.size) if args.size else ((640, 480) if local_camera else None)
     if not args.no_display and not _has_display():
         raise InputError("no display to show the video on (DISPLAY is not set); "

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from ..api import is_weights_path, load_model, upscale_plane
 from ..errors import Cancelled, InputError, WeightsError
-from ..evaluation import EvalPair, evaluate, load_pairs
+from ..evaluation import EvalPair, dataset_name, evaluate, load_pairs
 from ..metrics import mse
 from ..models import SelfEnsemble
 from ..registry import ModelSpec, parse_name
@@ -398,7 +398,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             and _resolved(ckpt["data"]) != _resolved(data_dirs):
         log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
                     "longer as the same run would have", resume, " ".join(ckpt["data"]))
-    names = [Path(d).resolve().name for d in val_dirs]
+    names = [dataset_name(d) for d in val_dirs]  # what validate() keys the scores by
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
         raise InputError(f"two --val folders are named {', '.join(twice)}: the log keys scores "
