@@ -975,13 +975,37 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "--threads"),
         (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "j"), "--device", "tpu"],
          "unsupported device"),
+        (["-m", "bicubic-x2", "--out", str(tmp_path / "k" / "deep" / "er")],
+         "no weights to train"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
-    for folder in "bcdefghij":  # no empty --out folder left by a refused run
+    for folder in "bcdefghijk":  # no empty --out folder (nor its new parents) left by a refusal
         assert not (tmp_path / folder).exists(), folder
+
+
+def test_a_resume_warns_only_when_the_data_changed(tmp_path: Path, monkeypatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    # the checkpoint held --data as given: a resume from another folder with the same data
+    # named relatively warned that the data had changed
+    data, _ = _tiny(tmp_path)
+    other = _images(tmp_path / "other", count=3, seed=9)
+    recipe = Recipe(model="esr-max-k3c2-x2", batch=2, lr_patch=6, steps=4, val_every=2)
+    monkeypatch.chdir(tmp_path)
+    _train_until(2, recipe, [Path("train")], tmp_path / "run", show_progress=False)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    with caplog.at_level(logging.WARNING, logger="vidsr"):
+        _train_until(3, None, [Path("..") / "train"], tmp_path / "run",  # type: ignore[arg-type]
+                     resume=tmp_path / "run" / "last.ckpt", show_progress=False)
+    assert "differs from the data" not in caplog.text
+    with caplog.at_level(logging.WARNING, logger="vidsr"):
+        train(None, [other], tmp_path / "run", resume=tmp_path / "run" / "last.ckpt",
+              show_progress=False)
+    assert "--data differs from the data" in caplog.text
+    assert data.is_dir()
 
 
 def test_a_shipped_recipe_finds_its_start_weights_from_any_folder(tmp_path: Path,

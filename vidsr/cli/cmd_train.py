@@ -57,13 +57,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.data or not args.out:
         raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS)")
     recipe = None
-    if args.resume and args.model:
-        from ..train.loop import load_checkpoint
-
-        held = load_checkpoint(args.resume)["model_name"]
-        if parse_name(args.model).name != held:
-            raise InputError(f"--model {parse_name(args.model).name} disagrees with {args.resume}, "
-                             f"a {held} checkpoint")
     if args.resume and args.recipe:
         recipe = load_recipe(args.recipe)  # must extend the checkpoint's run (train() checks)
     elif not args.resume:
@@ -81,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             result = train(recipe, args.data, args.out, val_dirs=args.val or (),
                            resume=args.resume, steps=args.steps, cache_dir=args.cache,
                            time_limit=args.time_limit, device=args.device,
-                           show_progress=not args.no_progress, cancel=terminated)
+                           show_progress=not args.no_progress, cancel=terminated,
+                           model=args.model if args.resume else None)
     except Cancelled as exc:
         print(f"vidsr: terminated: {exc}; resume with --resume {args.out}/last.ckpt",
               file=sys.stderr)

@@ -278,10 +278,12 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
           steps: int | None = None, cache_dir: str | Path | None = None,
           time_limit: float | None = None, device: str = "cpu", show_progress: bool = True,
           progress: Callable[[int, int, float], None] | None = None,
-          cancel: threading.Event | None = None) -> TrainResult:
+          cancel: threading.Event | None = None, model: str | None = None) -> TrainResult:
     """Train (or resume) one model; returns where the results are.
 
-    ``steps`` overrides the recipe's schedule length. ``time_limit`` (seconds) and ``cancel``
+    ``model`` (a name or alias), with ``resume``: the model the checkpoint must hold (a
+    mismatch is refused before anything is done). ``steps`` overrides the recipe's schedule
+    length. ``time_limit`` (seconds) and ``cancel``
     stop the run early after writing a checkpoint (``cancel`` then raises ``Cancelled``).
     ``progress(step, total, loss)`` is called after every step.
     """
@@ -293,17 +295,35 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     try:
         with _run_lock(out):
             return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir,
-                          time_limit, device, show_progress, progress, cancel)
+                          time_limit, device, show_progress, progress, cancel, model)
     except BaseException:
-        if made and not any(out.iterdir()):  # a run refused (or stopped) before writing
-            out.rmdir()
+        _remove_empty(out, made)  # a run refused (or stopped) before writing leaves no folders
         raise
 
 
-def _make_folder(path: Path, what: str) -> bool:
-    """Create the folder ``path`` (and its parents); True if it did not exist before."""
+def _remove_empty(path: Path, top: Path | None) -> None:
+    """Remove ``path`` and its parents up to ``top`` (the first folder this run created), each
+    only while it is empty; nothing when ``top`` is None (the folder was there before)."""
+    if top is None:
+        return
+    while True:
+        try:
+            path.rmdir()
+        except OSError:   # not empty (or already gone): what is left is not ours to remove
+            return
+        if path == top:
+            return
+        path = path.parent
+
+
+def _make_folder(path: Path, what: str) -> Path | None:
+    """Create the folder ``path`` (and its parents); returns the topmost folder it created,
+    None if ``path`` existed already."""
     if path.is_dir():
-        return False
+        return None
+    top = path
+    while not top.parent.exists() and top.parent != top:
+        top = top.parent
     try:
         path.mkdir(parents=True)
     except FileExistsError:
@@ -312,7 +332,7 @@ def _make_folder(path: Path, what: str) -> bool:
         raise InputError(f"{what} {path} is inside a file, not a folder") from None
     except OSError as exc:
         raise InputError(f"cannot create {what} {path}: {exc.strerror or exc}") from None
-    return True
+    return top
 
 
 @contextlib.contextmanager
@@ -358,8 +378,12 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
            val_dirs: Sequence[str | Path], resume: str | Path | None, steps: int | None,
            cache_dir: str | Path | None, time_limit: float | None, device: str,
            show_progress: bool, progress: Callable[[int, int, float], None] | None,
-           cancel: threading.Event | None) -> TrainResult:
+           cancel: threading.Event | None, model_name: str | None) -> TrainResult:
     ckpt = load_checkpoint(resume) if resume else None
+    if ckpt is not None and model_name is not None \
+            and parse_name(model_name).name != ckpt["model_name"]:
+        raise InputError(f"--model {parse_name(model_name).name} disagrees with {resume}, a "
+                         f"{ckpt['model_name']} checkpoint")
     if ckpt is not None:
         earlier = recipe_from_dict(ckpt["recipe"], f"{resume} recipe")
         changed = recipe is not None or (steps is not None and steps != earlier.steps)
@@ -474,7 +498,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             "optimizer": opt.state_dict(),
             "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
             "best_psnr": best_psnr, "best_step": best_step, "history": history,
-            "data": [str(d) for d in data_dirs],
+            "data": _resolved(data_dirs),   # absolute: a resume from another folder compares right
             "average": average.state_dict() if average is not None else None,
         }, out / "last.ckpt")
 
