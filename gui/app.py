@@ -164,6 +164,13 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--at must be a time >= 0 seconds, got {args.at:g}")
     if args.zoom is not None and not (math.isfinite(args.zoom) and args.zoom > 0):
         raise InputError(f"--zoom must be > 0, got {args.zoom:g}")
+    if args.threads is not None and args.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {args.threads}")
+    if args.preview_height is not None and args.preview_height < 0:
+        raise InputError(f"--preview-height must be a number of lines >= 0 (0: full size), "
+                         f"got {args.preview_height}")
+    if args.bench is not None and args.bench < 2:
+        raise InputError(f"--bench needs at least 2 frames, got {args.bench}")
     size = parse_size(args.window_size, what="--window-size")
     if args.bench is not None and not args.input:
         raise InputError("--bench needs a video file INPUT")

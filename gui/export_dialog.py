@@ -17,16 +17,22 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from vidsr.registry import parse_name
+from vidsr.api import is_weights_path, resolve_spec
+from vidsr.errors import VidsrError
 from vidsr.weights import is_untrained
 
 from .panes import ModelPicker
 
 
 def default_output(src: Path, model: str) -> Path:
-    """``clip.mp4`` -> ``clip_<model>.mp4`` beside it (mp4 unless the source is mkv/mov)."""
+    """``clip.mp4`` -> ``clip_<model>.mp4`` beside it (mp4 unless the source is mkv/mov); a
+    weights file's stem stands for the model (``clip_mine.mp4`` for ``mine.safetensors``)."""
     suffix = src.suffix if src.suffix.lower() in (".mp4", ".mkv", ".mov") else ".mp4"
-    return src.with_name(f"{src.stem}_{parse_name(model).name}{suffix}")
+    try:
+        name = Path(model).stem if is_weights_path(model) else resolve_spec(model).name
+    except VidsrError:  # not a model (its pane shows why): named as given
+        name = Path(model).name
+    return src.with_name(f"{src.stem}_{name}{suffix}")
 
 
 def ask(parent: QWidget | None, question: str) -> bool:
@@ -86,7 +92,11 @@ class ExportDialog(QDialog):
     def _model_changed(self) -> None:
         model = self.model()
         self.path.setText(str(default_output(self.src, model)))
-        untrained = is_untrained(parse_name(model))
+        # a weights file is trained weights; a name is untrained without shipped weights
+        try:
+            untrained = not is_weights_path(model) and is_untrained(resolve_spec(model))
+        except VidsrError:
+            untrained = False
         self.note.setText("this model has no trained weights yet (random initialisation)"
                           if untrained else "")
 

@@ -58,13 +58,19 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
     ms/frame figures are averages) and save the window as ``out``."""
     errors = window.errors  # from the start: an open that failed before this call is in it
     shown: list[object] = []
+    ended: list[bool] = []
     window.frame_shown.connect(shown.append)
+    window.worker.ended.connect(lambda: ended.append(True))
 
-    def wait_frame(n: int) -> None:
-        if not wait_until(app, lambda: len(shown) >= n or bool(errors), timeout):
+    def wait_frame(n: int) -> bool:
+        """Wait for the ``n``-th frame; False when the source ended instead."""
+        ended.clear()
+        if not wait_until(app, lambda: len(shown) >= n or bool(errors) or bool(ended),
+                          timeout):
             raise VidsrError(f"no frame was rendered within {timeout:.0f} s")
         if errors:
             raise InputError(errors[0])
+        return len(shown) >= n
 
     wait_frame(1)
     source = window.source
@@ -79,11 +85,12 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
         window.seek(start)
         wait_frame(2)
         while shown[-1].time < at - 0.5 / fps:
-            count = len(shown)
             window.worker.step(1)
-            wait_frame(count + 1)
-            if len(shown) > count and shown[-1].time <= shown[-2].time:
-                break  # the end of the video
+            if not wait_frame(len(shown) + 1):
+                if not source.duration:  # a still image, a raw stream: no length to check first
+                    raise InputError(f"--at {at:g} s is past the end of the video (its last "
+                                     f"frame is at {shown[-1].time:.2f} s)")
+                break  # the length in the file was longer than its frames: the last one
     else:
         wait_frame(1 + warmup)
     window.worker.pause()

@@ -66,6 +66,14 @@ class SourceInfo:
     duration: float | None         # seconds; None for a camera
     seekable: bool
     path: str | None = None        # the file, for a file source
+    pixel_aspect: float = 1.0      # shown width / height of one pixel as displayed (anamorphic
+    #                                video: its sample aspect ratio, upright)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """``size`` as a player shows it: the width stretched by ``pixel_aspect``."""
+        w, h = self.size
+        return max(1, round(w * self.pixel_aspect)), h
 
 
 def shrink(frame: SourceFrame, max_height: int | None) -> SourceFrame:
@@ -94,6 +102,7 @@ class FileFrames:
     """A video file through ``vidsr.io.reader.VideoReader``: sequential frames and seeking."""
 
     seekable = True
+    self_paced = False  # played at its frame rate by the worker
 
     def __init__(self, path: str | Path, max_height: int | None = None) -> None:
         from vidsr.io.reader import VideoReader
@@ -114,6 +123,8 @@ class FileFrames:
         self.siting = "left" if loc in ("", "unknown", "unspecified") else loc
         self.subsampling = info.layout.subsampling
         self.rotation = int(info.rotation or 0)
+        sar = info.sample_aspect_ratio
+        self.sample_aspect = float(sar) if sar and sar > 0 else 1.0  # coded orientation
         self._iter = iter(self._reader)
 
     def label(self) -> str:
@@ -172,8 +183,12 @@ class CameraFrames:
             local = is_camera(source) and not is_stream(source)  # a stream or file: own size
             self._source: FrameSource = open_source(source, size if local else None)
             self._name = camera_label(source)
+            # a camera or a network stream delivers frames at its own pace; a file (a path or
+            # a file:// URL) standing in for one is played at its frame rate by the worker
+            self.self_paced = is_camera(source) and not str(source).lower().startswith("file:")
         else:
             self._source, self._name = source, type(source).__name__
+            self.self_paced = True
         self.size = self._source.size
         self.fps = self._source.fps
         self.max_height = max_height

@@ -25,7 +25,9 @@ def wrap_qimage(rgb: np.ndarray) -> QImage:
 
 class ViewState(QObject):
     """Zoom and pan shared by all panes. ``center`` is in image pixels; ``fit`` overrides zoom
-    by fitting the whole image into each view."""
+    by fitting the whole image into each view. ``pixel_aspect`` stretches the image's width
+    for display (anamorphic video: a pixel ``pixel_aspect`` times as wide as high); the zoom
+    counts screen pixels per image pixel vertically."""
 
     changed = pyqtSignal()
 
@@ -35,6 +37,13 @@ class ViewState(QObject):
         self.zoom = 1.0
         self.center = QPointF(0.0, 0.0)
         self.image_size: tuple[int, int] = (0, 0)
+        self.pixel_aspect = 1.0
+
+    def set_pixel_aspect(self, aspect: float) -> None:
+        aspect = float(aspect) if aspect > 0 else 1.0
+        if aspect != self.pixel_aspect:
+            self.pixel_aspect = aspect
+            self.changed.emit()
 
     def set_image_size(self, w: int, h: int) -> None:
         if (w, h) != self.image_size:
@@ -46,7 +55,7 @@ class ViewState(QObject):
         """Screen pixels per image pixel (``view_w``, ``view_h``: the view in screen pixels)."""
         w, h = self.image_size
         if self.fit and w and h:
-            return max(min(view_w / w, view_h / h), 1e-3)
+            return max(min(view_w / (w * self.pixel_aspect), view_h / h), 1e-3)
         return self.zoom
 
     def set_fit(self) -> None:
@@ -63,13 +72,16 @@ class ViewState(QObject):
         self.fit = False
         self.zoom = float(np.clip(zoom, MIN_ZOOM, MAX_ZOOM))
         if anchor_image is not None and anchor_offset is not None:
-            self.center = self._clamped(anchor_image - anchor_offset / self.zoom)
+            self.center = self._clamped(QPointF(
+                anchor_image.x() - anchor_offset.x() / (self.zoom * self.pixel_aspect),
+                anchor_image.y() - anchor_offset.y() / self.zoom))
         self.changed.emit()
 
     def pan(self, dx_screen: float, dy_screen: float, zoom: float) -> None:
         if self.fit:
             self.fit, self.zoom = False, zoom
-        self.center = self._clamped(QPointF(self.center.x() - dx_screen / zoom,
+        zx = zoom * self.pixel_aspect
+        self.center = self._clamped(QPointF(self.center.x() - dx_screen / zx,
                                             self.center.y() - dy_screen / zoom))
         self.changed.emit()
 
@@ -142,15 +154,16 @@ class ImageView(QWidget):
         """Where the whole image lands in widget coordinates."""
         w, h = self.state.image_size
         z = self._scale()
+        zx = z * self.state.pixel_aspect
         c = self.state.center
-        x0 = self.width() / 2 - c.x() * z
+        x0 = self.width() / 2 - c.x() * zx
         y0 = self.height() / 2 - c.y() * z
-        return QRectF(x0, y0, w * z, h * z)
+        return QRectF(x0, y0, w * zx, h * z)
 
     def image_point(self, pos: QPointF) -> QPointF:
         z = self._scale()
         c = self.state.center
-        return QPointF(c.x() + (pos.x() - self.width() / 2) / z,
+        return QPointF(c.x() + (pos.x() - self.width() / 2) / (z * self.state.pixel_aspect),
                        c.y() + (pos.y() - self.height() / 2) / z)
 
     # -- painting ---------------------------------------------------------------------------

@@ -243,6 +243,8 @@ class MainWindow(QMainWindow):
             return 2
         w, h = max(self.stack.width(), 1), max(self.stack.height(), 1)
         sw, sh = self.source.preview_size if self.source else (16, 9)
+        if self.source:
+            sw *= self.source.pixel_aspect  # an anamorphic picture is shown wider
 
         def fitted(cols: int) -> float:
             rows = -(-3 // cols)
@@ -348,11 +350,14 @@ class MainWindow(QMainWindow):
     def _on_opened(self, info: SourceInfo) -> None:
         self.source = info
         self.source_path = Path(info.path) if info.path else None
+        self.state.set_pixel_aspect(info.pixel_aspect)
         if self.pane_count == 3:  # the best grid depends on the picture's shape
             self._layout_panes()
         shrink = "" if info.preview_size == info.size else \
             f" (preview {info.preview_size[0]}x{info.preview_size[1]})"
-        self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shrink} "
+        shown = "" if info.display_size == info.size else \
+            f" shown {info.display_size[0]}x{info.display_size[1]}"  # anamorphic
+        self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shown}{shrink} "
                                   f"@ {info.fps:.3g} fps")
         self.seek_slider.setEnabled(info.seekable)
         self.back_button.setEnabled(info.seekable)  # a camera has no frame before this one

@@ -69,6 +69,7 @@ class RenderWorker(QThread):
     playing_changed = pyqtSignal(bool)
     message = pyqtSignal(str)          # status text
     failed = pyqtSignal(str)           # an error to show the user
+    ended = pyqtSignal()               # playing or a step went past the last frame
 
     def __init__(self, models: list[str], device: str = "auto",
                  max_height: int | None = None) -> None:
@@ -92,6 +93,7 @@ class RenderWorker(QThread):
         self._cache: dict[str, PaneResult] = {}   # model -> result for self._frame
         self._avg: dict[str, float] = {}
         self._last_shown: float | None = None
+        self._next_due: float | None = None  # when the next played frame starts (pacing)
         self._pool = ThreadPoolExecutor(max_workers=RGB_WORKERS, thread_name_prefix="vidsr-rgb")
         self._display_fps = 0.0
 
@@ -123,6 +125,10 @@ class RenderWorker(QThread):
         self._command(_seek=float(seconds), _step=0)
 
     def step(self, frames: int = 1) -> None:
+        """Show the frame ``frames`` on (back when negative: only in a seekable source, so a
+        step back on a camera neither pauses it nor shows anything) and pause there."""
+        if frames < 0 and self._source is not None and not self._source.seekable:
+            return
         with self._cond:
             was_playing = self._playing
             self._step += frames
@@ -194,7 +200,8 @@ class RenderWorker(QThread):
             self._render(self._frame, models, new_frame=False)
             return
         if self._playing:
-            self._pace()
+            if not self._pace():
+                return  # a command came in while waiting: it goes first
             frame = self._source.next()
             with self._cond:
                 restart, self._play_start = self._play_start, False
@@ -208,15 +215,23 @@ class RenderWorker(QThread):
                         self._playing, self._play_left = False, None
                         self.playing_changed.emit(False)
 
-    def _pace(self) -> None:
-        """While playing, do not run ahead of the source's frame rate."""
-        if not self.realtime or self._last_shown is None or self._source is None \
-                or not self._source.seekable:  # a camera delivers frames at its own pace
-            return
-        due = self._last_shown + 1.0 / max(self._source.fps, 1.0)
+    def _pace(self) -> bool:
+        """While playing, do not run ahead of the source's frame rate: frames start one period
+        apart (the time a frame takes to compute and show is inside its period, not added to
+        it), and a late frame is not made up for by a burst. False when a command arrived
+        during the wait."""
+        if not self.realtime or self._source is None or self._source.self_paced:
+            return True  # a camera delivers frames at its own pace
+        period = 1.0 / max(self._source.fps, 1.0)
+        if self._next_due is None:  # the first frame after play, a seek or an open
+            self._next_due = time.perf_counter()
         with self._cond:
-            while not self._has_work_besides_play() and time.perf_counter() < due:
-                self._cond.wait(timeout=max(0.0, due - time.perf_counter()))
+            while not self._has_work_besides_play() and time.perf_counter() < self._next_due:
+                self._cond.wait(timeout=max(0.0, self._next_due - time.perf_counter()))
+            if self._has_work_besides_play():
+                return False
+        self._next_due = max(self._next_due, time.perf_counter() - period) + period
+        return True
 
     def _has_new_command(self) -> bool:
         """A quit, open or seek arrived (a long seek gives way to it)."""
@@ -245,22 +260,26 @@ class RenderWorker(QThread):
             self._source.close()
         self._source = src
         # a new source: no cached results, averages or display rate from the old one
-        self._frame, self._cache, self._last_shown = None, {}, None
+        self._frame, self._cache, self._last_shown, self._next_due = None, {}, None, None
         self._avg, self._display_fps = {}, 0.0
         first = (src.size[0], src.size[1])
         if frame.quarter_turns % 2:  # shown upright: sizes as displayed
             first = first[::-1]
+        # a pixel's shape as shown: a sample aspect ratio turns with the picture
+        sar = getattr(src, "sample_aspect", 1.0)
+        aspect = 1.0 / sar if frame.quarter_turns % 2 else sar
         self.opened.emit(SourceInfo(src.label(), first, frame.shown_size, float(src.fps),
-                                    src.duration,
-                                    src.seekable, str(what) if kind == "file" else None))
+                                    src.duration, src.seekable,
+                                    str(what) if kind == "file" else None, aspect))
         return frame
 
     def _show(self, frame: SourceFrame | None, models: list[str]) -> None:
-        if frame is None:
+        if frame is None:  # the last frame stays on screen
             if self._playing:
                 self._command(_playing=False)
                 self.playing_changed.emit(False)
-                self.message.emit("end of video")
+            self.message.emit("end of video")
+            self.ended.emit()
             return
         self._render(frame, models, new_frame=True)
 
@@ -306,6 +325,8 @@ class RenderWorker(QThread):
                 (1 - EMA) * self._display_fps + EMA * inst
         if new_frame:  # a frame shown while paused starts no interval (a pause is not a gap)
             self._last_shown = now if self._playing else None
+            if not self._playing:  # playing on from here starts a new pacing schedule
+                self._next_due = None
         self.rendered.emit(Rendered(frame.index, frame.time, frame.shown_size,
                                     [self._cache[m] for m in models], self._display_fps, now))
 

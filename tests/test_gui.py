@@ -748,3 +748,127 @@ def test_the_preview_limit_counts_lines_as_shown(tmp_path: Path) -> None:
             src.close()
         shown = frame.size[::-1] if frame.quarter_turns % 2 else frame.size
         assert shown == (32, 48), path.name
+
+
+def test_playback_keeps_the_frame_rate_when_frames_take_time(monkeypatch) -> None:  # noqa: ANN001
+    # the next frame was due one period after the previous one had been computed and shown,
+    # so the compute time was added to every period (24 fps played at 19)
+    import time
+
+    from vidsr_gui.worker import RenderWorker
+
+    class Source:
+        fps, seekable, self_paced = 20.0, True, False
+
+    worker = RenderWorker(["bicubic-x2"], device="cpu")
+    worker._source, worker._playing = Source(), True
+    period = 1 / Source.fps
+    dues = []
+    for _ in range(4):
+        assert worker._pace()
+        dues.append(worker._next_due)
+        time.sleep(period / 4)  # the frame's compute, inside its period
+    steps = np.diff(dues)
+    assert np.allclose(steps, period), steps
+    worker._pool.shutdown()
+
+
+def test_export_with_a_weights_file_in_a_pane(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    # the dialog did not open: its default name took the weights path for a model name
+    import shutil
+
+    from vidsr_gui.export_dialog import ExportDialog
+
+    import vidsr
+
+    mine = tmp_path / "mine.safetensors"
+    shutil.copy(Path(vidsr.__file__).parent / "weights" / "esr-max-k7c4-x2.safetensors", mine)
+    dialog = ExportDialog(None, tmp_path / "clip.mp4", 2, [str(mine), "bicubic-x2"])
+    qtbot.addWidget(dialog)
+    assert dialog.model() == str(mine)
+    assert dialog.output() == tmp_path / "clip_mine.mp4"
+    assert dialog.note.text() == ""  # trained weights, not "untrained"
+    other = ExportDialog(None, tmp_path / "clip.mp4", 2, ["no-such-model", "bicubic-x2"])
+    qtbot.addWidget(other)
+    assert other.output().name == "clip_no-such-model.mp4"  # its pane says what is wrong
+
+
+def test_an_anamorphic_video_is_shown_at_its_display_aspect(qtbot, window: MainWindow,  # noqa: ANN001
+                                                            tmp_path: Path) -> None:
+    # a 2:1 sample aspect ratio was ignored: 32x48 coded, shown 64x48 by players, was squeezed
+    clip = make_clip(tmp_path / "sar.mp4", width=32, height=48, frames=3,
+                     color={"sample_aspect_ratio": Fraction(2, 1)})
+    frame = open_and_wait(qtbot, window, clip)
+    assert window.source.pixel_aspect == 2.0 and window.source.display_size == (64, 48)
+    assert "32x48 shown 64x48" in window.source_label.text()
+    assert frame.results[0].rgb.shape == (96, 64, 3)  # the model sees the coded pixels
+    rect = window.panes[0].view.target_rect()
+    assert rect.width() / rect.height() == pytest.approx(64 / 48)
+    view = window.panes[0].view  # a point on screen maps back to the same image point
+    point = view.image_point(QPointF(rect.x() + rect.width() * 0.25, rect.y() + rect.height() / 2))
+    assert (point.x(), point.y()) == pytest.approx((64 * 0.25, 48))
+
+
+def test_a_screenshot_past_the_end_of_a_still_fails_at_once(qapp, tmp_path: Path,  # noqa: ANN001
+                                                           capsys: pytest.CaptureFixture) -> None:
+    # a source without a length (a still image) and --at > 0 waited 300 s for a frame
+    import time
+
+    import cv2
+
+    from vidsr.cli.main import main
+
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((24, 32, 3), 128, np.uint8))
+    shot = tmp_path / "s.png"
+    t0 = time.monotonic()
+    assert main(["gui", str(still), "--screenshot", str(shot), "--at", "0.5",
+                 "--device", "cpu", "--panes", "2"]) == 1
+    assert time.monotonic() - t0 < 60
+    assert "past the end of the video" in capsys.readouterr().err and not shot.exists()
+    assert main(["gui", str(still), "--screenshot", str(shot), "--device", "cpu",
+                 "--panes", "2"]) == 0
+
+
+def test_gui_options_out_of_range_are_one_line(qapp, clip: Path, tmp_path: Path,  # noqa: ANN001
+                                              capsys: pytest.CaptureFixture) -> None:
+    from vidsr.cli.main import main
+
+    shot = str(tmp_path / "s.png")
+    for args, said in [(["--threads", "-1"], "--threads"), (["--preview-height", "-5"],
+                                                            "--preview-height"),
+                       (["--bench", "0"], "--bench")]:
+        assert main(["gui", str(clip), "--screenshot", shot, *args]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+
+
+def test_a_step_back_on_a_camera_does_nothing(qtbot, clip: Path) -> None:  # noqa: ANN001
+    # Left paused a live camera (and showed nothing)
+    from vidsr.webcam import VideoFileSource
+
+    win = MainWindow(device="cpu", panes=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        shown: list = []
+        win.frame_shown.connect(shown.append)
+        win.open_camera(VideoFileSource(clip, loop=True))
+        qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+        qtbot.keyClick(win, Qt.Key.Key_Left)
+        count = len(shown)
+        qtbot.waitUntil(lambda: len(shown) >= count + 2, timeout=TIMEOUT)
+        assert win.worker.playing and win.play_button.text() == "Pause"
+    finally:
+        win.close()
+
+
+def test_a_file_as_the_camera_plays_at_its_frame_rate(qtbot, clip: Path) -> None:  # noqa: ANN001
+    # a file (or file:// URL) opened as a camera played flat out: frames came as fast as the
+    # CPU allowed (the worker paces sources that are not self-paced, as in the test above)
+    from vidsr_gui.sources import CameraFrames
+
+    for camera in (str(clip), clip.resolve().as_uri()):
+        source = CameraFrames(camera)
+        assert not source.self_paced and source.fps == 24
+        source.close()

@@ -16,7 +16,7 @@ from media import make_clip
 from vidsr import webcam
 from vidsr.cli.main import main
 from vidsr.engine import Engine
-from vidsr.errors import InputError
+from vidsr.errors import InputError, OutputError
 from vidsr.metrics import psnr
 from vidsr.webcam import (
     FrameSource,
@@ -201,3 +201,23 @@ def test_sigterm_ends_a_windowed_recording_and_keeps_it(tmp_path: Path) -> None:
     assert f"recorded {out}" in stdout and out.exists() and not partial_path(out).exists()
     with av.open(str(out)) as c:
         assert len(list(c.decode(video=0))) > 0
+
+
+def test_a_recording_refuses_its_own_source_and_an_empty_run(clip: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    # -o the file read as the camera replaced it (with --overwrite); a run that recorded no
+    # frame was a traceback from the rename of a partial file never written
+    before = clip.read_bytes()
+    for camera in (str(clip), clip.resolve().as_uri()):
+        assert main(["webcam", "--camera", camera, "--no-display", "--frames", "2",
+                     "-o", str(clip), "--overwrite"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "is the input file" in err[0], err
+    assert clip.read_bytes() == before
+    for frames in ("0", "-5"):
+        assert main(["webcam", "--camera", str(clip), "--no-display", "--frames", frames]) == 1
+        assert "--frames must be at least 1" in capsys.readouterr().err
+    rec = Recorder(tmp_path / "none.mp4", (W, H), 30.0, 2)  # Ctrl-C before the first frame
+    with pytest.raises(OutputError, match="no frames were recorded"):
+        rec.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4"]

@@ -150,6 +150,17 @@ def is_stream(camera: str | int) -> bool:
     return "://" in str(camera)
 
 
+def camera_file(camera: str | int) -> Path | None:
+    """The video file a ``--camera`` value reads, if it names one: a path, or a ``file://``
+    URL; None for a camera or a network stream."""
+    text = str(camera)
+    if text.lower().startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(text).path))
+    return None if is_camera(camera) else Path(text)
+
+
 def camera_label(camera: str | int) -> str:
     """``camera 0`` or ``camera /dev/video2`` for a local camera; a URL or file as it is."""
     return f"camera {camera}" if str(camera).isdecimal() or str(camera).startswith("/dev/") \

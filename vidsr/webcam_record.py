@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from .errors import OutputError
 from .io import VideoInfo, VideoWriter
 from .paths import check_output
 from .pipeline import partial_path
@@ -43,9 +44,10 @@ class Recorder:
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float, scale: int, *,
                  matrix: str = "bt601", full_range: bool = False, options: Any = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, src: str | Path | None = None) -> None:
         self.path = Path(path)
-        check_output(self.path, overwrite=overwrite)
+        check_output(self.path, overwrite=overwrite, src=src)  # src: a file read as the camera
+        self.frames = 0
         self._tmp = partial_path(self.path)
         info = camera_info(size, fps, matrix, full_range)
         self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix,
@@ -68,9 +70,13 @@ class Recorder:
         if self._error is not None:
             raise self._error
         self._queue.put((*frame.planes, frame.index))
+        self.frames += 1
 
     def close(self) -> Path:
-        """Finish the file and move it into place."""
+        """Finish the file and move it into place (``OutputError`` when no frame came)."""
+        if not self.frames:
+            self.abort()
+            raise OutputError(f"no frames were recorded; {self.path} was not written")
         self._queue.put(_END)
         self._thread.join()
         if self._error is not None:

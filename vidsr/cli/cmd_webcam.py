@@ -13,11 +13,13 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError
+from ..paths import check_output
 from ..signals import on_stop_signals
 from ..webcam import (
     LiveFrame,
     LiveStats,
     LiveUpscaler,
+    camera_file,
     cpu_threads,
     is_camera,
     is_stream,
@@ -54,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # a camera (index or device) is asked for 640x480 by default; a stream or a file plays at
     # its own size unless --size says otherwise
+    if args.frames is not None and args.frames < 1:
+        raise InputError(f"--frames must be at least 1, got {args.frames}")
+    read_file = camera_file(args.camera)
+    if args.output:  # before the model loads and the camera opens
+        check_output(args.output, overwrite=args.overwrite, src=read_file)
     local_camera = is_camera(args.camera) and not is_stream(args.camera)
     size = parse_size(args.size) if args.size else ((640, 480) if local_camera else None)
     if not args.no_display and not _has_display():
@@ -81,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                                     realtime=True)
             recorder = Recorder(args.output, source.size, source.fps, engine.scale,
                                 matrix=args.matrix, full_range=args.full_range,
-                                options=options, overwrite=args.overwrite)
+                                options=options, overwrite=args.overwrite, src=read_file)
         label = f"{engine.name} ({engine.device.type})"
 
         def loop(show: Callable[[np.ndarray], None] | None,
