@@ -214,6 +214,8 @@ def test_a_recording_refuses_its_own_source_and_an_empty_run(clip: Path, tmp_pat
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "is the input file" in err[0], err
     assert clip.read_bytes() == before
+    assert main(["webcam", "--camera", "", "--no-display", "--frames", "2"]) == 1
+    assert "no camera given" in capsys.readouterr().err  # was "no such file: ."
     for frames in ("0", "-5"):
         assert main(["webcam", "--camera", str(clip), "--no-display", "--frames", frames]) == 1
         assert "--frames must be at least 1" in capsys.readouterr().err

@@ -272,6 +272,9 @@ def open_source(camera: str | int, size: tuple[int, int] | None = (640, 480), *,
                 loop: bool = False, realtime: bool = False) -> FrameSource:
     """A camera for an index (``0``, ``"1"``), a device path or a stream URL (``is_camera``),
     otherwise the video file at that path."""
+    if not str(camera).strip():
+        raise InputError("no camera given: --camera takes an index, a device path, a stream "
+                         "URL or a video file")
     if is_camera(camera):
         return CameraSource(camera, size)
     return VideoFileSource(camera, size, loop=loop, realtime=realtime)
