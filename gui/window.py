@@ -81,6 +81,7 @@ class MainWindow(QMainWindow):
             models.append(family_model(DEFAULT_PANES[len(models)], scale))
         self.models = [rescale(m, scale) for m in models[:4]]
         self.wipe_models = [self.models[0], self.models[max(given, 2) - 1]]
+        self._at_scale: dict[int, tuple[list[str], list[str]]] = {}  # the models at each scale
         self.pane_count = max(2, min(4, panes))
         self.mode = "grid"
         self.source: SourceInfo | None = None
@@ -291,9 +292,18 @@ class MainWindow(QMainWindow):
     def set_scale(self, scale: int) -> None:
         if scale == self.scale:
             return
-        self.scale = scale
-        self.models = [rescale(m, scale) for m in self.models]
-        self.wipe_models = [rescale(m, scale) for m in self.wipe_models]
+        self._at_scale[self.scale] = (list(self.models), list(self.wipe_models))
+        before, self.scale = self.scale, scale
+        earlier = self._at_scale.get(scale)
+
+        def moved(current: list[str], had: list[str] | None) -> list[str]:
+            # a pane not changed since it was at this scale gets back what it had there (a
+            # weights file has one scale: x2 -> x3 -> x2 brings the file back, not its sibling)
+            return [old if old is not None and rescale(old, before) == m else rescale(m, scale)
+                    for m, old in zip(current, had or [None] * len(current), strict=True)]
+
+        self.models = moved(self.models, earlier and earlier[0])
+        self.wipe_models = moved(self.wipe_models, earlier and earlier[1])
         self.scale_box.setCurrentText(f"x{scale}")
         self._refill_pickers()
         self._send_models()

@@ -872,3 +872,22 @@ def test_a_file_as_the_camera_plays_at_its_frame_rate(qtbot, clip: Path) -> None
         source = CameraFrames(camera)
         assert not source.self_paced and source.fps == 24
         source.close()
+
+
+def test_a_weights_file_comes_back_with_its_scale(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    # x2 -> x3 -> x2 turned a weights-file pane into the built-in model of its family
+    import shutil
+
+    import vidsr
+
+    mine = str(tmp_path / "mine.safetensors")
+    shutil.copy(Path(vidsr.__file__).parent / "weights" / "esr-max-k7c4-x2.safetensors", mine)
+    win = MainWindow([mine, "bicubic-x2", "ecbsr-x2"], device="cpu", panes=3)
+    qtbot.addWidget(win)
+    win.set_scale(3)
+    assert win.models[:3] == ["esr-max-k7c4-x3", "bicubic-x3", "ecbsr-x3"]
+    win.set_pane_model(2, "esr-tm-x3")  # changed at x3: carried to x2 as its sibling
+    win.set_scale(2)
+    assert win.models[:3] == [mine, "bicubic-x2", "esr-tm-x2"]
+    assert win.panes[0].picker.model() == mine
+    win.close()
