@@ -137,7 +137,8 @@ class FileFrames:
         return shrink(self._source_frame(frame), self.max_height)
 
     def _source_frame(self, frame: Any) -> SourceFrame:
-        return SourceFrame(frame.y, frame.u, frame.v, float(frame.time), int(frame.index),
+        return SourceFrame(frame.y, frame.u, frame.v, float(frame.time) - self._reader.origin,
+                           int(frame.index),
                            self.bit_depth, self.matrix, self.full_range, self.siting,
                            self.subsampling, self.rotation)
 

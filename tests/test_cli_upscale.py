@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from media import (
@@ -125,13 +126,22 @@ CASES = {
     "pix_fmt": lambda t: make_clip(t / "p.mkv", codec="ffv1", pix_fmt="yuv444p16le", frames=2),
     "interlaced": lambda t: make_clip(t / "i.mp4", frames=4,
                                       options={"x264-params": "interlaced=1:tff=1"}),
+    # a cut-off MP4 header: the video stream's codec parameters lost (was a traceback)
+    "header_cut": lambda t: truncate(make_clip(t / "h.mp4", frames=72, audio_tracks=1),
+                                     t / "hh.mp4", 0.95),
 }
+
+
+def _fifo(t: Path) -> Path:
+    os.mkfifo(t / "pipe.ts")  # a pipe lost frames silently (read twice) or blocked for ever
+    return t / "pipe.ts"
+
 
 
 @pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
                                   "proc", "exists", "bad_model", "bad_suffix", "no_cuda",
                                   "start_past_end", "crf_range", "crf_nan", "bad_preset",
-                                  "odd_pix_fmt", "unreadable"])
+                                  "odd_pix_fmt", "unreadable", "pipe", "partial_name"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -167,6 +177,11 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     elif case == "odd_pix_fmt":  # 33x17 x3 is 99x51, which 4:2:0 cannot hold
         src = make_clip(work / "odd.mkv", width=33, height=17, codec="ffv1", frames=2)
         args = ["-m", "bicubic-x3", "--pix-fmt", "yuv420p"]
+    elif case == "pipe":
+        src = _fifo(work)
+    elif case == "partial_name":  # an earlier run's leftover name: the input was removed
+        src = (tmp_path / "out.mp4").with_name(partial_path(dst).name)
+        make_clip(src, frames=3)
     elif case == "unreadable":
         if os.geteuid() == 0:
             pytest.skip("root reads any file")
@@ -184,13 +199,14 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     assert len(errors) == 1 and "Traceback" not in err, err
     said = {"crf_range": "outside libx264's range, 0 to 51", "crf_nan": "--crf must be",
             "bad_preset": "libx264 takes ultrafast", "odd_pix_fmt": "needs an even width and "
-            "height", "unreadable": "permission denied"}
+            "height", "unreadable": "permission denied", "pipe": "is a pipe",
+            "partial_name": "temporary file", "header_cut": "truncated or corrupt"}
     assert said.get(case, "") in errors[0]
     if case == "exists":
         assert dst.read_bytes() == b"old"
     else:
         assert not dst.exists()
-    assert not partial_path(dst).exists()
+    assert case == "partial_name" or not partial_path(dst).exists()
     if before is not None:
         assert (src.read_bytes(), src.stat().st_mtime_ns) == before
 
@@ -273,3 +289,33 @@ def test_output_paths_are_checked_where_the_file_is_written(tmp_path, capsys):
     link.symlink_to(tmp_path / "missing-folder" / "x.mp4")
     assert main([str(src), "-o", str(link), "--device", "cpu", "-q"]) == 0
     assert not link.is_symlink() and link.is_file()
+
+
+def _times(path: Path) -> list[float]:
+    info = read_video(path)
+    return [float(p * info["time_base"]) for p in info["pts"]]
+
+
+def test_start_and_duration_count_from_the_first_frame(tmp_path):
+    # an MPEG-TS whose video starts at 10 s had no frames in --duration 1 (the window was
+    # taken from 0); seeking in MPEG-TS landed on a keyframe past --start and lost frames;
+    # a raw H.264 stream could not be read at all (a traceback from its rewind)
+    from fractions import Fraction
+
+    late = make_clip(tmp_path / "late.ts", frames=72, time_base=Fraction(1, 90000),
+                     pts=[900000 + i * 3750 for i in range(72)], options={"g": "12"})
+    plain = make_clip(tmp_path / "plain.ts", frames=72, options={"g": "12"})
+    raw = make_clip(tmp_path / "raw.h264", frames=24)
+    for src, args, count in [(late, ["--duration", "1"], 24),
+                             (late, ["--start", "1", "--duration", "1"], 24),
+                             (plain, ["--start", "1", "--duration", "1"], 24),
+                             (plain, ["--start", "1.5"], 36),
+                             (raw, [], 24),
+                             (raw, ["--start", "0.5", "--duration", "0.25"], 6)]:
+        dst = tmp_path / f"out-{src.suffix[1:]}-{len(args)}.mkv"
+        dst.unlink(missing_ok=True)
+        assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "-q", *args]) == 0, args
+        times = _times(dst)
+        assert len(times) == count, (src.name, args, len(times))
+        steps = np.diff(times)
+        assert np.allclose(steps, steps[0], atol=2e-3), (src.name, args)  # no frame missing

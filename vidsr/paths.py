@@ -11,6 +11,14 @@ from pathlib import Path
 from .errors import OutputError
 
 
+def partial_path(dst: Path) -> Path:
+    """The temporary file a run writes before renaming it to ``dst``, with ``dst``'s extension
+    (the writers choose the format by it; ``.png`` alone counts as one). A file by that name is
+    taken for an earlier run's leftover and replaced."""
+    suffix = dst.suffix or (dst.name if dst.name.startswith(".") else "")
+    return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
+
+
 def check_output(dst: str | Path, *, overwrite: bool = False,
                  src: str | Path | Sequence[str | Path] | None = None, what: str = "") -> None:
     """Raise ``OutputError`` unless ``dst`` can be written. ``what`` names the option in the
@@ -26,12 +34,18 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
     if not dst.parent.is_dir():
         raise OutputError(f"{label}output folder does not exist: {dst.parent}")
     others = [] if src is None else [src] if isinstance(src, (str, Path)) else list(src)
+    tmp = partial_path(dst)
     for other in map(Path, others):
         if dst.absolute() == other.absolute() or (
                 dst.exists() and other.exists() and os.path.samefile(other, dst)):
             raise OutputError(f"{label}{dst} is also {other}; choose another output name"
                               if what else f"{dst} is the input file; choose another "
                               "output name")
+        if tmp.absolute() == other.absolute() or (
+                tmp.exists() and other.exists() and os.path.samefile(other, tmp)):
+            # the run would write its partial file over the input (then remove or rename it)
+            raise OutputError(f"{other} has the name of {dst.name}'s temporary file "
+                              f"({tmp.name}); rename it or choose another output name")
     if dst.exists() and not overwrite:
         raise OutputError(f"{label}{dst} exists (use --overwrite to replace it)")
     if not os.access(dst.parent, os.W_OK):

@@ -25,7 +25,7 @@ from .api import resolve_spec
 from .engine import Engine
 from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
-from .paths import check_output
+from .paths import check_output, partial_path
 from .pipeline_stages import END, StageRunner
 
 log = logging.getLogger(__name__)
@@ -92,14 +92,6 @@ def default_output(src: str | Path, model_name: str) -> Path:
     src = Path(src)
     suffix = src.suffix.lower() if src.suffix.lower() in _KEEP_SUFFIX else ".mkv"
     return src.with_name(f"{src.stem}_{model_name}{suffix}")
-
-
-def partial_path(dst: Path) -> Path:
-    """The temporary file a run writes before renaming it to ``dst``, with ``dst``'s extension
-    (the writers choose the format by it; ``.png`` alone counts as one). A file by that name is
-    taken for an earlier run's leftover and replaced."""
-    suffix = dst.suffix or (dst.name if dst.name.startswith(".") else "")
-    return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
 
 
 def _check_output(src: Path, dst: Path, overwrite: bool) -> None:

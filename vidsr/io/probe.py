@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import stat
 import struct
 from fractions import Fraction
 from pathlib import Path
@@ -23,6 +24,10 @@ def check_path(path: Path) -> None:
         raise InputError(f"no such file: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a video file")
+    if stat.S_ISFIFO(path.stat().st_mode):
+        # read twice (probing, then the copy of the other streams) a pipe loses data or blocks
+        raise InputError(f"{path} is a pipe: vidsr reads a video file it can seek in; save "
+                         "the stream to a file first")
 
 
 def open_media(path: Path) -> Any:
@@ -47,6 +52,9 @@ def video_stream(container: Any, path: Path) -> Any:
         what = f"only {', '.join(kinds)}" if kinds else "no streams"
         raise InputError(f"{path} has no video stream ({what})")
     stream = streams[0]
+    if stream.codec_context is None:  # its codec parameters are lost (a cut-off header)
+        raise InputError(f"{path} is truncated or corrupt: the video stream's codec "
+                         "parameters are missing")
     # Frame threads decode several frames at once; slice threads split each frame.
     stream.thread_type = "AUTO"
     stream.codec_context.thread_count = 0

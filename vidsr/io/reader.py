@@ -45,6 +45,7 @@ from .probe import (
 log = logging.getLogger(__name__)
 
 _INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AV_FIELD_TT, BB, TB, BT
+_INEXACT_SEEK = {"mpegts", "mpeg", "mpegvideo"}  # demuxers whose seek may land past the target
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class VideoReader:
         self._decoded = 0
         self._sought = False
         self._last_end: float | None = None  # end time of the last frame handed over
+        self._prev_pts: int | None = None  # set per iteration in _iterate
 
     # -- probing ------------------------------------------------------------------------------
     def _first_frame(self) -> Any:
@@ -212,8 +214,11 @@ class VideoReader:
             crange = "pc" if layout.full_range else name_of(COLOR_RANGES, frame.color_range)
         sar = s.sample_aspect_ratio
         display, light = hdr_metadata(frame)
-        self._container.seek(0, stream=self._stream)
-        cc.flush_buffers()
+        # --start/--duration and seeks count from the video's first frame (an MPEG-TS often
+        # starts at 1.4 s or 10 s); a negative time (an edit list's) counts as 0
+        self._origin = max(float(frame.pts * tb), 0.0) if frame.pts is not None else 0.0
+        self._seek_by_time = self._container.format.name.split(",")[0] in _INEXACT_SEEK
+        self._rewind(0)
         return VideoInfo(
             path=str(self.path), width=frame.width, height=frame.height, fps=fps, time_base=tb,
             frames=frames, duration=duration, pix_fmt=frame.format.name,
@@ -265,6 +270,12 @@ class VideoReader:
             log.debug("could not sample stream %d of %s", stream_index, self.path, exc_info=True)
         return packets
 
+    @property
+    def origin(self) -> float:
+        """The video's first frame's time in seconds (0 for most files; an MPEG-TS often
+        starts later): ``start``, ``duration`` and ``seek`` count from it."""
+        return self._origin
+
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> VideoReader:
         return self
@@ -277,11 +288,50 @@ class VideoReader:
         self._container.close()
 
     # -- iteration ------------------------------------------------------------------------------
-    def seek(self, seconds: float) -> None:
-        """Continue iteration from the first frame at or after ``seconds``."""
-        tb = self.info.time_base
-        self._container.seek(max(int(seconds / tb), 0), stream=self._stream, backward=True)
+    def _rewind(self, pts: int) -> None:
+        """Put the demuxer at or before ``pts`` (the video stream's time base); a file that
+        cannot seek (a raw H.264/HEVC stream) is opened again, at its start."""
+        try:
+            self._container.seek(max(pts, 0), stream=self._stream, backward=True)
+        except av.FFmpegError:
+            self._container.close()
+            self._container = open_media(self.path)
+            self._stream = video_stream(self._container, self.path)
+            self.streams = [s for s in self._container.streams
+                            if s.index != self._stream.index
+                            and s.type in ("audio", "subtitle", "data", "attachment")]
+            return
         self._stream.codec_context.flush_buffers()
+
+    def _first_time(self) -> float | None:
+        """The time of the first frame decoded from here (it consumes the data)."""
+        try:
+            for packet in self._container.demux(self._stream):
+                for frame in packet.decode():
+                    if frame.pts is not None:
+                        return float(frame.pts * self.info.time_base)
+        except av.FFmpegError:
+            return None
+        return None
+
+    def seek(self, seconds: float) -> None:
+        """Continue iteration from the first frame at or after ``seconds`` (counted from the
+        video's first timestamp)."""
+        tb = self.info.time_base
+        target = seconds + self._origin
+        at = target
+        if self._seek_by_time and seconds > 0:
+            # MPEG-TS/PS seek by DTS or clock reference, landing on a keyframe that may be
+            # after the target: step back until the first frame decoded is not
+            margin = 1.0
+            while True:
+                at = max(target - margin, self._origin)
+                self._rewind(int(at / tb))
+                first = self._first_time()
+                if first is None or first <= target + 1e-6 or at <= self._origin:
+                    break
+                margin *= 4
+        self._rewind(int(at / tb))
         self._skip_before = seconds
         fps = self.info.fps
         self._next_index = round(seconds * float(fps)) if fps else 0
@@ -304,7 +354,7 @@ class VideoReader:
         self._started = True
         streams = [self._stream, *(self.streams if with_packets else [])]
         shift = self._start
-        last_pts: int | None = None
+        self._prev_pts = None  # the source timestamp of the last frame decoded
         try:
             for packet in self._container.demux(streams):
                 if packet.stream.index != self._stream.index:
@@ -313,12 +363,11 @@ class VideoReader:
                         yield item
                     continue
                 for frame in packet.decode():
-                    out = self._to_frame(frame, shift, last_pts)
+                    out = self._to_frame(frame, shift)
                     if out is None:
                         continue
                     if out is StopIteration:
                         return
-                    last_pts = out.pts
                     yield out
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: corrupt or truncated video data after frame "
@@ -348,7 +397,7 @@ class VideoReader:
         if shift or self._end is not None:
             if packet.pts is None:
                 return None
-            t = float(packet.pts * packet.time_base)
+            t = float(packet.pts * packet.time_base) - self._origin
             if t < shift or (self._end is not None and t >= self._end):
                 return None
             delta = int(round(shift / packet.time_base))
@@ -357,16 +406,22 @@ class VideoReader:
                 packet.dts -= delta
         return StreamPacket(packet.stream.index, packet)
 
-    def _to_frame(self, frame: Any, shift: float, last_pts: int | None) -> Any:
+    def _to_frame(self, frame: Any, shift: float) -> Any:
         tb = self.info.time_base
-        pts = frame.pts
+        pts, prev = frame.pts, self._prev_pts
         if pts is None:  # raw streams: continue from the previous timestamp at the frame rate
             step = int(round(1 / (self.info.fps * tb))) if self.info.fps else 1
-            pts = 0 if last_pts is None else last_pts + step
+            pts = 0 if prev is None else prev + step
+        elif prev is not None and pts <= prev:
+            raise InputError(f"{self.path} is corrupt: the video's timestamps go back at frame "
+                             f"{self._decoded} ({float(pts * tb):.3f} s after "
+                             f"{float(prev * tb):.3f} s)")
+        self._prev_pts = pts  # skipped frames too: a raw stream's clock runs through them
         t = float(pts * tb)
-        if self._skip_before is not None and t < self._skip_before - 1e-6:
+        rel = t - self._origin  # --start/--duration count from the video's first timestamp
+        if self._skip_before is not None and rel < self._skip_before - 1e-6:
             return None
-        if self._end is not None and t >= self._end - 1e-6:
+        if self._end is not None and rel >= self._end - 1e-6:
             return StopIteration
         if frame.is_corrupt:
             raise InputError(f"{self.path}: frame {self._decoded} at {t:.3f} s is corrupt "
