@@ -141,7 +141,8 @@ def _fifo(t: Path) -> Path:
 @pytest.mark.parametrize("case", [*CASES, "no_folder", "folder_is_file", "unwritable",
                                   "proc", "exists", "bad_model", "bad_suffix", "no_cuda",
                                   "start_past_end", "crf_range", "crf_nan", "bad_preset",
-                                  "odd_pix_fmt", "unreadable", "pipe", "partial_name"])
+                                  "odd_pix_fmt", "unreadable", "pipe", "partial_name",
+                                  "crf_ignored", "bogus_pix_fmt"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -177,6 +178,11 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     elif case == "odd_pix_fmt":  # 33x17 x3 is 99x51, which 4:2:0 cannot hold
         src = make_clip(work / "odd.mkv", width=33, height=17, codec="ffv1", frames=2)
         args = ["-m", "bicubic-x3", "--pix-fmt", "yuv420p"]
+    elif case == "crf_ignored":  # mpeg4 has no crf: it was dropped without a word
+        args += ["--codec", "mpeg4", "--crf", "10"]
+    elif case == "bogus_pix_fmt":  # rawvideo lists no formats: a ValueError traceback
+        dst = tmp_path / "out.mkv"
+        args += ["--codec", "rawvideo", "--pix-fmt", "bogus"]
     elif case == "pipe":
         src = _fifo(work)
     elif case == "partial_name":  # an earlier run's leftover name: the input was removed
@@ -200,7 +206,8 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     said = {"crf_range": "outside libx264's range, 0 to 51", "crf_nan": "--crf must be",
             "bad_preset": "libx264 takes ultrafast", "odd_pix_fmt": "needs an even width and "
             "height", "unreadable": "permission denied", "pipe": "is a pipe",
-            "partial_name": "temporary file", "header_cut": "truncated or corrupt"}
+            "partial_name": "temporary file", "header_cut": "truncated or corrupt",
+            "crf_ignored": "no constant-quality setting", "bogus_pix_fmt": "not a pixel format"}
     assert said.get(case, "") in errors[0]
     if case == "exists":
         assert dst.read_bytes() == b"old"

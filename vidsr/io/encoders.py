@@ -105,7 +105,11 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
         if formats and requested not in formats:
             raise OutputError(f"{codec.name} cannot encode pix_fmt {requested}; it takes "
                               f"{', '.join(formats)}")
-        (vs, hs), (w, h) = subsampling_of(requested), out_size
+        try:
+            (vs, hs), (w, h) = subsampling_of(requested), out_size
+        except ValueError:  # an encoder that lists no formats (rawvideo) takes any name
+            raise OutputError(f"--pix-fmt {requested} is not a pixel format FFmpeg knows "
+                              "(e.g. yuv420p, yuv444p, yuv420p10le)") from None
         odd = [what for what, n, sub in (("width", w, hs), ("height", h, vs)) if n % 2 and sub > 1]
         if odd:
             raise OutputError(f"--pix-fmt {requested} needs an even {' and '.join(odd)}, and "
@@ -139,6 +143,13 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
 def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, str]:
     """Encoder options for the quality/speed settings (defaults per encoder)."""
     opts: dict[str, str] = {}
+    # an encoder without the option would ignore it without a word (mpeg4 and --crf 10)
+    if options.crf is not None and name not in CRF_RANGE:
+        raise OutputError(f"--crf: {name} has no constant-quality setting vidsr knows (it "
+                          f"would be ignored); those with one: {', '.join(CRF_RANGE)}")
+    if options.preset is not None and name not in PRESETS:
+        raise OutputError(f"--preset: {name} has no presets vidsr knows (it would be "
+                          f"ignored); those with them: {', '.join(PRESETS)}")
     if options.crf is not None and name in CRF_RANGE:
         lo, hi = CRF_RANGE[name]
         if not lo <= options.crf <= hi:
