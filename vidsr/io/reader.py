@@ -33,6 +33,7 @@ from .formats import (
     native_layout,
 )
 from .probe import (
+    _ATTACHED_PIC,
     check_path,
     declared_duration,
     frame_layout,
@@ -124,6 +125,10 @@ class StreamPacket:
     packet: Any  # an av.Packet; opaque outside vidsr.io
 
 
+def _codec_name(stream: Any) -> str:
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
+
+
 class VideoReader:
     """Decode a video file's frames as planes; a context manager and an iterable.
 
@@ -154,8 +159,10 @@ class VideoReader:
         self.streams = [s for s in self._container.streams if s.index != self._stream.index
                         and s.type in ("audio", "subtitle", "data", "attachment")]
         # what the output will not carry, for the run summary
-        self.notes = [f"video stream #{s.index} ({s.codec_context.name}) is not copied: vidsr "
-                      f"upscales stream #{self._stream.index} only"
+        self.notes = [(f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied"
+                       if s.disposition & _ATTACHED_PIC else
+                       f"video stream #{s.index} ({_codec_name(s)}) is not copied: vidsr "
+                       f"upscales stream #{self._stream.index} only")
                       for s in self._container.streams.video if s.index != self._stream.index]
         if self._has_alpha:
             self.notes.append(f"the video's alpha channel ({self._stream.codec_context.pix_fmt}) "
