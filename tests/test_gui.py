@@ -244,20 +244,25 @@ def test_camera_source_and_preview_shrink(qtbot, clip: Path) -> None:  # noqa: A
         win.close()
 
 
-def test_the_camera_box_takes_a_stream_url(qtbot, clip: Path) -> None:  # noqa: ANN001
+@pytest.fixture
+def two_panes(qtbot) -> tuple[MainWindow, list]:  # noqa: ANN001
+    """A shown two-pane window and the list of frames it shows."""
     win = MainWindow(device="cpu", panes=2)
     qtbot.addWidget(win)
     win.show()
-    try:
-        shown: list = []
-        win.frame_shown.connect(shown.append)
-        win.camera_index.setCurrentText(clip.resolve().as_uri())
-        win.camera_index.lineEdit().returnPressed.emit()  # Enter in the box
-        qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
-        assert win.worker.playing and not win.source.seekable
-        assert win.source.label == clip.resolve().as_uri()
-    finally:
-        win.close()
+    shown: list = []
+    win.frame_shown.connect(shown.append)
+    yield win, shown
+    win.close()
+
+
+def test_the_camera_box_takes_a_stream_url(qtbot, two_panes, clip: Path) -> None:  # noqa: ANN001
+    win, shown = two_panes
+    win.camera_index.setCurrentText(clip.resolve().as_uri())
+    win.camera_index.lineEdit().returnPressed.emit()  # Enter in the box
+    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+    assert win.worker.playing and not win.source.seekable
+    assert win.source.label == clip.resolve().as_uri()
 
 
 def test_webcam_option_takes_a_stream_url(qapp, clip: Path, tmp_path: Path) -> None:  # noqa: ANN001
@@ -843,24 +848,17 @@ def test_gui_options_out_of_range_are_one_line(qapp, clip: Path, tmp_path: Path,
         assert len(err) == 1 and said in err[0], err
 
 
-def test_a_step_back_on_a_camera_does_nothing(qtbot, clip: Path) -> None:  # noqa: ANN001
+def test_a_step_back_on_a_camera_does_nothing(qtbot, two_panes, clip: Path) -> None:  # noqa: ANN001
     # Left paused a live camera (and showed nothing)
     from vidsr.webcam import VideoFileSource
 
-    win = MainWindow(device="cpu", panes=2)
-    qtbot.addWidget(win)
-    win.show()
-    try:
-        shown: list = []
-        win.frame_shown.connect(shown.append)
-        win.open_camera(VideoFileSource(clip, loop=True))
-        qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
-        qtbot.keyClick(win, Qt.Key.Key_Left)
-        count = len(shown)
-        qtbot.waitUntil(lambda: len(shown) >= count + 2, timeout=TIMEOUT)
-        assert win.worker.playing and win.play_button.text() == "Pause"
-    finally:
-        win.close()
+    win, shown = two_panes
+    win.open_camera(VideoFileSource(clip, loop=True))
+    qtbot.waitUntil(lambda: len(shown) >= 2, timeout=TIMEOUT)
+    qtbot.keyClick(win, Qt.Key.Key_Left)
+    count = len(shown)
+    qtbot.waitUntil(lambda: len(shown) >= count + 2, timeout=TIMEOUT)
+    assert win.worker.playing and win.play_button.text() == "Pause"
 
 
 def test_a_file_as_the_camera_plays_at_its_frame_rate(qtbot, clip: Path) -> None:  # noqa: ANN001
