@@ -142,7 +142,7 @@ def _fifo(t: Path) -> Path:
                                   "proc", "exists", "bad_model", "bad_suffix", "no_cuda",
                                   "start_past_end", "crf_range", "crf_nan", "bad_preset",
                                   "odd_pix_fmt", "unreadable", "pipe", "partial_name",
-                                  "crf_ignored", "bogus_pix_fmt"])
+                                  "crf_ignored", "bogus_pix_fmt", "yuvj_limited"])
 def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     work = tmp_path / "w"
     work.mkdir()
@@ -183,6 +183,8 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
     elif case == "bogus_pix_fmt":  # rawvideo lists no formats: a ValueError traceback
         dst = tmp_path / "out.mkv"
         args += ["--codec", "rawvideo", "--pix-fmt", "bogus"]
+    elif case == "yuvj_limited":  # kept the limited codes, tagged full range
+        args += ["--pix-fmt", "yuvj420p"]
     elif case == "pipe":
         src = _fifo(work)
     elif case == "partial_name":  # an earlier run's leftover name: the input was removed
@@ -207,7 +209,8 @@ def test_bad_input_one_line_no_output(tmp_path, capsys, case):
             "bad_preset": "libx264 takes ultrafast", "odd_pix_fmt": "needs an even width and "
             "height", "unreadable": "permission denied", "pipe": "is a pipe",
             "partial_name": "temporary file", "header_cut": "truncated or corrupt",
-            "crf_ignored": "no constant-quality setting", "bogus_pix_fmt": "not a pixel format"}
+            "crf_ignored": "no constant-quality setting", "bogus_pix_fmt": "not a pixel format",
+            "yuvj_limited": "is full range (JPEG)"}
     assert said.get(case, "") in errors[0]
     if case == "exists":
         assert dst.read_bytes() == b"old"

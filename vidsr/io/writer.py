@@ -117,6 +117,10 @@ class VideoWriter:
             raise OutputError(f"a {self.suffix} file cannot hold {codec.name} video")
         self.pix_fmt = choose_pix_fmt(codec, self.layout, opts.pix_fmt,
                                       (self.width, self.height))
+        if self.pix_fmt.startswith("yuvj") and info.color_range != "pc":
+            # the codes would be kept and tagged full range: a washed-out picture on playback
+            raise OutputError(f"--pix-fmt {self.pix_fmt} is full range (JPEG) and the source is "
+                              f"limited range; use {self.pix_fmt.replace('yuvj', 'yuv')}")
         # where the upscaled chroma must sit for this encoded layout (the pipeline puts it there)
         self.chroma_siting = output_siting(info.chroma_location, subsampling_of(self.pix_fmt))
         vs = out.add_stream(codec.name, rate=info.fps, options=self._options(codec.name))
