@@ -223,3 +223,13 @@ def test_a_recording_refuses_its_own_source_and_an_empty_run(clip: Path, tmp_pat
     with pytest.raises(OutputError, match="no frames were recorded"):
         rec.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4"]
+
+
+def test_a_still_image_loops_as_a_camera(tmp_path: Path) -> None:
+    # --loop on a still image played one frame: the capture could not seek back to it
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((H, W, 3), 90, np.uint8))
+    source = webcam.VideoFileSource(still, loop=True)
+    frames = [source.read() for _ in range(4)]
+    source.close()
+    assert all(f is not None and f.shape == (H, W, 3) for f in frames)

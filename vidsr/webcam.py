@@ -226,6 +226,7 @@ class VideoFileSource(_OpenCVSource):
         # width and height it reports do not); a size given is what the frames become
         super().__init__(cap, size or (first.shape[1], first.shape[0]), str(path))
         self._pending: np.ndarray | None = first
+        self._path = str(path)
         self._loop = loop
         self._realtime = realtime
         self._next_due: float | None = None
@@ -238,6 +239,10 @@ class VideoFileSource(_OpenCVSource):
         if not ok and self._loop:
             self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, frame = self._cap.read()
+            if not ok:  # a source that cannot seek back (a still image): opened again
+                self._cap.release()
+                self._cap = cv2.VideoCapture(self._path)
+                ok, frame = self._cap.read()
         if not ok:
             return None
         if self._realtime:
