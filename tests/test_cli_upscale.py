@@ -329,3 +329,15 @@ def test_start_and_duration_count_from_the_first_frame(tmp_path):
         assert len(times) == count, (src.name, args, len(times))
         steps = np.diff(times)
         assert np.allclose(steps, steps[0], atol=2e-3), (src.name, args)  # no frame missing
+
+
+@pytest.mark.parametrize("codec", ["mpeg2video", "mpeg4"])
+def test_encoders_that_count_frames_keep_the_timestamps(tmp_path, codec):
+    # MPEG-1/2 took the source's 1/12288 time base for a frame rate, MPEG-4 part 2 refused a
+    # denominator above 65535: neither could start
+    src = make_clip(tmp_path / "clip.mp4", frames=6)
+    dst = tmp_path / f"{codec}.mkv"
+    assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "--codec", codec, "-q"]) == 0
+    info = read_video(dst)
+    assert info["codec"] == codec and (info["width"], info["height"]) == (128, 96)
+    assert np.allclose(_times(dst), _times(src), atol=1e-3)

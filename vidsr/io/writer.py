@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ from .streams import (
     stream_tags,
     tags_to_copy,
 )
+
+_FRAME_TIME_BASE = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v2", "h263",
+                    "h263p"}  # encoders whose time base must be the frame period
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +130,12 @@ class VideoWriter:
         vs = out.add_stream(codec.name, rate=info.fps, options=self._options(codec.name))
         cc = vs.codec_context
         vs.width, vs.height, vs.pix_fmt = self.width, self.height, self.pix_fmt
-        cc.time_base = info.time_base
-        vs.time_base = info.time_base
+        # MPEG-1/2 read the encoder's time base as the frame rate and MPEG-4 part 2 takes no
+        # denominator above 65535: those count frames (constant rate), the rest keep the source's
+        self._tb = Fraction(1) / info.fps if codec.name in _FRAME_TIME_BASE and info.fps \
+            else info.time_base
+        cc.time_base = self._tb
+        vs.time_base = self._tb
         if info.fps:
             cc.framerate = info.fps
         cc.thread_count = 0
@@ -210,8 +218,10 @@ class VideoWriter:
             stride = plane.line_size // view.itemsize
             dst = view[: plane.height * stride].reshape(plane.height, stride)
             dst[:, : plane.width] = data[: plane.height, : plane.width]
+        if pts is not None and self._tb != self.info.time_base:
+            pts = round(pts * self.info.time_base / self._tb)
         frame.pts = pts
-        frame.time_base = self.info.time_base
+        frame.time_base = self._tb
         frame.color_range = self._vs.codec_context.color_range
         if self.pix_fmt != self._frame_fmt:
             frame = frame.reformat(format=self.pix_fmt)
