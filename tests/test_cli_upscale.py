@@ -341,3 +341,14 @@ def test_encoders_that_count_frames_keep_the_timestamps(tmp_path, codec):
     info = read_video(dst)
     assert info["codec"] == codec and (info["width"], info["height"]) == (128, 96)
     assert np.allclose(_times(dst), _times(src), atol=1e-3)
+
+
+def test_audio_without_packet_durations_keeps_its_last_packet(tmp_path):
+    # Matroska packets carry no duration; the MP4 muxer dropped the last ALAC packet
+    from media import packets_of
+
+    src = make_clip(tmp_path / "alac.mkv", frames=12, audio_tracks=1, audio_codec="alac")
+    dst = tmp_path / "out.mp4"
+    assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "-q"]) == 0
+    before, after = packets_of(src, "audio"), packets_of(dst, "audio")
+    assert [b for _, b in after[0]] == [b for _, b in before[0]]

@@ -160,6 +160,8 @@ class VideoWriter:
             self.notes.append(f"encoding {self._frame_fmt} planes as {self.pix_fmt}")
             log.warning(self.notes[-1])
         self._map: dict[int, Any] = {}
+        # per copied audio stream, a packet without a duration waiting for the next one's pts
+        self._held: dict[int, tuple[Any, int]] = {}
         for src in streams:
             self._add_copy(src, supported)
 
@@ -237,13 +239,38 @@ class VideoWriter:
             if isinstance(dst, TRANSCODERS):
                 dst.write(item.packet)
             else:
-                item.packet.stream = dst
-                self._out.mux(item.packet)
+                self._copy(item.stream_index, dst, item.packet)
         except av.FFmpegError as exc:
             what = (f"converting {'audio' if isinstance(dst, AudioReencoder) else 'subtitle'} "
                     f"stream #{item.stream_index} to {dst.stream.codec_context.name} failed"
                     if isinstance(dst, TRANSCODERS) else f"cannot write {self.name}")
             raise OutputError(f"{what}: {exc.strerror or exc}") from exc
+
+    def _copy(self, index: int, dst: Any, packet: Any) -> None:
+        """Mux a copied packet. Audio packets without a duration (Matroska stores none) are
+        held until the next one's pts gives it: the MP4/MOV muxer drops a last packet of
+        duration 0 (the end of an ALAC track)."""
+        held = self._held.pop(index, None)
+        gap = 0  # in the source's time base (muxing rescales a packet in place)
+        if held is not None:
+            last, gap = held
+            if packet.pts is not None and last.pts is not None and packet.pts > last.pts:
+                gap = packet.pts - last.pts
+            last.duration = gap
+            self._out.mux(last)
+        if dst.type == "audio" and not packet.duration and packet.pts is not None:
+            packet.stream = dst
+            self._held[index] = (packet, gap)  # the last one gets its previous one's duration
+            return
+        packet.stream = dst
+        self._out.mux(packet)
+
+    def _flush_held(self) -> None:
+        for last, gap in self._held.values():
+            if gap:
+                last.duration = gap
+            self._out.mux(last)
+        self._held.clear()
 
     def _encode(self, frame: Any) -> None:
         where = "end of stream" if frame is None else f"pts {frame.pts}"
@@ -265,6 +292,7 @@ class VideoWriter:
         """Flush the encoders and finish the file."""
         try:
             self._encode(None)
+            self._flush_held()
             for dst in self._map.values():
                 if isinstance(dst, TRANSCODERS):
                     dst.flush()
