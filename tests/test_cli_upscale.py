@@ -316,26 +316,40 @@ def test_start_and_duration_count_from_the_first_frame(tmp_path):
                      pts=[900000 + i * 3750 for i in range(72)], options={"g": "12"})
     plain = make_clip(tmp_path / "plain.ts", frames=72, options={"g": "12"})
     raw = make_clip(tmp_path / "raw.h264", frames=24)
+    long_gop = make_clip(tmp_path / "gop.ts", frames=72, options={"g": "24"})
     for src, args, count in [(late, ["--duration", "1"], 24),
                              (late, ["--start", "1", "--duration", "1"], 24),
                              (plain, ["--start", "1", "--duration", "1"], 24),
                              (plain, ["--start", "1.5"], 36),
                              (raw, [], 24),
-                             (raw, ["--start", "0.5", "--duration", "0.25"], 6)]:
-        dst = tmp_path / f"out-{src.suffix[1:]}-{len(args)}.mkv"
+                             (raw, ["--start", "0.5", "--duration", "0.25"], 6),
+                             (long_gop, ["--start", "0.2", "--duration", "0.5"], 12)]:
+        dst = tmp_path / f"out-{src.stem}-{len(args)}.mkv"
         dst.unlink(missing_ok=True)
         assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "-q", *args]) == 0, args
         times = _times(dst)
         assert len(times) == count, (src.name, args, len(times))
         steps = np.diff(times)
         assert np.allclose(steps, steps[0], atol=2e-3), (src.name, args)  # no frame missing
+    from vidsr.io.reader import VideoReader
+
+    with VideoReader(long_gop) as reader:  # a seek into the first GOP landed on the second
+        for seconds, count in [(0.0, 72), (0.2, 67), (0.9, 50), (1.5, 36)]:
+            reader.seek(seconds)
+            assert len(list(reader)) == count, seconds
 
 
-@pytest.mark.parametrize("codec", ["mpeg2video", "mpeg4"])
-def test_encoders_that_count_frames_keep_the_timestamps(tmp_path, codec):
-    # MPEG-1/2 took the source's 1/12288 time base for a frame rate, MPEG-4 part 2 refused a
-    # denominator above 65535: neither could start
-    src = make_clip(tmp_path / "clip.mp4", frames=6)
+@pytest.mark.parametrize("codec,vfr", [("mpeg2video", False), ("mpeg4", False),
+                                       ("mpeg4", True)])
+def test_encoders_that_count_frames_keep_the_timestamps(tmp_path, codec, vfr):
+    # MPEG-1/2 took the source's time base for a frame rate, MPEG-4 part 2 refused a
+    # denominator above 65535 (a raw stream's 1/1200000): neither could start. A VFR source
+    # keeps its timestamps in MPEG-4 (its own time base where the encoder takes it).
+    from fractions import Fraction
+
+    src = make_clip(tmp_path / "clip.mp4", frames=8, pts=[0, 10, 20, 30, 1000, 2000, 3000, 4000],
+                    time_base=Fraction(1, 1000)) if vfr else \
+        make_clip(tmp_path / "clip.mp4", frames=6, time_base=Fraction(1, 1200000))
     dst = tmp_path / f"{codec}.mkv"
     assert main([str(src), "-o", str(dst), "-m", "bicubic-x2", "--codec", codec, "-q"]) == 0
     info = read_video(dst)

@@ -326,19 +326,22 @@ class VideoReader:
         video's first timestamp)."""
         tb = self.info.time_base
         target = seconds + self._origin
-        at = target
-        if self._seek_by_time and seconds > 0:
+        at: float | None = None if seconds <= 0 else target  # None: from the file's start
+        if self._seek_by_time and at is not None:
             # MPEG-TS/PS seek by DTS or clock reference, landing on a keyframe that may be
-            # after the target: step back until the first frame decoded is not
+            # after the target: step back until the first frame decoded is not (or start over)
             margin = 1.0
             while True:
-                at = max(target - margin, self._origin)
-                self._rewind(int(at / tb))
+                at = target - margin
+                if at <= self._origin:
+                    at = None
+                    break
+                self._rewind(math.floor(at / tb))
                 first = self._first_time()
-                if first is None or first <= target + 1e-6 or at <= self._origin:
+                if first is None or first <= target + 1e-6:
                     break
                 margin *= 4
-        self._rewind(int(at / tb))
+        self._rewind(0 if at is None else math.floor(at / tb + 1e-9))
         self._skip_before = seconds
         fps = self.info.fps
         self._next_index = round(seconds * float(fps)) if fps else 0

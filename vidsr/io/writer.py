@@ -49,8 +49,21 @@ from .streams import (
     tags_to_copy,
 )
 
-_FRAME_TIME_BASE = {"mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v2", "h263",
-                    "h263p"}  # encoders whose time base must be the frame period
+_FRAME_PERIOD = {"mpeg1video", "mpeg2video"}  # read the encoder's time base as the frame rate
+_SHORT_DENOMINATOR = {"mpeg4", "msmpeg4", "msmpeg4v2", "h263", "h263p"}  # at most 65535
+
+
+def _encoder_time_base(codec: str, info: VideoInfo) -> Fraction:
+    """The source's time base where the encoder takes it; MPEG-1/2: the frame period (their
+    frames are at a constant rate); MPEG-4 part 2 and H.263: a time base with a denominator
+    of at most 65535 (the frame period for a source whose own is finer)."""
+    tb = Fraction(info.time_base)
+    if codec in _FRAME_PERIOD and info.fps:
+        return 1 / Fraction(info.fps)
+    if codec in _SHORT_DENOMINATOR and tb.denominator > 65535:
+        period = (1 / Fraction(info.fps)) if info.fps else tb
+        return period.limit_denominator(65535)
+    return tb
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +121,7 @@ class VideoWriter:
             raise
         self.frames = 0
         self._last_dts: int | None = None  # of the last video packet muxed
+        self._last_pts: int | None = None  # of the last frame, in a rescaled time base
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self, container_metadata: dict[str, str], streams: list[Any]) -> None:
@@ -130,10 +144,7 @@ class VideoWriter:
         vs = out.add_stream(codec.name, rate=info.fps, options=self._options(codec.name))
         cc = vs.codec_context
         vs.width, vs.height, vs.pix_fmt = self.width, self.height, self.pix_fmt
-        # MPEG-1/2 read the encoder's time base as the frame rate and MPEG-4 part 2 takes no
-        # denominator above 65535: those count frames (constant rate), the rest keep the source's
-        self._tb = Fraction(1) / info.fps if codec.name in _FRAME_TIME_BASE and info.fps \
-            else info.time_base
+        self._tb = _encoder_time_base(codec.name, info)
         cc.time_base = self._tb
         vs.time_base = self._tb
         if info.fps:
@@ -221,7 +232,11 @@ class VideoWriter:
             dst = view[: plane.height * stride].reshape(plane.height, stride)
             dst[:, : plane.width] = data[: plane.height, : plane.width]
         if pts is not None and self._tb != self.info.time_base:
+            # frames closer than the coarser time base's tick move apart by one tick
             pts = round(pts * self.info.time_base / self._tb)
+            if self._last_pts is not None:
+                pts = max(pts, self._last_pts + 1)
+            self._last_pts = pts
         frame.pts = pts
         frame.time_base = self._tb
         frame.color_range = self._vs.codec_context.color_range
