@@ -13,7 +13,14 @@ import cv2
 import numpy as np
 
 from vidsr.color import matrix_name, rgb_to_yuv
-from vidsr.webcam import FrameSource, camera_label, is_camera, is_stream, open_source
+from vidsr.webcam import (
+    FrameSource,
+    camera_file,
+    camera_label,
+    is_camera,
+    is_stream,
+    open_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +183,7 @@ class CameraFrames:
 
     seekable = False
     duration = None
+    sample_aspect = 1.0  # square pixels (OpenCV delivers them so)
 
     def __init__(self, source: int | str | FrameSource,
                  size: tuple[int, int] | None = (640, 480),
@@ -186,7 +194,7 @@ class CameraFrames:
             self._name = camera_label(source)
             # a camera or a network stream delivers frames at its own pace; a file (a path or
             # a file:// URL) standing in for one is played at its frame rate by the worker
-            self.self_paced = is_camera(source) and not str(source).lower().startswith("file:")
+            self.self_paced = camera_file(source) is None
         else:
             self._source, self._name = source, type(source).__name__
             self.self_paced = True

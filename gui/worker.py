@@ -266,7 +266,7 @@ class RenderWorker(QThread):
         if frame.quarter_turns % 2:  # shown upright: sizes as displayed
             first = first[::-1]
         # a pixel's shape as shown: a sample aspect ratio turns with the picture
-        sar = getattr(src, "sample_aspect", 1.0)
+        sar = src.sample_aspect
         aspect = 1.0 / sar if frame.quarter_turns % 2 else sar
         self.opened.emit(SourceInfo(src.label(), first, frame.shown_size, float(src.fps),
                                     src.duration, src.seekable,

@@ -42,8 +42,7 @@ from torch import nn
 from .api import is_weights_path, load_model, resolve_spec
 from .engine.formulations import reduce_first
 from .errors import InputError, OutputError, VidsrError, WeightsError
-from .paths import check_output
-from .pipeline import partial_path
+from .paths import check_output, partial_path
 from .weights import chmod_usual, is_untrained, manifest, sha256_file
 
 log = logging.getLogger(__name__)

@@ -19,6 +19,11 @@ def partial_path(dst: Path) -> Path:
     return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    """``a`` and ``b`` name one file: the same path, or (both existing) the same inode."""
+    return a.absolute() == b.absolute() or (a.exists() and b.exists() and os.path.samefile(a, b))
+
+
 def check_output(dst: str | Path, *, overwrite: bool = False,
                  src: str | Path | Sequence[str | Path] | None = None, what: str = "") -> None:
     """Raise ``OutputError`` unless ``dst`` can be written. ``what`` names the option in the
@@ -36,13 +41,11 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
     others = [] if src is None else [src] if isinstance(src, (str, Path)) else list(src)
     tmp = partial_path(dst)
     for other in map(Path, others):
-        if dst.absolute() == other.absolute() or (
-                dst.exists() and other.exists() and os.path.samefile(other, dst)):
+        if _same_file(dst, other):
             raise OutputError(f"{label}{dst} is also {other}; choose another output name"
                               if what else f"{dst} is the input file; choose another "
                               "output name")
-        if tmp.absolute() == other.absolute() or (
-                tmp.exists() and other.exists() and os.path.samefile(other, tmp)):
+        if _same_file(tmp, other):
             # the run would write its partial file over the input (then remove or rename it)
             raise OutputError(f"{other} has the name of {dst.name}'s temporary file "
                               f"({tmp.name}); rename it or choose another output name")

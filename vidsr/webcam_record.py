@@ -10,8 +10,7 @@ from typing import Any
 
 from .errors import OutputError
 from .io import VideoInfo, VideoWriter
-from .paths import check_output
-from .pipeline import partial_path
+from .paths import check_output, partial_path
 from .webcam import LiveFrame
 
 _END = object()

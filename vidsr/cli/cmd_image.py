@@ -11,8 +11,7 @@ import numpy as np
 
 from ..api import load_model, resolve_spec, upscale_image
 from ..errors import InputError, OutputError
-from ..paths import check_output
-from ..pipeline import partial_path
+from ..paths import check_output, partial_path
 from ..webcam import quiet_opencv
 
 log = logging.getLogger(__name__)

@@ -156,8 +156,7 @@ class VideoReader:
             self._container.close()
             raise
         self.container_metadata = dict(self._container.metadata)
-        self.streams = [s for s in self._container.streams if s.index != self._stream.index
-                        and s.type in ("audio", "subtitle", "data", "attachment")]
+        self.streams = self._copy_streams()
         # what the output will not carry, for the run summary
         self.notes = [(f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied"
                        if s.disposition & _ATTACHED_PIC else
@@ -177,16 +176,29 @@ class VideoReader:
         self._last_end: float | None = None  # end time of the last frame handed over
         self._prev_pts: int | None = None  # set per iteration in _iterate
 
+    def _copy_streams(self) -> list[Any]:
+        """The streams passed through to the output: every audio, subtitle, data and
+        attachment stream."""
+        return [s for s in self._container.streams if s.index != self._stream.index
+                and s.type in ("audio", "subtitle", "data", "attachment")]
+
     # -- probing ------------------------------------------------------------------------------
+    def _decode_one(self) -> Any:
+        """The next video frame decoded from where the demuxer is (None at the end)."""
+        for packet in self._container.demux(self._stream):
+            for frame in packet.decode():
+                return frame
+        return None
+
     def _first_frame(self) -> Any:
         try:
-            for packet in self._container.demux(self._stream):
-                for frame in packet.decode():
-                    return frame
+            frame = self._decode_one()
         except av.FFmpegError as exc:
             raise InputError(f"{self.path}: the video stream cannot be decoded "
                              f"({exc.strerror or exc}); the file is corrupt or truncated") from exc
-        raise InputError(f"{self.path}: the video stream has no frames")
+        if frame is None:
+            raise InputError(f"{self.path}: the video stream has no frames")
+        return frame
 
     def _probe(self) -> VideoInfo:
         s, cc = self._stream, self._stream.codec_context
@@ -304,22 +316,19 @@ class VideoReader:
             self._container.close()
             self._container = open_media(self.path)
             self._stream = video_stream(self._container, self.path)
-            self.streams = [s for s in self._container.streams
-                            if s.index != self._stream.index
-                            and s.type in ("audio", "subtitle", "data", "attachment")]
+            self.streams = self._copy_streams()
             return
         self._stream.codec_context.flush_buffers()
 
     def _first_time(self) -> float | None:
         """The time of the first frame decoded from here (it consumes the data)."""
         try:
-            for packet in self._container.demux(self._stream):
-                for frame in packet.decode():
-                    if frame.pts is not None:
-                        return float(frame.pts * self.info.time_base)
+            frame = self._decode_one()
         except av.FFmpegError:
             return None
-        return None
+        if frame is None or frame.pts is None:
+            return None
+        return float(frame.pts * self.info.time_base)
 
     def seek(self, seconds: float) -> None:
         """Continue iteration from the first frame at or after ``seconds`` (counted from the

@@ -265,6 +265,7 @@ class VideoWriter:
         """Mux a copied packet. Audio packets without a duration (Matroska stores none) are
         held until the next one's pts gives it: the MP4/MOV muxer drops a last packet of
         duration 0 (the end of an ALAC track)."""
+        packet.stream = dst
         held = self._held.pop(index, None)
         gap = 0  # in the source's time base (muxing rescales a packet in place)
         if held is not None:
@@ -274,10 +275,8 @@ class VideoWriter:
             last.duration = gap
             self._out.mux(last)
         if dst.type == "audio" and not packet.duration and packet.pts is not None:
-            packet.stream = dst
             self._held[index] = (packet, gap)  # the last one gets its previous one's duration
             return
-        packet.stream = dst
         self._out.mux(packet)
 
     def _flush_held(self) -> None:
