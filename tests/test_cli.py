@@ -121,14 +121,15 @@ def test_alpha_is_turned_by_the_exif_tag_itself(tmp_path, orientation) -> None:
 
 
 def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) -> None:
+    from vidsr import api
     from vidsr.cli import cmd_image
 
     rgb, gray = tmp_path / "c.png", tmp_path / "g.png"
     cv2.imwrite(str(rgb), np.random.default_rng(0).integers(0, 256, (8, 6, 3), np.uint8))
     cv2.imwrite(str(gray), np.full((8, 6), 90, np.uint8))
     ran = []
-    real = cmd_image.upscale_image
-    monkeypatch.setattr(cmd_image, "upscale_image", lambda *a: ran.append(1) or real(*a))
+    real = api.upscale_image
+    monkeypatch.setattr(api, "upscale_image", lambda *a: ran.append(1) or real(*a))
     # a colour image as PGM was OpenCV's log line and "cannot write x: cannot write x" after
     # the work
     assert main(["image", str(rgb), "-o", str(tmp_path / "x.pgm"), "-m", "bicubic-x2"]) == 1
@@ -384,3 +385,19 @@ def test_list_options_take_spaces_or_commas(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert all(f"{m}  " in out for m in ("bicubic-x2", "esr-max-x2"))
     assert "32x24" in out and "16x12" in out
+
+
+def test_parser_needs_no_torch() -> None:
+    """'vidsr --help', a subcommand's --help and a usage error answer without importing torch
+    or PyAV (seconds on a laptop); each command imports them when it runs."""
+    import subprocess
+
+    code = ("import sys; from vidsr.cli.main import build_parser; build_parser(); "
+            "print(sorted(m for m in ('torch', 'av', 'PyQt6') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    from vidsr.cli.cmd_export import IO_KINDS
+    from vidsr.export import IO_BITS
+
+    assert IO_KINDS == tuple(IO_BITS)

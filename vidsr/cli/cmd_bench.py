@@ -12,10 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from ..engine.bench import DEFAULT_MODELS, DEFAULT_SIZES, BenchConfig, format_report, parse_size
-from ..engine.bench import run as run_bench
+from ..engine.bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from ..errors import InputError
 from . import check_json_output, split_list
 
@@ -37,6 +34,7 @@ def _kernels(args: argparse.Namespace) -> int:
 
 
 def _panes(args: argparse.Namespace) -> int:
+    from ..engine.bench import parse_size
     from ..engine.panes import GUI_MODELS, format_panes, panes_bench
 
     size = parse_size((args.sizes or ["1280x720"])[0])
@@ -49,6 +47,8 @@ def _panes(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    import torch
+
     from ..engine.core import pick_device
     from ..train.bench import DEFAULT_TRAIN_MODELS, format_train_bench, train_step_bench
 
@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         return _panes(args)
     if args.train:
         return _train(args)
+    from ..engine.bench import BenchConfig, format_report
+    from ..engine.bench import run as run_bench
+
     base = QUICK if args.quick else {}
     config = BenchConfig(
         models=tuple(args.models or base.get("models", DEFAULT_MODELS)),

@@ -8,18 +8,22 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torch import nn
-
-from ..api import is_weights_path, load_model, resolve_spec
 from ..errors import InputError
-from ..evaluation import EvalReport, dataset_name, evaluate, image_files
-from ..models import SelfEnsemble
-from ..weights import manifest, write_manifest
 from . import check_json_output
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from ..evaluation import EvalReport
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import is_weights_path, load_model
+    from ..evaluation import evaluate, image_files
+    from ..models import SelfEnsemble
+
     # Load every model first: a bad name fails before any evaluation runs or anything is recorded.
     if args.record and args.self_ensemble:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _recordable(name: str) -> None:
     """Refuse ``--record`` for anything but a registry model with shipped weights."""
+    from ..api import is_weights_path, resolve_spec
+    from ..weights import manifest
+
     if is_weights_path(name):
         raise InputError(f"--record stores a shipped model's own numbers; {name} is a weights "
                          "file (ship it first: vidsr train --ship)")
@@ -82,6 +89,8 @@ def _progress(name: str, data: str) -> Callable[[int, int, str], None] | None:
         return None
     from tqdm import tqdm
 
+    from ..evaluation import dataset_name
+
     bar: dict[str, tqdm] = {}
 
     def update(done: int, total: int, image: str) -> None:
@@ -97,6 +106,8 @@ def _progress(name: str, data: str) -> Callable[[int, int, str], None] | None:
 
 def _record(name: str, model: nn.Module, reports: list[EvalReport], data: list[str]) -> None:
     """Store ``reports`` as the registry metrics of ``model``, with the command that made them."""
+    from ..weights import manifest, write_manifest
+
     entries = manifest()
     entry = entries[model.spec.name]
     metrics = dict(entry.metrics)

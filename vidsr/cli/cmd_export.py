@@ -23,9 +23,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from ..export import IO_BITS
+#: ``vidsr.export.IO_BITS``'s keys, named here so that the parser does not import torch (a test
+#: holds the two together).
+IO_KINDS = ("float", "uint8", "uint10", "uint12")
 
+
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a model to ONNX or a torch.export program",
         description="Export a model's deploy network for other runtimes: .onnx (onnxruntime, "
@@ -38,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="the file to write, .onnx or .pt2 (default: the model's or weights file's "
                         "name, with the io kind unless float, .onnx, in this folder)")
-    p.add_argument("--io", choices=list(IO_BITS), default="float",
+    p.add_argument("--io", choices=IO_KINDS, default="float",
                    help="float: planes in [0, 1] (default); uint8/uint10/uint12: integer code "
                         "values in and out (uint16 above 8 bits), rounded and clipped in the "
                         "graph as vidsr's engines do")

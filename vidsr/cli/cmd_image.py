@@ -9,7 +9,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..api import load_model, resolve_spec, upscale_image
 from ..errors import InputError, OutputError
 from ..paths import check_output, partial_path
 from ..webcam import quiet_opencv
@@ -138,6 +137,8 @@ def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> 
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..api import load_model, resolve_spec, upscale_image
+
     src = Path(args.input)
     if src.is_dir():
         raise InputError(f"{src} is a directory, not an image file")

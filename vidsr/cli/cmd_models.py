@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..registry import count_params, macs_per_pixel, table
-from ..weights import manifest
-
 
 def rows() -> list[dict]:
     """One row per model in the table, with shipped-weights facts where they exist."""
+    from ..registry import count_params, macs_per_pixel, table
+    from ..weights import manifest
+
     shipped = manifest()
     out = []
     for spec in table():

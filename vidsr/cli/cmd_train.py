@@ -11,11 +11,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-import torch
-
 from ..errors import Cancelled, InputError
-from ..registry import parse_name
-from ..train.recipe import Recipe, load_recipe
 
 
 @contextlib.contextmanager
@@ -35,7 +31,11 @@ def _sigterm_sets(event: threading.Event) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..registry import parse_name
     from ..train.loop import train
+    from ..train.recipe import Recipe, load_recipe
     from ..train.ship import ship
 
     logging.getLogger("vidsr").setLevel(logging.INFO)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from ..errors import InputError
-from ..io import EncodeOptions
-from ..pipeline import Progress, upscale_video
+
+if TYPE_CHECKING:
+    from ..pipeline import Progress
 
 
 def parse_time(text: str) -> float:
@@ -28,6 +30,9 @@ def parse_time(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io import EncodeOptions
+    from ..pipeline import upscale_video
+
     if args.crf is not None and not (math.isfinite(args.crf) and args.crf >= 0):
         raise InputError(f"--crf must be a number >= 0, got {args.crf}")
     options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,

@@ -29,7 +29,6 @@ from ..webcam import (
     parse_size,
     run_live,
 )
-from ..webcam_record import Recorder
 
 
 def _cv2_window() -> bool:
@@ -68,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                          "use --no-display (with -o to record)")
     from ..engine import Engine
     from ..io import EncodeOptions
+    from ..webcam_record import Recorder
 
     # No background torch.compile by default: it takes 10-50 s of CPU while the camera runs
     # (measured here: 8.4 fps with it during a 300-frame run, 27 fps without).

@@ -37,13 +37,12 @@ import torch
 from .. import sizes
 from ..api import load_model
 from ..models.ecbsr import PlainSR
+from .bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from .core import Engine, pick_device
 from .cpu import bf16_supported
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODELS = ("ecbsr-m4c16-x2", "ecbsr-m4c8-x2", "esr-tm-k7c16-x2", "esr-max-k7c4-x2")
-DEFAULT_SIZES = ("960x540", "1280x720", "1920x1080")
 
 
 @dataclass(frozen=True)
