@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from media import make_clip, packets_of, read_video
+from media import make_clip, packets_of, read_video, yuv_frame
 
 from vidsr import Cancelled, OutputError, upscale_plane
 from vidsr.color import to_uint8
@@ -446,3 +446,66 @@ def test_unspecified_siting_stays_unspecified(tmp_path, engine):
     dst = upscale_video(src, tmp_path / "out.mkv", model=engine).dst
     with VideoReader(src) as a, VideoReader(dst) as b:
         assert a.info.chroma_location == b.info.chroma_location
+
+
+def _cover_clip(path, picture: str = "mjpeg") -> bytes:
+    """Twelve frames with cover art: a JPEG or PNG picture, as MP4 keeps it (an attached-picture
+    stream) or as Matroska does (an image attachment named front.png). Returns its bytes."""
+    fmt = "yuvj420p" if picture == "mjpeg" else "rgb24"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        enc = av.CodecContext.create(picture, "w")
+        enc.width, enc.height, enc.pix_fmt, enc.time_base = 32, 32, fmt, Fraction(1, 25)
+        rgb = np.random.default_rng(7).integers(0, 256, (32, 32, 3), np.uint8)
+        data = b"".join(bytes(p) for p in [
+            *enc.encode(av.VideoFrame.from_ndarray(rgb, "rgb24").reformat(format=fmt)),
+            *enc.encode()])
+        if path.suffix == ".mkv":
+            out.add_attachment("front.png", "image/png", data)
+        else:
+            cs = out.add_stream(picture)
+            cs.width, cs.height, cs.pix_fmt = 32, 32, fmt
+            cs.disposition = av.stream.Disposition.attached_pic
+        for i in range(12):
+            for packet in vs.encode(yuv_frame(64, 48, i)):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if path.suffix != ".mkv":
+            packet = av.Packet(data)
+            packet.stream = cs
+            out.mux(packet)
+    return data
+
+
+def _covers(path) -> list[tuple[str, bytes, str | None]]:
+    with av.open(str(path)) as c:
+        pics = [s for s in c.streams.video if s.disposition & av.stream.Disposition.attached_pic]
+        found = {}
+        for packet in c.demux(*pics):
+            if packet.size:
+                found.setdefault(packet.stream.index, bytes(packet))
+        return [(s.codec_context.name, found.get(s.index, b""), s.metadata.get("filename"))
+                for s in pics]
+
+
+def test_cover_art_is_kept(tmp_path, engine):
+    # the picture's own bytes, as an MP4 cover (covr) or a Matroska attachment, named as the
+    # source named it; a container that holds none says so and the video is still written
+    jpeg = _cover_clip(tmp_path / "song.mp4")
+    png = _cover_clip(tmp_path / "song.mkv", "png")
+    for src, data, codec, name in ((tmp_path / "song.mp4", jpeg, "mjpeg", "cover.jpg"),
+                                   (tmp_path / "song.mkv", png, "png", "front.png")):
+        for out, filename in (("out.mp4", None), ("out.mkv", name)):
+            target = tmp_path / f"{src.suffix[1:]}-{out}"
+            summary = upscale_video(src, target, model=engine)
+            assert _covers(target) == [(codec, data, filename)], target
+            assert not any("cover" in n for n in summary.notes)
+            video = read_video(target)
+            assert (video["width"], video["height"], len(video["pts"])) == (128, 96, 12)
+    summary = upscale_video(tmp_path / "song.mp4", tmp_path / "out.mov", model=engine)
+    assert "the cover art (stream #1, mjpeg) is not copied: a .mov file cannot hold it (a " \
+        ".mp4 or .mkv output keeps it)" in summary.notes
+    assert _covers(tmp_path / "out.mov") == []
+    assert len(read_video(tmp_path / "out.mov")["pts"]) == 12

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import InputError
 from .formats import PlaneLayout, conversion_target, layout_for, native_layout
 
-_ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art, not video
+ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: a picture (cover art), not video
 
 
 def check_path(path: Path) -> None:
@@ -45,7 +45,7 @@ def open_media(path: Path) -> Any:
 
 def video_stream(container: Any, path: Path) -> Any:
     """The first real video stream (not cover art), set up for threaded decoding."""
-    streams = [s for s in container.streams.video if not (s.disposition & _ATTACHED_PIC)]
+    streams = [s for s in container.streams.video if not (s.disposition & ATTACHED_PIC)]
     if not streams:
         kinds = sorted({"cover art" if s.type == "video" else s.type
                         for s in container.streams})

@@ -33,7 +33,7 @@ from .formats import (
     native_layout,
 )
 from .probe import (
-    _ATTACHED_PIC,
+    ATTACHED_PIC,
     check_path,
     declared_duration,
     frame_layout,
@@ -42,6 +42,7 @@ from .probe import (
     plane_array,
     video_stream,
 )
+from .streams import read_covers
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +158,18 @@ class VideoReader:
             raise
         self.container_metadata = dict(self._container.metadata)
         self.streams = self._copy_streams()
+        pictures = [s for s in self._container.streams.video if s.disposition & ATTACHED_PIC]
+        # the cover art, for the writer to keep where its container can
+        self.covers = read_covers(self.path, pictures) if passthrough else []
         # what the output will not carry, for the run summary
-        self.notes = [(f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied"
-                       if s.disposition & _ATTACHED_PIC else
-                       f"video stream #{s.index} ({_codec_name(s)}) is not copied: vidsr "
-                       f"upscales stream #{self._stream.index} only")
-                      for s in self._container.streams.video if s.index != self._stream.index]
+        self.notes = [f"video stream #{s.index} ({_codec_name(s)}) is not copied: vidsr "
+                      f"upscales stream #{self._stream.index} only"
+                      for s in self._container.streams.video
+                      if s.index != self._stream.index and not s.disposition & ATTACHED_PIC]
+        kept = {c.stream.index for c in self.covers}
+        self.notes += [f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied: "
+                       "it holds no picture" for s in pictures
+                       if passthrough and s.index not in kept]
         if self._has_alpha:
             self.notes.append(f"the video's alpha channel ({self._stream.codec_context.pix_fmt}) "
                               "is not kept: the output is opaque")

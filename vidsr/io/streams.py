@@ -14,12 +14,14 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import av
 import av.logging
 
 from .encoders import CONTAINER_AUDIO
+from .probe import ATTACHED_PIC, open_media
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +227,80 @@ class CopyPlan:
 
     target: Any = None
     note: str | None = None
+
+
+# Cover art: a picture in a stream of its own (MP4's covr atom, a Matroska image attachment),
+# which FFmpeg hands over once, ahead of every other packet. MP4's muxer writes JPEG, PNG and
+# BMP covers; Matroska keeps any image as an attachment; MOV's and WebM's muxers keep none.
+_COVER_MIME = {"mjpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp",
+               "gif": "image/gif", "webp": "image/webp", "tiff": "image/tiff"}
+_MP4_COVERS = {"mjpeg", "png", "bmp"}
+_COVER_EXT = {"mjpeg": "jpg", "tiff": "tif"}
+
+
+@dataclass(frozen=True)
+class CoverArt:
+    """A picture attached to the source (cover art): its stream and its encoded bytes."""
+
+    stream: Any  # the source's attached-picture stream (a template for the output's)
+    data: bytes
+
+    @property
+    def codec(self) -> str:
+        cc = self.stream.codec_context
+        return cc.name if cc is not None else "unknown codec"
+
+    @property
+    def label(self) -> str:
+        return f"the cover art (stream #{self.stream.index}, {self.codec})"
+
+    @property
+    def mimetype(self) -> str:
+        return self.stream.metadata.get("mimetype") or _COVER_MIME.get(self.codec,
+                                                                         "application/octet-stream")
+
+    @property
+    def filename(self) -> str:
+        return self.stream.metadata.get("filename") or \
+            f"cover.{_COVER_EXT.get(self.codec, self.codec)}"
+
+
+def read_covers(path: Path, streams: list[Any]) -> list[CoverArt]:
+    """The pictures of ``streams`` (the attached-picture streams of the file at ``path``), read
+    from a second opening of the file: FFmpeg queues them ahead of the first packet, so this
+    reads no further than the first packet of any other stream."""
+    want = {s.index: s for s in streams}
+    found: dict[int, bytes] = {}
+    if not want:
+        return []
+    with open_media(path) as probe:
+        for packet in probe.demux():
+            if packet.stream.index not in want:
+                break
+            if packet.size and packet.stream.index not in found:
+                found[packet.stream.index] = bytes(packet)
+            if len(found) == len(want):
+                break
+    return [CoverArt(s, found[i]) for i, s in want.items() if i in found]
+
+
+def plan_cover(out: Any, cover: CoverArt, suffix: str) -> tuple[Any, str | None]:
+    """Add ``cover`` to ``out``: an attached-picture stream whose one packet the caller muxes
+    (MP4), an attachment written with the header (Matroska), or nothing. Returns the stream
+    to mux into (None when there is none) and a note when the cover is not kept."""
+    if suffix == ".mkv":
+        out.add_attachment(cover.filename, cover.mimetype, cover.data)
+        return None, None
+    if suffix in (".mp4", ".m4v") and cover.codec in _MP4_COVERS:
+        dst = out.add_stream_from_template(cover.stream)
+        dst.disposition = ATTACHED_PIC
+        return dst, None
+    if suffix in (".mp4", ".m4v"):
+        return None, f"{cover.label} is not copied: a {suffix} file holds JPEG, PNG or BMP " \
+                     "covers (a .mkv output keeps it)"
+    keeps = ".mp4 or .mkv" if cover.codec in _MP4_COVERS else ".mkv"
+    return None, f"{cover.label} is not copied: a {suffix} file cannot hold it (a {keeps} " \
+                 "output keeps it)"
 
 
 def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],

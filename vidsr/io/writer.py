@@ -41,10 +41,12 @@ from .reader import StreamPacket, VideoInfo
 from .streams import (
     TRANSCODERS,
     AudioReencoder,
+    CoverArt,
     SampleReader,
     ffmpeg_error_log,
     ffmpeg_reason,
     plan_copy,
+    plan_cover,
     stream_tags,
     tags_to_copy,
 )
@@ -96,7 +98,7 @@ class VideoWriter:
                  options: EncodeOptions | None = None, streams: list[Any] | None = None,
                  container_metadata: dict[str, str] | None = None,
                  suffix: str | None = None, samples: SampleReader | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, covers: list[CoverArt] | None = None) -> None:
         self.path = Path(path)
         self.name = name or self.path.name  # in messages: the target's, not a temporary file's
         self._samples = samples
@@ -115,7 +117,7 @@ class VideoWriter:
             why = getattr(exc, "strerror", None) or exc
             raise OutputError(f"cannot create a file in {self.path.parent}: {why}") from exc
         try:
-            self._setup(container_metadata or {}, streams or [])
+            self._setup(container_metadata or {}, streams or [], covers or [])
         except BaseException:
             self.abort()
             raise
@@ -124,7 +126,8 @@ class VideoWriter:
         self._last_pts: int | None = None  # of the last frame, in a rescaled time base
 
     # -- setup ------------------------------------------------------------------------------
-    def _setup(self, container_metadata: dict[str, str], streams: list[Any]) -> None:
+    def _setup(self, container_metadata: dict[str, str], streams: list[Any],
+               covers: list[CoverArt]) -> None:
         out, info, opts = self._out, self.info, self.options
         out.metadata.update(tags_to_copy(container_metadata))
         supported = out.supported_codecs
@@ -175,6 +178,14 @@ class VideoWriter:
         self._held: dict[int, tuple[Any, int]] = {}
         for src in streams:
             self._add_copy(src, supported)
+        self._covers: list[tuple[Any, bytes]] = []  # (stream, picture) muxed before the trailer
+        for cover in covers:
+            dst, note = plan_cover(self._out, cover, self.suffix)
+            if note:
+                log.warning(note)
+                self.notes.append(note)
+            if dst is not None:
+                self._covers.append((dst, cover.data))
 
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
@@ -307,6 +318,10 @@ class VideoWriter:
         try:
             self._encode(None)
             self._flush_held()
+            for dst, data in self._covers:  # kept by the muxer for its trailer (MP4's covr)
+                packet = av.Packet(data)
+                packet.stream = dst
+                self._out.mux(packet)
             for dst in self._map.values():
                 if isinstance(dst, TRANSCODERS):
                     dst.flush()
