@@ -345,6 +345,15 @@ def test_start_and_duration_cut(tmp_path, engine):
     assert b["pts"][0] * b["time_base"] < Fraction(1, 24)  # the cut starts near 0
     n_audio = len(packets_of(tmp_path / "out.mp4", "audio")[0])
     assert 0 < n_audio < len(packets_of(src, "audio")[0])
+    # video from 0.25 s, audio from 0: --duration alone keeps the audio before the first
+    # frame, as the whole-file run does (it was cut off)
+    late = make_clip(tmp_path / "late.mkv", frames=24, audio_tracks=1,
+                     pts=[3072 + 512 * i for i in range(24)])
+    upscale_video(late, tmp_path / "whole.mkv", model=engine)
+    upscale_video(late, tmp_path / "cut.mkv", model=engine, duration=0.5)
+    whole, cut = (packets_of(tmp_path / f"{n}.mkv", "audio")[0] for n in ("whole", "cut"))
+    assert cut[0] == whole[0] and cut[0][0] < Fraction(1, 5)
+    assert cut == whole[: len(cut)] and float(cut[-1][0]) < 0.25 + 0.5 + 0.05 < whole[-1][0]
 
 
 def test_progress_and_cancel(tmp_path, engine):

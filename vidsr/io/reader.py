@@ -421,10 +421,12 @@ class VideoReader:
         if packet.size == 0:
             return None
         if shift or self._end is not None:
-            if packet.pts is None:
-                return None
+            if packet.pts is None:  # cannot be placed in the cut: kept where nothing is cut off
+                return None if shift else StreamPacket(packet.stream.index, packet)
             t = float(packet.pts * packet.time_base) - self._origin
-            if t < shift or (self._end is not None and t >= self._end):
+            # --duration alone keeps what comes before the first video frame, as a run with
+            # neither option does (audio often starts first)
+            if (shift and t < shift) or (self._end is not None and t >= self._end):
                 return None
             delta = int(round(shift / packet.time_base))
             packet.pts -= delta
