@@ -977,12 +977,14 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "unsupported device"),
         (["-m", "bicubic-x2", "--out", str(tmp_path / "k" / "deep" / "er")],
          "no weights to train"),
+        (["-m", "bicubic-x2", "--out", str(tmp_path / "l" / ".." / "m")],
+         "no weights to train"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
-    for folder in "bcdefghijk":  # no empty --out folder (nor its new parents) left by a refusal
+    for folder in "bcdefghijklm":  # no empty --out folder (nor its new parents) left by a refusal
         assert not (tmp_path / folder).exists(), folder
 
 

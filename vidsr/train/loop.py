@@ -291,6 +291,8 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
 
     device = str(pick_device(device))  # "cuda" without CUDA: one clear InputError
     out = Path(out_dir)
+    if ".." in out.parts:  # "x/../run" with no x: the run's folder, not a stray x beside it
+        out = out.resolve()
     made = _make_folder(out, "--out")
     try:
         with _run_lock(out):
