@@ -97,3 +97,48 @@ def test_upscale_image_keeps_colour() -> None:
     img[...] = (200, 40, 90)
     out = vidsr.upscale_image(img, vidsr.load_model("bicubic-x3"))
     assert np.abs(out.astype(int) - (200, 40, 90)).max() <= 1
+
+
+def test_upscale_image_refuses_what_it_cannot_take(monkeypatch) -> None:
+    # builtin TypeError/ValueError, torch's RuntimeError or AttributeError before; one
+    # InputError each now, and H x W x 1 is gray
+    from vidsr import api
+
+    model = vidsr.load_model("bicubic-x2")
+    gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert np.array_equal(vidsr.upscale_image(gray[..., None], model)[..., 0],
+                          vidsr.upscale_image(gray, model))
+    for image, said in ((gray.astype(np.float32) / 255, "uint8 pixels, got float32"),
+                        (gray.astype(np.uint16), "got uint16"),
+                        (np.zeros((5, 0), np.uint8), "empty"),
+                        (np.zeros((2, 2, 2), np.uint8), r"got shape \(2, 2, 2\)"),
+                        (gray.tolist(), "numpy array, got list"),
+                        (torch.zeros(3, 4, dtype=torch.uint8), "numpy array, got Tensor")):
+        with pytest.raises(vidsr.InputError, match=said):
+            vidsr.upscale_image(image, model)
+    with pytest.raises(vidsr.InputError, match="from vidsr.load_model"):
+        vidsr.upscale_image(gray, torch.nn.Identity())
+    with pytest.raises(vidsr.InputError, match="H x W array"):
+        vidsr.upscale_plane(np.zeros((3, 4, 3)), model)
+    # the library refuses an output larger than the memory available, as vidsr image does
+    monkeypatch.setattr(api, "available_memory", lambda: 1 << 20)
+    with pytest.raises(vidsr.OutputError, match="the 8x6 output needs about"):
+        vidsr.upscale_image(gray, model)
+
+
+def test_load_model_devices_and_names(tmp_path, monkeypatch) -> None:
+    # device="auto" and a bad device were torch errors; a file named like a model in the
+    # working folder was read as a weights file
+    assert next(vidsr.load_model("esr-max-x2", device="auto").parameters()).device.type in (
+        "cpu", "cuda")
+    with pytest.raises(vidsr.InputError, match="unsupported device 'gpu'"):
+        vidsr.load_model("esr-max-x2", device="gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(vidsr.InputError, match="no CUDA device"):
+            vidsr.load_model("esr-max-x2", device="cuda")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ecbsr-x2").write_text("not weights")
+    assert vidsr.load_model("ecbsr-x2").spec.name == "ecbsr-m4c16-x2"
+    (tmp_path / "mine").write_text("not weights")
+    with pytest.raises(vidsr.WeightsError):
+        vidsr.load_model("mine")

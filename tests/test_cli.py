@@ -122,7 +122,6 @@ def test_alpha_is_turned_by_the_exif_tag_itself(tmp_path, orientation) -> None:
 
 def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) -> None:
     from vidsr import api
-    from vidsr.cli import cmd_image
 
     rgb, gray = tmp_path / "c.png", tmp_path / "g.png"
     cv2.imwrite(str(rgb), np.random.default_rng(0).integers(0, 256, (8, 6, 3), np.uint8))
@@ -134,7 +133,7 @@ def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) ->
     # the work
     assert main(["image", str(rgb), "-o", str(tmp_path / "x.pgm"), "-m", "bicubic-x2"]) == 1
     assert ".pgm holds gray images" in capsys.readouterr().err
-    monkeypatch.setattr(cmd_image, "_available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(api, "available_memory", lambda: 1 << 20)
     assert main(["image", str(rgb), "-o", str(tmp_path / "y.png"), "-m", "bicubic-x2"]) == 1
     assert "GiB are available" in capsys.readouterr().err
     assert ran == [] and sorted(p.name for p in tmp_path.iterdir()) == ["c.png", "g.png"]
@@ -400,4 +399,4 @@ def test_parser_needs_no_torch() -> None:
     from vidsr.cli.cmd_export import IO_KINDS
     from vidsr.export import IO_BITS
 
-    assert IO_KINDS == tuple(IO_BITS)
+    assert tuple(IO_BITS) == IO_KINDS

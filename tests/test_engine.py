@@ -198,6 +198,43 @@ def test_engine_attributes_and_errors() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(InputError):
             Engine("esr-max-k3c2-x3", device="cuda", pretrained=False)
+    for bad, said in ((np.zeros((0, 4), np.uint8), "empty"), ([[1, 2]], "numpy array")):
+        with pytest.raises(InputError, match=said):
+            eng.upscale_luma(bad)
+        with pytest.raises(InputError, match=said):
+            eng.upscale_chroma(bad)
+    with pytest.raises(InputError, match="subsampling must be"):
+        eng.upscale_chroma(np.zeros((4, 4), np.uint8), subsampling=(3, 3))
+
+
+def test_engine_threads_and_close() -> None:
+    # one engine called from several threads gave wrong planes (its buffers are reused) or
+    # torch errors; a closed engine went on or failed with "cannot schedule new futures"
+    import threading
+
+    eng = Engine("esr-max-x2", device="cpu", pretrained=False, threads=2)
+    rng = np.random.default_rng(0)
+    planes = [rng.integers(0, 256, (h, 40), np.uint8) for h in (170, 180, 190, 200)]
+    want = [eng.upscale_luma(p) for p in planes]
+    got: dict[int, list[bool]] = {}
+
+    def work(k: int) -> None:
+        got[k] = [np.array_equal(eng.upscale_luma(planes[(k + i) % 4]), want[(k + i) % 4])
+                  for i in range(6)]
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    assert got == {k: [True] * 6 for k in range(3)}
+    readonly = planes[0].copy()
+    readonly.flags.writeable = False
+    assert np.array_equal(eng.upscale_luma(readonly), want[0])
+    eng.close()
+    for call in (lambda: eng.upscale_luma(planes[0]), lambda: eng.submit(planes[0])):
+        with pytest.raises(InputError, match="engine is closed"):
+            call()
 
 
 @pytest.mark.parametrize("bit_depth", [8, 10])

@@ -124,6 +124,33 @@ def test_start_duration_and_seek(tmp_path):
         assert first.pts == 6 * 512 and first.index == 6
 
 
+def test_each_pass_starts_over(tmp_path):
+    # a second pass said the file was corrupt ("End of file"), a pass after a partial one went
+    # on from where that stopped, and a closed reader or a negative seek gave raw errors
+    src = make_clip(tmp_path / "p.mp4", frames=12, audio_tracks=1)
+
+    def frames(it):
+        return [(f.index, f.pts, f.y.tobytes()) for f in it]
+
+    with VideoReader(src) as r:
+        whole = frames(r)
+        assert len(whole) == 12 and frames(r) == whole
+        it = iter(r)
+        next(it), next(it)
+        assert frames(r) == whole
+        r.seek(0.25)  # a seek since the last pass began: the next one continues there
+        assert frames(r) == whole[6:]
+        assert frames(r) == whole
+        with pytest.raises(InputError, match="seconds must be >= 0"):
+            r.seek(-1)
+    with pytest.raises(InputError, match="the reader is closed"):
+        list(r)
+    with VideoReader(src, start=0.2, duration=0.2, passthrough=True) as r:
+        cut = [type(i).__name__ for i in r.items()]
+        assert cut.count("VideoFrame") == 5 and "StreamPacket" in cut
+        assert [type(i).__name__ for i in r.items()] == cut
+
+
 def test_long_last_frame_is_not_truncation(tmp_path):
     # a one-frame "video" shown for two seconds (a still over audio) ends where it declares
     path = tmp_path / "still.mp4"

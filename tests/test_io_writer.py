@@ -5,10 +5,11 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import numpy as np
 import pytest
 from media import read_video
 
-from vidsr.errors import OutputError
+from vidsr.errors import InputError, OutputError
 from vidsr.io import EncodeOptions, VideoWriter
 from vidsr.io.encoders import choose_pix_fmt, codec_options, default_codec
 from vidsr.io.formats import PlaneLayout, layout_for, native_layout
@@ -42,6 +43,19 @@ def test_writer_scales_and_keeps_tags(tmp_path):
     got = read_video(tmp_path / "w.mkv")
     assert (got["width"], got["height"], len(got["pts"])) == (66, 40, 3)
     assert got["color"] == (1, 1, 1, 1)
+    # planes that are not codes of the file's depth, or smaller than the frame: refused (float
+    # planes were written black, uint16 ones wrapped, a one-row plane was spread over the frame)
+    y, u, v = synthetic_planes(66, 40, 0)
+    with VideoWriter(tmp_path / "bad.mkv", info, 2) as w:
+        for planes, said in (((y / 255.0, u, v), "Y plane must be uint8 codes, at least 40x66, "
+                                                  r"got float64 \(40, 66\)"),
+                             ((y, u.astype(np.uint16), v), "U plane must be uint8"),
+                             ((y[:1], u, v), r"got uint8 \(1, 66\)"),
+                             ((y, u, None), "V plane .* got NoneType")):
+            with pytest.raises(InputError, match=said):
+                w.write(*planes, pts=0)
+        w.write(y, u, v, pts=0)
+    assert len(read_video(tmp_path / "bad.mkv")["pts"]) == 1
 
 
 def test_pixel_format_choice():

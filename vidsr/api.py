@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from .color import rgb_to_ycbcr, to_uint8, ycbcr_to_rgb
-from .errors import WeightsError
+from .errors import InputError, ModelNotFoundError, OutputError, WeightsError
 from .imresize import BicubicUpsample
 from .registry import ModelSpec, parse_name
 from .weights import load_into, manifest, read_weights, sha256_file
@@ -20,7 +20,18 @@ log = logging.getLogger(__name__)
 
 
 def is_weights_path(name: str | Path) -> bool:
-    return isinstance(name, Path) or str(name).endswith(".safetensors") or Path(name).is_file()
+    """Whether ``name`` stands for a weights file: a ``Path``, a name ending ``.safetensors``,
+    or an existing file not named like a model (a file called ``ecbsr-x2`` in the working
+    folder does not hide the model)."""
+    if isinstance(name, Path) or str(name).endswith(".safetensors"):
+        return True
+    if not Path(name).is_file():
+        return False
+    try:
+        parse_name(str(name))
+    except ModelNotFoundError:
+        return True
+    return False
 
 
 def resolve_spec(name: str | Path) -> ModelSpec:
@@ -36,9 +47,14 @@ def load_model(name: str | Path, device: str | torch.device = "cpu",
 
     Maps ``N x 1 x H x W`` in [0, 1] to ``N x 1 x sH x sW``. Shipped weights are loaded (and their
     sha256 checked) when they exist; without them the model is randomly initialised with a
-    warning, or ``WeightsError`` is raised when ``pretrained=True``. ``pretrained=False`` always
-    gives a fresh initialisation. The result carries its ``ModelSpec`` as ``model.spec``.
+    warning, or ``WeightsError`` is raised when ``pretrained=True``. ``pretrained=False`` gives a
+    fresh initialisation for a name (a weights file is always loaded). ``device``: ``"cpu"``,
+    ``"cuda"`` or ``"auto"`` (CUDA when available), as for ``Engine``. The result carries its
+    ``ModelSpec`` as ``model.spec``.
     """
+    from .engine.core import pick_device
+
+    device = pick_device(device)  # "cuda" without CUDA, "gpu": one clear InputError
     if is_weights_path(name):
         spec, tensors, _meta = read_weights(name)
         model = spec.build()
@@ -74,9 +90,34 @@ def _param_like(model: nn.Module) -> torch.Tensor:
     return torch.empty(0)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def check_memory(nbytes: int, what: str) -> None:
+    """Refuse (``OutputError``) ``what``, ``nbytes`` large, when it and the bands' work (256 MiB)
+    would not fit in the memory available."""
+    need = nbytes + (256 << 20)
+    free = available_memory()
+    if free is not None and need > free:
+        raise OutputError(f"{what} needs about {need / 2**30:.1f} GiB of memory and "
+                          f"{free / 2**30:.1f} GiB are available")
+
+
 @torch.inference_mode()
 def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
     """Upscale a float plane on the 0-255 scale with ``model``; returns float 0-255, unclipped."""
+    if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.size == 0:
+        what = f"shape {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
+        raise InputError(f"upscale_plane takes a non-empty H x W array, got {what}")
     ref = _param_like(model)
     x = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32) / 255.0)
     x = x.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else torch.float32)
@@ -93,15 +134,31 @@ def upscale_image(image: np.ndarray, model: nn.Module, *,
     The work runs in bands of rows of about ``band_pixels`` output pixels, each grown by the
     model's receptive field, so that memory beyond the output itself stays bounded (the float
     intermediates take about 128 bytes per output pixel); the bands join without seams.
+    ``H x W x 1`` is gray (the result is ``sH x sW x 1``). An output larger than the memory
+    available (Linux's MemAvailable) is refused before the work (``OutputError``).
     """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"upscale_image takes a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
-        raise TypeError(f"upscale_image expects uint8, got {image.dtype}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ValueError(f"expected H x W, H x W x 3 or H x W x 4, got shape {image.shape}")
+        raise InputError(f"upscale_image takes uint8 pixels, got {image.dtype} (scale and "
+                         "convert first, e.g. np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) "
+                         "for floats in [0, 1])")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InputError(f"upscale_image takes H x W, H x W x 3 or H x W x 4 pixels, got shape "
+                         f"{image.shape}")
+    if image.size == 0:
+        raise InputError(f"upscale_image: the image is empty ({image.shape[0]}x{image.shape[1]})")
+    spec = getattr(model, "spec", None)
+    if spec is None:
+        raise InputError("upscale_image needs a model from vidsr.load_model (it carries .spec)")
+    if image.ndim == 3 and image.shape[2] == 1:
+        return upscale_image(image[..., 0], model, band_pixels=band_pixels)[..., None]
     from .engine.tiling import receptive_radius
 
-    scale = model.spec.scale if hasattr(model, "spec") else int(model.scale)
+    scale = int(spec.scale)
     h, w = image.shape[:2]
+    check_memory(h * scale * w * scale * (image.shape[2] if image.ndim == 3 else 1),
+                 f"the {w * scale}x{h * scale} output")
     out = np.empty((h * scale, w * scale, *image.shape[2:]), np.uint8)
     rows = max(1, band_pixels // max(1, w * scale * scale))
     halo = receptive_radius(model) + 3  # the model's reach, and the bicubic's on chroma

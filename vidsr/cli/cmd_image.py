@@ -108,18 +108,6 @@ _FORMAT_LIMITS: dict[str, tuple[int, set[int] | None]] = {
 }
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> None:
     """Refuse, before the work, an output the format (by its extension ``ext``) or this
     machine's memory cannot hold."""
@@ -129,11 +117,9 @@ def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> 
                           "pixels a side); use .png or .tif")
     if allowed == {1} and channels != 1:
         raise OutputError(f"{ext} holds gray images and {src.name} is in colour; use .ppm or .png")
-    need = width * height * channels + (256 << 20)  # the output itself, and the bands' work
-    free = _available_memory()
-    if free is not None and need > free:
-        raise OutputError(f"the {width}x{height} output needs about {need / 2**30:.1f} GiB of "
-                          f"memory and {free / 2**30:.1f} GiB are available")
+    from ..api import check_memory
+
+    check_memory(width * height * channels, f"the {width}x{height} output")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -166,8 +166,12 @@ def code_dtype(bit_depth: int) -> np.dtype:
 
 def check_plane(p: np.ndarray, bit_depth: int, what: str) -> None:
     """Raise ``InputError`` unless ``p`` is a 2-D plane of the dtype ``bit_depth`` implies."""
+    if not isinstance(p, np.ndarray):
+        raise InputError(f"{what} must be a numpy array, got {type(p).__name__}")
     if p.ndim != 2:
         raise InputError(f"{what} must be a 2-D plane, got shape {p.shape}")
+    if p.size == 0:
+        raise InputError(f"{what} is empty ({p.shape[0]}x{p.shape[1]})")
     if p.dtype != code_dtype(bit_depth):
         raise InputError(f"{what} for bit depth {bit_depth} must be {code_dtype(bit_depth)}, "
                          f"got {p.dtype}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import copy
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,14 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+def _as_tensor(plane: np.ndarray) -> torch.Tensor:
+    """A CPU tensor over ``plane``: copied when it is not contiguous, or read-only (torch
+    cannot promise not to write to one, and warns)."""
+    if not plane.flags.writeable:
+        return torch.from_numpy(np.array(plane))
+    return torch.from_numpy(np.ascontiguousarray(plane))
+
+
 class Engine:
     """Run a deploy model on luma planes and bicubic-upscale chroma planes.
 
@@ -64,6 +73,10 @@ class Engine:
     in the background and switch to it where it measures faster (None, the default: never).
     Compiling takes tens of seconds of CPU, so it pays off only on long inputs; ``close()``
     waits for a compile still running.
+
+    Threads: ``upscale_luma``, ``upscale_chroma`` and ``upscale_frame`` may be called from
+    several threads; the calls run one at a time (each already uses the engine's threads or
+    its GPU). ``submit`` and ``collect`` belong to one thread.
     """
 
     def __init__(self, model: nn.Module | str | Path, device: str | torch.device = "auto",
@@ -101,6 +114,8 @@ class Engine:
         self._cuda: Any = None
         self._pending: collections.deque[tuple[int, Frame]] = collections.deque()
         self._next_ticket = 0
+        self._lock = threading.RLock()  # one call at a time: the runners reuse their buffers
+        self._closed = False
         if self.device.type == "cuda":
             self._cuda_pipe()  # picks the fused kernels now (or logs why not)
 
@@ -119,10 +134,16 @@ class Engine:
         return runner
 
     def close(self) -> None:
-        """Release worker threads and wait for a background compile; the engine stays usable
-        on CPU only through a new ``Engine``."""
-        for runner in (self._runner, self._runner_fp32):
-            getattr(runner, "close", lambda: None)()
+        """Release worker threads and wait for a background compile. A closed engine does
+        no more work (``InputError``); make a new one."""
+        with self._lock:
+            self._closed = True
+            for runner in (self._runner, self._runner_fp32):
+                getattr(runner, "close", lambda: None)()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError(f"the {self.name} engine is closed")
 
     @staticmethod
     def backend_of(runner: Any) -> str:
@@ -145,10 +166,15 @@ class Engine:
         """Super-resolve a luma plane: ``H x W`` uint8 (uint16 for 10/12-bit) -> ``sH x sW``,
         same dtype, rounded half up and clipped to the bit depth's range."""
         check_plane(y, bit_depth, "luma plane")
+        with self._lock:
+            self._check_open()
+            return self._upscale_luma(y, bit_depth)
+
+    def _upscale_luma(self, y: np.ndarray, bit_depth: int) -> np.ndarray:
         if self.device.type == "cuda":
             return self._cuda_pipe().run_luma(y, bit_depth)
         maxv = float((1 << bit_depth) - 1)
-        x = torch.from_numpy(np.ascontiguousarray(y)).to(torch.float32).mul_(1.0 / maxv)
+        x = _as_tensor(y).to(torch.float32).mul_(1.0 / maxv)
         runner = self._runner
         if bit_depth > 8 and self.cpu_bf16:
             # bf16 keeps 8 significant bits: one 8-bit code, but not one 10/12-bit code
@@ -162,7 +188,8 @@ class Engine:
 
     def run_float(self, x: torch.Tensor, runner: Any = None) -> torch.Tensor:
         """Run the model on ``1 x 1 x H x W`` floats in [0, 1] on the engine's device, tiled when
-        ``tile`` is set; returns ``1 x 1 x sH x sW`` floats (a fresh tensor the caller owns)."""
+        ``tile`` is set; returns ``1 x 1 x sH x sW`` floats. The result may be a buffer the
+        next call writes over: copy it to keep it."""
         runner = self._runner if runner is None else runner
         h, w = x.shape[-2:]
         if self.tile is not None and (h > self.tile or w > self.tile):
@@ -181,11 +208,18 @@ class Engine:
         (1, 2) for 4:2:2, (1, 1) for 4:4:4.
         """
         check_plane(c, bit_depth, "chroma plane")
-        if self.device.type == "cuda":
-            return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling, out_siting)
-        x = torch.from_numpy(np.ascontiguousarray(c)).to(torch.float32)
-        out = upscale_plane_float(x[None, None], self.scale, siting, subsampling, out_siting)
-        return to_codes(out[0, 0], bit_depth)
+        if subsampling not in ((2, 2), (1, 2), (1, 1)):
+            raise InputError(f"chroma subsampling must be (2, 2), (1, 2) or (1, 1) "
+                             f"(vertical, horizontal), got {subsampling}")
+        with self._lock:
+            self._check_open()
+            if self.device.type == "cuda":
+                return self._cuda_pipe().run_chroma(c, siting, bit_depth, subsampling,
+                                                    out_siting)
+            x = _as_tensor(c).to(torch.float32)
+            out = upscale_plane_float(x[None, None], self.scale, siting, subsampling,
+                                      out_siting)
+            return to_codes(out[0, 0], bit_depth)
 
     def upscale_frame(self, y: np.ndarray, u: np.ndarray | None = None,
                       v: np.ndarray | None = None, *, bit_depth: int = 8,
@@ -206,6 +240,7 @@ class Engine:
         """Queue a frame; returns its ticket. On CUDA the work is enqueued on the upload /
         compute / download streams and this returns at once, so consecutive frames overlap;
         on CPU the frame is computed here. Results come back, in order, from ``collect``."""
+        self._check_open()
         ticket = self._next_ticket
         self._next_ticket += 1
         if self.device.type == "cuda":

@@ -180,6 +180,9 @@ class VideoReader:
         self._started = False
         self._decoded = 0
         self._sought = False
+        self._iterated = False  # a pass over the frames has begun (a new one starts over)
+        self._seek_pending = False  # seek() was called since: the next pass continues there
+        self._closed = False
         self._last_end: float | None = None  # end time of the last frame handed over
         self._prev_pts: int | None = None  # set per iteration in _iterate
 
@@ -310,8 +313,13 @@ class VideoReader:
         self.close()
 
     def close(self) -> None:
-        """Close the file (iteration stops)."""
+        """Close the file; iterating or seeking afterwards raises ``InputError``."""
+        self._closed = True
         self._container.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError(f"{self.path}: the reader is closed")
 
     # -- iteration ------------------------------------------------------------------------------
     def _rewind(self, pts: int) -> None:
@@ -340,6 +348,9 @@ class VideoReader:
     def seek(self, seconds: float) -> None:
         """Continue iteration from the first frame at or after ``seconds`` (counted from the
         video's first timestamp)."""
+        self._check_open()
+        if not seconds >= 0:
+            raise InputError(f"seek: seconds must be >= 0, got {seconds}")
         tb = self.info.time_base
         target = seconds + self._origin
         at: float | None = None if seconds <= 0 else target  # None: from the file's start
@@ -363,8 +374,11 @@ class VideoReader:
         self._next_index = round(seconds * float(fps)) if fps else 0
         self._started = True
         self._sought = True
+        self._seek_pending = True
 
     def __iter__(self) -> Iterator[VideoFrame]:
+        """The frames in ``[start, start + duration)``; each new pass starts there again,
+        unless ``seek`` was called since the last one began (it continues from there)."""
         for item in self._iterate(False):
             if isinstance(item, VideoFrame):
                 yield item
@@ -374,10 +388,16 @@ class VideoReader:
         return self._iterate(self._passthrough)
 
     def _iterate(self, with_packets: bool) -> Iterator[VideoFrame | StreamPacket]:
-        if not self._started and self._start > 0:
+        self._check_open()
+        if self._iterated and not self._seek_pending:  # another pass: from the start again
+            self.seek(self._start)
+            self._next_index, self._decoded = 0, 0
+            self._sought = self._start > 0  # a whole pass is checked for truncation again
+        elif not self._started and self._start > 0:
             self.seek(self._start)
             self._next_index = 0
-        self._started = True
+        self._started = self._iterated = True
+        self._seek_pending = False
         streams = [self._stream, *(self.streams if with_packets else [])]
         shift = self._start
         self._prev_pts = None  # the source timestamp of the last frame decoded

@@ -18,7 +18,7 @@ from typing import Any
 import av
 import numpy as np
 
-from ..errors import OutputError
+from ..errors import InputError, OutputError
 from .avframe import CHROMA_LOCATIONS
 from .encoders import (
     NVENC,
@@ -237,7 +237,13 @@ class VideoWriter:
         """Encode one upscaled frame (planes cropped to the output's exact plane sizes)."""
         frame = av.VideoFrame(self.width, self.height, self._frame_fmt)
         dtype = np.uint8 if self.layout.bit_depth == 8 else np.uint16
-        for plane, data in zip(frame.planes, (y, u, v), strict=True):
+        for what, plane, data in zip("YUV", frame.planes, (y, u, v), strict=True):
+            if not (isinstance(data, np.ndarray) and data.dtype == dtype and data.ndim == 2
+                    and data.shape[0] >= plane.height and data.shape[1] >= plane.width):
+                got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else \
+                    type(data).__name__
+                raise InputError(f"{self.name}: the {what} plane must be {np.dtype(dtype)} "
+                                 f"codes, at least {plane.height}x{plane.width}, got {got}")
             view = np.frombuffer(plane, dtype=dtype)
             stride = plane.line_size // view.itemsize
             dst = view[: plane.height * stride].reshape(plane.height, stride)
