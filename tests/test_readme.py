@@ -56,3 +56,24 @@ def test_bundled_samples_are_small_clips_with_sound() -> None:
             assert c.streams.video[0].codec_context.name == "h264"
             assert c.streams.audio[0].codec_context.name == "aac"
             assert abs(c.duration / 1e6 - seconds) < 0.1
+
+
+def test_the_readme_library_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture) -> None:
+    """The README's first library block, as written, on a copy of samples/."""
+    import re
+    import shutil
+
+    import numpy as np
+
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Library\s+```python\n(.*?)```", readme, re.S)
+    assert block, "the README lost its library example"
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(block.group(1), "README.md (Library)", "exec"), scope)  # noqa: S102
+    assert scope["big"].shape == (240, 320, 3) and scope["big"].dtype == np.uint8
+    assert scope["summary"].frames == 24 and (tmp_path / "sample_x2.mp4").is_file()
+    assert scope["y2"].shape == (360, 640) and scope["frame"].index == 11
+    assert "24 frames in" in capsys.readouterr().out

@@ -25,13 +25,18 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "api", "resolve_spec": "api", "upscale_image": "api", "upscale_plane": "api",
     "EvalReport": "evaluation", "evaluate": "evaluation", "export_model": "export",
-    "ModelSpec": "registry", "parse_name": "registry",
+    "ModelSpec": "registry", "parse_name": "registry", "ExportError": "export",
+    "upscale_video": "pipeline", "Engine": "engine",
+    "VideoReader": "io", "VideoWriter": "io", "EncodeOptions": "io",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the names as they resolve
     from .api import load_model, resolve_spec, upscale_image, upscale_plane
+    from .engine import Engine
     from .evaluation import EvalReport, evaluate
-    from .export import export_model
+    from .export import ExportError, export_model
+    from .io import EncodeOptions, VideoReader, VideoWriter
+    from .pipeline import upscale_video
     from .registry import ModelSpec, parse_name
 
 
@@ -44,13 +49,14 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
-
 __all__ = [
-    "Cancelled", "DataError", "EvalReport", "InputError", "ModelNotFoundError", "ModelSpec",
-    "OutputError", "VidsrError", "WeightsError", "__version__", "evaluate", "export_model",
-    "load_model",
-    "parse_name", "resolve_spec", "upscale_image", "upscale_plane",
+    "Cancelled", "DataError", "EncodeOptions", "Engine", "EvalReport", "ExportError",
+    "InputError", "ModelNotFoundError", "ModelSpec", "OutputError", "VideoReader",
+    "VideoWriter", "VidsrError", "WeightsError", "__version__", "evaluate", "export_model",
+    "load_model", "parse_name", "resolve_spec", "upscale_image", "upscale_plane",
+    "upscale_video",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
