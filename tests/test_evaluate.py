@@ -7,6 +7,7 @@ import pytest
 
 import vidsr
 from vidsr.color import rgb_to_y
+from vidsr.errors import InputError
 from vidsr.evaluation import make_pair
 from vidsr.metrics import psnr, ssim
 
@@ -47,3 +48,15 @@ def test_bicubic_reproduces_published_psnr(shared_data, dataset: str, scale: int
                                            published: float) -> None:
     report = vidsr.evaluate(vidsr.load_model(f"bicubic-x{scale}"), shared_data / dataset)
     assert abs(report.psnr - published) <= 0.05
+
+
+def test_metrics_refuse_what_they_cannot_measure() -> None:
+    # ssim on a plane its window does not fit was a cv2.error, psnr of mismatched or
+    # over-shaved planes numpy's broadcast error or NaN with warnings
+    a = np.zeros((20, 20))
+    for call, said in ((lambda: ssim(a, a, shave=5), "leaves less than 11 pixels"),
+                       (lambda: psnr(a, a, shave=10), "less than 1 pixel a side"),
+                       (lambda: psnr(a, np.zeros((20, 21))), "of one shape")):
+        with pytest.raises(InputError, match=said):
+            call()
+    assert type(psnr(a, a + 1)) is float and ssim(a, a, shave=4) == pytest.approx(1.0)

@@ -118,6 +118,8 @@ class ModelSpec:
 def parse_name(name: str) -> ModelSpec:
     """Resolve a canonical name or an alias to its ``ModelSpec``; unknown names raise
     ``ModelNotFoundError`` listing the closest valid names."""
+    if not isinstance(name, str):
+        raise ModelNotFoundError(f"a model name is a string, got {type(name).__name__}")
     key = name.strip().lower()
     try:
         alias = _ALIAS.match(key)
