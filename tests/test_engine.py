@@ -205,6 +205,12 @@ def test_engine_attributes_and_errors() -> None:
             eng.upscale_chroma(bad)
     with pytest.raises(InputError, match="subsampling must be"):
         eng.upscale_chroma(np.zeros((4, 4), np.uint8), subsampling=(3, 3))
+    y, c = np.zeros((5, 7), np.uint8), np.zeros((3, 4), np.uint8)
+    assert [p.shape for p in eng.upscale_frame(y, c, c)] == [(15, 21), (9, 12), (9, 12)]
+    with pytest.raises(InputError, match=r"V plane .* must be 4x3, got \(3, 3\)"):
+        eng.upscale_frame(y, c, c[:, :3])
+    with pytest.raises(InputError, match="must be 7x5"):
+        eng.submit(y, c, c, subsampling=(1, 1))
 
 
 def test_engine_threads_and_close() -> None:

@@ -52,6 +52,19 @@ def _as_tensor(plane: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(plane))
 
 
+def _check_chroma_sizes(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
+                        subsampling: tuple[int, int]) -> None:
+    """``InputError`` unless the chroma planes are the luma's size divided by ``subsampling``
+    (rounded up), as decoders hand them over."""
+    sv, sh = subsampling
+    want = (-(-y.shape[0] // sv), -(-y.shape[1] // sh)) if y.ndim == 2 else None
+    for what, c in (("U", u), ("V", v)):
+        if c is not None and want is not None and getattr(c, "shape", None) != want:
+            raise InputError(f"the {what} plane of a {y.shape[1]}x{y.shape[0]} luma with "
+                             f"subsampling {subsampling} must be {want[1]}x{want[0]}, got "
+                             f"{getattr(c, 'shape', type(c).__name__)}")
+
+
 class Engine:
     """Run a deploy model on luma planes and bicubic-upscale chroma planes.
 
@@ -226,6 +239,7 @@ class Engine:
                       siting: str = "left", subsampling: tuple[int, int] = (2, 2),
                       out_siting: str | None = None) -> Frame:
         """Upscale one frame's planes: SR on luma, siting-aware bicubic on both chroma planes."""
+        _check_chroma_sizes(y, u, v, subsampling)
         yo = self.upscale_luma(y, bit_depth)
         uo = None if u is None else self.upscale_chroma(u, siting, bit_depth, subsampling,
                                                         out_siting)
@@ -241,6 +255,7 @@ class Engine:
         compute / download streams and this returns at once, so consecutive frames overlap;
         on CPU the frame is computed here. Results come back, in order, from ``collect``."""
         self._check_open()
+        _check_chroma_sizes(y, u, v, subsampling)
         ticket = self._next_ticket
         self._next_ticket += 1
         if self.device.type == "cuda":
