@@ -237,3 +237,17 @@ def packets_of(path: Path, kind: str) -> list[list[tuple[Fraction | None, bytes]
                 t = None if packet.pts is None else packet.pts * packet.time_base
                 out[packet.stream.index].append((t, bytes(packet)))
         return [out[s.index] for s in streams]
+
+
+def huge_png() -> bytes:
+    """A PNG header claiming 100000 x 100000 pixels, with a few bytes of picture data."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(
+            ">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(
+        b"\x00" * 8)) + chunk(b"IEND", b"")

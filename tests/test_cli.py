@@ -101,7 +101,7 @@ def _png_with_orientation(pixels: np.ndarray, orientation: int) -> bytes:
 def test_alpha_is_turned_by_the_exif_tag_itself(tmp_path, orientation) -> None:
     # the alpha was turned by a search for the turn that gives OpenCV's upright colour, which
     # a flat colour cannot tell apart: a red logo's alpha ramp came out the wrong way round
-    from vidsr.cli.cmd_image import _dihedral, exif_orientation, read_image
+    from vidsr.images import _dihedral, exif_orientation, read_image
 
     textured = np.random.default_rng(orientation).integers(0, 256, (6, 9, 4), dtype=np.uint8)
     data = _png_with_orientation(textured, orientation)
@@ -400,3 +400,27 @@ def test_parser_needs_no_torch() -> None:
     from vidsr.export import IO_BITS
 
     assert tuple(IO_BITS) == IO_KINDS
+
+
+def test_untrained_models_and_undecodable_images_are_refused(tmp_path, capsys) -> None:
+    # a model with no shipped weights wrote noise and exited 0 (a warning aside); an image
+    # header too large for OpenCV was a cv2.error traceback
+    from media import huge_png
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), np.full((8, 8, 3), 100, np.uint8))
+    (tmp_path / "huge.png").write_bytes(huge_png())
+    clip = tmp_path / "c.mp4"
+    clip.write_bytes(b"")  # refused for the model before the file is opened
+    for argv, said in ((["image", str(src), "-m", "ecbsr-m4c4-x2"], "no trained weights"),
+                       (["eval", "-m", "esr-max-k7c8-x2", "--data", str(tmp_path)],
+                        "no trained weights"),
+                       ([str(clip), "-m", "ecbsr-m4c4-x2"], "no trained weights"),
+                       (["webcam", "--camera", str(clip), "--no-display", "-m", "ecbsr-m4c4-x2"],
+                        "no trained weights"),
+                       (["image", str(tmp_path / "huge.png"), "-m", "bicubic-x2"],
+                        "larger than OpenCV decodes")):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.mp4", "huge.png"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from media import huge_png
 
 import vidsr
 from vidsr.color import rgb_to_y
@@ -60,3 +61,22 @@ def test_metrics_refuse_what_they_cannot_measure() -> None:
         with pytest.raises(InputError, match=said):
             call()
     assert type(psnr(a, a + 1)) is float and ssim(a, a, shave=4) == pytest.approx(1.0)
+
+
+def test_eval_refuses_images_that_do_not_decode_whole(tmp_path) -> None:
+    # a truncated JPEG was scored (half of it grey), a header too large for OpenCV was a
+    # cv2.error traceback
+    import cv2
+
+    from vidsr.errors import DataError
+    from vidsr.evaluation import read_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), np.uint8)
+    data = cv2.imencode(".jpg", rgb)[1].tobytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: 2 * len(data) // 3])
+    (tmp_path / "huge.png").write_bytes(huge_png())
+    for name, said in (("cut.jpg", "not a readable image"), ("huge.png", "larger than OpenCV")):
+        with pytest.raises(DataError, match=said):
+            read_rgb(tmp_path / name)
+    (tmp_path / "whole.jpg").write_bytes(data)
+    assert read_rgb(tmp_path / "whole.jpg").shape == (64, 64, 3)

@@ -6,13 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from torch import nn
 
 from .api import upscale_plane
 from .color import rgb_to_y, to_uint8
-from .errors import DataError
+from .errors import DataError, InputError
+from .images import read_image
 from .imresize import imresize
 from .metrics import psnr, ssim
 
@@ -36,15 +36,14 @@ def dataset_name(data_dir: str | Path) -> str:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as uint8 RGB (``H x W x 3``) or gray (``H x W``)."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DataError(f"cannot read image {path}")
-    if img.dtype != np.uint8:
-        raise DataError(f"{path}: only 8-bit images are supported, got {img.dtype}")
-    if img.ndim == 3:
-        img = cv2.cvtColor(img[..., :3], cv2.COLOR_BGR2RGB)
-    return img
+    """An image file as uint8 RGB (``H x W x 3``, alpha dropped) or gray (``H x W``), upright
+    by its EXIF orientation; ``DataError`` for a file that does not decode whole (a truncated
+    JPEG is refused, not scored half-grey)."""
+    try:
+        img = read_image(Path(path))
+    except InputError as exc:
+        raise DataError(str(exc)) from None
+    return np.ascontiguousarray(img[..., :3]) if img.ndim == 3 else img
 
 
 @dataclass(frozen=True)

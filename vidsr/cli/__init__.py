@@ -8,6 +8,25 @@ from pathlib import Path
 from ..paths import check_output
 
 
+def check_trained(name: str) -> None:
+    """Refuse a registry model that has no shipped weights: a randomly initialised network's
+    output is noise (the library warns and goes on; the GUI shows such a pane's cost)."""
+    from ..api import is_weights_path, resolve_spec
+    from ..errors import ModelNotFoundError, WeightsError
+    from ..weights import manifest
+
+    if is_weights_path(name):
+        return
+    try:
+        spec = resolve_spec(name)
+    except ModelNotFoundError:  # the command says so where it loads the model, in its order
+        return
+    if spec.trainable and spec.name not in manifest():
+        raise WeightsError(f"no trained weights are shipped for {spec.name}: its output would "
+                           "be noise ('vidsr models' lists the trained ones; --model also takes "
+                           "a weights file from 'vidsr train')")
+
+
 def check_json_output(path: str | Path | None, *, avoid: Sequence[str | Path] = ()) -> None:
     """Refuse a ``--json FILE`` that cannot be written before any work is done (an existing
     file is replaced, but never one of ``avoid``: the command's inputs and outputs)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
-from . import check_json_output
+from . import check_json_output, check_trained
 
 if TYPE_CHECKING:
     from torch import nn
@@ -29,9 +29,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--record stores the shipped model's own numbers; drop --self-ensemble")
     if args.record and args.round_lr:
         raise InputError("--record stores the protocol's numbers; drop --round-lr")
-    if args.record:
-        for name in args.model:
+    for name in args.model:
+        if args.record:
             _recordable(name)
+        check_trained(name)
     images = [f for data in args.data for f in image_files(data)]  # a bad folder fails here
     check_json_output(args.json, avoid=[m for m in args.model if is_weights_path(m)] + images)
     models = [load_model(name, pretrained=True if args.record else None) for name in args.model]

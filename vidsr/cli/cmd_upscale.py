@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from tqdm import tqdm
 
 from ..errors import InputError
+from . import check_trained
 
 if TYPE_CHECKING:
     from ..pipeline import Progress
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import EncodeOptions
     from ..pipeline import upscale_video
 
+    check_trained(args.model)
     if args.crf is not None and not (math.isfinite(args.crf) and args.crf >= 0):
         raise InputError(f"--crf must be a number >= 0, got {args.crf}")
     options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,

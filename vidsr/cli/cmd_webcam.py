@@ -29,6 +29,7 @@ from ..webcam import (
     parse_size,
     run_live,
 )
+from . import check_trained
 
 
 def _cv2_window() -> bool:
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     # its own size unless --size says otherwise
     if args.frames is not None and args.frames < 1:
         raise InputError(f"--frames must be at least 1, got {args.frames}")
+    check_trained(args.model)
     read_file = camera_file(args.camera)
     if args.output:  # before the model loads and the camera opens
         check_output(args.output, overwrite=args.overwrite, src=read_file)

@@ -1,0 +1,99 @@
+"""Reading image files as the project's tools need them: 8-bit gray, RGB or RGBA, upright."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .webcam import quiet_opencv
+
+
+def read_image(path: Path) -> np.ndarray:
+    """An 8-bit image as gray, RGB or RGBA, turned upright by its EXIF orientation."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    buf = np.frombuffer(data, np.uint8)
+    restore = quiet_opencv()
+    try:
+        raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
+        if raw is None:
+            raise InputError(f"{path} is not a readable image")
+        if raw.dtype != np.uint8:
+            raise InputError(f"{path}: only 8-bit images are supported, got {raw.dtype}")
+        # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as gray
+        img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR)
+    except cv2.error as exc:  # a header claiming more pixels than OpenCV decodes, ...
+        limit = "CV_IO_MAX_IMAGE_PIXELS" in str(exc)
+        raise InputError(f"{path} is larger than OpenCV decodes (2^30 pixels; the environment "
+                         "variable OPENCV_IO_MAX_IMAGE_PIXELS raises the limit)" if limit else
+                         f"{path} is not a readable image") from None
+    finally:
+        restore()
+    if img is None:
+        raise InputError(f"{path} is not a readable image")
+    if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
+        upright = _orient(raw, exif_orientation(data))
+        if not np.array_equal(upright[..., :3], img):  # OpenCV read the tag otherwise
+            upright = next((t for t in _dihedral(raw) if np.array_equal(t[..., :3], img)), raw)
+        return cv2.cvtColor(np.ascontiguousarray(upright), cv2.COLOR_BGRA2RGBA)
+    return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation tag (1-8) of a PNG (``eXIf``), WebP (``EXIF``), TIFF or JPEG
+    (APP1) file's bytes; 1 when it has none or it cannot be read."""
+    tiff = b""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        at = 8
+        while at + 8 <= len(data):
+            size = int.from_bytes(data[at:at + 4], "big")
+            if data[at + 4:at + 8] == b"eXIf":
+                tiff = data[at + 8:at + 8 + size]
+                break
+            if data[at + 4:at + 8] == b"IDAT":
+                break
+            at += 12 + size
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        at = 12
+        while at + 8 <= len(data):
+            size = int.from_bytes(data[at + 4:at + 8], "little")
+            if data[at:at + 4] == b"EXIF":
+                tiff = data[at + 8:at + 8 + size]
+                break
+            at += 8 + size + (size & 1)
+    elif data[:4] in (b"II*\x00", b"MM\x00*"):
+        tiff = data
+    elif data[:2] == b"\xff\xd8":
+        at = data.find(b"Exif\x00\x00")
+        tiff = data[at + 6:] if at >= 0 else b""
+    tiff = tiff.removeprefix(b"Exif\x00\x00")
+    if tiff[:4] not in (b"II*\x00", b"MM\x00*"):
+        return 1
+    order = "little" if tiff[:2] == b"II" else "big"
+    ifd = int.from_bytes(tiff[4:8], order)
+    count = int.from_bytes(tiff[ifd:ifd + 2], order)
+    for i in range(count):
+        entry = tiff[ifd + 2 + 12 * i:ifd + 14 + 12 * i]
+        if len(entry) == 12 and int.from_bytes(entry[:2], order) == 0x0112:
+            value = int.from_bytes(entry[8:10], order)
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def _orient(a: np.ndarray, orientation: int) -> np.ndarray:
+    """``a`` (as stored) turned upright for an EXIF orientation tag."""
+    return {1: lambda: a, 2: lambda: a[:, ::-1], 3: lambda: a[::-1, ::-1],
+            4: lambda: a[::-1], 5: lambda: a.swapaxes(0, 1),
+            6: lambda: np.rot90(a, -1), 7: lambda: np.rot90(a[:, ::-1], -1),
+            8: lambda: np.rot90(a, 1)}[orientation]()
+
+
+def _dihedral(a: np.ndarray) -> list[np.ndarray]:
+    """``a`` under the eight EXIF orientations (rotations by 90 degrees, with and without a
+    mirror), the identity first."""
+    return [np.rot90(m, k) for m in (a, a[:, ::-1]) for k in range(4)]
