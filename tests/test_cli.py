@@ -424,3 +424,24 @@ def test_untrained_models_and_undecodable_images_are_refused(tmp_path, capsys) -
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and said in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "c.mp4", "huge.png"]
+
+
+def test_json_reports_are_written_whole_or_not_at_all(tmp_path) -> None:
+    # past a file-size limit, eval/export/bench --json left half a file in place of the old
+    # one, with a traceback
+    import resource
+    import subprocess
+
+    old = tmp_path / "r.json"
+    old.write_text('{"old": 1}\n')
+    code = ("import sys; from vidsr.paths import write_json\n"
+            "try:\n    write_json(sys.argv[1], {'a': 'b' * 4000})\n"
+            "except Exception as e:\n    print(type(e).__name__, e)")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    out = subprocess.run([sys.executable, "-c", code, str(old)], capture_output=True, text=True,
+                         preexec_fn=limit, check=True).stdout
+    assert out.startswith("OutputError cannot write") and "File too large" in out, out
+    assert old.read_text() == '{"old": 1}\n' and [p.name for p in tmp_path.iterdir()] == ["r.json"]

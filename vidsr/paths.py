@@ -4,6 +4,7 @@ folder, the input itself, or an existing file without ``--overwrite``."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,3 +55,19 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
     if not os.access(dst.parent, os.W_OK):
         raise OutputError(f"{label}cannot write to {dst.parent}: permission denied (choose an "
                           "output path in a folder you can write to)")
+
+
+def write_json(path: str | Path, data: object, **dumps: object) -> None:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file beside it, renamed
+    into place: a full disk or a file-size limit leaves the old file, if any, whole (one
+    ``OutputError`` line, not a traceback and half a file)."""
+    path = Path(path)
+    text = json.dumps(data, indent=2, **dumps) + "\n"
+    tmp = partial_path(path)
+    try:
+        tmp.write_text(text)
+        tmp.replace(path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

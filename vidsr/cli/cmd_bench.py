@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..engine.bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from ..errors import InputError
+from ..paths import write_json
 from . import check_json_output, split_list
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def _panes(args: argparse.Namespace) -> int:
                          (args.device or ["auto"])[0])
     print(format_panes(report))
     if args.json is not None:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(args.json, report)
     return 0
 
 
@@ -64,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         print(format_train_bench(report))
         reports.append(report)
     if args.json is not None:
-        Path(args.json).write_text(json.dumps(reports, indent=2) + "\n")
+        write_json(args.json, reports)
     return 0
 
 
@@ -112,12 +113,11 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_bench(config, progress=progress)
     print(format_report(report))
-    text = json.dumps(report, indent=2)
     if args.json is not None:
-        Path(args.json).write_text(text + "\n")
+        write_json(args.json, report)
         print(f"\nJSON written to {args.json}")
     else:
-        print("\n" + text)
+        print("\n" + json.dumps(report, indent=2))
     return 0
 
 

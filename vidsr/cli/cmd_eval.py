@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import InputError
+from ..paths import write_json
 from . import check_json_output, check_trained
 
 if TYPE_CHECKING:
@@ -64,8 +63,7 @@ def run(args: argparse.Namespace) -> int:
         for r in reports:
             print(f"  {r.model:<{width}} {r.dataset:<12} {r.psnr:7.3f}  {r.ssim:.4f}")
     if args.json:  # a list of reports, one per model and folder, however many there are
-        Path(args.json).write_text(json.dumps([r.as_dict() for r in reports], indent=2,
-                                              allow_nan=False) + "\n")
+        write_json(args.json, [r.as_dict() for r in reports], allow_nan=False)
     return 0
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from ..paths import write_json
 from . import check_json_output
 
 
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
                           check=not args.no_check, overwrite=args.overwrite)
     print(report.describe())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+        write_json(args.json, report.as_dict())
     return 0
 
 

@@ -132,9 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 141  # 128 + SIGPIPE
     except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EIO) or debug:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT) or debug:
             raise
-        # stdout or a file on a full or failing disk (vidsr models > /dev/full)
+        # stdout or a file on a full or failing disk (vidsr models > /dev/full), past a quota
+        # or a file-size limit (ulimit -f)
         print(f"vidsr: error: cannot write: {exc.strerror}", file=sys.stderr)
         return 1
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import VidsrError
+from ..paths import write_json
 from ..sizes import parse_size
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
     if getattr(args, "sweep", False):
         results = sweep(args, write)
         if args.json is not None:
-            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+            write_json(args.json, results)
         return 0
     w, h = parse_size(args.size)
     names = args.models or [*MODELS, CHROMA]
@@ -275,14 +276,14 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
         rows.append(_bench_one(name, h, w, args, tunings))
         write(f"{name}: {json.dumps(rows[-1])}\n")
         if args.json is not None:  # after every model, so a run cut short still leaves data
-            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+            write_json(args.json, report)
     write(f"\nvidsr bench --kernels on {report['device']} (torch {torch.__version__}, "
           f"triton {triton.__version__}), {report['luma']}\n")
     write(_table(rows) + "\n\n")
     text = json.dumps(report, indent=2)
     write(text + "\n")
     if args.json is not None:
-        Path(args.json).write_text(text + "\n")
+        write_json(args.json, report)
     return 0
 
 
