@@ -80,3 +80,20 @@ def test_eval_refuses_images_that_do_not_decode_whole(tmp_path) -> None:
             read_rgb(tmp_path / name)
     (tmp_path / "whole.jpg").write_bytes(data)
     assert read_rgb(tmp_path / "whole.jpg").shape == (64, 64, 3)
+
+
+def test_eval_folder_hidden_and_other_files_and_shared_stems(tmp_path, caplog) -> None:
+    # macOS's ._a.png stopped the whole run ("cannot read image"), a.png and a.jpg were both
+    # reported as "a", and a file of another kind dropped out of the mean unsaid
+    import cv2
+
+    rng = np.random.default_rng(3)
+    for name in ("a.png", "a.jpg", "b.pgm"):
+        shape = (24, 24) if name.endswith(".pgm") else (24, 24, 3)
+        assert cv2.imwrite(str(tmp_path / name), rng.integers(0, 256, shape, np.uint8))
+    (tmp_path / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    (tmp_path / "notes.txt").write_text("where these came from")
+    with caplog.at_level("WARNING"):
+        report = vidsr.evaluate(vidsr.load_model("bicubic-x2"), tmp_path)
+    assert [name for name, _p, _s in report.images] == ["a.jpg", "a.png", "b"]
+    assert "skipping 1 file that is not an image vidsr reads: notes.txt" in caplog.text

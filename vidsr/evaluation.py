@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,18 +17,34 @@ from .images import read_image
 from .imresize import imresize
 from .metrics import psnr, ssim
 
-IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+log = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def image_files(data_dir: str | Path) -> list[Path]:
-    """The image files directly inside ``data_dir``, sorted by name."""
+    """The image files directly inside ``data_dir``, sorted by name. Hidden files (``.DS_Store``,
+    macOS's ``._name.png``) are passed over; other files are named in a warning."""
     folder = Path(data_dir)
     if not folder.is_dir():
         raise DataError(f"not a folder: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    files = [p for p in entries if p.suffix.lower() in IMAGE_EXTS and p.is_file()]
+    others = [p.name for p in entries if p not in files and p.is_file()]
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}")
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        log.warning("%s: skipping %d file%s that %s not an image vidsr reads: %s", folder,
+                    len(others), "s" if len(others) > 1 else "",
+                    "are" if len(others) > 1 else "is", shown)
     return files
+
+
+def _labels(files: list[Path]) -> list[str]:
+    """What a report calls each image: its stem, or its whole name where two share a stem."""
+    stems = [p.stem for p in files]
+    return [p.name if stems.count(p.stem) > 1 else p.stem for p in files]
 
 
 def dataset_name(data_dir: str | Path) -> str:
@@ -78,7 +95,9 @@ def make_pair(hr: np.ndarray, scale: int, name: str = "") -> EvalPair:
 
 
 def load_pairs(data_dir: str | Path, scale: int) -> list[EvalPair]:
-    return [make_pair(read_rgb(p), scale, p.stem) for p in image_files(data_dir)]
+    files = image_files(data_dir)
+    return [make_pair(read_rgb(p), scale, name) for p, name in zip(files, _labels(files),
+                                                                    strict=True)]
 
 
 def _db(value: float, digits: int) -> float | str:
