@@ -281,3 +281,24 @@ def test_a_corrupt_weights_file_is_not_called_untrained(tmp_path: Path) -> None:
     with pytest.raises(WeightsError) as err:
         export_model(bad, tmp_path / "m.pt2")
     assert "not worth exporting" not in str(err.value)
+
+
+def test_pt2_archive_naming_and_the_shipped_weights_by_path(tmp_path: Path) -> None:
+    # the archive's root folder was the temporary file's name (.m.vidsr-partial/...), the
+    # shipped weights given as a file lost their measured scores, and "d/.pt2" was "a file
+    # without an extension"
+    import zipfile
+
+    from vidsr.weights import manifest
+
+    shipped = manifest()["esr-max-k7c4-x2"]
+    (tmp_path / "d").mkdir()
+    out = tmp_path / "d" / ".pt2"
+    export_model(shipped.path, out)
+    roots = {n.split("/")[0] for n in zipfile.ZipFile(out).namelist()}
+    assert roots == {"archive"}
+    extra = {"vidsr.json": ""}
+    torch.export.load(str(out), extra_files=extra)
+    meta = json.loads(extra["vidsr.json"])
+    assert meta["vidsr.weights_sha256"] == shipped.sha256
+    assert meta["vidsr.psnr.Set5"] == f"{shipped.metrics['Set5']['psnr']:.3f}"

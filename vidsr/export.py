@@ -129,9 +129,11 @@ def _kib(n: int) -> str:
 
 def format_of(path: str | Path) -> str:
     """The export format an output path asks for, by its extension."""
-    fmt = FORMATS.get(Path(path).suffix.lower())
+    p = Path(path)
+    ext = (p.suffix or (p.name if p.name.startswith(".") else "")).lower()  # "d/.onnx" too
+    fmt = FORMATS.get(ext)
     if fmt is None:
-        raise OutputError(f"cannot export to {Path(path).suffix or 'a file without an extension'}"
+        raise OutputError(f"cannot export to {ext or 'a file without an extension'}"
                           f": give {' or '.join(FORMATS)}")
     return fmt
 
@@ -144,13 +146,14 @@ def _metadata(name: str | Path | nn.Module, model: nn.Module, io: str) -> dict[s
             "vidsr.io": io, "vidsr.layout": "N x 1 x H x W luma (Y') -> N x 1 x sH x sW"}
     if isinstance(name, nn.Module):  # weights of unknown origin
         pass
-    elif is_weights_path(name):
-        meta["vidsr.weights_sha256"] = sha256_file(name)
     else:
         shipped = manifest().get(spec.name)
-        if shipped is not None:
-            meta["vidsr.weights_sha256"] = shipped.sha256
-            for data, m in shipped.metrics.items():
+        digest = sha256_file(name) if is_weights_path(name) else \
+            (shipped.sha256 if shipped is not None else None)
+        if digest is not None:
+            meta["vidsr.weights_sha256"] = digest
+        if shipped is not None and shipped.sha256 == digest:  # the shipped weights, by name
+            for data, m in shipped.metrics.items():  # or as a file: their measured scores
                 if "psnr" in m:
                     meta[f"vidsr.psnr.{data}"] = f"{m['psnr']:.3f}"
     return meta
@@ -288,7 +291,10 @@ def _write_pt2(net: nn.Module, example: torch.Tensor, tmp: Path, meta: dict[str,
         except Exception as exc:  # noqa: BLE001
             raise _failed("torch.export", exc) from exc
         try:
-            torch.export.save(program, str(tmp), extra_files={"vidsr.json": json.dumps(meta)})
+            # through a file object: the archive's root folder is then "archive", not the
+            # temporary file's name
+            with open(tmp, "wb") as f:
+                torch.export.save(program, f, extra_files={"vidsr.json": json.dumps(meta)})
         except RuntimeError as exc:  # PyTorch's file writer raises RuntimeError, not OSError
             interrupt = _interrupt_in(exc)
             if interrupt is not None:
