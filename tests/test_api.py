@@ -108,8 +108,8 @@ def test_upscale_image_refuses_what_it_cannot_take(monkeypatch) -> None:
     gray = np.arange(12, dtype=np.uint8).reshape(3, 4)
     assert np.array_equal(vidsr.upscale_image(gray[..., None], model)[..., 0],
                           vidsr.upscale_image(gray, model))
-    for image, said in ((gray.astype(np.float32) / 255, "uint8 pixels, got float32"),
-                        (gray.astype(np.uint16), "got uint16"),
+    for image, said in ((gray.astype(np.float32) / 255, "uint8 or uint16 pixels, got float32"),
+                        (gray.astype(np.int32), "got int32"),
                         (np.zeros((5, 0), np.uint8), "empty"),
                         (np.zeros((2, 2, 2), np.uint8), r"got shape \(2, 2, 2\)"),
                         (gray.tolist(), "numpy array, got list"),

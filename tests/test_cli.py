@@ -445,3 +445,32 @@ def test_json_reports_are_written_whole_or_not_at_all(tmp_path) -> None:
                          preexec_fn=limit, check=True).stdout
     assert out.startswith("OutputError cannot write") and "File too large" in out, out
     assert old.read_text() == '{"old": 1}\n' and [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_16_bit_images_stay_16_bit(tmp_path, capsys, caplog) -> None:
+    # 16-bit PNG/TIFF were refused ("only 8-bit images are supported"); they are upscaled on
+    # the same scale as 8-bit ones and written with 16 bits where the format holds them
+    import vidsr
+
+    rng = np.random.default_rng(5)
+    rgb8 = rng.integers(0, 256, (12, 10, 3), np.uint8)
+    model = vidsr.load_model("esr-max-x2")
+    want = vidsr.upscale_image(rgb8, model).astype(np.int64) * 257
+    for name, img in (("c.png", rgb8), ("g.tif", rgb8[..., 0])):
+        deep = img.astype(np.uint16) * 257
+        cv2.imwrite(str(tmp_path / name), deep if deep.ndim == 2 else deep[..., ::-1])
+        out = tmp_path / f"up-{name}"
+        assert main(["image", str(tmp_path / name), "-o", str(out), "-m", "esr-max-x2"]) == 0
+        assert "16-bit" in capsys.readouterr().out
+        got = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert got.dtype == np.uint16
+        got = got.astype(np.int64) if got.ndim == 2 else got[..., ::-1].astype(np.int64)
+        ref = want if got.ndim == 3 else \
+            vidsr.upscale_image(rgb8[..., 0], model).astype(np.int64) * 257
+        assert np.abs(got - ref).max() <= 129  # rounding to 16 bits, not to 8
+        assert (got % 257 != 0).any()  # more than 8 bits of result
+    with caplog.at_level("WARNING"):
+        assert main(["image", str(tmp_path / "c.png"), "-o", str(tmp_path / "c.jpg"),
+                     "-m", "esr-max-x2"]) == 0
+    assert "the 16-bit image is written with 8" in caplog.text
+    assert cv2.imread(str(tmp_path / "c.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8

@@ -128,7 +128,9 @@ def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
 
 def upscale_image(image: np.ndarray, model: nn.Module, *,
                   band_pixels: int = 1 << 21) -> np.ndarray:
-    """Upscale a uint8 image (``H x W`` gray, ``H x W x 3`` RGB or ``H x W x 4`` RGBA).
+    """Upscale a uint8 or uint16 image (``H x W`` gray, ``H x W x 3`` RGB or ``H x W x 4``
+    RGBA); the result has the input's dtype (16-bit work runs on the same 0-255 float scale,
+    its codes divided by 257, so no precision is lost on the way).
 
     The model super-resolves BT.601 luma; chroma (and alpha) get the MATLAB-style bicubic upscale.
     The work runs in bands of rows of about ``band_pixels`` output pixels, each grown by the
@@ -139,10 +141,10 @@ def upscale_image(image: np.ndarray, model: nn.Module, *,
     """
     if not isinstance(image, np.ndarray):
         raise InputError(f"upscale_image takes a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InputError(f"upscale_image takes uint8 pixels, got {image.dtype} (scale and "
-                         "convert first, e.g. np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8) "
-                         "for floats in [0, 1])")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"upscale_image takes uint8 or uint16 pixels, got {image.dtype} (scale "
+                         "and convert first, e.g. np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)"
+                         " for floats in [0, 1])")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise InputError(f"upscale_image takes H x W, H x W x 3 or H x W x 4 pixels, got shape "
                          f"{image.shape}")
@@ -157,9 +159,9 @@ def upscale_image(image: np.ndarray, model: nn.Module, *,
 
     scale = int(spec.scale)
     h, w = image.shape[:2]
-    check_memory(h * scale * w * scale * (image.shape[2] if image.ndim == 3 else 1),
-                 f"the {w * scale}x{h * scale} output")
-    out = np.empty((h * scale, w * scale, *image.shape[2:]), np.uint8)
+    check_memory(h * scale * w * scale * (image.shape[2] if image.ndim == 3 else 1)
+                 * image.itemsize, f"the {w * scale}x{h * scale} output")
+    out = np.empty((h * scale, w * scale, *image.shape[2:]), image.dtype)
     rows = max(1, band_pixels // max(1, w * scale * scale))
     halo = receptive_radius(model) + 3  # the model's reach, and the bicubic's on chroma
     bicubic = BicubicUpsample(scale)
@@ -172,13 +174,21 @@ def upscale_image(image: np.ndarray, model: nn.Module, *,
 
 
 def _upscale_band(image: np.ndarray, model: nn.Module, bicubic: nn.Module) -> np.ndarray:
+    wide = image.dtype == np.uint16  # 16-bit: worked on the 0-255 scale, codes / 257
+    pixels = image.astype(np.float64) / 257.0 if wide else image
+
+    def codes(x: np.ndarray) -> np.ndarray:
+        if not wide:
+            return to_uint8(x)
+        return np.floor(np.clip(x * 257.0, 0.0, 65535.0) + 0.5).astype(np.uint16)
+
     if image.ndim == 2:
-        return to_uint8(upscale_plane(image, model))
-    ycc = rgb_to_ycbcr(image[..., :3])
+        return codes(upscale_plane(pixels, model))
+    ycc = rgb_to_ycbcr(pixels[..., :3])
     y = upscale_plane(ycc[..., 0], model)
-    rest = np.concatenate([ycc[..., 1:], image[..., 3:].astype(np.float64)], axis=2)
+    rest = np.concatenate([ycc[..., 1:], pixels[..., 3:].astype(np.float64)], axis=2)
     with torch.inference_mode():
         t = torch.from_numpy(rest.transpose(2, 0, 1)[None].astype(np.float32))
         rest_up = bicubic(t)[0].numpy().transpose(1, 2, 0).astype(np.float64)
     rgb = ycbcr_to_rgb(np.concatenate([y[..., None], rest_up[..., :2]], axis=2))
-    return to_uint8(np.concatenate([rgb, rest_up[..., 2:]], axis=2))
+    return codes(np.concatenate([rgb, rest_up[..., 2:]], axis=2))

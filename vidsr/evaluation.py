@@ -53,9 +53,9 @@ def dataset_name(data_dir: str | Path) -> str:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as uint8 RGB (``H x W x 3``, alpha dropped) or gray (``H x W``), upright
-    by its EXIF orientation; ``DataError`` for a file that does not decode whole (a truncated
-    JPEG is refused, not scored half-grey)."""
+    """An 8-bit image file as uint8 RGB (``H x W x 3``, alpha dropped) or gray (``H x W``),
+    upright by its EXIF orientation; ``DataError`` for a file that does not decode whole (a
+    truncated JPEG is refused, not scored half-grey)."""
     try:
         img = read_image(Path(path))
     except InputError as exc:

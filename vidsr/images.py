@@ -1,4 +1,5 @@
-"""Reading image files as the project's tools need them: 8-bit gray, RGB or RGBA, upright."""
+"""Reading image files as the project's tools need them: 8- or 16-bit gray, RGB or RGBA,
+upright."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from .errors import InputError
 from .webcam import quiet_opencv
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An 8-bit image as gray, RGB or RGBA, turned upright by its EXIF orientation."""
+def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
+    """An image as uint8 gray, RGB or RGBA, turned upright by its EXIF orientation; with
+    ``bits16``, a 16-bit image (PNG, TIFF, PGM/PPM) comes as uint16, else it is refused."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -23,10 +25,13 @@ def read_image(path: Path) -> np.ndarray:
         raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
         if raw is None:
             raise InputError(f"{path} is not a readable image")
-        if raw.dtype != np.uint8:
-            raise InputError(f"{path}: only 8-bit images are supported, got {raw.dtype}")
+        if raw.dtype != np.uint8 and not (bits16 and raw.dtype == np.uint16):
+            took = "8- and 16-bit" if bits16 else "8-bit"
+            raise InputError(f"{path}: only {took} images are supported, got {raw.dtype}")
         # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as gray
-        img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR)
+        # (ANYDEPTH keeps 16 bits)
+        img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | (
+            cv2.IMREAD_ANYDEPTH if raw.dtype == np.uint16 else 0))
     except cv2.error as exc:  # a header claiming more pixels than OpenCV decodes, ...
         limit = "CV_IO_MAX_IMAGE_PIXELS" in str(exc)
         raise InputError(f"{path} is larger than OpenCV decodes (2^30 pixels; the environment "

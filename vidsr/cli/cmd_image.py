@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 
 _ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
+_DEEP_FORMATS = {".png", ".tif", ".tiff", ".ppm", ".pgm"}  # OpenCV writes these with 16 bits
 
 
 # What OpenCV's writers hold: largest side, and channel counts (None: any of 1, 3, 4)
@@ -29,7 +30,8 @@ _FORMAT_LIMITS: dict[str, tuple[int, set[int] | None]] = {
 }
 
 
-def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> None:
+def _check_size(src: Path, ext: str, width: int, height: int, channels: int,
+                depth: int = 1) -> None:
     """Refuse, before the work, an output the format (by its extension ``ext``) or this
     machine's memory cannot hold."""
     side, allowed = _FORMAT_LIMITS.get(ext, (1 << 31, None))
@@ -40,7 +42,7 @@ def _check_size(src: Path, ext: str, width: int, height: int, channels: int) -> 
         raise OutputError(f"{ext} holds gray images and {src.name} is in colour; use .ppm or .png")
     from ..api import check_memory
 
-    check_memory(width * height * channels, f"the {width}x{height} output")
+    check_memory(width * height * channels * depth, f"the {width}x{height} output")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{src} is a directory, not an image file")
     if not src.is_file():
         raise InputError(f"no such file: {src}")
-    # lossless by default, whatever the input was
     check_trained(args.model)
+    # lossless by default, whatever the input was
     out = Path(args.output) if args.output else \
         src.with_name(f"{src.stem}_{resolve_spec(args.model).name}.png")
     check_output(out, overwrite=args.overwrite, src=src)
@@ -60,10 +62,14 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write {out.suffix or 'files without an extension'}: "
                           "give an image extension (.png, .jpg, .webp, .tif, .bmp)")
     model = load_model(args.model)
-    img = read_image(src)
+    img = read_image(src, bits16=True)
     scale = model.spec.scale
     alpha = img.ndim == 3 and img.shape[2] == 4
     ext = out.suffix.lower() or out.name.lower()  # "dir/.png" is a PNG
+    if img.dtype == np.uint16 and ext not in _DEEP_FORMATS:
+        log.warning("%s holds 8 bits a channel: the 16-bit image is written with 8 (PNG, TIFF "
+                    "and PPM/PGM keep 16)", ext)
+        img = np.floor(img / 257.0 + 0.5).astype(np.uint8)
     if alpha and ext not in _ALPHA_FORMATS:
         log.warning("%s has no alpha channel: the image's alpha is dropped (PNG, WebP and TIFF "
                     "keep it)", ext)
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     channels = 1 if img.ndim == 2 else img.shape[2]
     if channels == 1 and ext == ".ppm":
         img, channels = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), 3  # PPM holds colour only
-    _check_size(src, ext, img.shape[1] * scale, img.shape[0] * scale, channels)
+    _check_size(src, ext, img.shape[1] * scale, img.shape[0] * scale, channels, img.itemsize)
     up = upscale_image(img, model)
     if up.ndim == 3:  # to OpenCV's BGR(A) order, in place: no second copy of a large image
         cv2.cvtColor(up, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR, dst=up)
@@ -91,7 +97,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         restore()
         tmp.unlink(missing_ok=True)
-    print(f"{src} ({img.shape[1]}x{img.shape[0]}) -> {out} ({up.shape[1]}x{up.shape[0]}) "
+    deep = ", 16-bit" if up.dtype == np.uint16 else ""
+    print(f"{src} ({img.shape[1]}x{img.shape[0]}{deep}) -> {out} ({up.shape[1]}x{up.shape[0]}) "
           f"with {model.spec.name}")
     return 0
 
