@@ -474,3 +474,14 @@ def test_16_bit_images_stay_16_bit(tmp_path, capsys, caplog) -> None:
                      "-m", "esr-max-x2"]) == 0
     assert "the 16-bit image is written with 8" in caplog.text
     assert cv2.imread(str(tmp_path / "c.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
+
+
+def test_codec_messages_become_the_reason(tmp_path, capfd) -> None:
+    # libpng printed "libpng error: ..." on a line of its own before vidsr's error line
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), np.random.default_rng(2).integers(0, 256, (32, 32, 3), np.uint8))
+    data = src.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) * 2 // 3])
+    assert main(["image", str(tmp_path / "cut.png"), "-m", "bicubic-x2"]) == 1
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vidsr: error: ") and "(libpng error: " in err[0]

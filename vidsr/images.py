@@ -3,6 +3,7 @@ upright."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
@@ -10,6 +11,42 @@ import numpy as np
 
 from .errors import InputError
 from .webcam import quiet_opencv
+
+
+class CodecMessages:
+    """What OpenCV's image codecs print to the process's stderr (libpng's "libpng error: ...",
+    libjpeg's "Premature end of JPEG file") while the block runs, kept out of the terminal and
+    offered as the reason for a failure: ``with CodecMessages() as said: ...; said.text``."""
+
+    def __init__(self) -> None:
+        self.text = ""
+
+    def __enter__(self) -> CodecMessages:
+        import sys
+        import tempfile
+
+        try:
+            sys.stderr.flush()
+            self._file = tempfile.TemporaryFile()
+            self._saved = os.dup(2)
+            os.dup2(self._file.fileno(), 2)
+        except (OSError, ValueError):  # no fd 2 to borrow: the messages go where they go
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is None:
+            return
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._file.seek(0)
+        lines = self._file.read().decode(errors="replace").strip().splitlines()
+        self._file.close()
+        self.text = "; ".join(line.strip() for line in lines if line.strip())
+
+    def reason(self) -> str:
+        """`` (what the codec said)`` for an error line, or nothing."""
+        return f" ({self.text})" if self.text else ""
 
 
 def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
@@ -21,26 +58,29 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     buf = np.frombuffer(data, np.uint8)
     restore = quiet_opencv()
+    said = CodecMessages()
     try:
-        raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
-        if raw is None:
-            raise InputError(f"{path} is not a readable image")
-        if raw.dtype != np.uint8 and not (bits16 and raw.dtype == np.uint16):
-            took = "8- and 16-bit" if bits16 else "8-bit"
-            raise InputError(f"{path}: only {took} images are supported, got {raw.dtype}")
-        # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as gray
-        # (ANYDEPTH keeps 16 bits)
-        img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | (
-            cv2.IMREAD_ANYDEPTH if raw.dtype == np.uint16 else 0))
+        with said:
+            raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
+            # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as
+            # gray (ANYDEPTH keeps 16 bits)
+            img = None if raw is None or raw.dtype not in (np.uint8, np.uint16) else \
+                cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | (
+                    cv2.IMREAD_ANYDEPTH if raw.dtype == np.uint16 else 0))
     except cv2.error as exc:  # a header claiming more pixels than OpenCV decodes, ...
         limit = "CV_IO_MAX_IMAGE_PIXELS" in str(exc)
         raise InputError(f"{path} is larger than OpenCV decodes (2^30 pixels; the environment "
                          "variable OPENCV_IO_MAX_IMAGE_PIXELS raises the limit)" if limit else
-                         f"{path} is not a readable image") from None
+                         f"{path} is not a readable image{said.reason()}") from None
     finally:
         restore()
+    if raw is None:
+        raise InputError(f"{path} is not a readable image{said.reason()}")
+    if raw.dtype != np.uint8 and not (bits16 and raw.dtype == np.uint16):
+        took = "8- and 16-bit" if bits16 else "8-bit"
+        raise InputError(f"{path}: only {took} images are supported, got {raw.dtype}")
     if img is None:
-        raise InputError(f"{path} is not a readable image")
+        raise InputError(f"{path} is not a readable image{said.reason()}")
     if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
         upright = _orient(raw, exif_orientation(data))
         if not np.array_equal(upright[..., :3], img):  # OpenCV read the tag otherwise

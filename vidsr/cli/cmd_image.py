@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..images import read_image
+from ..images import CodecMessages, read_image
 from ..paths import check_output, partial_path
 from ..webcam import quiet_opencv
 from . import check_trained
@@ -84,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     tmp = partial_path(out)
     restore = quiet_opencv()
     try:
+        said = CodecMessages()
         try:
-            written = cv2.imwrite(str(tmp), up)
+            with said:
+                written = cv2.imwrite(str(tmp), up)
         except cv2.error as exc:
             raise OutputError(f"cannot write {out}: {str(exc).strip().splitlines()[-1]}") from exc
-        if not written:
-            raise OutputError(f"cannot write {out}")
+        if not written:  # the codec's own words (libpng's "Write Error") where it gave some
+            raise OutputError(f"cannot write {out}{said.reason()}")
         try:
             tmp.replace(out)
         except OSError as exc:
