@@ -479,7 +479,7 @@ def test_16_bit_images_stay_16_bit(tmp_path, capsys, caplog) -> None:
 def test_codec_messages_become_the_reason(tmp_path, capfd) -> None:
     # libpng printed "libpng error: ..." on a line of its own before vidsr's error line
     src = tmp_path / "a.png"
-    cv2.imwrite(str(src), np.random.default_rng(2).integers(0, 256, (32, 32, 3), np.uint8))
+    cv2.imwrite(str(src), np.random.default_rng(2).integers(0, 256, (128, 128, 3), np.uint8))
     data = src.read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) * 2 // 3])
     assert main(["image", str(tmp_path / "cut.png"), "-m", "bicubic-x2"]) == 1
