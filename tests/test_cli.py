@@ -485,3 +485,44 @@ def test_codec_messages_become_the_reason(tmp_path, capfd) -> None:
     assert main(["image", str(tmp_path / "cut.png"), "-m", "bicubic-x2"]) == 1
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("vidsr: error: ") and "(libpng error: " in err[0]
+
+
+def test_codec_messages_across_threads_and_json_through_links(tmp_path, capfd) -> None:
+    # two threads decoding at once each get their own codec's reason and fd 2 comes back;
+    # --json through a link writes its target (it replaced the link), to a device as asked
+    import os
+    import threading
+
+    from vidsr.errors import InputError
+    from vidsr.images import read_image
+    from vidsr.paths import write_json
+
+    src = tmp_path / "a.png"
+    cv2.imwrite(str(src), np.random.default_rng(2).integers(0, 256, (128, 128, 3), np.uint8))
+    data = src.read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) * 2 // 3])
+    before = os.readlink("/proc/self/fd/2") if os.path.exists("/proc/self/fd/2") else None
+    said: list[str] = []
+
+    def read() -> None:
+        try:
+            read_image(tmp_path / "cut.png")
+        except InputError as exc:
+            said.append(str(exc))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(said) == 4 and all("(libpng error: " in s for s in said), said
+    if before is not None:
+        assert os.readlink("/proc/self/fd/2") == before
+    os.write(2, b"still here\n")
+    assert "still here" in capfd.readouterr().err
+    target = tmp_path / "target.json"
+    target.write_text("{}")
+    (tmp_path / "link.json").symlink_to(target)
+    write_json(tmp_path / "link.json", {"a": 1})
+    assert (tmp_path / "link.json").is_symlink() and json.loads(target.read_text()) == {"a": 1}
+    write_json("/dev/null", {"a": 1})

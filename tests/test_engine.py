@@ -207,8 +207,13 @@ def test_engine_attributes_and_errors() -> None:
         eng.upscale_chroma(np.zeros((4, 4), np.uint8), subsampling=(3, 3))
     y, c = np.zeros((5, 7), np.uint8), np.zeros((3, 4), np.uint8)
     assert [p.shape for p in eng.upscale_frame(y, c, c)] == [(15, 21), (9, 12), (9, 12)]
-    with pytest.raises(InputError, match=r"V plane .* must be 4x3, got \(3, 3\)"):
+    with pytest.raises(InputError, match=r"V plane .* must be 4x3 or 3x2, got \(3, 3\)"):
         eng.upscale_frame(y, c, c[:, :3])
+    floor = np.zeros((2, 3), np.uint8)  # sizes rounded down are taken too, and a list
+    assert eng.upscale_frame(y, floor, floor, subsampling=[2, 2])[1].shape == (6, 9)
+    for bad, said in ((([[1, 2]],), "numpy array"), ((y, c, c, 2), "subsampling must be")):
+        with pytest.raises(InputError, match=said):
+            eng.upscale_frame(*bad[:3], subsampling=bad[3] if len(bad) > 3 else (2, 2))
     with pytest.raises(InputError, match="must be 7x5"):
         eng.submit(y, c, c, subsampling=(1, 1))
 

@@ -97,3 +97,16 @@ def test_eval_folder_hidden_and_other_files_and_shared_stems(tmp_path, caplog) -
         report = vidsr.evaluate(vidsr.load_model("bicubic-x2"), tmp_path)
     assert [name for name, _p, _s in report.images] == ["a.jpg", "a.png", "b"]
     assert "skipping 1 file that is not an image vidsr reads: notes.txt" in caplog.text
+
+
+def test_the_skipped_files_warning_comes_once_a_folder(tmp_path, caplog) -> None:
+    import cv2
+
+    from vidsr.evaluation import image_files
+
+    assert cv2.imwrite(str(tmp_path / "a.png"), np.zeros((20, 20, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    with caplog.at_level("WARNING"):
+        for _ in range(3):
+            assert [p.name for p in image_files(tmp_path)] == ["a.png"]
+    assert caplog.text.count("skipping 1 file") == 1

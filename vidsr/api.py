@@ -115,9 +115,12 @@ def check_memory(nbytes: int, what: str) -> None:
 @torch.inference_mode()
 def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
     """Upscale a float plane on the 0-255 scale with ``model``; returns float 0-255, unclipped."""
-    if not isinstance(plane, np.ndarray) or plane.ndim != 2 or plane.size == 0:
-        what = f"shape {plane.shape}" if isinstance(plane, np.ndarray) else type(plane).__name__
-        raise InputError(f"upscale_plane takes a non-empty H x W array, got {what}")
+    try:
+        plane = np.asarray(plane, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"upscale_plane takes a numeric H x W array: {exc}") from None
+    if plane.ndim != 2 or plane.size == 0:
+        raise InputError(f"upscale_plane takes a non-empty H x W array, got shape {plane.shape}")
     ref = _param_like(model)
     x = torch.from_numpy(np.ascontiguousarray(plane, dtype=np.float32) / 255.0)
     x = x.to(device=ref.device, dtype=ref.dtype if ref.is_floating_point() else torch.float32)
@@ -151,13 +154,14 @@ def upscale_image(image: np.ndarray, model: nn.Module, *,
     if image.size == 0:
         raise InputError(f"upscale_image: the image is empty ({image.shape[0]}x{image.shape[1]})")
     spec = getattr(model, "spec", None)
-    if spec is None:
-        raise InputError("upscale_image needs a model from vidsr.load_model (it carries .spec)")
+    scale = getattr(spec, "scale", None) or getattr(model, "scale", None)
+    if not isinstance(scale, int) or scale < 1:
+        raise InputError("upscale_image needs a model from vidsr.load_model (it carries .spec) "
+                         "or a module with an integer .scale")
     if image.ndim == 3 and image.shape[2] == 1:
         return upscale_image(image[..., 0], model, band_pixels=band_pixels)[..., None]
     from .engine.tiling import receptive_radius
 
-    scale = int(spec.scale)
     h, w = image.shape[:2]
     check_memory(h * scale * w * scale * (image.shape[2] if image.ndim == 3 else 1)
                  * image.itemsize, f"the {w * scale}x{h * scale} output")

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
+_WARNED: set[tuple[str, tuple[str, ...]]] = set()
+
+
 def image_files(data_dir: str | Path) -> list[Path]:
     """The image files directly inside ``data_dir``, sorted by name. Hidden files (``.DS_Store``,
     macOS's ``._name.png``) are passed over; other files are named in a warning."""
@@ -33,7 +36,8 @@ def image_files(data_dir: str | Path) -> list[Path]:
     others = [p.name for p in entries if p not in files and p.is_file()]
     if not files:
         raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}")
-    if others:
+    if others and (str(folder.resolve()), tuple(others)) not in _WARNED:
+        _WARNED.add((str(folder.resolve()), tuple(others)))  # once a folder, not once a model
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
         log.warning("%s: skipping %d file%s that %s not an image vidsr reads: %s", folder,
                     len(others), "s" if len(others) > 1 else "",

@@ -3,7 +3,9 @@ upright."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -12,41 +14,67 @@ import numpy as np
 from .errors import InputError
 from .webcam import quiet_opencv
 
+_STDERR_LOCK = threading.RLock()  # one borrower of fd 2 at a time, process-wide
+
 
 class CodecMessages:
     """What OpenCV's image codecs print to the process's stderr (libpng's "libpng error: ...",
-    libjpeg's "Premature end of JPEG file") while the block runs, kept out of the terminal and
-    offered as the reason for a failure: ``with CodecMessages() as said: ...; said.text``."""
+    libjpeg's "Premature end of JPEG file") while the block runs, held back and offered as the
+    reason for a failure: ``with CodecMessages() as said: ...``, then ``said.reason()`` in the
+    error, or ``said.replay()`` after a success, which prints what was held back (from any
+    thread: fd 2 is the process's) where it would have gone. One block at a time, process-wide.
+    """
 
     def __init__(self) -> None:
         self.text = ""
+        self._raw = b""
+        self._saved: int | None = None
 
     def __enter__(self) -> CodecMessages:
         import sys
         import tempfile
 
+        _STDERR_LOCK.acquire()
         try:
             sys.stderr.flush()
             self._file = tempfile.TemporaryFile()
+        except (OSError, ValueError):
+            self._file = None
+            return self
+        try:
             self._saved = os.dup(2)
             os.dup2(self._file.fileno(), 2)
-        except (OSError, ValueError):  # no fd 2 to borrow: the messages go where they go
+        except OSError:  # no fd 2 to borrow: the messages go where they go
+            if self._saved is not None:
+                os.close(self._saved)
             self._saved = None
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._saved is None:
-            return
-        os.dup2(self._saved, 2)
-        os.close(self._saved)
-        self._file.seek(0)
-        lines = self._file.read().decode(errors="replace").strip().splitlines()
-        self._file.close()
-        self.text = "; ".join(line.strip() for line in lines if line.strip())
+        try:
+            if self._saved is not None:
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = None
+                self._file.seek(0)
+                self._raw = self._file.read()
+                lines = self._raw.decode(errors="replace").strip().splitlines()
+                self.text = "; ".join(line.strip() for line in lines if line.strip())
+        finally:
+            if self._file is not None:
+                self._file.close()
+            _STDERR_LOCK.release()
 
     def reason(self) -> str:
         """`` (what the codec said)`` for an error line, or nothing."""
         return f" ({self.text})" if self.text else ""
+
+    def replay(self) -> None:
+        """Print what was held back, as it would have been printed (a success's warnings)."""
+        if self._raw:
+            with contextlib.suppress(OSError):
+                os.write(2, self._raw)
+            self._raw = b""
 
 
 def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
@@ -64,8 +92,12 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
             raw = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if data else None
             # IMREAD_UNCHANGED ignores EXIF orientation; ANYCOLOR applies it and keeps gray as
             # gray (ANYDEPTH keeps 16 bits)
-            img = None if raw is None or raw.dtype not in (np.uint8, np.uint16) else \
-                cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | (
+            if raw is None or raw.dtype not in (np.uint8, np.uint16):
+                img = None
+            elif (raw.ndim == 2 or raw.shape[2] == 3) and exif_orientation(data) == 1:
+                img = raw  # what the second decode would give: no orientation, no alpha
+            else:
+                img = cv2.imdecode(buf, cv2.IMREAD_ANYCOLOR | (
                     cv2.IMREAD_ANYDEPTH if raw.dtype == np.uint16 else 0))
     except cv2.error as exc:  # a header claiming more pixels than OpenCV decodes, ...
         limit = "CV_IO_MAX_IMAGE_PIXELS" in str(exc)
@@ -81,6 +113,7 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
         raise InputError(f"{path}: only {took} images are supported, got {raw.dtype}")
     if img is None:
         raise InputError(f"{path} is not a readable image{said.reason()}")
+    said.replay()  # a success's warnings (libpng's "iCCP: known incorrect sRGB profile")
     if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
         upright = _orient(raw, exif_orientation(data))
         if not np.array_equal(upright[..., :3], img):  # OpenCV read the tag otherwise

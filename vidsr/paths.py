@@ -60,9 +60,17 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
 def write_json(path: str | Path, data: object, **dumps: object) -> None:
     """Write ``data`` as indented JSON to ``path`` through a temporary file beside it, renamed
     into place: a full disk or a file-size limit leaves the old file, if any, whole (one
-    ``OutputError`` line, not a traceback and half a file)."""
+    ``OutputError`` line, not a traceback and half a file). A link is written through and a
+    device or pipe (``/dev/stdout``) written to, as a plain write would."""
     path = Path(path)
     text = json.dumps(data, indent=2, **dumps) + "\n"
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        # through a link to its target, or into a device or pipe (/dev/stdout), as asked
+        try:
+            path.write_text(text)
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        return
     tmp = partial_path(path)
     try:
         tmp.write_text(text)

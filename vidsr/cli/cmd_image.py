@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             raise OutputError(f"cannot write {out}: {str(exc).strip().splitlines()[-1]}") from exc
         if not written:  # the codec's own words (libpng's "Write Error") where it gave some
             raise OutputError(f"cannot write {out}{said.reason()}")
+        said.replay()
         try:
             tmp.replace(out)
         except OSError as exc:

@@ -52,17 +52,33 @@ def _as_tensor(plane: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(plane))
 
 
+def _subsampling(subsampling: object) -> tuple[int, int]:
+    """``(vertical, horizontal)`` chroma factors as a tuple, or ``InputError``."""
+    try:
+        pair = tuple(int(f) for f in subsampling)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        pair = ()
+    if pair not in ((2, 2), (1, 2), (1, 1)):
+        raise InputError(f"chroma subsampling must be (2, 2), (1, 2) or (1, 1) "
+                         f"(vertical, horizontal), got {subsampling!r}")
+    return pair  # type: ignore[return-value]
+
+
 def _check_chroma_sizes(y: np.ndarray, u: np.ndarray | None, v: np.ndarray | None,
                         subsampling: tuple[int, int]) -> None:
-    """``InputError`` unless the chroma planes are the luma's size divided by ``subsampling``
-    (rounded up), as decoders hand them over."""
-    sv, sh = subsampling
-    want = (-(-y.shape[0] // sv), -(-y.shape[1] // sh)) if y.ndim == 2 else None
+    """``InputError`` unless the chroma planes are the luma's size divided by ``subsampling``,
+    rounded up (as decoders hand them over) or down. Planes that are not arrays are left to
+    ``check_plane``."""
+    if not isinstance(y, np.ndarray) or y.ndim != 2:
+        return
+    sv, sh = _subsampling(subsampling)
+    h, w = y.shape
+    sizes = {(-(-h // sv), -(-w // sh)), (h // sv, w // sh)}
     for what, c in (("U", u), ("V", v)):
-        if c is not None and want is not None and getattr(c, "shape", None) != want:
-            raise InputError(f"the {what} plane of a {y.shape[1]}x{y.shape[0]} luma with "
-                             f"subsampling {subsampling} must be {want[1]}x{want[0]}, got "
-                             f"{getattr(c, 'shape', type(c).__name__)}")
+        if isinstance(c, np.ndarray) and c.shape not in sizes:
+            want = " or ".join(f"{b}x{a}" for a, b in sorted(sizes, reverse=True))
+            raise InputError(f"the {what} plane of a {w}x{h} luma with subsampling "
+                             f"{tuple(subsampling)} must be {want}, got {c.shape}")
 
 
 class Engine:
@@ -221,9 +237,7 @@ class Engine:
         (1, 2) for 4:2:2, (1, 1) for 4:4:4.
         """
         check_plane(c, bit_depth, "chroma plane")
-        if subsampling not in ((2, 2), (1, 2), (1, 1)):
-            raise InputError(f"chroma subsampling must be (2, 2), (1, 2) or (1, 1) "
-                             f"(vertical, horizontal), got {subsampling}")
+        subsampling = _subsampling(subsampling)
         with self._lock:
             self._check_open()
             if self.device.type == "cuda":

@@ -28,8 +28,8 @@ def _frame(w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``vidsr.io.synthetic``: importing ``vidsr.io`` needs PyAV, which the GPU machine lacks."""
     yy, xx = np.mgrid[0:h, 0:w]
     y = (128 + 60 * np.sin(xx * 0.21) * np.cos(yy * 0.17)).astype(np.uint8)
-    u = np.full((h // 2, w // 2), 110, np.uint8)
-    v = np.full((h // 2, w // 2), 150, np.uint8)
+    u = np.full(((h + 1) // 2, (w + 1) // 2), 110, np.uint8)  # odd sizes round up, as decoders
+    v = np.full(((h + 1) // 2, (w + 1) // 2), 150, np.uint8)
     return y, u, v
 
 

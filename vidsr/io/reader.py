@@ -150,17 +150,17 @@ class VideoReader:
         self._end = None if duration is None else self._start + duration
         self._passthrough = passthrough
         self._container = open_media(self.path)
+        pictures = [s for s in self._container.streams.video if s.disposition & ATTACHED_PIC]
         try:
             self._stream = video_stream(self._container, self.path)
             self.info = self._probe()
+            # the cover art, for the writer to keep where its container can
+            self.covers = read_covers(self.path, pictures) if passthrough else []
         except BaseException:
             self._container.close()
             raise
         self.container_metadata = dict(self._container.metadata)
         self.streams = self._copy_streams()
-        pictures = [s for s in self._container.streams.video if s.disposition & ATTACHED_PIC]
-        # the cover art, for the writer to keep where its container can
-        self.covers = read_covers(self.path, pictures) if passthrough else []
         # what the output will not carry, for the run summary
         self.notes = [f"video stream #{s.index} ({_codec_name(s)}) is not copied: vidsr "
                       f"upscales stream #{self._stream.index} only"
@@ -168,7 +168,7 @@ class VideoReader:
                       if s.index != self._stream.index and not s.disposition & ATTACHED_PIC]
         kept = {c.stream.index for c in self.covers}
         self.notes += [f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied: "
-                       "it holds no picture" for s in pictures
+                       "its picture cannot be read" for s in pictures
                        if passthrough and s.index not in kept]
         if self._has_alpha:
             self.notes.append(f"the video's alpha channel ({self._stream.codec_context.pix_fmt}) "
@@ -378,7 +378,8 @@ class VideoReader:
 
     def __iter__(self) -> Iterator[VideoFrame]:
         """The frames in ``[start, start + duration)``; each new pass starts there again,
-        unless ``seek`` was called since the last one began (it continues from there)."""
+        unless ``seek`` was called after the last pass (the next one starts where it put the
+        reader). A seek in the middle of a pass ends that pass's use: begin a new one."""
         for item in self._iterate(False):
             if isinstance(item, VideoFrame):
                 yield item

@@ -274,13 +274,16 @@ def read_covers(path: Path, streams: list[Any]) -> list[CoverArt]:
     if not want:
         return []
     with open_media(path) as probe:
-        for packet in probe.demux():
-            if packet.stream.index not in want:
-                break
-            if packet.size and packet.stream.index not in found:
-                found[packet.stream.index] = bytes(packet)
-            if len(found) == len(want):
-                break
+        try:
+            for packet in probe.demux():
+                if packet.stream.index not in want:
+                    break
+                if packet.size and packet.stream.index not in found:
+                    found[packet.stream.index] = bytes(packet)
+                if len(found) == len(want):
+                    break
+        except av.FFmpegError as exc:  # damaged: the pictures read so far (the reader notes
+            log.debug("reading the cover art of %s: %s", path, exc)  # the others)
     return [CoverArt(s, found[i]) for i, s in want.items() if i in found]
 
 
