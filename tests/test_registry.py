@@ -73,3 +73,14 @@ def test_training_form_only_for_ecbsr() -> None:
     spec = parse_name("ecbsr-m2c8-x3")
     assert isinstance(spec.build(training=True), ECBSR)
     assert isinstance(spec.build(), PlainSR)
+
+
+def test_specs_hash_by_what_they_name() -> None:
+    # hash(spec) was "unhashable type: 'dict'", and the arch dict given stayed shared
+    from vidsr.registry import ModelSpec
+
+    arch = {"m": 4, "c": 16}
+    spec = ModelSpec("ecbsr", 2, arch)
+    arch["m"] = 99
+    assert spec.name == "ecbsr-m4c16-x2"
+    assert {parse_name("ecbsr-x2"): "x"}[spec] == "x" and len({spec, parse_name("ecbsr-x2")}) == 1

@@ -58,7 +58,11 @@ class ModelSpec:
     scale: int
     arch: dict[str, int] = field(default_factory=dict)
 
+    def __hash__(self) -> int:  # frozen, but arch is a dict: hash what names the model
+        return hash((self.family, self.scale, tuple(sorted(self.arch.items()))))
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "arch", dict(self.arch))  # the caller's dict stays theirs
         if self.family not in FAMILIES:
             raise ModelNotFoundError(f"unknown model family {self.family!r}")
         if self.scale not in SCALES:
