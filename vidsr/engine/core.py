@@ -37,7 +37,7 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     except RuntimeError:  # "tpu", "gpu", a typo: torch's message lists its every device type
         raise InputError(f"unsupported device {device!r} (auto, cpu or cuda)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for, but no CUDA device is available "
+        raise InputError(f"device {str(device)!r} was asked for, but no CUDA device is available "
                          f"(this torch is {torch.__version__})")
     if dev.type not in ("cpu", "cuda"):
         raise InputError(f"unsupported device {device!r} (auto, cpu or cuda)")
