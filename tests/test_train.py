@@ -951,6 +951,15 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
     notnpz = tmp_path / "junk.npz"
     notnpz.write_bytes(b"not a zip at all")
     assert not (tmp_path / "run" / ".lock").exists()  # it was left behind by every run
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name in ("best.safetensors", "log.jsonl"):
+        (earlier / name).write_bytes((tmp_path / "run" / name).read_bytes())
+    planes = next((tmp_path / "run").glob("train-*.npz")).read_bytes()
+    flipped = tmp_path / "flipped.npz"
+    middle = len(planes) // 2
+    flipped.write_bytes(planes[:middle] + bytes(b ^ 0xFF for b in planes[middle:middle + 100])
+                        + planes[middle + 100:])
     capsys.readouterr()
     for args, said in [
         (["-m", "bicubic-x2", "--out", str(tmp_path / "b")], "no weights to train"),
@@ -979,12 +988,21 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "no weights to train"),
         (["-m", "bicubic-x2", "--out", str(tmp_path / "l" / ".." / "m")],
          "no weights to train"),
+        # an earlier run's weights and log without its checkpoint were overwritten (and the
+        # log kept the old run's lines), a bad --cache was a traceback after the planes were
+        # built, a damaged plane file zlib's traceback
+        (["-m", "esr-max-k3c2-x2", "--out", str(earlier)], "holds an earlier run's "
+         "best.safetensors, log.jsonl"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "n"), "--cache", str(bad)],
+         "--cache"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "o"), "--data", str(flipped)],
+         "not a plane file"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
-    for folder in "bcdefghijklm":  # no empty --out folder (nor its new parents) left by a refusal
+    for folder in "bcdefghijklmno":  # no empty --out folder (nor its new parents) left behind
         assert not (tmp_path / folder).exists(), folder
 
 
@@ -1031,3 +1049,34 @@ def test_a_recipe_extends_itself_from_any_folder(tmp_path: Path, monkeypatch) ->
     assert here.extends(there, 10) is None and there.extends(here, 10) is None
     assert "init_weights differs" in (here.replace(init_weights="ecbsr-x2").extends(there, 10)
                                       or "")
+
+
+def test_a_resume_without_val_keeps_validating(tmp_path: Path, caplog) -> None:
+    # without --val a resume wrote its unvalidated weights over the run's validated best
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=8, batch=2, lr_patch=6, val_every=2)
+    kw = {"val_dirs": [val], "show_progress": False}
+    _train_until(3, recipe, [data], tmp_path / "r", **kw)
+    whole = train(recipe, [data], tmp_path / "whole", **kw)
+    ckpt = tmp_path / "r" / "last.ckpt"
+    with caplog.at_level("INFO"):
+        resumed = train(None, [data], tmp_path / "r", resume=ckpt, show_progress=False)
+    assert "validating on the folders the run was validated on" in caplog.text
+    assert [h["step"] for h in resumed.history] == [2, 4, 6, 8]
+    assert (resumed.best_step, resumed.best_psnr) == (whole.best_step, whole.best_psnr)
+    # a checkpoint that does not name its folders (or names ones gone) is refused
+    state = torch.load(ckpt, weights_only=True)
+    state.pop("val")
+    torch.save(state, tmp_path / "old.ckpt")
+    with pytest.raises(InputError, match="give the --val folders it was validated on"):
+        train(None, [data], tmp_path / "s", resume=tmp_path / "old.ckpt", show_progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_repeated_data_and_val_options_add_up() -> None:
+    # "--data A --data B", as vidsr eval takes it, kept only B
+    from vidsr.cli.main import build_parser
+
+    args = build_parser().parse_args(["train", "--data", "a", "b", "--data", "c", "--val", "d",
+                                      "--val", "e"])
+    assert args.data == ["a", "b", "c"] and args.val == ["d", "e"]

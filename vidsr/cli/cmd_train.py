@@ -95,14 +95,16 @@ def run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (writes checkpoints and weights to --out)")
     p.add_argument("-m", "--model", help="model name or alias (or take it from --recipe)")
-    p.add_argument("--data", nargs="+",
+    p.add_argument("--data", nargs="+", action="extend",
                    help="folders of HR training images, or .npz plane caches written by train")
     p.add_argument("--out", help="output folder for checkpoints, weights and the log")
     p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
     p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used; with "
                    "--recipe, a recipe that makes the same run longer: more steps, restarts, "
                    "a loss switch or distillation from a step not yet taken)")
-    p.add_argument("--val", nargs="+", help="held-out folders validated every val_every steps")
+    p.add_argument("--val", nargs="+", action="extend",
+                   help="held-out folders validated every val_every steps (a resume without it "
+                        "validates on the run's own)")
     p.add_argument("--steps", type=int, help="override the recipe's number of steps")
     p.add_argument("--cache", help="folder for the cached training planes (default: --out)")
     p.add_argument("--time-limit", type=float, help="stop (with a checkpoint) after N seconds")

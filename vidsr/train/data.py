@@ -36,6 +36,7 @@ import hashlib
 import logging
 import os
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def _load_npz(path: Path, scale: int, rescale: Sequence[float] = (), exact_lr: b
             return [z[f"hr{i}"] for i in range(n)], [z[f"lr{i}"] for i in range(n)]
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise DataError(f"{path} is not a plane file written by vidsr train "
                         f"({type(exc).__name__}: {exc})") from exc
 

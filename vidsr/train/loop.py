@@ -48,6 +48,8 @@ from .whiten import apply_whitening, plain, trained_weight
 log = logging.getLogger(__name__)
 
 CKPT_FORMAT = "vidsr-train-ckpt-1"
+# What a run writes beside its checkpoint: a new run refuses a folder holding any of them
+RUN_FILES = ("best.safetensors", "final.safetensors", "log.jsonl")
 
 
 @dataclass
@@ -253,7 +255,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
-        raise WeightsError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+        if not Path(path).is_file():
+            raise WeightsError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+        raise WeightsError(f"{path} is truncated or not a vidsr training checkpoint "
+                           f"({exc.strerror or exc})") from exc
     except Exception as exc:  # noqa: BLE001 - any unpickling failure: not a checkpoint
         raise WeightsError(f"{path} is not a vidsr training checkpoint "
                            f"({type(exc).__name__})") from exc
@@ -294,12 +299,20 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
     if ".." in out.parts:  # "x/../run" with no x: the run's folder, not a stray x beside it
         out = out.resolve()
     made = _make_folder(out, "--out")
+    cache = Path(cache_dir).resolve() if cache_dir else None
+    made_cache = None
     try:
+        if cache is not None:  # before the planes are built (minutes on a big set)
+            made_cache = _make_folder(cache, "--cache")
+            if not os.access(cache, os.W_OK):
+                raise InputError(f"cannot write in --cache {cache}: permission denied")
         with _run_lock(out):
             return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir,
                           time_limit, device, show_progress, progress, cancel, model)
     except BaseException:
         _remove_empty(out, made)  # a run refused (or stopped) before writing leaves no folders
+        if cache is not None:
+            _remove_empty(cache, made_cache)
         raise
 
 
@@ -347,7 +360,10 @@ def _run_lock(out: Path) -> Iterator[None]:
         yield
         return
     while True:
-        handle = open(out / ".lock", "a+")  # noqa: SIM115 - closed below or by the with
+        try:
+            handle = open(out / ".lock", "a+")  # noqa: SIM115 - closed below or by the with
+        except OSError as exc:
+            raise InputError(f"cannot write in --out {out}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -417,6 +433,10 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     if ckpt is None and own.exists():
         raise InputError(f"{out} holds a training run already (last.ckpt): continue it with "
                          f"--resume {own}, or give another --out")
+    earlier_files = [n for n in RUN_FILES if (out / n).exists()]
+    if ckpt is None and earlier_files:
+        raise InputError(f"{out} holds an earlier run's {', '.join(earlier_files)}: give another "
+                         "--out, or remove them")
     if ckpt is not None and own.exists() and not own.samefile(resume):
         raise InputError(f"{out} holds a training run's last.ckpt already; resume that one, "
                          f"or resume {resume} into a new --out")
@@ -424,6 +444,18 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             and _resolved(ckpt["data"]) != _resolved(data_dirs):
         log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
                     "longer as the same run would have", resume, " ".join(ckpt["data"]))
+    if ckpt is not None and not val_dirs and ckpt.get("best_psnr") is not None:
+        kept = [d for d in ckpt.get("val") or [] if Path(d).is_dir()]
+        if not kept or len(kept) < len(ckpt.get("val") or []):
+            raise InputError(f"{resume} was validated (its best.safetensors is the best at step "
+                             f"{ckpt['best_step']}): give the --val folders it was validated on"
+                             " to resume it")
+        val_dirs = kept
+        log.info("validating on the folders the run was validated on: %s", " ".join(kept))
+    elif ckpt is not None and ckpt.get("val") is not None and val_dirs \
+            and _resolved(ckpt["val"]) != _resolved(val_dirs):
+        log.warning("--val differs from the folders %s was validated on (%s): the best step is "
+                    "picked on other images from here on", resume, " ".join(ckpt["val"]))
     names = [dataset_name(d) for d in val_dirs]  # what validate() keys the scores by
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -501,6 +533,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             "rng": {"data": gen.get_state(), "torch": torch.get_rng_state()},
             "best_psnr": best_psnr, "best_step": best_step, "history": history,
             "data": _resolved(data_dirs),   # absolute: a resume from another folder compares right
+            "val": _resolved(val_dirs),     # a resume without --val validates on these
             "average": average.state_dict() if average is not None else None,
         }, out / "last.ckpt")
 
