@@ -130,3 +130,18 @@ def test_train_bench_times_both_ecbsr_forms(tmp_path: Path, capsys: pytest.Captu
 def test_train_bench_refuses_a_model_without_a_training_form(capsys: pytest.CaptureFixture) -> None:
     assert main(["bench", "--train", "--models", "esr-max-k3c2-x2", "--steps", "1"]) != 0
     assert "ECBSR" in capsys.readouterr().err
+
+
+def test_bad_end_to_end_settings_are_refused_before_any_timing(capsys) -> None:
+    # each was found only after every SR row had been timed (minutes), the timings lost
+    base = ["bench", "--quick", "--models", "esr-max-x2", "--sizes", "160x90"]
+    for extra, said in ((["--e2e-size", "10x"], "must look like WxH"),
+                        (["--e2e-model", "nosuch"], "unknown model"),
+                        (["--codec", "nosuch"], "is not available"),
+                        (["--crf", "-40"], "outside libx264's range"),
+                        (["--preset", "bogus"], "--preset bogus"),
+                        (["--e2e-frames", "-3"], "--e2e-frames must be >= 0"),
+                        (["--sizes", "99999x99999"], "at most 16384 pixels")):
+        assert main([*base, *extra]) == 1, extra
+        err = capsys.readouterr().err
+        assert said in err and "timing" not in err, (extra, err)

@@ -66,8 +66,9 @@ class BenchConfig:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """A benchmark frame size (``1280x720`` or ``720p``), at least 8x8."""
-    return sizes.parse_size(text, minimum=8)
+    """A benchmark frame size (``1280x720`` or ``720p``), at least 8x8 and at most 16384 a side
+    (past 8K; a typo's 99999x99999 would be a 150 GiB allocation)."""
+    return sizes.parse_size(text, minimum=8, maximum=16384)
 
 
 # -- memory -------------------------------------------------------------------------------
