@@ -997,12 +997,14 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "--cache"),
         (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "o"), "--data", str(flipped)],
          "not a plane file"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "p"), "--data", str(data / ".")],
+         "more than once"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
-    for folder in "bcdefghijklmno":  # no empty --out folder (nor its new parents) left behind
+    for folder in "bcdefghijklmnop":  # no empty --out folder (nor its new parents) left behind
         assert not (tmp_path / folder).exists(), folder
 
 

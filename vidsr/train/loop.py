@@ -456,6 +456,10 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             and _resolved(ckpt["val"]) != _resolved(val_dirs):
         log.warning("--val differs from the folders %s was validated on (%s): the best step is "
                     "picked on other images from here on", resume, " ".join(ckpt["val"]))
+    given = _resolved(data_dirs)
+    twice = sorted({d for d in given if given.count(d) > 1})
+    if twice:  # its images would be drawn twice as often, unsaid
+        raise InputError(f"--data names {', '.join(twice)} more than once")
     names = [dataset_name(d) for d in val_dirs]  # what validate() keys the scores by
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
