@@ -1082,3 +1082,15 @@ def test_repeated_data_and_val_options_add_up() -> None:
     args = build_parser().parse_args(["train", "--data", "a", "b", "--data", "c", "--val", "d",
                                       "--val", "e"])
     assert args.data == ["a", "b", "c"] and args.val == ["d", "e"]
+
+
+def test_a_time_limited_run_says_it_stopped(tmp_path: Path, capsys) -> None:
+    # the summary read like a finished run's
+    data, _ = _tiny(tmp_path)
+    out = tmp_path / "t"
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('model = "esr-max-k3c2-x2"\nbatch = 2\nlr_patch = 6\nsteps = 50\n')
+    assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out", str(out),
+                 "--time-limit", "0", "--no-progress"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("step 1 of 50 (stopped by --time-limit; resume with --resume "), line

@@ -87,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
         ("final weights", result.out_dir / "final.safetensors")
     written = [f"{what} {path}" for what, path in (weights, ("checkpoint", result.out_dir /
                                                               "last.ckpt")) if path.is_file()]
-    print(f"step {result.step}: best validation {best}; "
-          + "; ".join(written or ["nothing written"]))
+    done = f"step {result.step}" if result.total in (None, result.step) else \
+        f"step {result.step} of {result.total} (stopped by --time-limit; resume with --resume " \
+        f"{result.out_dir / 'last.ckpt'})"
+    print(f"{done}: best validation {best}; " + "; ".join(written or ["nothing written"]))
     return 0
 
 

@@ -61,6 +61,7 @@ class TrainResult:
     best_psnr: float | None
     best_step: int | None
     history: list[dict[str, Any]] = field(default_factory=list)
+    total: int | None = None  # the recipe's steps: more than ``step`` for a stopped run
 
     @property
     def best(self) -> Path:
@@ -669,4 +670,4 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     else:
         save_weights(deploy_form(scored(), spec), spec, out / "final.safetensors",
                      recipe=recipe.as_dict(), extra={"step": str(step)})
-    return TrainResult(out, step, best_psnr, best_step, history)
+    return TrainResult(out, step, best_psnr, best_step, history, total=recipe.steps)
