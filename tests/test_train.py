@@ -999,12 +999,14 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "not a plane file"),
         (["-m", "esr-max-k3c2-x2", "--out", str(tmp_path / "p"), "--data", str(data / ".")],
          "more than once"),
+        (["-m", "bicubic-x2", "--out", str(tmp_path / "q" / "run"), "--cache",
+          str(tmp_path / "q" / "run" / "cache")], "no weights to train"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("vidsr: error:") and said in err[0], err
     assert not (tmp_path / "e" / "train-").exists() and not list((tmp_path / "e").glob("*.npz"))
-    for folder in "bcdefghijklmnop":  # no empty --out folder (nor its new parents) left behind
+    for folder in "bcdefghijklmnopq":  # no empty --out folder (nor its new parents) left behind
         assert not (tmp_path / folder).exists(), folder
 
 
@@ -1066,13 +1068,28 @@ def test_a_resume_without_val_keeps_validating(tmp_path: Path, caplog) -> None:
     assert "validating on the folders the run was validated on" in caplog.text
     assert [h["step"] for h in resumed.history] == [2, 4, 6, 8]
     assert (resumed.best_step, resumed.best_psnr) == (whole.best_step, whole.best_psnr)
-    # a checkpoint that does not name its folders (or names ones gone) is refused
+    # also when it stopped before its first validation (the checkpoint names the folders)
+    _train_until(1, recipe, [data], tmp_path / "early", **kw)
+    early = train(None, [data], tmp_path / "early", resume=tmp_path / "early" / "last.ckpt",
+                  show_progress=False)
+    assert [h["step"] for h in early.history] == [2, 4, 6, 8]
+    # a checkpoint that does not name its folders, or names ones gone, is refused
     state = torch.load(ckpt, weights_only=True)
     state.pop("val")
     torch.save(state, tmp_path / "old.ckpt")
     with pytest.raises(InputError, match="give the --val folders it was validated on"):
         train(None, [data], tmp_path / "s", resume=tmp_path / "old.ckpt", show_progress=False)
+    moved = tmp_path / "moved"
+    val.rename(moved)
+    with pytest.raises(InputError, match=f"{val} no longer there"):
+        train(None, [data], tmp_path / "s", resume=ckpt, show_progress=False)
     assert not (tmp_path / "s").exists()
+    # a resume into a folder holding another run's weights and log (but no checkpoint)
+    (tmp_path / "e").mkdir()
+    for name in ("best.safetensors", "log.jsonl"):
+        (tmp_path / "e" / name).write_bytes((tmp_path / "whole" / name).read_bytes())
+    with pytest.raises(InputError, match="holds an earlier run's best.safetensors"):
+        train(None, [data], tmp_path / "e", resume=ckpt, val_dirs=[moved], show_progress=False)
 
 
 def test_repeated_data_and_val_options_add_up() -> None:
@@ -1094,3 +1111,32 @@ def test_a_time_limited_run_says_it_stopped(tmp_path: Path, capsys) -> None:
                  "--time-limit", "0", "--no-progress"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("step 1 of 50 (stopped by --time-limit; resume with --resume "), line
+
+
+def test_a_run_that_failed_after_its_first_validation_can_be_resumed(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    # the step-0 validation wrote best.safetensors and the log but no checkpoint: a rerun was
+    # refused as "an earlier run's" files, with nothing to resume
+    import vidsr.train.loop as loop
+
+    data, val = _tiny(tmp_path)
+    start = tmp_path / "start.safetensors"
+    from vidsr.weights import save_weights
+
+    save_weights(load_model("esr-max-k3c2-x2", pretrained=False), parse_name("esr-max-k3c2-x2"),
+                 start)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=4, batch=2, lr_patch=6, val_every=2,
+                    init="weights", init_weights=str(start))
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(loop, "_loss", fail)
+    with pytest.raises(RuntimeError):
+        train(recipe, [data], tmp_path / "g", val_dirs=[val], show_progress=False)
+    monkeypatch.undo()
+    with pytest.raises(InputError, match="holds a training run already"):
+        train(recipe, [data], tmp_path / "g", val_dirs=[val], show_progress=False)
+    done = train(None, [data], tmp_path / "g", resume=tmp_path / "g" / "last.ckpt",
+                 show_progress=False)
+    assert [h["step"] for h in done.history] == [0, 2, 4]

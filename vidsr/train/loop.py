@@ -256,7 +256,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
-        if not Path(path).is_file():
+        if not Path(path).is_file() or isinstance(exc, PermissionError):
             raise WeightsError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
         raise WeightsError(f"{path} is truncated or not a vidsr training checkpoint "
                            f"({exc.strerror or exc})") from exc
@@ -311,9 +311,9 @@ def train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out_dir: str |
             return _train(recipe, data_dirs, out, val_dirs, resume, steps, cache_dir,
                           time_limit, device, show_progress, progress, cancel, model)
     except BaseException:
-        _remove_empty(out, made)  # a run refused (or stopped) before writing leaves no folders
-        if cache is not None:
+        if cache is not None:  # first: it may be inside --out
             _remove_empty(cache, made_cache)
+        _remove_empty(out, made)  # a run refused (or stopped) before writing leaves no folders
         raise
 
 
@@ -435,7 +435,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
         raise InputError(f"{out} holds a training run already (last.ckpt): continue it with "
                          f"--resume {own}, or give another --out")
     earlier_files = [n for n in RUN_FILES if (out / n).exists()]
-    if ckpt is None and earlier_files:
+    if not own.exists() and earlier_files:  # a new run, or a resume into this folder
         raise InputError(f"{out} holds an earlier run's {', '.join(earlier_files)}: give another "
                          "--out, or remove them")
     if ckpt is not None and own.exists() and not own.samefile(resume):
@@ -445,18 +445,19 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             and _resolved(ckpt["data"]) != _resolved(data_dirs):
         log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
                     "longer as the same run would have", resume, " ".join(ckpt["data"]))
-    if ckpt is not None and not val_dirs and ckpt.get("best_psnr") is not None:
-        kept = [d for d in ckpt.get("val") or [] if Path(d).is_dir()]
-        if not kept or len(kept) < len(ckpt.get("val") or []):
-            raise InputError(f"{resume} was validated (its best.safetensors is the best at step "
-                             f"{ckpt['best_step']}): give the --val folders it was validated on"
-                             " to resume it")
-        val_dirs = kept
-        log.info("validating on the folders the run was validated on: %s", " ".join(kept))
-    elif ckpt is not None and ckpt.get("val") is not None and val_dirs \
-            and _resolved(ckpt["val"]) != _resolved(val_dirs):
+    before = list(ckpt.get("val") or []) if ckpt is not None else []
+    if ckpt is not None and not val_dirs and (before or ckpt.get("best_psnr") is not None):
+        gone = [d for d in before if not Path(d).is_dir()]
+        if gone or not before:
+            where = f" ({' '.join(gone)} no longer there)" if gone else ""
+            raise InputError(f"{resume} was validated{where}: give the --val folders it was "
+                             "validated on to resume it")
+        val_dirs = before
+        log.info("validating on the folders the run was validated on: %s", " ".join(before))
+    elif before and val_dirs and [dataset_name(d) for d in before] != \
+            [dataset_name(d) for d in val_dirs]:
         log.warning("--val differs from the folders %s was validated on (%s): the best step is "
-                    "picked on other images from here on", resume, " ".join(ckpt["val"]))
+                    "picked on other images from here on", resume, " ".join(before))
     given = _resolved(data_dirs)
     twice = sorted({d for d in given if given.count(d) > 1})
     if twice:  # its images would be drawn twice as often, unsaid
@@ -576,6 +577,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
 
     if start is not None and val:
         run_validation()    # step 0 scores the starting weights: the best is never below them
+        checkpoint()        # the files written are this run's: a rerun is told to resume it
     if ckpt is not None and step and (step % recipe.val_every == 0 or step == recipe.steps) \
             and val and not any(h["step"] == step for h in history):
         run_validation()    # an interrupt landed in this step's validation: it was not logged
