@@ -1111,6 +1111,13 @@ def test_a_time_limited_run_says_it_stopped(tmp_path: Path, capsys) -> None:
                  "--time-limit", "0", "--no-progress"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("step 1 of 50 (stopped by --time-limit; resume with --resume "), line
+    # a limit reached on the last step is a finished run (it was "stopped", with no final
+    # weights)
+    recipe.write_text('model = "esr-max-k3c2-x2"\nbatch = 2\nlr_patch = 6\nsteps = 1\n')
+    assert main(["train", "--recipe", str(recipe), "--data", str(data), "--out",
+                 str(tmp_path / "u"), "--time-limit", "0", "--no-progress"]) == 0
+    assert (tmp_path / "u" / "final.safetensors").is_file()
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("step 1: ")
 
 
 def test_a_run_that_failed_after_its_first_validation_can_be_resumed(tmp_path: Path,

@@ -643,7 +643,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             if cancel is not None and cancel.is_set():
                 stopped = "cancelled"
                 break
-            if time_limit is not None and time.monotonic() - start_time > time_limit:
+            if time_limit is not None and step < recipe.steps \
+                    and time.monotonic() - start_time > time_limit:
                 stopped = "time limit"
                 break
     except KeyboardInterrupt:
