@@ -41,6 +41,12 @@ def test_bench_library_without_e2e() -> None:
                              devices=("cpu",), e2e_frames=0))
     assert report["e2e"] == [] and report["sr"][0]["scale"] == 3
     assert "bicubic-x3" in format_report(report)
+    # a machine busy with other work is named under the header
+    cores = report["machine"]["cpu_count"]
+    report["machine"]["load_average_start"] = [float(cores), 0.0, 0.0]
+    assert f"is at or above the {cores} cores" in format_report(report)
+    report["machine"]["load_average_start"] = [cores - 0.5, 0.0, 0.0]
+    assert "at or above" not in format_report(report)
 
 
 def test_bench_onnx_column_runs_the_exported_model(tmp_path: Path) -> None:

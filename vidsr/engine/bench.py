@@ -356,6 +356,10 @@ def format_report(report: dict[str, Any]) -> str:
            + (f", GPU {m['gpu']}" if "gpu" in m else "")
            + (f"; load average {m['load_average_start'][0]} at start"
               if "load_average_start" in m else "")]
+    if m.get("load_average_start") and m["load_average_start"][0] >= m["cpu_count"]:
+        out.append(f"note: the load average ({m['load_average_start'][0]}) is at or above the "
+                   f"{m['cpu_count']} cores: other work shares the CPU, and the multi-threaded "
+                   "eager column suffers most (compare eager 1t, or rerun on an idle machine)")
 
     def num(v: Any, fmt: str = "{:.1f}") -> str:
         return "-" if v is None else fmt.format(v)
