@@ -1001,6 +1001,7 @@ def test_train_refuses_what_it_cannot_do_in_one_line(tmp_path: Path, capsys) -> 
          "more than once"),
         (["-m", "bicubic-x2", "--out", str(tmp_path / "q" / "run"), "--cache",
           str(tmp_path / "q" / "run" / "cache")], "no weights to train"),
+        (["-m", "esr-max-k3c2-x2", "--out", str(data)], "is one of the image folders"),
     ]:
         assert main([*base, *args]) == 1, args
         err = capsys.readouterr().err.strip().splitlines()

@@ -462,6 +462,9 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     twice = sorted({d for d in given if given.count(d) > 1})
     if twice:  # its images would be drawn twice as often, unsaid
         raise InputError(f"--data names {', '.join(twice)} more than once")
+    if str(out.resolve()) in given + _resolved(val_dirs):
+        raise InputError(f"--out {out} is one of the image folders: the run would write its "
+                         "checkpoint, weights and plane cache among them; give another --out")
     names = [dataset_name(d) for d in val_dirs]  # what validate() keys the scores by
     if len(set(names)) < len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
