@@ -86,22 +86,11 @@ def run(args: argparse.Namespace) -> int:
         return _panes(args)
     if args.train:
         return _train(args)
-    from ..engine.bench import BenchConfig, format_report, parse_size
+    from ..engine.bench import BenchConfig, format_report
     from ..engine.bench import run as run_bench
 
-    if args.e2e_frames is not None and args.e2e_frames < 0:
+    if args.e2e_frames is not None and args.e2e_frames < 0:  # also beside --no-e2e
         raise InputError(f"--e2e-frames must be >= 0 (0 skips the job), got {args.e2e_frames}")
-    for size in args.sizes or ():  # before anything is timed
-        parse_size(size)
-    if not args.no_e2e and args.e2e_frames != 0:  # the job's settings, before the SR timings
-        from ..io import EncodeOptions
-        from ..io.encoders import codec_options, encoder
-
-        parse_size(args.e2e_size)
-        resolve_spec(args.e2e_model)
-        encoder(args.codec)
-        codec_options(args.codec, EncodeOptions(codec=args.codec, crf=args.crf,
-                                                preset=args.preset), ".mp4")
     base = QUICK if args.quick else {}
     config = BenchConfig(
         models=tuple(args.models or base.get("models", DEFAULT_MODELS)),

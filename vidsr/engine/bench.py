@@ -35,7 +35,8 @@ import numpy as np
 import torch
 
 from .. import sizes
-from ..api import load_model
+from ..api import load_model, resolve_spec
+from ..errors import InputError
 from ..models.ecbsr import PlainSR
 from .bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from .core import Engine, pick_device
@@ -307,6 +308,23 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def _check_e2e(config: BenchConfig) -> None:
+    """``InputError``/``OutputError`` for end-to-end settings ``e2e_row`` would refuse, before
+    any timing (found there, a bad one threw away every SR row timed before it)."""
+    if config.e2e_frames < 0:
+        raise InputError(f"--e2e-frames must be >= 0 (0 skips the job), got {config.e2e_frames}")
+    if config.e2e_frames == 0:
+        return
+    from ..io import EncodeOptions
+    from ..io.encoders import codec_options, encoder
+
+    parse_size(config.e2e_size)
+    resolve_spec(config.e2e_model)
+    encoder(config.codec)
+    codec_options(config.codec, EncodeOptions(codec=config.codec, crf=config.crf,
+                                              preset=config.preset), ".mp4")
+
+
 def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every measurement ``config`` asks for; returns the report (see ``format_report``)."""
     if config.threads:
@@ -317,6 +335,7 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
                                          else ("cpu",)))]
     for s in config.sizes:
         parse_size(s)
+    _check_e2e(config)
     report: dict[str, Any] = {"machine": machine(), "config": asdict(config), "sr": [],
                               "e2e": []}
     onnx_dir = tempfile.TemporaryDirectory(prefix="vidsr-bench-onnx-") if config.onnx else None
