@@ -42,7 +42,7 @@ from torch import nn
 from .api import is_weights_path, load_model, resolve_spec
 from .engine.formulations import reduce_first
 from .errors import InputError, OutputError, VidsrError, WeightsError
-from .paths import check_output, partial_path
+from .paths import check_output, extension, partial_path
 from .weights import chmod_usual, is_untrained, manifest, sha256_file
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,7 @@ def _kib(n: int) -> str:
 
 def format_of(path: str | Path) -> str:
     """The export format an output path asks for, by its extension."""
-    p = Path(path)
-    ext = (p.suffix or (p.name if p.name.startswith(".") else "")).lower()  # "d/.onnx" too
+    ext = extension(path)  # "d/.onnx" too
     fmt = FORMATS.get(ext)
     if fmt is None:
         raise OutputError(f"cannot export to {ext or 'a file without an extension'}"

@@ -12,11 +12,21 @@ from pathlib import Path
 from .errors import OutputError
 
 
+def _suffix(p: Path) -> str:
+    return p.suffix or (p.name if p.name.startswith(".") else "")
+
+
+def extension(path: str | Path) -> str:
+    """``path``'s extension as the writers read it, lower-case: ``.png`` alone (``d/.png``)
+    counts as one."""
+    return _suffix(Path(path)).lower()
+
+
 def partial_path(dst: Path) -> Path:
     """The temporary file a run writes before renaming it to ``dst``, with ``dst``'s extension
     (the writers choose the format by it; ``.png`` alone counts as one). A file by that name is
     taken for an earlier run's leftover and replaced."""
-    suffix = dst.suffix or (dst.name if dst.name.startswith(".") else "")
+    suffix = _suffix(dst)
     return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 from ..images import CodecMessages, read_image
-from ..paths import check_output, partial_path
+from ..paths import check_output, extension, partial_path
 from ..webcam import quiet_opencv
 from . import check_trained
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     img = read_image(src, bits16=True)
     scale = model.spec.scale
     alpha = img.ndim == 3 and img.shape[2] == 4
-    ext = out.suffix.lower() or out.name.lower()  # "dir/.png" is a PNG
+    ext = extension(out)  # "dir/.png" is a PNG
     if img.dtype == np.uint16 and ext not in _DEEP_FORMATS:
         log.warning("%s holds 8 bits a channel: the 16-bit image is written with 8 (PNG, TIFF "
                     "and PPM/PGM keep 16)", ext)

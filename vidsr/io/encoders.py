@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import av
 
@@ -181,8 +180,3 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
     elif name == "libsvtav1" and options.preset is None:
         opts["preset"] = "12" if fast else "8"
     return opts
-
-
-def output_suffix(path: Path) -> str:
-    """The container suffix of an output path, lower-case."""
-    return path.suffix.lower()
