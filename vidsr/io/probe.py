@@ -18,6 +18,11 @@ from .formats import PlaneLayout, conversion_target, layout_for, native_layout
 ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: a picture (cover art), not video
 
 
+def codec_name(stream: Any) -> str:
+    """A stream's codec name, for messages (a stream whose parameters are lost has none)."""
+    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
+
+
 def check_path(path: Path) -> None:
     """Raise ``InputError`` for a missing path or a directory."""
     if not path.exists():

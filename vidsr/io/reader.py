@@ -35,6 +35,7 @@ from .formats import (
 from .probe import (
     ATTACHED_PIC,
     check_path,
+    codec_name,
     declared_duration,
     frame_layout,
     hdr_metadata,
@@ -126,10 +127,6 @@ class StreamPacket:
     packet: Any  # an av.Packet; opaque outside vidsr.io
 
 
-def _codec_name(stream: Any) -> str:
-    return stream.codec_context.name if stream.codec_context is not None else "unknown codec"
-
-
 class VideoReader:
     """Decode a video file's frames as planes; a context manager and an iterable.
 
@@ -162,12 +159,12 @@ class VideoReader:
         self.container_metadata = dict(self._container.metadata)
         self.streams = self._copy_streams()
         # what the output will not carry, for the run summary
-        self.notes = [f"video stream #{s.index} ({_codec_name(s)}) is not copied: vidsr "
+        self.notes = [f"video stream #{s.index} ({codec_name(s)}) is not copied: vidsr "
                       f"upscales stream #{self._stream.index} only"
                       for s in self._container.streams.video
                       if s.index != self._stream.index and not s.disposition & ATTACHED_PIC]
         kept = {c.stream.index for c in self.covers}
-        self.notes += [f"the cover art (stream #{s.index}, {_codec_name(s)}) is not copied: "
+        self.notes += [f"the cover art (stream #{s.index}, {codec_name(s)}) is not copied: "
                        "its picture cannot be read" for s in pictures
                        if passthrough and s.index not in kept]
         if self._has_alpha:

@@ -21,7 +21,7 @@ import av
 import av.logging
 
 from .encoders import CONTAINER_AUDIO
-from .probe import ATTACHED_PIC, open_media
+from .probe import ATTACHED_PIC, codec_name, open_media
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +247,7 @@ class CoverArt:
 
     @property
     def codec(self) -> str:
-        cc = self.stream.codec_context
-        return cc.name if cc is not None else "unknown codec"
+        return codec_name(self.stream)
 
     @property
     def label(self) -> str:
