@@ -441,8 +441,8 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     if ckpt is not None and own.exists() and not own.samefile(resume):
         raise InputError(f"{out} holds a training run's last.ckpt already; resume that one, "
                          f"or resume {resume} into a new --out")
-    if ckpt is not None and ckpt.get("data") is not None \
-            and _resolved(ckpt["data"]) != _resolved(data_dirs):
+    given = _resolved(data_dirs)
+    if ckpt is not None and ckpt.get("data") is not None and _resolved(ckpt["data"]) != given:
         log.warning("--data differs from the data %s began with (%s): the run goes on, but no "
                     "longer as the same run would have", resume, " ".join(ckpt["data"]))
     before = list(ckpt.get("val") or []) if ckpt is not None else []
@@ -458,7 +458,6 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             [dataset_name(d) for d in val_dirs]:
         log.warning("--val differs from the folders %s was validated on (%s): the best step is "
                     "picked on other images from here on", resume, " ".join(before))
-    given = _resolved(data_dirs)
     twice = sorted({d for d in given if given.count(d) > 1})
     if twice:  # its images would be drawn twice as often, unsaid
         raise InputError(f"--data names {', '.join(twice)} more than once")
