@@ -13,7 +13,7 @@ def check_trained(name: str) -> None:
     output is noise (the library warns and goes on; the GUI shows such a pane's cost)."""
     from ..api import is_weights_path, resolve_spec
     from ..errors import ModelNotFoundError, WeightsError
-    from ..weights import manifest
+    from ..weights import is_untrained
 
     if is_weights_path(name):
         return
@@ -21,7 +21,7 @@ def check_trained(name: str) -> None:
         spec = resolve_spec(name)
     except ModelNotFoundError:  # the command says so where it loads the model, in its order
         return
-    if spec.trainable and spec.name not in manifest():
+    if is_untrained(spec):  # as vidsr export and the GUI's panes decide it
         raise WeightsError(f"no trained weights are shipped for {spec.name}: its output would "
                            "be noise ('vidsr models' lists the trained ones; --model also takes "
                            "a weights file from 'vidsr train')")
