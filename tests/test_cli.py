@@ -195,6 +195,17 @@ def test_eval_json(tmp_path, capsys) -> None:
     assert "mean" in capsys.readouterr().out
 
 
+def test_eval_json_to_stdout_alone(tmp_path, capsys, monkeypatch) -> None:
+    # --json - wrote a file named "-"; now stdout is the JSON alone and the table goes to stderr
+    data = _eval_set(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--model", "bicubic-x2", "--data", str(data), "--json", "-"]) == 0
+    out, err = capsys.readouterr()
+    [report] = json.loads(out)
+    assert report["model"] == "bicubic-x2" and "mean" in err
+    assert not (tmp_path / "-").exists()
+
+
 def test_eval_json_of_an_exact_match_is_strict_json(tmp_path, monkeypatch) -> None:
     # a flat image scores PSNR inf, which json.dumps wrote as the non-JSON token Infinity
     data = tmp_path / "flat"

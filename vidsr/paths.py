@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
+from typing import TextIO
 
 from .errors import OutputError
 
@@ -67,13 +70,41 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
                           "output path in a folder you can write to)")
 
 
+STDOUT = "-"
+_json_streams: list[TextIO] = []
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    """Whether an output option names standard output (``--json -``)."""
+    return isinstance(path, (str, Path)) and str(path) == STDOUT
+
+
+@contextmanager
+def json_on_stdout() -> Iterator[None]:
+    """Keep standard output for what ``write_json("-", ...)`` writes: anything else printed
+    meanwhile (tables, notes) goes to stderr, so ``vidsr eval ... --json - | jq`` reads JSON
+    alone."""
+    _json_streams.append(sys.stdout)
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_streams.pop()
+
+
 def write_json(path: str | Path, data: object, **dumps: object) -> None:
     """Write ``data`` as indented JSON to ``path`` through a temporary file beside it, renamed
     into place: a full disk or a file-size limit leaves the old file, if any, whole (one
     ``OutputError`` line, not a traceback and half a file). A link is written through and a
-    device or pipe (``/dev/stdout``) written to, as a plain write would."""
-    path = Path(path)
+    device or pipe (``/dev/stdout``) written to, as a plain write would; ``-`` is standard
+    output (the one ``json_on_stdout`` kept, where it is in force)."""
     text = json.dumps(data, indent=2, **dumps) + "\n"
+    if is_stdout(path):
+        stream = _json_streams[-1] if _json_streams else sys.stdout
+        stream.write(text)
+        stream.flush()
+        return
+    path = Path(path)
     if path.is_symlink() or (path.exists() and not path.is_file()):
         # through a link to its target, or into a device or pipe (/dev/stdout), as asked
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..paths import check_output
+from ..paths import check_output, is_stdout
 
 
 def check_trained(name: str) -> None:
@@ -29,8 +29,9 @@ def check_trained(name: str) -> None:
 
 def check_json_output(path: str | Path | None, *, avoid: Sequence[str | Path] = ()) -> None:
     """Refuse a ``--json FILE`` that cannot be written before any work is done (an existing
-    file is replaced, but never one of ``avoid``: the command's inputs and outputs)."""
-    if path is not None:
+    file is replaced, but never one of ``avoid``: the command's inputs and outputs; ``-`` is
+    standard output)."""
+    if path is not None and not is_stdout(path):
         check_output(path, overwrite=True, src=[p for p in avoid if p], what="--json")
 
 

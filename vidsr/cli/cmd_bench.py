@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..engine.bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from ..errors import InputError
-from ..paths import write_json
+from ..paths import is_stdout, write_json
 from . import check_json_output, split_list
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(report))
     if args.json is not None:
         write_json(args.json, report)
-        print(f"\nJSON written to {args.json}")
+        if not is_stdout(args.json):
+            print(f"\nJSON written to {args.json}")
     else:
         print("\n" + json.dumps(report, indent=2))
     return 0
@@ -157,7 +158,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", default="ultrafast", help="encoder preset (default ultrafast)")
     p.add_argument("--crf", type=float, default=18.0, help="encoder CRF (default 18)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
-                   help="write the JSON report here (default: print it after the table)")
+                   help="write the JSON report here (- for stdout alone, the table then "
+                        "on stderr; default: print it after the table)")
     p.add_argument("--panes", action="store_true",
                    help="the GUI's work without Qt: --models (default bicubic, eSR-MAX, eSR-TM, "
                         "ECBSR x2) on the same --sizes frame (default 1280x720), plus RGB "

@@ -127,7 +127,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model name, alias or weights file (repeat to compare several)")
     p.add_argument("--data", required=True, action="append",
                    help="folder of HR images (repeat for several sets)")
-    p.add_argument("--json", help="also write the results as JSON to this file")
+    p.add_argument("--json", help="also write the results as JSON to this file (- for stdout, "
+                   "the table then on stderr)")
     p.add_argument("--self-ensemble", action="store_true",
                    help="average each model over the 8 flips and 90-degree rotations of the "
                         "input (8x the time; what a teacher_ensemble recipe distils from)")

@@ -49,6 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="ONNX opset (18 up to what the installed onnx knows; default 18)")
     p.add_argument("--no-check", action="store_true",
                    help="skip running the exported file against PyTorch")
-    p.add_argument("--json", metavar="FILE", help="also write what was done as JSON")
+    p.add_argument("--json", metavar="FILE", help="also write what was done as JSON (- for stdout)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     p.set_defaults(func=run)

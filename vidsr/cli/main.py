@@ -24,6 +24,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import InputError, VidsrError
+from ..paths import is_stdout, json_on_stdout
 from ..signals import STOP_SIGNALS
 
 # Subcommand name -> module under vidsr.cli. The first is the default command.
@@ -162,6 +163,9 @@ def _main(args_list: list[str], debug: bool) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if is_stdout(getattr(args, "json", None)):  # --json -: stdout holds the JSON alone
+        with json_on_stdout():
+            return int(args.func(args) or 0)
     return int(args.func(args) or 0)
 
 

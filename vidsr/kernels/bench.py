@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..errors import VidsrError
-from ..paths import write_json
+from ..paths import is_stdout, write_json
 from ..sizes import parse_size
 
 log = logging.getLogger(__name__)
@@ -242,9 +242,13 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.write) -> int:
+def run(args: argparse.Namespace, write: Callable[[str], object] | None = None) -> int:
     """Time every model; print the table and the JSON. Needs CUDA and Triton."""
     from . import unavailable_reason
+
+    if write is None:  # sys.stdout as it is now (--json - points it at stderr)
+        def write(text: str) -> object:
+            return sys.stdout.write(text)
 
     if not torch.cuda.is_available():
         raise VidsrError("vidsr bench --kernels needs a CUDA GPU (the fused kernels are "
@@ -275,13 +279,14 @@ def run(args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.wr
         log.info("timing %s", name)
         rows.append(_bench_one(name, h, w, args, tunings))
         write(f"{name}: {json.dumps(rows[-1])}\n")
-        if args.json is not None:  # after every model, so a run cut short still leaves data
+        if args.json is not None and not is_stdout(args.json):
+            # after every model, so a run cut short still leaves data
             write_json(args.json, report)
     write(f"\nvidsr bench --kernels on {report['device']} (torch {torch.__version__}, "
           f"triton {triton.__version__}), {report['luma']}\n")
     write(_table(rows) + "\n\n")
-    text = json.dumps(report, indent=2)
-    write(text + "\n")
+    if not is_stdout(args.json):  # "-" prints it once, below
+        write(json.dumps(report, indent=2) + "\n")
     if args.json is not None:
         write_json(args.json, report)
     return 0
