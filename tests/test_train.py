@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from vidsr import load_model
 from vidsr.cli.main import main
-from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError
+from vidsr.errors import Cancelled, DataError, InputError, ModelNotFoundError, WeightsError
 from vidsr.evaluation import evaluate, make_pair, read_rgb
 from vidsr.imresize import imresize
 from vidsr.models import SelfEnsemble
@@ -499,6 +499,24 @@ def test_train_writes_weights_that_load(tmp_path: Path) -> None:
     ckpt = load_checkpoint(tmp_path / "out" / "last.ckpt")
     assert ckpt["step"] == 12 and ckpt["recipe"]["model"] == "esr-max-k3c2-x2"
     assert (tmp_path / "out" / "log.jsonl").read_text().count("\n") == 2
+
+
+def test_a_damaged_checkpoint_is_refused(tmp_path: Path) -> None:
+    # torch.load does not check the zip's CRCs: a changed weight (a flipped bit) loaded silently
+    data, _ = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=6)
+    train(recipe, [data], tmp_path / "out", show_progress=False)
+    path = tmp_path / "out" / "last.ckpt"
+    assert load_checkpoint(path)["step"] == 2
+    raw = torch.load(path, weights_only=True)
+    first = next(iter(raw["model"]))
+    raw["model"][first].view(-1)[0] += 2.0 ** -10
+    torch.save(raw, path)
+    with pytest.raises(WeightsError, match="is damaged"):
+        load_checkpoint(path)
+    raw.pop("sha256")  # one written before the digest was added still loads
+    torch.save(raw, path)
+    assert load_checkpoint(path)["step"] == 2
 
 
 @pytest.mark.parametrize("name", ["esr-tm-k3c2-x2", "ecbsr-m1c4-x3"])
@@ -1077,6 +1095,7 @@ def test_a_resume_without_val_keeps_validating(tmp_path: Path, caplog) -> None:
     # a checkpoint that does not name its folders, or names ones gone, is refused
     state = torch.load(ckpt, weights_only=True)
     state.pop("val")
+    state.pop("sha256")  # as one written before the checkpoint held either
     torch.save(state, tmp_path / "old.ckpt")
     with pytest.raises(InputError, match="give the --val folders it was validated on"):
         train(None, [data], tmp_path / "s", resume=tmp_path / "old.ckpt", show_progress=False)

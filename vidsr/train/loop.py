@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import logging
 import math
@@ -245,10 +246,40 @@ def _resolved(paths: Sequence[str | Path]) -> list[str]:
     return [str(Path(p).resolve()) for p in paths]
 
 
+def _digest(obj: Any) -> str:
+    """SHA-256 of a checkpoint's contents, walked in order (dicts keep theirs through pickle):
+    torch.load does not check the zip's CRCs, so a flipped bit in a tensor loaded silently."""
+    h = hashlib.sha256()
+
+    def walk(o: Any) -> None:
+        if isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            h.update(f"T{t.dtype}{tuple(t.shape)};".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+        elif isinstance(o, dict):
+            h.update(f"D{len(o)};".encode())
+            for k, v in o.items():
+                walk(k)
+                walk(v)
+        elif isinstance(o, (list, tuple)):
+            h.update(f"L{len(o)};".encode())
+            for v in o:
+                walk(v)
+        else:  # str, int, float (repr round-trips), bool, None, bytes
+            h.update(f"{type(o).__name__}:{o!r};".encode())
+
+    walk(obj)
+    return h.hexdigest()
+
+
 def _save_atomic(obj: Any, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+def _save_checkpoint(ckpt: dict[str, Any], path: Path) -> None:
+    _save_atomic({**ckpt, "sha256": _digest(ckpt)}, path)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -265,6 +296,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                            f"({type(exc).__name__})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
         raise WeightsError(f"{path} is not a vidsr training checkpoint")
+    digest = ckpt.pop("sha256", None)  # absent from checkpoints written before it was added
+    if digest is not None and digest != _digest(ckpt):
+        raise WeightsError(f"{path} is damaged: its contents do not match the digest written "
+                           "with them (resume from an earlier copy, or start again)")
     return ckpt
 
 
@@ -534,7 +569,7 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
     log.info("training %s on %d images for %d steps", spec.name, len(sampler), recipe.steps)
 
     def checkpoint() -> None:
-        _save_atomic({
+        _save_checkpoint({
             "format": CKPT_FORMAT, "model_name": spec.name, "training_form": spec.family == "ecbsr",
             "step": step, "recipe": recipe.as_dict(), "model": model.state_dict(),
             "optimizer": opt.state_dict(),
