@@ -8,7 +8,6 @@ from PyQt6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QSlider,
     QVBoxLayout,
     QWidget,
 )
@@ -18,7 +17,7 @@ from vidsr.errors import VidsrError
 from vidsr.registry import DEFAULTS, FAMILIES, ModelSpec, parse_name
 from vidsr.weights import is_untrained, manifest
 
-from .view import ImageView, ViewState
+from .view import ImageView, ViewState, jump_slider
 from .worker import PaneResult
 
 # Order in the pickers: cheapest first, bicubic as the reference.
@@ -144,6 +143,7 @@ class Pane(QFrame):
 
     def show_result(self, result: PaneResult) -> None:
         if result.error:
+            self.badge.setVisible(False)  # an earlier untrained model's badge goes with it
             self.view.set_images(None)
             self.view.placeholder = result.error
             self.cost.setText("error")
@@ -180,8 +180,7 @@ class WipePane(QFrame):
             head.addWidget(picker)
             head.addWidget(cost)
         self.view = ImageView(state)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(0, 1000)
+        self.slider = jump_slider()
         self.slider.setValue(500)
         self.slider.valueChanged.connect(lambda v: self.view.set_split(v / 1000))
         self.view.split_changed.connect(self._sync_slider)

@@ -214,10 +214,14 @@ class CameraFrames:
         bgr = self._source.read()
         if bgr is None:
             return None
-        now = time.perf_counter()
-        self._t0 = now if self._t0 is None else self._t0
+        if self.self_paced:  # a camera's frames are timed as they arrive
+            now = time.perf_counter()
+            self._t0 = now if self._t0 is None else self._t0
+            t = now - self._t0
+        else:  # a file standing in for one: its own clock, which a slow model holds back
+            t = self._index / self.fps if self.fps else 0.0
         y, u, v = rgb_to_yuv(bgr, self.matrix, bgr=True)
-        frame = SourceFrame(y, u, v, now - self._t0, self._index, 8, self.matrix)
+        frame = SourceFrame(y, u, v, t, self._index, 8, self.matrix)
         self._index += 1
         return shrink(frame, self.max_height)
 

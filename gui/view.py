@@ -11,7 +11,27 @@ import cv2
 import numpy as np
 from PyQt6.QtCore import QObject, QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
-from PyQt6.QtWidgets import QSizePolicy, QWidget
+from PyQt6.QtWidgets import QProxyStyle, QSizePolicy, QSlider, QStyle, QWidget
+
+
+class _JumpStyle(QProxyStyle):
+    """A left click on a slider's track puts the handle there (and starts a drag), as a
+    player's seek bar does; the platform styles (Fusion included) move it a page instead."""
+
+    def styleHint(self, hint, option=None, widget=None, returnData=None):  # noqa: ANN001, ANN201, N802, N803
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, returnData)
+
+
+def jump_slider(parent: QWidget | None = None) -> QSlider:
+    """A horizontal 0-1000 slider whose track jumps to a click."""
+    slider = QSlider(Qt.Orientation.Horizontal, parent)
+    style = _JumpStyle()
+    style.setParent(slider)  # kept alive, and freed, with the slider
+    slider.setStyle(style)
+    slider.setRange(0, 1000)
+    return slider
 
 MIN_ZOOM, MAX_ZOOM = 1 / 16, 32.0
 
@@ -172,7 +192,10 @@ class ImageView(QWidget):
         p.fillRect(self.rect(), QColor(24, 24, 24))
         if self.image is None:
             p.setPen(QColor(150, 150, 150))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            # wrapped inside a margin: a long error was cut off at both sides
+            p.drawText(QRectF(self.rect().adjusted(8, 8, -8, -8)),
+                       int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+                       self.placeholder)
             return
         # Magnified views use nearest neighbour so 1:1 and zoomed-in views show the real pixels.
         target = self.target_rect()

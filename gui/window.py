@@ -19,7 +19,6 @@ from PyQt6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
-    QSlider,
     QStackedWidget,
     QToolBar,
     QVBoxLayout,
@@ -30,7 +29,7 @@ from .export import ExportWorker, progress_fraction, progress_text
 from .export_dialog import ExportDialog, ask
 from .panes import DEFAULT_PANES, Pane, WipePane, family_model, rescale
 from .sources import SourceInfo
-from .view import ViewState
+from .view import ViewState, jump_slider
 from .worker import Rendered, RenderWorker
 
 log = logging.getLogger(__name__)
@@ -190,8 +189,7 @@ class MainWindow(QMainWindow):
         back.clicked.connect(lambda: self.worker.step(-1))
         fwd = QPushButton("frame ▶")
         fwd.clicked.connect(lambda: self.worker.step(1))
-        self.seek_slider = QSlider(Qt.Orientation.Horizontal)
-        self.seek_slider.setRange(0, 1000)
+        self.seek_slider = jump_slider()
         self.seek_slider.sliderReleased.connect(self._on_seek_released)
         # a click on the track or a key moves the handle without a drag: seek there too
         self.seek_slider.valueChanged.connect(
@@ -392,10 +390,16 @@ class MainWindow(QMainWindow):
             self.time_label.setText(f"{_time(frame.time)} / {_time(duration)}")
         else:
             self.time_label.setText(_time(frame.time))
-        sr_ms = sum(r.ms_avg or r.ms for r in frame.results if not r.error)
+        # a model in several panes is computed once a frame; a pane showing an error costs none
+        computed = {r.model: r for r in frame.results if not r.error}.values()
+        sr_ms = sum(r.ms_avg or r.ms for r in computed)
         shown = f" · shown at {frame.display_fps:.1f} fps" if frame.display_fps else ""
-        self.status_label.setText(f"frame {frame.index} · SR of all {len(frame.results)} "
-                                  f"panes {sr_ms:.0f} ms/frame{shown}")
+        panes = len(frame.results)
+        which = (f"all {panes} panes" if len(computed) == panes
+                 else f"{len(computed)} model{'s' if len(computed) != 1 else ''} "
+                      f"in {panes} panes")
+        self.status_label.setText(f"frame {frame.index} · SR of {which} "
+                                  f"{sr_ms:.0f} ms/frame{shown}")
         self.frame_shown.emit(frame)
 
     def _on_view_changed(self) -> None:

@@ -90,6 +90,7 @@ class RenderWorker(QThread):
         self._source: FileFrames | CameraFrames | None = None
         self._frame: SourceFrame | None = None
         self._engines: dict[str, tuple[Engine, bool]] = {}
+        self._failed: dict[str, str] = {}  # model -> why it did not load (not retried per frame)
         self._cache: dict[str, PaneResult] = {}   # model -> result for self._frame
         self._avg: dict[str, float] = {}
         self._last_shown: float | None = None
@@ -105,13 +106,15 @@ class RenderWorker(QThread):
             self._cond.notify_all()
 
     def open_file(self, path: str) -> None:
-        self._command(_open=("file", path), _playing=False)
+        # a seek or step made before it was meant for the source it replaces
+        self._command(_open=("file", path), _playing=False, _seek=None, _step=0)
 
     def open_camera(self, source: Any) -> None:
-        self._command(_open=("camera", source), _playing=True)
+        self._command(_open=("camera", source), _playing=True, _seek=None, _step=0)
 
     def set_models(self, models: list[str]) -> None:
-        self._command(_models=list(models), _rerender=True)
+        # a model that failed to load is tried again once the panes are set anew
+        self._command(_models=list(models), _rerender=True, _failed={})
 
     def play(self, frames: int | None = None, restart: bool = True) -> None:
         """Play on from the current frame (from the start when the video has ended, unless
@@ -175,26 +178,30 @@ class RenderWorker(QThread):
 
     def _do(self, open_req: tuple[str, Any] | None, seek: float | None, step: int,
             rerender: bool, models: list[str]) -> None:
+        # An open, a seek and a step picked up together are done in that order (a command
+        # cancels those before it: see open_file, seek), and only the frame they end on is
+        # computed; a step that arrived with a seek was lost.
+        at: SourceFrame | None = None  # where the open or seek landed, not yet shown
         if open_req is not None:
-            frame = self._open_source(*open_req)
-            self._show(frame, models)
+            at = self._open_source(*open_req)
             self.playing_changed.emit(self._playing)
-            return
         if self._source is None:
             return
         if seek is not None:
-            frame = (self._source.seek(seek, stop=self._has_new_command)
-                     if self._source.seekable else self._source.next())
+            at = (self._source.seek(seek, stop=self._has_new_command)
+                  if self._source.seekable else self._source.next())
+            if at is None:  # past the end
+                self._show(None, models)
+                return
+        base = at if at is not None else self._frame
+        if step > 0 or (step < 0 and base is not None and self._source.seekable):
+            frame = self._stepped(step, base)
+            if frame is None and at is not None:  # stepped past the end: show where it got
+                self._show(at, models)
             self._show(frame, models)
             return
-        if step < 0 and self._frame is not None and self._source.seekable:
-            target = self._frame.time + step / self._source.fps
-            self._show(self._source.seek(max(0.0, target - 0.25 / self._source.fps)), models)
-            return
-        if step > 0:
-            for _ in range(step - 1):
-                self._source.next()
-            self._show(self._source.next(), models)
+        if open_req is not None or seek is not None:
+            self._show(at, models)
             return
         if rerender and self._frame is not None:
             self._render(self._frame, models, new_frame=False)
@@ -214,6 +221,16 @@ class RenderWorker(QThread):
                     if self._play_left <= 0:
                         self._playing, self._play_left = False, None
                         self.playing_changed.emit(False)
+
+    def _stepped(self, step: int, base: SourceFrame) -> SourceFrame | None:
+        """The frame ``step`` frames on from ``base``, the source's position (back: a seek)."""
+        assert self._source is not None
+        if step > 0:
+            for _ in range(step - 1):
+                self._source.next()
+            return self._source.next()
+        target = base.time + step / self._source.fps
+        return self._source.seek(max(0.0, target - 0.25 / self._source.fps))
 
     def _pace(self) -> bool:
         """While playing, do not run ahead of the source's frame rate: frames start one period
@@ -261,7 +278,7 @@ class RenderWorker(QThread):
         self._source = src
         # a new source: no cached results, averages or display rate from the old one
         self._frame, self._cache, self._last_shown, self._next_due = None, {}, None, None
-        self._avg, self._display_fps = {}, 0.0
+        self._avg, self._display_fps, self._failed = {}, 0.0, {}
         first = (src.size[0], src.size[1])
         if frame.quarter_turns % 2:  # shown upright: sizes as displayed
             first = first[::-1]
@@ -285,17 +302,26 @@ class RenderWorker(QThread):
 
     # -- rendering --------------------------------------------------------------------------
     def _engine(self, model: str) -> tuple[Engine, bool]:
+        if model in self._failed:  # said once; loading it again each frame would not help
+            raise VidsrError(self._failed[model])
         if model not in self._engines:
             self.message.emit(f"loading {model}...")
-            with warnings.catch_warnings():
-                # An untrained model warns; the pane says "untrained" instead.
-                warnings.simplefilter("ignore")
-                # No background torch.compile: with several models it would hold the CPU (and
-                # the GIL) for minutes on a small machine, and the window must stay responsive.
-                engine = Engine(model, device=self.device, compile_after=None)
+            try:
+                with warnings.catch_warnings():
+                    # An untrained model warns; the pane says "untrained" instead.
+                    warnings.simplefilter("ignore")
+                    # No background torch.compile: with several models it would hold the CPU
+                    # (and the GIL) for minutes on a small machine; the window must respond.
+                    engine = Engine(model, device=self.device, compile_after=None)
+            except VidsrError as exc:
+                self._failed[model] = str(exc)
+                raise
             if len(self._engines) >= MAX_ENGINES:
+                # the least recently used goes (the panes' own are used every frame)
                 self._engines.pop(next(iter(self._engines)))[0].close()
             self._engines[model] = (engine, is_untrained(engine.spec))
+        else:  # most recently used last
+            self._engines[model] = self._engines.pop(model)
         return self._engines[model]
 
     def _render(self, frame: SourceFrame, models: list[str], new_frame: bool) -> None:

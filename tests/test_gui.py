@@ -889,3 +889,79 @@ def test_a_weights_file_comes_back_with_its_scale(qtbot, tmp_path: Path) -> None
     assert win.models[:3] == [mine, "bicubic-x2", "esr-tm-x2"]
     assert win.panes[0].picker.model() == mine
     win.close()
+
+
+def test_a_step_that_comes_with_a_seek_or_an_open_is_kept(qtbot, two_panes, clip: Path) -> None:  # noqa: ANN001
+    # the loop took every pending command at once and did only the first: a step made while a
+    # seek or an open waited was lost
+    win, shown = two_panes
+    with win.worker._cond:  # both pending when the loop next looks
+        win.worker.open_file(str(clip))
+        win.worker.step(2)
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    qtbot.wait(300)
+    assert [f.index for f in shown] == [2]  # only the frame they end on is computed
+    for seconds, step, want in ((0.25, 1, 7), (0.25, -1, 5)):
+        count = len(shown)
+        with win.worker._cond:
+            win.worker.seek(seconds)
+            win.worker.step(step)
+        qtbot.waitUntil(lambda c=count: len(shown) > c, timeout=TIMEOUT)
+        qtbot.wait(300)
+        assert [f.index for f in shown[count:]] == [want]
+
+
+def test_a_model_that_fails_to_load_is_not_reloaded_every_frame(qtbot, two_panes, clip: Path,  # noqa: ANN001
+                                                                 tmp_path: Path) -> None:
+    win, shown = two_panes
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not weights")
+    messages: list[str] = []
+    win.worker.message.connect(messages.append)
+    win.open_file(clip)
+    qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    win.set_pane_model(1, str(bad))
+    qtbot.waitUntil(lambda: win.panes[1].cost.text() == "error", timeout=TIMEOUT)
+    count = len(shown)
+    win.worker.play(frames=4)
+    qtbot.waitUntil(lambda: len(shown) >= count + 4, timeout=TIMEOUT)
+    assert sum(m.startswith(f"loading {bad}") for m in messages) == 1
+    assert "not a readable safetensors file" in shown[-1].results[1].error
+    # the status counts what was computed: one model, not the failed pane
+    assert "SR of 1 model in 2 panes" in win.status_label.text()
+    win.set_pane_model(1, win.models[0])  # the same model in both panes: computed once
+    qtbot.waitUntil(lambda: not shown[-1].results[1].error, timeout=TIMEOUT)
+    assert "SR of 1 model in 2 panes" in win.status_label.text()
+
+
+def test_a_click_on_a_slider_track_jumps_there(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
+    # the style moved the handle a page (10 of 1000) towards the click
+    open_and_wait(qtbot, window, clip)
+    slider = window.seek_slider
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT) as blocker:
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton,
+                         pos=QPoint(int(slider.width() * 0.8), slider.height() // 2))
+    assert 700 < slider.value() < 900
+    assert blocker.args[0].time > 0.6 * window.source.duration
+    wipe = window.wipe.slider
+    window.set_mode("wipe")
+    qtbot.mouseClick(wipe, Qt.MouseButton.LeftButton,
+                     pos=QPoint(int(wipe.width() * 0.2), wipe.height() // 2))
+    assert 100 < wipe.value() < 300
+
+
+def test_a_file_as_the_camera_is_timed_by_its_frames(clip: Path) -> None:
+    # its frames took wall-clock times: a slow model made the time label run ahead of the video
+    import time
+
+    from vidsr_gui.sources import CameraFrames
+
+    source = CameraFrames(str(clip))
+    try:
+        times = []
+        for _ in range(3):
+            times.append(source.next().time)
+            time.sleep(0.1)
+        assert times == pytest.approx([0, 1 / 24, 2 / 24])
+    finally:
+        source.close()
