@@ -52,6 +52,11 @@ class ExportWorker(QThread):
         self.src, self.dst, self.model = Path(src), Path(dst), model
         self.device, self.overwrite = device, overwrite
         self.cancel_event = threading.Event()
+        self.ended = False  # set just before done/failed/cancelled: the thread is then closing
+
+    def _end(self, signal: Any, *args: object) -> None:
+        self.ended = True
+        signal.emit(*args)
 
     def cancel(self) -> None:
         self.cancel_event.set()
@@ -64,14 +69,14 @@ class ExportWorker(QThread):
                                     overwrite=self.overwrite, progress=self.progress.emit,
                                     cancel=self.cancel_event)
         except Cancelled:
-            self.cancelled.emit()
+            self._end(self.cancelled)
         except Exception as exc:  # noqa: BLE001 - an escaping exception aborts the app
             if self.cancel_event.is_set():
-                self.cancelled.emit()
+                self._end(self.cancelled)
             else:
-                self.failed.emit(error_message(exc, "export"))
+                self._end(self.failed, error_message(exc, "export"))
         else:
             if self.cancel_event.is_set() and not self.dst.exists():
-                self.cancelled.emit()
+                self._end(self.cancelled)
             else:
-                self.done.emit(summary)
+                self._end(self.done, summary)

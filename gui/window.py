@@ -440,6 +440,8 @@ class MainWindow(QMainWindow):
             raise RuntimeError("an export is already running")
         if self.source_path is None:
             raise RuntimeError("export needs a video file as the source")
+        if self.export_worker is not None:  # ended, its thread closing: let it go first
+            self.export_worker.wait()
         worker = ExportWorker(self.source_path, dst, model, self.device)
         worker.progress.connect(self._on_export_progress)
         worker.done.connect(lambda s: self._export_finished(f"exported {Path(dst).name}"))
@@ -479,7 +481,10 @@ class MainWindow(QMainWindow):
     # -- shutdown -----------------------------------------------------------------------------
     @property
     def exporting(self) -> bool:
-        return self.export_worker is not None and self.export_worker.isRunning()
+        """An export runs and has not said how it ended (Export is enabled again once it has,
+        while its thread may take a moment more to close)."""
+        return (self.export_worker is not None and self.export_worker.isRunning()
+                and not self.export_worker.ended)
 
     def confirm_stop_export(self) -> bool:
         """Ask whether closing may stop the running export (its partial file is removed)."""
@@ -492,6 +497,7 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.export_worker.cancel()
+        if self.export_worker is not None:
             self.export_worker.wait()  # the pipeline stops after the frame in hand
         self.worker.stop()
         super().closeEvent(event)

@@ -707,6 +707,7 @@ def test_a_signal_closes_the_window_during_an_export(window: MainWindow,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     class Running:
         cancelled = False
+        ended = False
 
         def isRunning(self) -> bool:  # noqa: N802 - QThread's name
             return not self.cancelled
@@ -965,3 +966,26 @@ def test_a_file_as_the_camera_is_timed_by_its_frames(clip: Path) -> None:
         assert times == pytest.approx([0, 1 / 24, 2 / 24])
     finally:
         source.close()
+
+
+def test_an_export_started_as_the_last_one_ends_is_not_refused(qtbot, window: MainWindow,  # noqa: ANN001
+                                                               clip: Path, tmp_path: Path) -> None:
+    # Export was enabled again at "done" while the export thread still ran, and a quick
+    # click was refused with "an export is already running"
+    pytest.importorskip("vidsr.pipeline")
+    open_and_wait(qtbot, window, clip)
+    first = window.start_export(tmp_path / "a.mp4", "bicubic-x2")
+    held: list = []
+
+    def hold_the_thread(_summary: object) -> None:  # runs in the export thread, as it ends
+        assert window.exporting is False and window.export_worker.isRunning()
+        held.append(True)
+
+    first.done.connect(hold_the_thread, Qt.ConnectionType.DirectConnection)
+    with qtbot.waitSignal(first.done, timeout=TIMEOUT):
+        pass
+    second = window.start_export(tmp_path / "b.mp4", "bicubic-x2")
+    with qtbot.waitSignal(second.done, timeout=TIMEOUT):
+        pass
+    second.wait()
+    assert held == [True] and (tmp_path / "b.mp4").is_file()
