@@ -230,6 +230,7 @@ def test_decoder_threads_are_set_explicitly(tmp_path):
 
     src = make_clip(tmp_path / "c.mp4", frames=2)
     with VideoReader(src) as reader:
+        next(iter(reader))  # the decoder opened (it says its thread count from then on)
         cc = reader._stream.codec_context
         assert cc.thread_type == av.codec.context.ThreadType.AUTO
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \

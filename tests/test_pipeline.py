@@ -356,6 +356,19 @@ def test_start_and_duration_cut(tmp_path, engine):
     assert cut == whole[: len(cut)] and float(cut[-1][0]) < 0.25 + 0.5 + 0.05 < whole[-1][0]
 
 
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "aac"), (".mkv", "aac"), (".webm", "libopus")])
+def test_the_audio_before_the_first_video_frame_is_kept(tmp_path, engine, suffix, codec):
+    # the reader's rewind after probing (a seek to 0) put the audio at the video's first
+    # keyframe: an MP4's audio before it and an Opus track's first packet (-7 ms) were lost
+    src = make_clip(tmp_path / f"late{suffix}", frames=12, audio_tracks=1, audio_codec=codec,
+                    codec="libvpx-vp9" if suffix == ".webm" else "libx264",
+                    pts=[3072 + 512 * i for i in range(12)])
+    dst = tmp_path / f"out{suffix}"
+    upscale_video(src, dst, model=engine)
+    [want], [got] = packets_of(src, "audio"), packets_of(dst, "audio")
+    assert want[0][0] < Fraction(1, 5) and got == want
+
+
 def test_progress_and_cancel(tmp_path, engine):
     src = make_clip(tmp_path / "in.mp4", frames=10)
     seen = []

@@ -147,10 +147,11 @@ class VideoReader:
         self._end = None if duration is None else self._start + duration
         self._passthrough = passthrough
         self._container = open_media(self.path)
-        pictures = [s for s in self._container.streams.video if s.disposition & ATTACHED_PIC]
         try:
             self._stream = video_stream(self._container, self.path)
-            self.info = self._probe()
+            self.info = self._probe()  # it opens the file again, at its start
+            pictures = [s for s in self._container.streams.video
+                        if s.disposition & ATTACHED_PIC]
             # the cover art, for the writer to keep where its container can
             self.covers = read_covers(self.path, pictures) if passthrough else []
         except BaseException:
@@ -244,8 +245,7 @@ class VideoReader:
         # starts at 1.4 s or 10 s); a negative time (an edit list's) counts as 0
         self._origin = max(float(frame.pts * tb), 0.0) if frame.pts is not None else 0.0
         self._seek_by_time = self._container.format.name.split(",")[0] in _INEXACT_SEEK
-        self._rewind(0)
-        return VideoInfo(
+        info = VideoInfo(
             path=str(self.path), width=frame.width, height=frame.height, fps=fps, time_base=tb,
             frames=frames, duration=duration, pix_fmt=frame.format.name,
             bit_depth=layout.bit_depth, chroma=layout.chroma, color_range=crange,
@@ -257,6 +257,8 @@ class VideoReader:
             sample_aspect_ratio=Fraction(sar) if sar else None, converted=converted,
             stream_index=s.index, metadata=dict(s.metadata), mastering_display=display,
             content_light=light)
+        self._reopen()  # the pass starts at the file's start, every stream's first packet too
+        return info
 
     def _converted(self, frame: Any) -> Any:
         fmt = frame.format
@@ -319,16 +321,23 @@ class VideoReader:
             raise InputError(f"{self.path}: the reader is closed")
 
     # -- iteration ------------------------------------------------------------------------------
+    def _reopen(self) -> None:
+        """Open the file again, at its start. A seek to 0 is not the start: it puts the other
+        streams at the video's first keyframe (an MP4's audio before it, or an Opus track's
+        first packet at -7 ms in WebM, was never read), and a raw H.264/HEVC stream cannot
+        seek at all."""
+        self._container.close()
+        self._container = open_media(self.path)
+        self._stream = video_stream(self._container, self.path)
+        self.streams = self._copy_streams()
+
     def _rewind(self, pts: int) -> None:
         """Put the demuxer at or before ``pts`` (the video stream's time base); a file that
-        cannot seek (a raw H.264/HEVC stream) is opened again, at its start."""
+        cannot seek is opened again, at its start."""
         try:
             self._container.seek(max(pts, 0), stream=self._stream, backward=True)
         except av.FFmpegError:
-            self._container.close()
-            self._container = open_media(self.path)
-            self._stream = video_stream(self._container, self.path)
-            self.streams = self._copy_streams()
+            self._reopen()
             return
         self._stream.codec_context.flush_buffers()
 
@@ -365,7 +374,10 @@ class VideoReader:
                 if first is None or first <= target + 1e-6:
                     break
                 margin *= 4
-        self._rewind(0 if at is None else math.floor(at / tb + 1e-9))
+        if at is None:
+            self._reopen()
+        else:
+            self._rewind(math.floor(at / tb + 1e-9))
         self._skip_before = seconds
         fps = self.info.fps
         self._next_index = round(seconds * float(fps)) if fps else 0
