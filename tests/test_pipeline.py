@@ -423,6 +423,23 @@ def test_output_rules(tmp_path, engine):
                       options=EncodeOptions(pix_fmt="rgb48le"))
 
 
+@pytest.mark.parametrize("src_fmt, gray", [("yuv420p", "gray"), ("yuv420p10le", "gray10le")])
+def test_a_gray_output_keeps_the_luma_codes(tmp_path, engine, src_fmt, gray):
+    # swscale took gray for full range and stretched limited-range luma into it: blacks
+    # crushed, the stream still tagged limited
+    src = make_clip(tmp_path / "in.mkv", frames=2, pix_fmt=src_fmt, codec="ffv1",
+                    color={"color_range": 1})
+    for fmt in (src_fmt, gray):
+        upscale_video(src, tmp_path / f"{fmt}.mkv", model=engine,
+                      options=EncodeOptions(codec="ffv1", pix_fmt=fmt))
+    with av.open(str(tmp_path / f"{src_fmt}.mkv")) as a, \
+            av.open(str(tmp_path / f"{gray}.mkv")) as b:
+        fa, fb = next(a.decode(video=0)), next(b.decode(video=0))
+        assert fb.format.name == gray and fb.color_range == 1
+        ya, yb = fa.to_ndarray(format=src_fmt), fb.to_ndarray(format=gray)
+        assert np.array_equal(ya[: fb.height], yb)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
 def test_nvenc_without_gpu_is_a_clear_error(tmp_path, engine):
     src = make_clip(tmp_path / "in.mp4", frames=2)

@@ -258,7 +258,14 @@ class VideoWriter:
         frame.time_base = self._tb
         frame.color_range = self._vs.codec_context.color_range
         if self.pix_fmt != self._frame_fmt:
-            frame = frame.reformat(format=self.pix_fmt)
+            if self.pix_fmt.startswith("gray"):
+                # swscale takes a gray format for full range and stretches limited-range luma
+                # into it (blacks crushed, the stream still tagged limited); the codes stay
+                # as they are when both sides are named full range
+                frame = frame.reformat(format=self.pix_fmt, src_color_range=2,
+                                       dst_color_range=2)
+            else:
+                frame = frame.reformat(format=self.pix_fmt)
         self._encode(frame)
         self.frames += 1
 
