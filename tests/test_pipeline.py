@@ -440,6 +440,21 @@ def test_a_gray_output_keeps_the_luma_codes(tmp_path, engine, src_fmt, gray):
         assert np.array_equal(ya[: fb.height], yb)
 
 
+def test_an_output_name_near_the_length_limit(tmp_path, engine):
+    # the temporary name beside it is longer: 241-255 byte names gave an ENAMETOOLONG
+    # traceback, and a name over the limit one too
+    src = make_clip(tmp_path / "in.mp4", frames=2)
+    for name in ("a" * 246 + ".mp4", "é" * 120 + ".mp4"):  # 250 and 244 bytes
+        upscale_video(src, tmp_path / name, model=engine)
+        assert read_video(tmp_path / name)["width"] == 128
+        assert partial_path(tmp_path / name).name.endswith(".vidsr-partial.mp4")
+        assert len(partial_path(tmp_path / name).name.encode()) <= 255
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["in.mp4", "a" * 246 + ".mp4", "é" * 120 + ".mp4"])
+    with pytest.raises(OutputError, match="File name too long"):
+        upscale_video(src, tmp_path / ("b" * 300 + ".mp4"), model=engine)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
 def test_nvenc_without_gpu_is_a_clear_error(tmp_path, engine):
     src = make_clip(tmp_path / "in.mp4", frames=2)

@@ -4,6 +4,7 @@ folder, the input itself, or an existing file without ``--overwrite``."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -25,12 +26,29 @@ def extension(path: str | Path) -> str:
     return _suffix(Path(path)).lower()
 
 
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder if str(folder) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
 def partial_path(dst: Path) -> Path:
     """The temporary file a run writes before renaming it to ``dst``, with ``dst``'s extension
     (the writers choose the format by it; ``.png`` alone counts as one). A file by that name is
-    taken for an earlier run's leftover and replaced."""
+    taken for an earlier run's leftover and replaced. Where ``dst``'s name is near the file
+    system's limit (255 bytes), its stem is cut and a digest of the whole name added."""
+    dst = Path(dst)
     suffix = _suffix(dst)
-    return dst.with_name(f".{dst.name[:len(dst.name) - len(suffix)] or ''}.vidsr-partial{suffix}")
+    stem = dst.name[:len(dst.name) - len(suffix)]
+    name = f".{stem}.vidsr-partial{suffix}"
+    room = _name_max(dst.parent)
+    if len(os.fsencode(name)) > room:
+        digest = hashlib.sha256(os.fsencode(dst.name)).hexdigest()[:12]
+        tail = f"~{digest}.vidsr-partial{suffix}"
+        keep = os.fsencode(stem)[:max(0, room - 1 - len(os.fsencode(tail)))]
+        name = f".{keep.decode(errors='ignore')}{tail}"  # a character cut in two is dropped
+    return dst.with_name(name)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -48,6 +66,14 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
     beside ``dst`` and renames it over ``dst`` (a link is replaced, not followed)."""
     dst = Path(dst)
     label = f"{what} " if what else ""
+    try:
+        _check_output(dst, label, overwrite, src, what)
+    except OSError as exc:  # a name too long for the file system, a loop of links, ...
+        raise OutputError(f"{label}cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def _check_output(dst: Path, label: str, overwrite: bool,
+                  src: str | Path | Sequence[str | Path] | None, what: str) -> None:
     if dst.is_dir():
         raise OutputError(f"{label}{dst} is a directory; give an output file name")
     if not dst.parent.is_dir():
