@@ -369,6 +369,34 @@ def test_the_audio_before_the_first_video_frame_is_kept(tmp_path, engine, suffix
     assert want[0][0] < Fraction(1, 5) and got == want
 
 
+def test_a_cut_keeps_audio_stored_after_the_video(tmp_path, engine):
+    # 12.5 s of video muxed before any audio: past FFmpeg's 10 s interleave window the audio
+    # lies a second or more behind the video in the file, and a --duration run stopped
+    # reading at the first frame past its end (47 packets in the window, 4 kept)
+    src = tmp_path / "loose.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        for i in range(300):
+            f = yuv_frame(64, 48, i)
+            f.pts = i
+            out.mux(v.encode(f))
+        out.mux(v.encode())
+        tone = (0.1 * np.sin(np.arange(300 * 2000 + 1024) * 0.05)).astype(np.float32)
+        for t in range(0, 300 * 2000, 1024):
+            af = av.AudioFrame.from_ndarray(np.stack([tone[t:t + 1024]] * 2), format="fltp",
+                                            layout="stereo")
+            af.sample_rate, af.pts = 48000, t
+            out.mux(a.encode(af))
+        out.mux(a.encode())
+    upscale_video(src, tmp_path / "cut.mp4", model=engine, start=1, duration=1)
+    [whole], [cut] = packets_of(src, "audio"), packets_of(tmp_path / "cut.mp4", "audio")
+    inside = [data for t, data in whole if 1 <= t < 2]
+    assert len(inside) > 40 and [data for _t, data in cut] == inside
+
+
 def test_progress_and_cancel(tmp_path, engine):
     src = make_clip(tmp_path / "in.mp4", frames=10)
     seen = []

@@ -48,6 +48,9 @@ from .streams import read_covers
 log = logging.getLogger(__name__)
 
 _INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AV_FIELD_TT, BB, TB, BT
+# how far past a --duration window's end the video may be read for the other streams' packets
+# inside the window (FFmpeg's muxers interleave within 10 s by default)
+DRAIN_SECONDS = 30.0
 _INEXACT_SEEK = {"mpegts", "mpeg", "mpegvideo"}  # demuxers whose seek may land past the target
 
 
@@ -412,7 +415,8 @@ class VideoReader:
         shift = self._start
         self._prev_pts = None  # the source timestamp of the last frame decoded
         try:
-            for packet in self._container.demux(streams):
+            demux = self._container.demux(streams)
+            for packet in demux:
                 if packet.stream.index != self._stream.index:
                     item = self._pass(packet, shift)
                     if item is not None:
@@ -423,6 +427,8 @@ class VideoReader:
                     if out is None:
                         continue
                     if out is StopIteration:
+                        if with_packets:
+                            yield from self._drain(demux, shift)
                         return
                     yield out
         except av.FFmpegError as exc:
@@ -446,6 +452,32 @@ class VideoReader:
         if got + 3 * step + 0.1 < self._declared:
             raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
                              f"but the stream declares {self._declared:.2f} s")
+
+    def _drain(self, demux: Iterator[Any], shift: float) -> Iterator[StreamPacket]:
+        """After the --duration window's last frame: the other streams' packets inside the
+        window that the file stores later than the video (a loosely interleaved file keeps
+        audio seconds behind it), until each audio and subtitle stream has passed the end,
+        the video is ``DRAIN_SECONDS`` past it, or the file ends. Video is not decoded."""
+        assert self._end is not None
+        pending = {s.index for s in self.streams if s.type in ("audio", "subtitle")}
+        try:
+            for packet in demux:
+                if not pending:
+                    return
+                t = (None if packet.pts is None
+                     else float(packet.pts * packet.time_base) - self._origin)
+                if packet.stream.index == self._stream.index:
+                    if t is not None and t >= self._end + DRAIN_SECONDS:
+                        return
+                    continue
+                if t is not None and t >= self._end:
+                    pending.discard(packet.stream.index)
+                    continue
+                item = self._pass(packet, shift)
+                if item is not None:
+                    yield item
+        except av.FFmpegError as exc:  # damage past the window is not the run's concern
+            log.debug("%s: reading on past the window: %s", self.path, exc)
 
     def _pass(self, packet: Any, shift: float) -> StreamPacket | None:
         if packet.size == 0:
