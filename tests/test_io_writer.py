@@ -11,7 +11,7 @@ from media import read_video
 
 from vidsr.errors import InputError, OutputError
 from vidsr.io import EncodeOptions, VideoWriter
-from vidsr.io.encoders import choose_pix_fmt, codec_options, default_codec
+from vidsr.io.encoders import choose_pix_fmt, codec_options, default_codec, requested_depth
 from vidsr.io.formats import PlaneLayout, layout_for, native_layout
 from vidsr.io.synthetic import (
     encoder_seconds,
@@ -69,12 +69,22 @@ def test_pixel_format_choice():
         choose_pix_fmt(av.Codec("libvpx-vp9", "w"), ten, None, (64, 48))
     with pytest.raises(OutputError, match="cannot encode pix_fmt"):
         choose_pix_fmt(x264, eight, "rgb48le", (64, 48))
+    # the refusal names encoders that keep the video in that container (it said libx265,
+    # which WebM cannot hold)
+    webm = {"vp9", "av1", "vp8"}
+    with pytest.raises(OutputError, match=r"10-bit 4:4:4 .* no encoder here keeps .* yuv444p"):
+        choose_pix_fmt(av.Codec("libsvtav1", "w"), PlaneLayout(10, "444"), None, (33, 17), webm)
+    with pytest.raises(OutputError, match=r"8-bit 4:2:0 .*\(libx264 or libx265 keeps it here\)"):
+        choose_pix_fmt(av.Codec("libx264rgb", "w"), eight, None, (64, 48), {"h264", "hevc"})
 
 
 def test_defaults_per_container(tmp_path):
     mp4 = av.open(str(tmp_path / "x.mp4"), "w")  # nothing written: asks what the muxer holds
     assert default_codec(".mp4", 8, mp4.supported_codecs) == "libx264"
     assert default_codec(".mp4", 10, mp4.supported_codecs) == "libx265"
+    # an 8-bit --pix-fmt on a 10-bit source takes the 8-bit default (AV1 refused yuv444p)
+    assert requested_depth("yuv444p") == 8 and requested_depth("yuv420p10le") == 10
+    assert requested_depth(None) is None and requested_depth("nonsense") is None
     assert codec_options("libx264", EncodeOptions(), ".mp4") == {"crf": "18", "preset": "fast"}
     assert codec_options("h264_nvenc", EncodeOptions(crf=23), ".mp4")["cq"] == "23"
     assert native_layout("yuvj422p") == PlaneLayout(8, "422", full_range=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import av
@@ -67,6 +68,18 @@ def default_codec(suffix: str, bit_depth: int, supported: set[str]) -> str:
                       "pick one with --codec")
 
 
+def requested_depth(pix_fmt: str | None) -> int | None:
+    """The bit depth of a ``--pix-fmt`` (the default encoder follows it: ``--pix-fmt yuv444p``
+    on a 10-bit source into .webm takes the 8-bit VP9, not 10-bit AV1); None when unknown."""
+    if not pix_fmt:
+        return None
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except (ValueError, av.FFmpegError):
+        return None
+    return fmt.components[0].bits if fmt.components else None
+
+
 def encoder(name: str) -> av.Codec:
     """The FFmpeg encoder ``name``; ``OutputError`` when this FFmpeg build lacks it."""
     try:
@@ -93,7 +106,7 @@ def _describe(fmt: str) -> tuple[int, tuple[int, int]] | None:
 
 
 def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
-                   out_size: tuple[int, int]) -> str:
+                   out_size: tuple[int, int], supported: Collection[str] | None = None) -> str:
     """The pixel format to encode with: ``requested``, else the source's bit depth and chroma.
 
     4:2:0 and 4:2:2 need even dimensions; an odd output width (height) switches to 4:4:4
@@ -133,10 +146,37 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
                   and (_describe(f) or (0, (9, 9)))[1][1] <= hs]
     if same_depth:
         return same_depth[0]
-    raise OutputError(f"{codec.name} cannot encode {layout.bit_depth}-bit "
-                      f"{'4:4:4' if hs == 1 else layout.chroma} video "
-                      f"({', '.join(formats)}); pick another --codec (libx265 keeps 10-bit) "
-                      "or a --pix-fmt")
+    chroma = "4:4:4" if hs == 1 else ":".join(layout.chroma) if layout.chroma.isdigit() \
+        else layout.chroma
+    kind = f"{layout.bit_depth}-bit {chroma}"
+    keeps = _encoders_for(want, supported, codec.name)
+    raise OutputError(f"{codec.name} cannot encode {kind} video ({', '.join(formats)}); "
+                      + (f"pick another --codec ({' or '.join(keeps)} keeps it here) or a "
+                         "--pix-fmt" if keeps else
+                         f"no encoder here keeps {kind} in this container: pick a --pix-fmt "
+                         f"(e.g. {'yuv444p' if hs == 1 else 'yuv420p'}) or another container"))
+
+
+# encoders a refusal may point to, in the order they are suggested
+_SUGGESTED = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "ffv1", "prores_ks")
+
+
+def _encoders_for(want: tuple[int, tuple[int, int]], supported: Collection[str] | None,
+                  besides: str) -> list[str]:
+    """The encoders of this FFmpeg build that write ``want`` (bit depth, subsampling) and that
+    the output container (``supported``: its codec names; None: any) can hold."""
+    found = []
+    for name in _SUGGESTED:
+        try:
+            codec = av.Codec(name, "w")
+        except (ValueError, av.FFmpegError):
+            continue
+        if name == besides or (supported is not None and codec.name not in supported
+                               and codec.canonical_name not in supported):
+            continue
+        if any(_describe(f.name) == want for f in codec.video_formats or ()):
+            found.append(name)
+    return found[:2]
 
 
 def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, str]:

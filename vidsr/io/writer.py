@@ -27,6 +27,7 @@ from .encoders import (
     codec_options,
     default_codec,
     encoder,
+    requested_depth,
 )
 from .formats import (
     COLOR_PRIMARIES,
@@ -131,13 +132,14 @@ class VideoWriter:
         out, info, opts = self._out, self.info, self.options
         out.metadata.update(tags_to_copy(container_metadata))
         supported = out.supported_codecs
-        name = opts.codec or default_codec(self.suffix, self.layout.bit_depth, supported)
+        name = opts.codec or default_codec(self.suffix, requested_depth(opts.pix_fmt)
+                                           or self.layout.bit_depth, supported)
         codec = encoder(name)
         self.codec = codec.name
         if codec.canonical_name not in supported and codec.name not in supported:
             raise OutputError(f"a {self.suffix} file cannot hold {codec.name} video")
         self.pix_fmt = choose_pix_fmt(codec, self.layout, opts.pix_fmt,
-                                      (self.width, self.height))
+                                      (self.width, self.height), supported)
         if self.pix_fmt.startswith("yuvj") and info.color_range != "pc":
             # the codes would be kept and tagged full range: a washed-out picture on playback
             raise OutputError(f"--pix-fmt {self.pix_fmt} is full range (JPEG) and the source is "
