@@ -68,6 +68,8 @@ def check_output(dst: str | Path, *, overwrite: bool = False,
     label = f"{what} " if what else ""
     try:
         _check_output(dst, label, overwrite, src, what)
+    except OutputError:  # an OSError too
+        raise
     except OSError as exc:  # a name too long for the file system, a loop of links, ...
         raise OutputError(f"{label}cannot write {dst}: {exc.strerror or exc}") from None
 
