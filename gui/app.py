@@ -184,12 +184,13 @@ def run(args: argparse.Namespace) -> int:
     from .offscreen import bench, screenshot
     from .window import MainWindow
 
-    cpu_threads(args.threads)
+    threads = cpu_threads(args.threads)
     _quiet_offscreen_warning()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     models, scale, panes = pane_plan(args.models, args.scale, args.panes)
     window = MainWindow(models, scale=scale, panes=panes, device=args.device,
-                        max_height=preview_height(args.preview_height, args.device))
+                        max_height=preview_height(args.preview_height, args.device),
+                        threads=threads)
     window.resize(*size)
     if args.wipe:
         window.set_mode("wipe")

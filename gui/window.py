@@ -69,7 +69,8 @@ class MainWindow(QMainWindow):
     export_started = pyqtSignal(object)  # the ExportWorker, just before it starts
 
     def __init__(self, models: list[str] | None = None, scale: int = 2, panes: int = 4,
-                 device: str = "auto", max_height: int | None = None) -> None:
+                 device: str = "auto", max_height: int | None = None,
+                 threads: int | None = None) -> None:
         super().__init__()
         self.setWindowTitle("vidsr — compare super-resolution models")
         self.scale = scale
@@ -92,7 +93,7 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
 
         self.state = ViewState()
-        self.worker = RenderWorker(self._active_models(), device, max_height)
+        self.worker = RenderWorker(self._active_models(), device, max_height, threads)
         self.worker.opened.connect(self._on_opened)
         self.worker.rendered.connect(self._on_rendered)
         self.worker.playing_changed.connect(self._on_playing)

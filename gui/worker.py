@@ -23,7 +23,7 @@ from vidsr.color import yuv_to_rgb
 from vidsr.engine import Engine
 from vidsr.engine.panes import RGB_WORKERS
 from vidsr.errors import VidsrError
-from vidsr.webcam import camera_label
+from vidsr.webcam import camera_label, live_threads
 from vidsr.weights import is_untrained
 
 from .errors import error_message
@@ -72,9 +72,12 @@ class RenderWorker(QThread):
     ended = pyqtSignal()               # playing or a step went past the last frame
 
     def __init__(self, models: list[str], device: str = "auto",
-                 max_height: int | None = None) -> None:
+                 max_height: int | None = None, threads: int | None = None) -> None:
         super().__init__()
         self.device = device
+        # CPU SR threads (band workers) per engine: all cores but one by default, the other
+        # left to decoding and the window (the engines' own default takes every core)
+        self.threads = live_threads(threads)
         self.max_height = max_height
         self.realtime = True  # while playing, wait for each frame's due time (False: flat out)
         self._cond = threading.Condition()
@@ -312,7 +315,8 @@ class RenderWorker(QThread):
                     warnings.simplefilter("ignore")
                     # No background torch.compile: with several models it would hold the CPU
                     # (and the GIL) for minutes on a small machine; the window must respond.
-                    engine = Engine(model, device=self.device, compile_after=None)
+                    engine = Engine(model, device=self.device, compile_after=None,
+                                    threads=self.threads)
             except VidsrError as exc:
                 self._failed[model] = str(exc)
                 raise

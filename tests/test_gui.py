@@ -989,3 +989,17 @@ def test_an_export_started_as_the_last_one_ends_is_not_refused(qtbot, window: Ma
         pass
     second.wait()
     assert held == [True] and (tmp_path / "b.mp4").is_file()
+
+
+def test_the_panes_leave_a_core_to_the_window(qtbot, clip: Path) -> None:  # noqa: ANN001
+    # --threads reached torch only: every pane's CPU engine ran a band worker per core
+    for threads, want in ((None, max(1, (os.cpu_count() or 1) - 1)), (1, 1)):
+        win = MainWindow(["bicubic-x2", "esr-max-x2"], panes=2, device="cpu", threads=threads)
+        qtbot.addWidget(win)
+        try:
+            with qtbot.waitSignal(win.frame_shown, timeout=TIMEOUT):
+                win.open_file(clip)
+            engines = [engine for engine, _ in win.worker._engines.values()]
+            assert len(engines) == 2 and all(e.threads == want for e in engines)
+        finally:
+            win.close()
