@@ -1131,6 +1131,15 @@ def test_a_time_limited_run_says_it_stopped(tmp_path: Path, capsys) -> None:
                  "--time-limit", "0", "--no-progress"]) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("step 1 of 50 (stopped by --time-limit; resume with --resume "), line
+    # and that command alone does it: the run's folder and data come from the checkpoint
+    # (it wanted --data and --out too)
+    resume = line.split("--resume ")[1].split(")")[0]
+    assert main(["train", "--resume", resume, "--no-progress", "--time-limit", "0"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("step 2 of 50 ")
+    data.rename(tmp_path / "moved")
+    assert main(["train", "--resume", resume, "--no-progress"]) == 1
+    assert "no longer there; give --data" in capsys.readouterr().err
+    (tmp_path / "moved").rename(data)
     # a limit reached on the last step is a finished run (it was "stopped", with no final
     # weights)
     recipe.write_text('model = "esr-max-k3c2-x2"\nbatch = 2\nlr_patch = 6\nsteps = 1\n')

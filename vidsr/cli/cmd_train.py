@@ -54,8 +54,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"measure it: vidsr eval --model {entry.name} --data ../shared/data/Set5 "
               "--data ../shared/data/Set14 --record")
         return 0
+    if args.resume:
+        _resume_defaults(args)
     if not args.data or not args.out:
-        raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS)")
+        raise InputError("vidsr train needs --data and --out (or --ship WEIGHTS, or --resume "
+                         "CHECKPOINT)")
     recipe = None
     if args.resume and args.recipe:
         recipe = load_recipe(args.recipe)  # must extend the checkpoint's run (train() checks)
@@ -94,6 +97,25 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resume_defaults(args: argparse.Namespace) -> None:
+    """``--resume runs/X/last.ckpt`` alone: the run goes on in the checkpoint's folder, on the
+    training data it names."""
+    from pathlib import Path
+
+    from ..train.loop import load_checkpoint
+
+    if not args.out:
+        args.out = str(Path(args.resume).parent)
+    if not args.data:
+        named = load_checkpoint(args.resume).get("data") or []
+        gone = [d for d in named if not Path(d).exists()]
+        if not named or gone:
+            raise InputError(f"{args.resume} " + (f"was trained on {', '.join(gone)}, no "
+                             "longer there" if gone else "does not name its training data")
+                             + "; give --data")
+        args.data = list(named)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model (writes checkpoints and weights to --out)")
     p.add_argument("-m", "--model", help="model name or alias (or take it from --recipe)")
@@ -101,9 +123,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="folders of HR training images, or .npz plane caches written by train")
     p.add_argument("--out", help="output folder for checkpoints, weights and the log")
     p.add_argument("--recipe", help="recipe TOML file (defaults in code otherwise)")
-    p.add_argument("--resume", help="continue from a last.ckpt (its recipe is used; with "
-                   "--recipe, a recipe that makes the same run longer: more steps, restarts, "
-                   "a loss switch or distillation from a step not yet taken)")
+    p.add_argument("--resume", help="continue from a last.ckpt, in its folder on its data "
+                   "unless --out/--data say otherwise (its recipe is used; with --recipe, a "
+                   "recipe that makes the same run longer: more steps, restarts, a loss "
+                   "switch or distillation from a step not yet taken)")
     p.add_argument("--val", nargs="+", action="extend",
                    help="held-out folders validated every val_every steps (a resume without it "
                         "validates on the run's own)")
