@@ -111,7 +111,7 @@ def _record(name: str, model: nn.Module, reports: list[EvalReport], data: list[s
     entry = entries[model.spec.name]
     metrics = dict(entry.metrics)
     for r in reports:
-        metrics[r.dataset] = {"psnr": round(r.psnr, 2), "ssim": round(r.ssim, 4)}
+        metrics[r.dataset] = {"psnr": round(r.psnr, 3), "ssim": round(r.ssim, 4)}
     argv = ["vidsr", "eval", "--model", name]
     for d in data:
         argv += ["--data", d]
