@@ -216,8 +216,9 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``vidsr-gui`` entry point."""
-    parser = argparse.ArgumentParser(prog="vidsr-gui",
-                                     description="Compare super-resolution models live.")
+    from vidsr.cli import OneLineParser
+
+    parser = OneLineParser(prog="vidsr-gui", description="Compare super-resolution models live.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -537,3 +537,13 @@ def test_codec_messages_across_threads_and_json_through_links(tmp_path, capfd) -
     write_json(tmp_path / "link.json", {"a": 1})
     assert (tmp_path / "link.json").is_symlink() and json.loads(target.read_text()) == {"a": 1}
     write_json("/dev/null", {"a": 1})
+
+
+def test_a_usage_error_is_one_line(capsys) -> None:
+    # argparse printed its whole usage block before the error
+    with pytest.raises(SystemExit) as exc:
+        main(["samples/sample.mp4", "-o", "x.mkv", "--start", "1:2:3:4"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and err.startswith("vidsr upscale: error: argument --start")
+    assert err.endswith("(see 'vidsr upscale --help')")

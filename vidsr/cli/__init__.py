@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,3 +46,11 @@ def split_list(values: Sequence[str] | str | None) -> list[str] | None:
     return [item.strip() for value in values  # a file whose name holds a comma stays whole
             for item in ([value] if Path(value).is_file() else value.split(","))
             if item.strip()]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, as vidsr's other errors are (the
+    stock parser prints its whole usage block first); exit status 2."""
+
+    def error(self, message: str):  # noqa: ANN201 - NoReturn in the base class
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")

@@ -26,6 +26,7 @@ from .. import __version__
 from ..errors import InputError, VidsrError
 from ..paths import is_stdout, json_on_stdout
 from ..signals import STOP_SIGNALS
+from . import OneLineParser
 
 # Subcommand name -> module under vidsr.cli. The first is the default command.
 COMMANDS = {
@@ -55,7 +56,7 @@ class _LowerLevelFormatter(logging.Formatter):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vidsr",
         description="Real-time video super-resolution. 'vidsr INPUT -o OUTPUT' upscales a video.",
     )
