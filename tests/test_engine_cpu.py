@@ -119,6 +119,18 @@ def test_cpu_bf16_within_one_code_value(name: str) -> None:
 
 
 @needs_bf16
+def test_the_backend_named_is_the_one_that_ran() -> None:
+    # 10-bit frames run the fp32 form; the summary still named the bf16 one
+    import numpy as np
+
+    eng = Engine(perturbed_model("ecbsr-m4c8-x2"), device="cpu")
+    eng.upscale_luma(np.full((16, 24), 500, np.uint16), bit_depth=10)
+    assert "bfloat16" not in eng.backend
+    eng.upscale_luma(np.full((16, 24), 50, np.uint8))
+    assert "bfloat16" in eng.backend
+
+
+@needs_bf16
 def test_bf16_prelu_folding_handles_any_slope() -> None:
     """The bf16 runner's max(z, a*z) PReLU with sign-folded channels for slopes > 1."""
     model = vidsr.load_model("ecbsr-m2c8-x2", pretrained=False)

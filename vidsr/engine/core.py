@@ -183,7 +183,8 @@ class Engine:
         """What runs the luma: e.g. ``cpu-packed (2 bands)``, ``fused-triton``."""
         if getattr(self, "_cuda", None) is not None:
             return str(self._cuda.backend)
-        return self.backend_of(self._runner)
+        # the runner of the last frame: 10/12-bit video takes the fp32 one beside a bf16 one
+        return self.backend_of(getattr(self, "_last_runner", None) or self._runner)
 
     def __repr__(self) -> str:
         return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "
@@ -213,6 +214,7 @@ class Engine:
                 self._runner_fp32 = cpu_runner(self.module, fast=self.fast, workers=self.threads,
                                                compile_after=self.compile_after)
             runner = self._runner_fp32
+        self._last_runner = runner
         return to_codes(self.run_float(x[None, None], runner)[0, 0], bit_depth, gain=maxv)
 
     def run_float(self, x: torch.Tensor, runner: Any = None) -> torch.Tensor:
