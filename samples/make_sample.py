@@ -11,7 +11,7 @@ with the same FFmpeg build.
 
 from __future__ import annotations
 
-import sys
+import argparse
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -105,6 +105,8 @@ def make(path: Path, seconds: int = SECONDS, preset: str = "slow") -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("sample.mp4")
+    p = argparse.ArgumentParser(description="Make samples/sample.mp4 (see the docstring).")
+    p.add_argument("output", nargs="?", type=Path, default=Path(__file__).with_name("sample.mp4"))
+    target = p.parse_args().output
     make(target)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
