@@ -28,7 +28,7 @@ def main() -> int:
     args = p.parse_args()
     text = README.read_text()
     head, rest = text.split(START, 1)
-    old, tail = rest.split(END, 1)
+    _old, tail = rest.split(END, 1)
     new = head + render() + tail
     if args.check:
         same = new == text

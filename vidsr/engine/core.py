@@ -139,6 +139,7 @@ class Engine:
         self.fast = fast
         self._runner = self._build_runner(fast)
         self._runner_fp32: Any = None  # CPU, bf16 engines: built for 10/12-bit planes
+        self._last_runner: Any = None  # the one the last luma plane ran on (see backend)
         self.cpu_bf16 = self.cpu_bf16 and "bfloat16" in self.backend_of(self._runner)
         self._cuda: Any = None
         self._pending: collections.deque[tuple[int, Frame]] = collections.deque()
@@ -184,7 +185,7 @@ class Engine:
         if getattr(self, "_cuda", None) is not None:
             return str(self._cuda.backend)
         # the runner of the last frame: 10/12-bit video takes the fp32 one beside a bf16 one
-        return self.backend_of(getattr(self, "_last_runner", None) or self._runner)
+        return self.backend_of(self._last_runner or self._runner)
 
     def __repr__(self) -> str:
         return (f"Engine({self.name}, device={self.device}, backend={self.backend}, "

@@ -146,9 +146,7 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
                   and (_describe(f) or (0, (9, 9)))[1][1] <= hs]
     if same_depth:
         return same_depth[0]
-    chroma = "4:4:4" if hs == 1 else ":".join(layout.chroma) if layout.chroma.isdigit() \
-        else layout.chroma
-    kind = f"{layout.bit_depth}-bit {chroma}"
+    kind = f"{layout.bit_depth}-bit {'4:4:4' if hs == 1 else ':'.join(layout.chroma)}"
     keeps = _encoders_for(want, supported, codec.name)
     raise OutputError(f"{codec.name} cannot encode {kind} video ({', '.join(formats)}); "
                       + (f"pick another --codec ({' or '.join(keeps)} keeps it here) or a "
