@@ -63,8 +63,10 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
               audio_tracks: int = 0, audio_codec: str = "aac", subtitles: bool = False,
               rotation: int = 0, color: dict[str, int] | None = None,
               options: dict[str, str] | None = None, title: str | None = None,
-              timecode: str | None = None) -> Path:
-    """Write a test clip; ``pts`` (in ``time_base``) gives variable frame timing."""
+              timecode: str | None = None,
+              chapters: list[tuple[float, float, str]] | None = None) -> Path:
+    """Write a test clip; ``pts`` (in ``time_base``) gives variable frame timing;
+    ``chapters`` are ``(start, end, title)`` in seconds."""
     path = Path(path)
     tb = time_base or Fraction(1, 12288)
     with av.open(str(path), "w") as out:
@@ -93,6 +95,10 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
         if subtitles:
             sub = out.add_mux_stream("mov_text" if path.suffix in (".mp4", ".mov") else "subrip")
             sub.metadata["language"] = "eng"
+        if chapters:
+            out.set_chapters([{"id": k + 1, "start": round(a * 1000), "end": round(b * 1000),
+                               "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                              for k, (a, b, title) in enumerate(chapters)])
         step = int(round(1 / (fps * tb)))
         times = pts if pts is not None else [i * step for i in range(frames)]
         for i, p in enumerate(times):

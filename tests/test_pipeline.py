@@ -356,6 +356,53 @@ def test_start_and_duration_cut(tmp_path, engine):
     assert cut == whole[: len(cut)] and float(cut[-1][0]) < 0.25 + 0.5 + 0.05 < whole[-1][0]
 
 
+def _timed_events(path) -> list[tuple[float, float, str]]:
+    """A file's subtitle events as (start, duration, text), empty samples left out."""
+    out = []
+    with av.open(str(path)) as c:
+        for p in c.demux(c.streams.subtitles[0]):
+            data = bytes(p)
+            text = data[2:] if data[:2] == len(data[2:]).to_bytes(2, "big") else data
+            if p.size and text:
+                tb = p.time_base
+                out.append((round(float(p.pts * tb), 3), round(float(p.duration * tb), 3),
+                            text.decode()))
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_a_cut_keeps_the_subtitles_on_screen_at_its_ends(tmp_path, engine, suffix):
+    # an event shown across --start was dropped (only its start time was tested), and one
+    # shown across the end ran on past the video
+    src = make_clip(tmp_path / f"in{suffix}", frames=24, subtitles=True)
+    assert _timed_events(src)[:5] == [(round(0.2 * k, 3), 0.15, f"line {k}") for k in range(5)]
+    dst = tmp_path / f"out{suffix}"
+    upscale_video(src, dst, model=engine, start=0.3, duration=0.35)  # [0.3, 0.65)
+    assert _timed_events(dst) == [(0.0, 0.05, "line 1"), (0.1, 0.15, "line 2"),
+                                  (0.3, 0.05, "line 3")]
+
+
+@pytest.mark.parametrize(("src_ext", "dst_ext"), [(".mkv", ".mkv"), (".mp4", ".mp4"),
+                                                  (".mp4", ".mkv"), (".mkv", ".webm")])
+def test_chapters_are_kept_and_cut_with_the_video(tmp_path, engine, src_ext, dst_ext):
+    # chapters were dropped, and an MP4's chapter track showed as "data stream #1 (no codec)
+    # ... dropped"
+    marks = [(0.0, 0.5, "Intro"), (0.5, 0.8, "Middle"), (0.8, 1.0, "End")]
+    src = make_clip(tmp_path / f"in{src_ext}", frames=24, chapters=marks)
+
+    def chapters(path):
+        with av.open(str(path)) as c:
+            return [(round(float(ch["start"] * ch["time_base"]), 3),
+                     round(float(ch["end"] * ch["time_base"]), 3), ch["metadata"]["title"])
+                    for ch in c.chapters()]
+
+    assert chapters(src) == marks
+    summary = upscale_video(src, tmp_path / f"whole{dst_ext}", model=engine)
+    assert chapters(tmp_path / f"whole{dst_ext}") == marks and not summary.notes
+    upscale_video(src, tmp_path / f"cut{dst_ext}", model=engine, start=0.3, duration=0.5)
+    assert chapters(tmp_path / f"cut{dst_ext}") == [(0.0, 0.2, "Intro"), (0.2, 0.5, "Middle")]
+
+
 @pytest.mark.parametrize("suffix, codec", [(".mp4", "aac"), (".mkv", "aac"), (".webm", "libopus")])
 def test_the_audio_before_the_first_video_frame_is_kept(tmp_path, engine, suffix, codec):
     # the reader's rewind after probing (a seek to 0) put the audio at the video's first

@@ -157,7 +157,8 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
             writer = VideoWriter(tmp, reader.info, engine.scale, options, reader.streams,
                                  container_metadata=reader.container_metadata,
                                  suffix=dst.suffix, samples=reader.sample_packets,
-                                 name=dst.name, covers=reader.covers)
+                                 name=dst.name, covers=reader.covers,
+                                 chapters=reader.chapters)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -51,6 +51,8 @@ _INTERLACED_FIELD_ORDERS = {2, 3, 4, 5}  # AV_FIELD_TT, BB, TB, BT
 # how far past a --duration window's end the video may be read for the other streams' packets
 # inside the window (FFmpeg's muxers interleave within 10 s by default)
 DRAIN_SECONDS = 30.0
+# how far before a --start cut a subtitle event still on screen there is looked for
+SUBTITLE_LOOKBACK = 60.0
 _INEXACT_SEEK = {"mpegts", "mpeg", "mpegvideo"}  # demuxers whose seek may land past the target
 
 
@@ -162,6 +164,8 @@ class VideoReader:
             raise
         self.container_metadata = dict(self._container.metadata)
         self.streams = self._copy_streams()
+        # the chapters on the output's timeline, for the writer
+        self.chapters = self._window_chapters()
         # what the output will not carry, for the run summary
         self.notes = [f"video stream #{s.index} ({codec_name(s)}) is not copied: vidsr "
                       f"upscales stream #{self._stream.index} only"
@@ -191,7 +195,39 @@ class VideoReader:
         """The streams passed through to the output: every audio, subtitle, data and
         attachment stream."""
         return [s for s in self._container.streams if s.index != self._stream.index
-                and s.type in ("audio", "subtitle", "data", "attachment")]
+                and s.type in ("audio", "subtitle", "data", "attachment")
+                and not self._is_chapter_track(s)]
+
+    def _is_chapter_track(self, stream: Any) -> bool:
+        """Whether ``stream`` is a QuickTime chapter track (MP4/MOV keep chapters as a text
+        track of one sample per chapter, which FFmpeg reads as a data stream without a
+        codec): the chapters are carried as chapters (``chapters``), not as a stream."""
+        return (stream.type == "data" and stream.codec_context is None
+                and self._container.format.name.startswith("mov")
+                and 0 < stream.frames == len(self._container.chapters()))
+
+    def _window_chapters(self) -> list[dict[str, Any]]:
+        """The file's chapters on the output's timeline: moved back by ``start`` and cut to
+        the window; one wholly outside it is left out. Without a window they are unchanged."""
+        chapters = []
+        for ch in self._container.chapters():
+            tb = ch["time_base"]
+            start, end = ch["start"], max(ch["end"], ch["start"])  # an end may be unknown
+            if self._start > 0:
+                cut = round((self._origin + self._start) / tb)
+                if end <= cut and not (end == start == cut):
+                    continue
+                start, end = max(start, cut), max(end, cut)
+                start, end = start - round(self._start / tb), end - round(self._start / tb)
+            if self._end is not None:
+                stop = round((self._origin + self._end - self._start) / tb) \
+                    if self._start > 0 else round((self._origin + self._end) / tb)
+                if start >= stop:
+                    continue
+                end = min(end, stop)
+            chapters.append({**ch, "start": start, "end": end,
+                             "metadata": dict(ch["metadata"])})
+        return chapters
 
     # -- probing ------------------------------------------------------------------------------
     def _decode_one(self) -> Any:
@@ -415,6 +451,8 @@ class VideoReader:
         shift = self._start
         self._prev_pts = None  # the source timestamp of the last frame decoded
         try:
+            if with_packets and shift:
+                yield from self._spanning(shift)
             demux = self._container.demux(streams)
             for packet in demux:
                 if packet.stream.index != self._stream.index:
@@ -479,6 +517,44 @@ class VideoReader:
         except av.FFmpegError as exc:  # damage past the window is not the run's concern
             log.debug("%s: reading on past the window: %s", self.path, exc)
 
+    def _spanning(self, shift: float) -> Iterator[StreamPacket]:
+        """The subtitle events on screen at the ``start`` cut: each that begins before it and
+        ends after it is moved to the cut and shortened to end where it did. They are looked
+        for through a second handle on the file, from ``SUBTITLE_LOOKBACK`` seconds before
+        the cut (an event shown longer than that before it is not found)."""
+        wanted = {s.index for s in self.streams if s.type == "subtitle"}
+        if not wanted:
+            return
+        found: list[StreamPacket] = []
+        try:
+            with open_media(self.path) as c:
+                video = c.streams[self._stream.index]
+                at = self._origin + shift - SUBTITLE_LOOKBACK
+                if at > self._origin:
+                    c.seek(math.floor(at / video.time_base), stream=video, backward=True)
+                for packet in c.demux([video, *(c.streams[i] for i in sorted(wanted))]):
+                    if packet.pts is None:
+                        continue
+                    t = float(packet.pts * packet.time_base) - self._origin
+                    if packet.stream.index == video.index:
+                        if t >= shift + DRAIN_SECONDS:
+                            break
+                        continue
+                    if t >= shift - 1e-6:  # this stream's events from here on are in the cut
+                        wanted.discard(packet.stream.index)
+                        if not wanted:
+                            break
+                        continue
+                    tb = packet.time_base
+                    cut = round((self._origin + shift) / tb)
+                    if packet.size and packet.duration and packet.pts + packet.duration > cut:
+                        packet.duration = packet.pts + packet.duration - cut
+                        packet.pts = packet.dts = cut
+                        found.append(self._place(packet, shift))
+        except (av.FFmpegError, InputError) as exc:
+            log.debug("%s: looking for subtitles at the cut: %s", self.path, exc)
+        yield from found
+
     def _pass(self, packet: Any, shift: float) -> StreamPacket | None:
         if packet.size == 0:
             return None
@@ -490,10 +566,19 @@ class VideoReader:
             # neither option does (audio often starts first)
             if (shift and t < shift) or (self._end is not None and t >= self._end):
                 return None
-            delta = int(round(shift / packet.time_base))
-            packet.pts -= delta
-            if packet.dts is not None:
-                packet.dts -= delta
+            return self._place(packet, shift)
+        return StreamPacket(packet.stream.index, packet)
+
+    def _place(self, packet: Any, shift: float) -> StreamPacket:
+        """A packet inside the window put on the output's timeline: moved back by ``shift``;
+        a subtitle event still on screen at the window's end stops there."""
+        if self._end is not None and packet.duration and packet.stream.type == "subtitle":
+            stop = round((self._origin + self._end) / packet.time_base)
+            packet.duration = min(packet.duration, max(stop - packet.pts, 1))
+        delta = int(round(shift / packet.time_base))
+        packet.pts -= delta
+        if packet.dts is not None:
+            packet.dts -= delta
         return StreamPacket(packet.stream.index, packet)
 
     def _to_frame(self, frame: Any, shift: float) -> Any:

@@ -99,7 +99,8 @@ class VideoWriter:
                  options: EncodeOptions | None = None, streams: list[Any] | None = None,
                  container_metadata: dict[str, str] | None = None,
                  suffix: str | None = None, samples: SampleReader | None = None,
-                 name: str | None = None, covers: list[CoverArt] | None = None) -> None:
+                 name: str | None = None, covers: list[CoverArt] | None = None,
+                 chapters: list[dict[str, Any]] | None = None) -> None:
         self.path = Path(path)
         self.name = name or self.path.name  # in messages: the target's, not a temporary file's
         self._samples = samples
@@ -118,7 +119,7 @@ class VideoWriter:
             why = getattr(exc, "strerror", None) or exc
             raise OutputError(f"cannot create a file in {self.path.parent}: {why}") from exc
         try:
-            self._setup(container_metadata or {}, streams or [], covers or [])
+            self._setup(container_metadata or {}, streams or [], covers or [], chapters or [])
         except BaseException:
             self.abort()
             raise
@@ -128,9 +129,11 @@ class VideoWriter:
 
     # -- setup ------------------------------------------------------------------------------
     def _setup(self, container_metadata: dict[str, str], streams: list[Any],
-               covers: list[CoverArt]) -> None:
+               covers: list[CoverArt], chapters: list[dict[str, Any]]) -> None:
         out, info, opts = self._out, self.info, self.options
         out.metadata.update(tags_to_copy(container_metadata))
+        if chapters:  # Matroska, WebM and MP4/MOV all write chapters
+            out.set_chapters(chapters)
         supported = out.supported_codecs
         name = opts.codec or default_codec(self.suffix, requested_depth(opts.pix_fmt)
                                            or self.layout.bit_depth, supported)
