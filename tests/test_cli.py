@@ -547,3 +547,22 @@ def test_a_usage_error_is_one_line(capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == [err] and err.startswith("vidsr upscale: error: argument --start")
     assert err.endswith("(see 'vidsr upscale --help')")
+
+
+@pytest.mark.parametrize(("argv", "prog", "named"), [
+    (["--bogus"], "vidsr upscale", "--bogus"), (["eval", "--frob=1"], "vidsr eval", "--frob=1"),
+    (["-Z", "--mod", "x"], "vidsr upscale", "-Z"),
+    (["-Z", "--models"], "vidsr upscale", "-Z --models")])
+def test_an_unknown_option_is_named_before_a_missing_argument(capsys, argv, prog, named) -> None:
+    # "vidsr --bogus" said "the following arguments are required: input"
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"{prog}: error: unrecognized arguments: {named} (see '{prog} --help')"
+
+
+def test_a_missing_argument_is_still_named_when_every_option_is_known(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["-q", "--mod", "esr-max-x2", "--crf=20"])  # an abbreviation and a --name=value
+    assert "the following arguments are required: input" in capsys.readouterr().err

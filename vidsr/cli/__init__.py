@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,5 +53,33 @@ class OneLineParser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, as vidsr's other errors are (the
     stock parser prints its whole usage block first); exit status 2."""
 
+    _args: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - as the base
+        self._args = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message: str):  # noqa: ANN201 - NoReturn in the base class
+        unknown = self._unknown_options()
+        if unknown and message.startswith("the following arguments are required"):
+            # argparse checks what is missing before what it does not know: "vidsr --bogus"
+            # said the input was required, not that there is no --bogus
+            message = f"unrecognized arguments: {' '.join(unknown)}"
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def _unknown_options(self) -> list[str]:
+        """The option-like arguments of the last parse that no option of this parser takes
+        (as written or abbreviated, ``--name=value`` and ``-xVALUE`` included)."""
+        known = self._option_string_actions
+        unknown = []
+        for arg in self._args:
+            if arg == "--":
+                break
+            if not arg.startswith("-") or arg == "-" or arg[1:2].isdigit():
+                continue
+            name = arg.split("=", 1)[0]
+            if name in known or (not arg.startswith("--") and arg[:2] in known) or (
+                    arg.startswith("--") and any(o.startswith(name) for o in known)):
+                continue
+            unknown.append(arg)
+        return unknown
