@@ -212,5 +212,7 @@ class WipePane(QFrame):
             self.view.update()
             return
         images = [r.rgb if r is not None else None for r in (left, right)]
-        if images[0] is not None:
-            self.view.set_images(images[0], images[1] if images[1] is not None else images[0])
+        # a frame rendered before a side's model changed has no result for the new one: the
+        # last picture stays until one with both comes (it showed the left model on both sides)
+        if images[0] is not None and images[1] is not None:
+            self.view.set_images(images[0], images[1])

@@ -1003,3 +1003,20 @@ def test_the_panes_leave_a_core_to_the_window(qtbot, clip: Path) -> None:  # noq
             assert len(engines) == 2 and all(e.threads == want for e in engines)
         finally:
             win.close()
+
+
+def test_wipe_keeps_its_picture_until_both_sides_have_one(qtbot) -> None:  # noqa: ANN001
+    # a frame rendered before the right model changed has no result for it: the left model's
+    # picture was shown on both sides
+    from vidsr_gui.panes import WipePane
+    from vidsr_gui.view import ViewState
+    from vidsr_gui.worker import PaneResult
+
+    pane = WipePane(ViewState())
+    qtbot.addWidget(pane)
+    a, b, a2 = (np.full((8, 12, 3), v, np.uint8) for v in (10, 200, 30))
+    pane.show_results(PaneResult("x", rgb=a), PaneResult("y", rgb=b))
+    pane.show_results(PaneResult("x", rgb=a2), None)
+    assert pixels(pane.view.image_b)[0, 0, 0] == 200 and pixels(pane.view.image)[0, 0, 0] == 10
+    pane.show_results(PaneResult("x", rgb=a2), PaneResult("z", rgb=a))
+    assert pixels(pane.view.image)[0, 0, 0] == 30 and pixels(pane.view.image_b)[0, 0, 0] == 10
