@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def run(args: argparse.Namespace) -> int:
     from ..api import is_weights_path, load_model
-    from ..evaluation import evaluate, image_files
+    from ..evaluation import evaluate, image_files, load_pairs
     from ..models import SelfEnsemble
 
     # Load every model first: a bad name fails before any evaluation runs or anything is recorded.
@@ -38,10 +38,14 @@ def run(args: argparse.Namespace) -> int:
     if args.self_ensemble:
         models = [SelfEnsemble(m) for m in models]
     reports = []
+    pairs: dict[tuple[str, int], list] = {}  # each folder read and degraded once per scale
     for name, model in zip(args.model, models, strict=True):
         own = []
         for data in args.data:
-            report = evaluate(model, data, round_lr=args.round_lr,
+            scale = model.spec.scale
+            if (data, scale) not in pairs:
+                pairs[data, scale] = load_pairs(data, scale)
+            report = evaluate(model, data, pairs=pairs[data, scale], round_lr=args.round_lr,
                               progress=_progress(name, data))
             if is_weights_path(name):  # a weights file: say which
                 report.model += f" ({name})"
