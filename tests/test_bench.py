@@ -151,3 +151,70 @@ def test_bad_end_to_end_settings_are_refused_before_any_timing(capsys) -> None:
         assert main([*base, *extra]) == 1, extra
         err = capsys.readouterr().err
         assert said in err and "timing" not in err, (extra, err)
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--kernels", "--panes"], "not allowed with"),
+    (["--kernels", "--batch", "8"], "--batch does not apply to --kernels"),
+    (["--panes", "--iters", "4"], "--iters does not apply to --panes"),
+    (["--train", "--sizes", "64x64"], "--sizes does not apply to --train"),
+    (["--sizes", "64x48", "--steps", "3"], "--steps does not apply to the default SR run"),
+    (["--panes", "--e2e-frames", "3"], "--e2e-frames does not apply to --panes"),
+    (["--no-e2e", "--e2e-frames", "3"], "contradict"),
+    (["--kernels", "--sizes", "64x48", "128x96"], "one --sizes size"),
+    (["--kernels", "--device", "cpu"], "CUDA only"),
+    (["--train", "--batch", "0"], "--batch must be at least 1"),
+])
+def test_an_option_another_mode_reads_is_refused(argv, said, capsys) -> None:
+    # each was accepted and silently ignored: `--kernels --batch 8`, `--panes --iters 4`,
+    # `--no-e2e --e2e-frames 30`; `--kernels --panes` ran the kernels alone
+    try:
+        rc = main(["bench", "--models", "bicubic-x2", *argv])
+    except SystemExit as usage:  # argparse's own refusals exit from the parser
+        rc = usage.code
+    assert rc != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and said in err[0], err
+
+
+def test_panes_bench_times_every_size_and_names_mixed_scales(tmp_path: Path, capsys) -> None:
+    # only the first --sizes entry was timed, and a x4 pane beside a x2 one was headed "x2"
+    out = tmp_path / "panes.json"
+    assert main(["bench", "--panes", "--models", "bicubic-x4", "esr-max-k3c2-x2", "--sizes",
+                 "24x16", "32x24", "--frames", "1", "--device", "cpu", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 panes, 24x16 -> mixed scales" in text and "2 panes, 32x24 -> mixed scales" in text
+    reports = json.loads(out.read_text())
+    assert [r["input"] for r in reports] == ["24x16", "32x24"]
+    assert all(r["scale"] is None for r in reports)
+    assert [p["scale"] for p in reports[0]["panes"]] == [4, 2]
+
+
+def test_panes_columns_fit_a_long_backend_name() -> None:
+    from vidsr.engine.panes import format_panes
+
+    long = "cpu-packed-bfloat16-cols2 (2 bands)"
+    report = {"device": "cpu", "input": "8x8", "scale": 2, "frames": 1, "display_fps": 1.0,
+              "panes": [{"model": "a-x2", "backend": long, "scale": 2, "sr_ms": 1.0,
+                         "fps": 1e3},
+                        {"model": "b-x2", "backend": "eager", "scale": 2, "sr_ms": 2.0,
+                         "fps": 500.0}]}
+    header, first, second = format_panes(report).splitlines()[1:4]
+    assert header.index("SR ms") == first.index("    1.0") + 2 == second.index("    2.0") + 2
+
+
+def test_bench_reports_the_model_an_alias_names(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--models", "esr-max-x2", "--sizes", "32x24", "--frames", "1",
+                 "--device", "cpu", "--no-e2e", "--json", str(out)]) == 0
+    assert [r["model"] for r in json.loads(out.read_text())["sr"]] == ["esr-max-k7c4-x2"]
+
+
+def test_kernels_takes_the_chroma_kernel_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `--kernels --models chroma-bicubic-x2` (a name the kernel bench lists) was "unknown model"
+    import vidsr.kernels.bench as kbench
+
+    seen = {}
+    monkeypatch.setattr(kbench, "run", lambda args: seen.update(vars(args)) or 0)
+    assert main(["bench", "--kernels", "--models", "ecbsr-x2", kbench.CHROMA]) == 0
+    assert seen["models"] == ["ecbsr-m4c16-x2", kbench.CHROMA] and seen["iters"] == 50

@@ -21,13 +21,63 @@ log = logging.getLogger(__name__)
 
 QUICK = {"models": DEFAULT_MODELS, "sizes": ("960x540",), "frames": 3, "e2e_frames": 6}
 
+# The options each mode reads, beyond --models and --json; one given to a mode that does not
+# read it is refused rather than ignored (`--kernels --batch 8` timed nothing differently).
+MODE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "sr": ("sizes", "frames", "device", "threads", "compile", "onnx", "quick", "e2e_frames",
+           "e2e_model", "e2e_size", "no_e2e", "codec", "preset", "crf"),
+    "kernels": ("sizes", "device", "iters", "no_compile", "tuning"),
+    "panes": ("sizes", "frames", "device"),
+    "train": ("device", "threads", "batch", "patch", "steps"),
+}
+MODE_FLAGS = {"sr": "", "kernels": "--kernels", "panes": "--panes", "train": "--train"}
+TRAIN_DEFAULTS = {"batch": 16, "patch": 32, "steps": 10}
+
+
+def _given(args: argparse.Namespace, dest: str) -> bool:
+    value = getattr(args, dest)
+    return value not in (None, False, [])
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _check_mode(args: argparse.Namespace) -> str:
+    """The mode asked for, after refusing an option the mode would silently ignore."""
+    mode = next((m for m in ("kernels", "panes", "train") if getattr(args, m)), "sr")
+    every = {dest for dests in MODE_OPTIONS.values() for dest in dests}
+    for dest in sorted(every - set(MODE_OPTIONS[mode])):
+        if _given(args, dest):
+            users = [MODE_FLAGS[m] or "the default SR run" for m, d in MODE_OPTIONS.items()
+                     if dest in d]
+            where = MODE_FLAGS[mode] or "the default SR run (without --kernels, --panes or "\
+                "--train)"
+            raise InputError(f"{_flag(dest)} does not apply to {where}; it is read by "
+                             f"{' and '.join(users)}")
+    if mode == "sr" and args.no_e2e and args.e2e_frames is not None:
+        raise InputError("--no-e2e and --e2e-frames contradict each other (--e2e-frames 0 "
+                         "also skips the job)")
+    if mode == "kernels":
+        if len(args.sizes or ()) > 1:
+            raise InputError("--kernels times one --sizes size per run (the fused kernels' "
+                             f"report is per size), got {len(args.sizes)}")
+        if any(d != "cuda" for d in args.device):
+            raise InputError("--kernels runs on CUDA only (the fused kernels are Triton GPU "
+                             "kernels); leave out --device cpu")
+    for dest in ("batch", "patch", "steps", "iters"):
+        value = getattr(args, dest)
+        if value is not None and value < 1:
+            raise InputError(f"{_flag(dest)} must be at least 1, got {value}")
+    return mode
+
 
 def _kernels(args: argparse.Namespace) -> int:
     try:
         kbench = importlib.import_module("vidsr.kernels.bench")
     except ImportError as exc:
         raise InputError(f"vidsr bench --kernels needs vidsr.kernels.bench: {exc}") from exc
-    kargs = argparse.Namespace(models=args.models, json=args.json, iters=args.iters,
+    kargs = argparse.Namespace(models=args.models, json=args.json, iters=args.iters or 50,
                                size=(args.sizes or ["1920x1080"])[0],
                                no_compile=args.no_compile, compile_mode="max-autotune",
                                sweep=False, tuning=args.tuning)
@@ -36,14 +86,20 @@ def _kernels(args: argparse.Namespace) -> int:
 
 def _panes(args: argparse.Namespace) -> int:
     from ..engine.bench import parse_size
+    from ..engine.core import pick_device
     from ..engine.panes import GUI_MODELS, format_panes, panes_bench
 
-    size = parse_size((args.sizes or ["1280x720"])[0])
-    report = panes_bench(tuple(args.models or GUI_MODELS), size, args.frames or 30,
-                         (args.device or ["auto"])[0])
-    print(format_panes(report))
-    if args.json is not None:
-        write_json(args.json, report)
+    sizes = [parse_size(s) for s in args.sizes or ["1280x720"]]  # every size before any work
+    devices = [str(pick_device(d)) for d in args.device or ["auto"]]
+    reports = []
+    for device in devices:
+        for size in sizes:
+            report = panes_bench(tuple(args.models or GUI_MODELS), size, args.frames or 30,
+                                 device)
+            print(("\n" if reports else "") + format_panes(report), flush=True)
+            reports.append(report)
+    if args.json is not None:  # one report as an object (as before), several as a list
+        write_json(args.json, reports[0] if len(reports) == 1 else reports)
     return 0
 
 
@@ -59,9 +115,11 @@ def _train(args: argparse.Namespace) -> int:
     reports = []
     for device in devices:
         report = train_step_bench(
-            tuple(args.models or DEFAULT_TRAIN_MODELS), device, args.batch, args.patch,
-            steps=args.steps, progress=lambda what: print(f"vidsr bench: timing {what}",
-                                                          file=sys.stderr, flush=True))
+            tuple(args.models or DEFAULT_TRAIN_MODELS), device,
+            args.batch or TRAIN_DEFAULTS["batch"], args.patch or TRAIN_DEFAULTS["patch"],
+            steps=args.steps or TRAIN_DEFAULTS["steps"],
+            progress=lambda what: print(f"vidsr bench: timing {what}", file=sys.stderr,
+                                        flush=True))
         print(format_train_bench(report))
         reports.append(report)
     if args.json is not None:
@@ -73,18 +131,25 @@ def run(args: argparse.Namespace) -> int:
     from ..api import is_weights_path, resolve_spec
 
     args.models, args.sizes = split_list(args.models), split_list(args.sizes)
-    for model in args.models or ():  # a bad name fails before anything is timed
-        resolve_spec(model)
+    mode = _check_mode(args)
+    kernel_only = {"chroma-bicubic-x2"} if mode == "kernels" else set()
+    # a bad name fails before anything is timed; an alias is reported under the model it
+    # names (esr-max-x2 -> esr-max-k7c4-x2), so reports from different releases compare
+    if args.models:
+        args.models = [m if m in kernel_only or is_weights_path(m) else resolve_spec(m).name
+                       for m in args.models]
+    if mode == "sr" and args.e2e_model is not None and not is_weights_path(args.e2e_model):
+        args.e2e_model = resolve_spec(args.e2e_model).name
     check_json_output(args.json, avoid=[m for m in args.models or () if is_weights_path(m)])
     if args.frames is not None and args.frames < 1:
         raise InputError("--frames must be at least 1")
     if args.threads is not None and args.threads < 1:
         raise InputError("--threads must be at least 1")
-    if args.kernels:
+    if mode == "kernels":
         return _kernels(args)
-    if args.panes:
+    if mode == "panes":
         return _panes(args)
-    if args.train:
+    if mode == "train":
         return _train(args)
     from ..engine.bench import BenchConfig, format_report
     from ..engine.bench import run as run_bench
@@ -100,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, compile=args.compile, onnx=args.onnx,
         e2e_frames=0 if args.no_e2e else (args.e2e_frames if args.e2e_frames is not None
                                           else base.get("e2e_frames", 30)),
-        e2e_model=args.e2e_model, e2e_size=args.e2e_size,
-        codec=args.codec, preset=args.preset, crf=args.crf,
+        **{k: getattr(args, k) for k in ("e2e_model", "e2e_size", "codec", "preset", "crf")
+           if getattr(args, k) is not None},
     )
     if config.onnx:
         from ..export import INSTALL_HINT, missing
@@ -149,31 +214,36 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a short run: 960x540 only, 3 frames, a 6-frame end-to-end job")
     p.add_argument("--e2e-frames", type=int, default=None,
                    help="frames in the end-to-end job (default 30; --quick 6)")
-    p.add_argument("--e2e-model", default="ecbsr-m4c16-x2",
+    p.add_argument("--e2e-model", default=None,
                    help="model for the end-to-end job (default ecbsr-m4c16-x2)")
-    p.add_argument("--e2e-size", default="1920x1080", metavar="WxH",
+    p.add_argument("--e2e-size", default=None, metavar="WxH",
                    help="source size of the end-to-end job (default 1920x1080, x2 -> 4K)")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end job")
-    p.add_argument("--codec", default="libx264", help="encoder for the end-to-end job")
-    p.add_argument("--preset", default="ultrafast", help="encoder preset (default ultrafast)")
-    p.add_argument("--crf", type=float, default=18.0, help="encoder CRF (default 18)")
+    p.add_argument("--codec", default=None,
+                   help="encoder for the end-to-end job (default libx264)")
+    p.add_argument("--preset", default=None, help="encoder preset (default ultrafast)")
+    p.add_argument("--crf", type=float, default=None, help="encoder CRF (default 18)")
     p.add_argument("--json", type=Path, default=None, metavar="FILE",
                    help="write the JSON report here (- for stdout alone, the table then "
                         "on stderr; default: print it after the table)")
-    p.add_argument("--panes", action="store_true",
+    modes = p.add_mutually_exclusive_group()
+    modes.add_argument("--panes", action="store_true",
                    help="the GUI's work without Qt: --models (default bicubic, eSR-MAX, eSR-TM, "
                         "ECBSR x2) on the same --sizes frame (default 1280x720), plus RGB "
                         "conversion; per-pane ms and the display rate")
-    p.add_argument("--kernels", action="store_true",
+    modes.add_argument("--kernels", action="store_true",
                    help="time the fused GPU kernels instead (vidsr.kernels.bench)")
-    p.add_argument("--train", action="store_true",
+    modes.add_argument("--train", action="store_true",
                    help="time one ECBSR training step (forward, L1, backward, Adam), branch by "
                         "branch vs merged online, for --models (default the shipped ECBSRs)")
-    p.add_argument("--batch", type=int, default=16, help="--train: patches per step (default 16)")
-    p.add_argument("--patch", type=int, default=32,
+    p.add_argument("--batch", type=int, default=None,
+                   help="--train: patches per step (default 16)")
+    p.add_argument("--patch", type=int, default=None,
                    help="--train: LR patch side (default 32; HR is patch x scale)")
-    p.add_argument("--steps", type=int, default=10, help="--train: steps per timing round")
-    p.add_argument("--iters", type=int, default=50, help="--kernels: calls per timing repeat")
+    p.add_argument("--steps", type=int, default=None,
+                   help="--train: steps per timing round (default 10)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="--kernels: calls per timing repeat (default 50)")
     p.add_argument("--no-compile", action="store_true",
                    help="--kernels: skip the torch.compile column")
     p.add_argument("--tuning", default=None, metavar="JSON|FILE",

@@ -61,10 +61,12 @@ def panes_bench(models: tuple[str, ...] = GUI_MODELS, size: tuple[int, int] = (1
         total = time.perf_counter() - t0
     for engine in engines:
         engine.close()
+    scales = {e.scale for e in engines}
     return {
-        "device": str(engines[0].device), "input": f"{w}x{h}", "scale": engines[0].scale,
+        "device": str(engines[0].device), "input": f"{w}x{h}",
+        "scale": scales.pop() if len(scales) == 1 else None,  # None: the panes' scales differ
         "frames": frames,
-        "panes": [{"model": e.name, "backend": e.backend,
+        "panes": [{"model": e.name, "backend": e.backend, "scale": e.scale,
                    "sr_ms": float(np.median(ms)), "fps": 1e3 / float(np.median(ms))}
                   for e, ms in zip(engines, sr_ms, strict=True)],
         "display_fps": frames / total,
@@ -72,12 +74,19 @@ def panes_bench(models: tuple[str, ...] = GUI_MODELS, size: tuple[int, int] = (1
 
 
 def format_panes(report: dict[str, Any]) -> str:
-    lines = [f"{len(report['panes'])} panes, {report['input']} -> x{report['scale']} "
-             f"on {report['device']}, {report['frames']} frames "
+    panes = report["panes"]
+    scale = f"x{report['scale']}" if report["scale"] else "mixed scales"
+    # columns as wide as their longest entry (a weights path or a long backend name)
+    mw = max(20, *(len(p["model"]) for p in panes))
+    bw = max(24, *(len(p["backend"]) for p in panes))
+    lines = [f"{len(panes)} panes, {report['input']} -> {scale} "
+             f"on {report['device']}, {report['frames']} "
+             f"frame{'' if report['frames'] == 1 else 's'} "
              "(SR per pane, then RGB conversion overlapped, as the GUI does)",
-             f"{'model':<20} {'backend':<24} {'SR ms':>8} {'fps':>8}"]
-    for p in report["panes"]:
-        lines.append(f"{p['model']:<20} {p['backend']:<24} {p['sr_ms']:>8.1f} {p['fps']:>8.1f}")
+             f"{'model':<{mw}} {'backend':<{bw}} {'scale':>5} {'SR ms':>8} {'fps':>8}"]
+    for p in panes:
+        lines.append(f"{p['model']:<{mw}} {p['backend']:<{bw}} {'x' + str(p['scale']):>5} "
+                     f"{p['sr_ms']:>8.1f} {p['fps']:>8.1f}")
     lines.append(f"display rate with every pane computed each frame: "
                  f"{report['display_fps']:.1f} fps")
     return "\n".join(lines)
