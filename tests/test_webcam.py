@@ -144,6 +144,28 @@ def test_recorder_abort_leaves_nothing(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_live_recording_is_timed_by_capture_not_by_frame_count(tmp_path: Path) -> None:
+    # a camera recording counted frames at the nominal rate: a camera delivering 10 of its
+    # nominal 30 fps (or processing at 10) made 10 s of life a 3.3 s video, played 3x fast
+    from vidsr.webcam import LiveFrame
+
+    y = np.full((2 * H, 2 * W), 100, np.uint8)
+    c = np.full((H, W), 128, np.uint8)
+    captured = [50.0, 50.1, 50.2, 50.201, 50.5]  # the 4th: jitter onto the 3rd's tick
+
+    def record(name: str, clock: bool) -> list[float]:
+        rec = Recorder(tmp_path / name, (W, H), 30.0, 2, clock=clock)
+        for i, t in enumerate(captured):
+            rec.write(LiveFrame(i, np.zeros((2 * H, 2 * W, 3), np.uint8), (y, c, c), t, 1.0))
+        with av.open(str(rec.close())) as f:
+            return sorted(float(fr.time) for fr in f.decode(video=0))
+
+    times = record("live.mp4", clock=True)
+    assert times == pytest.approx([0.0, 0.1, 0.2, 0.2 + 1 / 30, 0.5], abs=1e-3)
+    assert record("file.mp4", clock=False) == pytest.approx([i / 30 for i in range(5)],
+                                                            abs=1e-3)
+
+
 def test_a_file_that_is_not_video_is_one_line(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
     bad = tmp_path / "notvideo.mp4"
     bad.write_text("not a video\n" * 20)

@@ -23,8 +23,8 @@ def camera_info(size: tuple[int, int], fps: float, matrix: str = "bt601",
                 full_range: bool = False, label: str = "camera") -> VideoInfo:
     """A ``VideoInfo`` describing a live source's 8-bit 4:2:0 planes, for ``VideoWriter``.
 
-    Timestamps count frames at the nominal rate (``time_base = 1/fps``), so a frame dropped
-    by a camera leaves a gap rather than shifting later frames.
+    The time base is one frame at the nominal rate (``1/fps``); ``Recorder`` places each
+    frame on it by frame count or by capture time.
     """
     rate = Fraction(fps).limit_denominator(1001)
     return VideoInfo(
@@ -39,16 +39,28 @@ def camera_info(size: tuple[int, int], fps: float, matrix: str = "bt601",
 class Recorder:
     """Encode upscaled live frames into ``path`` with the main pipeline's ``VideoWriter`` on a
     thread of its own. The file is written beside ``path`` and renamed on ``close``; ``abort``
-    (or an error) leaves nothing behind."""
+    (or an error) leaves nothing behind.
+
+    ``clock=False`` (a file played as a camera) times frame ``n`` at ``n / fps``: the file's
+    own pace, however fast it was processed. ``clock=True`` (a live camera) times each frame
+    by when it was captured, on the same ``1/fps`` grid: a camera that delivers fewer frames
+    than its nominal rate (low light), or frames the processing could not keep up with, leave
+    gaps and the recording plays at the speed of life, not faster.
+    """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float, scale: int, *,
                  matrix: str = "bt601", full_range: bool = False, options: Any = None,
-                 overwrite: bool = False, src: str | Path | None = None) -> None:
+                 overwrite: bool = False, src: str | Path | None = None,
+                 clock: bool = False) -> None:
         self.path = Path(path)
         check_output(self.path, overwrite=overwrite, src=src)  # src: a file read as the camera
         self.frames = 0
+        self._clock = clock
+        self._t0: float | None = None
+        self._last_pts = -1
         self._tmp = partial_path(self.path)
         info = camera_info(size, fps, matrix, full_range)
+        self._rate = float(info.fps)
         self._writer = VideoWriter(self._tmp, info, scale, options, suffix=self.path.suffix,
                                    name=self.path.name)
         self._queue: queue.Queue = queue.Queue(maxsize=8)
@@ -68,7 +80,14 @@ class Recorder:
         """Queue one frame (blocks while the encoder is 8 frames behind)."""
         if self._error is not None:
             raise self._error
-        self._queue.put((*frame.planes, frame.index))
+        if self._clock:
+            self._t0 = frame.captured if self._t0 is None else self._t0
+            pts = round((frame.captured - self._t0) * self._rate)
+        else:
+            pts = frame.index
+        pts = max(pts, self._last_pts + 1)  # capture jitter never puts two frames on one tick
+        self._last_pts = pts
+        self._queue.put((*frame.planes, pts))
         self.frames += 1
 
     def close(self) -> Path:

@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                                     realtime=True)
             recorder = Recorder(args.output, source.size, source.fps, engine.scale,
                                 matrix=args.matrix, full_range=args.full_range,
-                                options=options, overwrite=args.overwrite, src=read_file)
+                                options=options, overwrite=args.overwrite, src=read_file,
+                                clock=live_camera)
         label = f"{engine.name} ({engine.device.type})"
 
         def loop(show: Callable[[np.ndarray], None] | None,
