@@ -95,7 +95,10 @@ def test_kernel_tuning_from_json_or_file(tmp_path: Path) -> None:
     f = tmp_path / "tuning.json"
     f.write_text('{"ecbsr-m4c8-x2": {"num_warps": 4, "unroll": true}}')
     assert load_tuning(str(f)) == {"ecbsr-m4c8-x2": {"num_warps": 4, "unroll": True}}
-    for bad in ("{not json", '{"ecbsr-m4c8-x2": 4}', "[1, 2]"):
+    # an alias is keyed as the model it names, as the rows are (it matched no row before)
+    assert load_tuning('{"ECBSR-x2": {"per_sm": 2}}') == {"ecbsr-m4c16-x2": {"per_sm": 2}}
+    for bad in ("{not json", '{"ecbsr-m4c8-x2": 4}', "[1, 2]", '{"ecbsr-q9": {}}',
+                '{"ecbsr-x2": {}, "ecbsr-m4c16-x2": {}}', '{"chroma-bicubic-x2": {}}'):
         with pytest.raises(VidsrError, match="--tuning"):
             load_tuning(bad)
 

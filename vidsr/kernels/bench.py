@@ -81,7 +81,20 @@ def load_tuning(text: str | None) -> dict[str, dict]:
         raise VidsrError(f"--tuning: not a JSON object or a file holding one: {exc}") from exc
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise VidsrError("--tuning: expected an object of model name -> {keyword: value}")
-    return data
+    from ..registry import ModelNotFoundError, parse_name
+
+    tunings: dict[str, dict] = {}
+    for key, value in data.items():  # keyed as the rows are: an alias names its model
+        if key == CHROMA:
+            raise VidsrError(f"--tuning: {CHROMA} takes no tuning (it has one kernel setting)")
+        try:
+            name = parse_name(key).name
+        except ModelNotFoundError as exc:
+            raise VidsrError(f"--tuning: {exc}") from None
+        if name in tunings:
+            raise VidsrError(f"--tuning: {key!r} names {name}, which is tuned twice")
+        tunings[name] = value
+    return tunings
 
 
 def _bench_one(name: str, h: int, w: int, args: argparse.Namespace,
