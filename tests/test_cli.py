@@ -149,6 +149,51 @@ def test_image_outputs_refused_before_the_work(tmp_path, capsys, monkeypatch) ->
     assert cv2.imread(str(tmp_path / "d" / ".png"), cv2.IMREAD_UNCHANGED).shape == (16, 12, 4)
 
 
+def test_image_formats_that_cannot_hold_the_picture(tmp_path, capsys, caplog) -> None:
+    gray = tmp_path / "g.png"
+    ramp = (np.arange(48, dtype=np.uint8).reshape(6, 8) * 5 + 6)
+    cv2.imwrite(str(gray), ramp)
+    # .pbm is 1-bit: OpenCV wrote a blank white page and the run said it worked
+    assert main(["image", str(gray), "-o", str(tmp_path / "x.pbm"), "-m", "bicubic-x2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "1-bit" in err[0], err
+    # GIF's writer refused gray after the work with a reasonless "cannot write"; now RGB,
+    # with a line saying the picture is put on a palette
+    with caplog.at_level("WARNING"):
+        assert main(["image", str(gray), "-o", str(tmp_path / "x.gif"), "-m", "bicubic-x2"]) == 0
+    assert "256 colours" in caplog.text
+    caplog.clear()
+    assert cv2.imread(str(tmp_path / "x.gif")).shape == (12, 16, 3)
+    # a refusal is the error alone, not a warning about alpha first
+    rgba = tmp_path / "a.png"
+    cv2.imwrite(str(rgba), np.random.default_rng(1).integers(0, 256, (6, 8, 4), np.uint8))
+    with caplog.at_level("WARNING"):
+        assert main(["image", str(rgba), "-o", str(tmp_path / "x.pgm"), "-m", "bicubic-x2"]) == 1
+    assert ".pgm holds gray images" in capsys.readouterr().err and "alpha" not in caplog.text
+    # AVIF keeps alpha (it was dropped with a warning)
+    if cv2.haveImageWriter(str(tmp_path / "x.avif")):
+        assert main(["image", str(rgba), "-o", str(tmp_path / "x.avif"), "-m", "bicubic-x2"]) == 0
+        assert cv2.imread(str(tmp_path / "x.avif"), cv2.IMREAD_UNCHANGED).shape == (12, 16, 4)
+    for argv in (["image", ""], ["", "-o", "x.mp4"], ["eval", "-m", "ecbsr-x2", "--data", ""],
+                 ["export", "ecbsr-x2", "-o", ""]):  # ". is a directory", "no images in .",
+        assert main(argv) == 1, argv                 # a default-named export in the cwd
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "an empty name" in err[0], (argv, err)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(("x.pbm", "x.pgm"))]
+
+
+def test_a_gray_sun_raster_reads_back(tmp_path) -> None:
+    # OpenCV decodes vidsr's own gray .ras output as zeros unless asked for colour
+    from vidsr.images import read_image
+
+    ramp = (np.arange(48, dtype=np.uint8).reshape(6, 8) * 5 + 6)
+    assert cv2.imwrite(str(tmp_path / "g.ras"), ramp)
+    assert np.array_equal(read_image(tmp_path / "g.ras"), ramp)
+    colour = np.random.default_rng(2).integers(0, 256, (6, 8, 3), np.uint8)
+    assert cv2.imwrite(str(tmp_path / "c.ras"), colour)
+    assert np.array_equal(read_image(tmp_path / "c.ras"), colour[..., ::-1])
+
+
 def test_large_images_run_in_bands_without_seams() -> None:
     from vidsr import load_model
     from vidsr.api import upscale_image

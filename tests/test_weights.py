@@ -101,3 +101,17 @@ def test_the_same_weights_save_to_the_same_bytes(tmp_path: Path) -> None:
     assert len({sha256_file(p) for p in paths}) == 1
     with safe_open(str(paths[0]), framework="pt") as f:  # still a valid file, metadata intact
         assert f.metadata()["step"] == "3" and set(f.keys()) == set(model.state_dict())
+
+
+def test_an_exported_model_given_as_weights_is_named_as_such(tmp_path: Path) -> None:
+    # an .onnx or .pt2 from vidsr export was "not a readable safetensors file: Error while
+    # deserializing header: header too large"
+    from vidsr.errors import WeightsError
+
+    for name in ("m.onnx", "m.PT2"):
+        (tmp_path / name).write_bytes(b"\x08\x07\x12\x07pytorch" + bytes(64))
+        with pytest.raises(WeightsError, match="is an exported model"):
+            read_weights(tmp_path / name)
+    (tmp_path / "m.bin").write_bytes(bytes(64))
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        read_weights(tmp_path / "m.bin")

@@ -77,6 +77,9 @@ class CodecMessages:
             self._raw = b""
 
 
+_SUN_RASTER = b"\x59\xa6\x6a\x95"
+
+
 def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
     """An image as uint8 gray, RGB or RGBA, turned upright by its EXIF orientation; with
     ``bits16``, a 16-bit image (PNG, TIFF, PGM/PPM) comes as uint16, else it is refused."""
@@ -94,6 +97,13 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
             # gray (ANYDEPTH keeps 16 bits)
             if raw is None or raw.dtype not in (np.uint8, np.uint16):
                 img = None
+            elif raw.ndim == 2 and data[:4] == _SUN_RASTER:
+                # OpenCV reads an 8-bit Sun raster's palette only in colour: unchanged, a gray
+                # one (as vidsr image writes it) came back all zeros
+                img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+                if img is not None and (img[..., 0] == img[..., 1]).all() \
+                        and (img[..., 1] == img[..., 2]).all():
+                    img = np.ascontiguousarray(img[..., 0])
             elif (raw.ndim == 2 or raw.shape[2] == 3) and exif_orientation(data) == 1:
                 img = raw  # what the second decode would give: no orientation, no alpha
             else:

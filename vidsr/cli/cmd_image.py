@@ -18,16 +18,20 @@ from . import check_trained
 log = logging.getLogger(__name__)
 
 
-_ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff"}
+_ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff", ".avif", ".gif"}  # GIF: on or off
 _DEEP_FORMATS = {".png", ".tif", ".tiff", ".ppm", ".pgm"}  # OpenCV writes these with 16 bits
 
 
 # What OpenCV's writers hold: largest side, and channel counts (None: any of 1, 3, 4)
 _FORMAT_LIMITS: dict[str, tuple[int, set[int] | None]] = {
     ".jpg": (65535, None), ".jpeg": (65535, None), ".jpe": (65535, None),
-    ".webp": (16383, None), ".pgm": (1 << 31, {1}), ".pbm": (1 << 31, {1}),
+    ".webp": (16383, None), ".gif": (65535, None), ".pgm": (1 << 31, {1}),
     ".ppm": (1 << 31, {3}),
 }
+# Extensions OpenCV writes that cannot hold the picture: refused before the work
+_REFUSED = {".pbm": ".pbm is a 1-bit black-and-white format (OpenCV wrote a blank page); "
+                    "use .pgm or .png for a gray image"}
+_COLOUR_ONLY = {".ppm", ".gif"}  # a gray image is written as RGB (GIF's writer refuses gray)
 
 
 def _check_size(src: Path, ext: str, width: int, height: int, channels: int,
@@ -58,26 +62,34 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output) if args.output else \
         src.with_name(f"{src.stem}_{resolve_spec(args.model).name}.png")
     check_output(out, overwrite=args.overwrite, src=src)
+    ext = extension(out)  # "dir/.png" is a PNG
     if not cv2.haveImageWriter(str(out)):
         raise OutputError(f"cannot write {out.suffix or 'files without an extension'}: "
                           "give an image extension (.png, .jpg, .webp, .tif, .bmp)")
+    if ext in _REFUSED:
+        raise OutputError(_REFUSED[ext])
     model = load_model(args.model)
     img = read_image(src, bits16=True)
     scale = model.spec.scale
     alpha = img.ndim == 3 and img.shape[2] == 4
-    ext = extension(out)  # "dir/.png" is a PNG
+    losses = []  # said once the output is known to be writable: a refusal is one line
     if img.dtype == np.uint16 and ext not in _DEEP_FORMATS:
-        log.warning("%s holds 8 bits a channel: the 16-bit image is written with 8 (PNG, TIFF "
-                    "and PPM/PGM keep 16)", ext)
+        losses.append(f"{ext} holds 8 bits a channel: the 16-bit image is written with 8 "
+                      "(PNG, TIFF and PPM/PGM keep 16)")
         img = np.floor(img / 257.0 + 0.5).astype(np.uint8)
     if alpha and ext not in _ALPHA_FORMATS:
-        log.warning("%s has no alpha channel: the image's alpha is dropped (PNG, WebP and TIFF "
-                    "keep it)", ext)
+        losses.append(f"{ext} has no alpha channel: the image's alpha is dropped (PNG, WebP, "
+                      "TIFF and AVIF keep it)")
         img, alpha = np.ascontiguousarray(img[..., :3]), False
+    if ext == ".gif":
+        losses.append(".gif holds 256 colours and on/off transparency: the picture is written "
+                      "with a palette (PNG keeps it whole)")
     channels = 1 if img.ndim == 2 else img.shape[2]
-    if channels == 1 and ext == ".ppm":
-        img, channels = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), 3  # PPM holds colour only
+    if channels == 1 and ext in _COLOUR_ONLY:
+        img, channels = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB), 3
     _check_size(src, ext, img.shape[1] * scale, img.shape[0] * scale, channels, img.itemsize)
+    for text in losses:
+        log.warning("%s", text)
     up = upscale_image(img, model)
     if up.ndim == 3:  # to OpenCV's BGR(A) order, in place: no second copy of a large image
         cv2.cvtColor(up, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR, dst=up)

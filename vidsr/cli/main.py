@@ -142,6 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+# Arguments that name a file or folder, and how a message calls them
+_PATH_ARGS = {"input": "the input", "output": "-o/--output", "data": "--data", "val": "--val",
+              "out": "--out", "json": "--json", "recipe": "--recipe", "resume": "--resume",
+              "ship": "--ship"}
+
+
+def _refuse_empty_names(args: argparse.Namespace) -> None:
+    """An empty string where a path goes (``vidsr "$IN"`` with IN unset) is refused: it read
+    as the current folder (". is a directory", "no images in .") or as no -o at all."""
+    for dest, label in _PATH_ARGS.items():
+        value = getattr(args, dest, None)
+        values = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str | Path) and str(v) == "" for v in values):
+            raise InputError(f"{label}: an empty name (not a file or folder)")
+
+
 def _main(args_list: list[str], debug: bool) -> int:
     parser = build_parser()
     names = set(parser._subparsers._group_actions[0].choices) if parser._subparsers else set()
@@ -164,6 +180,7 @@ def _main(args_list: list[str], debug: bool) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _refuse_empty_names(args)
     if is_stdout(getattr(args, "json", None)):  # --json -: stdout holds the JSON alone
         with json_on_stdout():
             return int(args.func(args) or 0)

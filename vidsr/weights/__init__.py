@@ -99,6 +99,9 @@ def read_weights(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor], 
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError, ValueError) as exc:
+        if path.suffix.lower() in (".onnx", ".pt2"):  # what vidsr export writes
+            raise WeightsError(f"{path} is an exported model, which vidsr does not load: give "
+                               "the model's name or its .safetensors weights") from None
         raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
     if meta.get("format") != FORMAT or "name" not in meta:
         raise WeightsError(f"{path} is not a vidsr weights file (no '{FORMAT}' metadata)")
