@@ -638,3 +638,35 @@ def test_cover_art_is_kept(tmp_path, engine):
         ".mp4 or .mkv output keeps it)" in summary.notes
     assert _covers(tmp_path / "out.mov") == []
     assert len(read_video(tmp_path / "out.mov")["pts"]) == 12
+
+
+def test_a_second_interrupt_during_the_cleanup_still_removes_the_partial(tmp_path,
+                                                                          monkeypatch) -> None:
+    # GNU timeout (and an impatient user) sends SIGINT twice: the second one, raised inside
+    # runner.stop(), skipped the writer's abort and the unlink and left .out.vidsr-partial.mp4
+    import signal
+
+    from vidsr import pipeline_stages
+
+    src = make_clip(tmp_path / "in.mp4", frames=30)
+    dst = tmp_path / "out.mp4"
+    real_stop = pipeline_stages.StageRunner.stop
+    seconds = []
+
+    def stop_with_a_second_ctrl_c(self, *args, **kwargs):
+        seconds.append(1)
+        signal.raise_signal(signal.SIGINT)  # handled now, as it would be mid-join
+        return real_stop(self, *args, **kwargs)
+
+    def first_ctrl_c(_progress) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline_stages.StageRunner, "stop", stop_with_a_second_ctrl_c)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            upscale_video(src, dst, model="bicubic-x2", device="cpu", progress=first_ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seconds and not dst.exists() and not partial_path(dst).exists()
+    assert signal.getsignal(signal.SIGINT) is previous

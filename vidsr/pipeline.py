@@ -27,6 +27,7 @@ from .errors import Cancelled, InputError, OutputError
 from .io import EncodeOptions, VideoFrame, VideoReader, VideoWriter
 from .paths import check_output, partial_path
 from .pipeline_stages import END, StageRunner
+from .signals import stop_signals_held
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +167,12 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
         try:
             summary = _run(reader, engine, writer, runner, src, dst, progress, cancel)
         except BaseException:
-            runner.stop()
-            writer.abort()
-            tmp.unlink(missing_ok=True)
+            with stop_signals_held():  # a second Ctrl-C must not leave the partial file
+                try:
+                    runner.stop()
+                    writer.abort()
+                finally:
+                    tmp.unlink(missing_ok=True)
             runner.join()  # a compute stage finishes its frame; no thread outlives the call
             raise
     tmp.replace(dst)

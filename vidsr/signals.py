@@ -21,3 +21,23 @@ def on_stop_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[list[int]]:
+    """Inside the block (a run's cleanup after a first Ctrl-C or error) further stop signals
+    do not raise: a second Ctrl-C, or the one GNU ``timeout`` sends the process group after
+    the process, broke the cleanup off and left the partial file behind. The block gets the
+    list of signals that came; the run is stopping anyway, so they are not raised again.
+    Off the main thread (where handlers cannot be set) the block runs unguarded."""
+    came: list[int] = []
+    try:
+        previous = {sig: signal.signal(sig, lambda signum, _frame: came.append(signum))
+                    for sig in STOP_SIGNALS}
+    except ValueError:  # not the main thread
+        previous = {}
+    try:
+        yield came
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

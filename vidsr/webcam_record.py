@@ -11,6 +11,7 @@ from typing import Any
 from .errors import OutputError
 from .io import VideoInfo, VideoWriter
 from .paths import check_output, partial_path
+from .signals import stop_signals_held
 from .webcam import LiveFrame
 
 _END = object()
@@ -109,9 +110,12 @@ class Recorder:
         return self.path
 
     def abort(self) -> None:
-        """Stop and remove the partial file."""
-        if self._thread.is_alive():
-            self._queue.put(_END)
-            self._thread.join()
-        self._writer.abort()
-        self._tmp.unlink(missing_ok=True)
+        """Stop and remove the partial file (a second Ctrl-C meanwhile does not stop that)."""
+        with stop_signals_held():
+            try:
+                if self._thread.is_alive():
+                    self._queue.put(_END)
+                    self._thread.join()
+                self._writer.abort()
+            finally:
+                self._tmp.unlink(missing_ok=True)
