@@ -670,3 +670,39 @@ def test_a_second_interrupt_during_the_cleanup_still_removes_the_partial(tmp_pat
         signal.signal(signal.SIGINT, previous)
     assert seconds and not dst.exists() and not partial_path(dst).exists()
     assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_a_subtitle_that_does_not_convert_is_dropped_not_fatal(tmp_path, caplog) -> None:
+    # an ASS stream without its header (styles) cannot become mov_text or webvtt: the
+    # converter's stream stayed in the output and the header write failed the whole run,
+    # blaming the audio ("converting audio stream #1 to libopus failed")
+    from fractions import Fraction as F
+
+    base = make_clip(tmp_path / "base.mp4", frames=6, audio_tracks=1)
+    src = tmp_path / "ass.mkv"
+    with av.open(str(base)) as inp, av.open(str(src), "w") as out:
+        streams = {s.index: out.add_stream_from_template(s) for s in inp.streams}
+        sub = out.add_stream("ass")
+        sub.time_base = F(1, 1000)
+        for packet in inp.demux():
+            if packet.dts is not None:
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+        for i in range(2):
+            packet = av.Packet(f"0,0,Default,,0,0,0,,line {i}".encode())
+            packet.pts = packet.dts = i * 100
+            packet.duration = 80
+            packet.stream = sub
+            out.mux(packet)
+    # the remux has no default duration: its average rate is the H.264 VUI's tick rate (12288,
+    # as make_clip encodes), which libvpx refused ("Invalid data") and made 3072 frames of 6
+    with VideoReader(src) as reader:
+        assert 23 < reader.info.fps < 25 and reader.info.frames == 6, reader.info
+    for suffix in (".mp4", ".webm"):
+        dst = tmp_path / f"out{suffix}"
+        with caplog.at_level("WARNING"):
+            upscale_video(src, dst, model="bicubic-x2", device="cpu")
+        with av.open(str(dst)) as got:
+            assert [s.type for s in got.streams] == ["video", "audio"]
+        assert "no ASS header" in caplog.text and "dropped" in caplog.text
+        caplog.clear()

@@ -54,6 +54,7 @@ DRAIN_SECONDS = 30.0
 # how far before a --start cut a subtitle event still on screen there is looked for
 SUBTITLE_LOOKBACK = 60.0
 _INEXACT_SEEK = {"mpegts", "mpeg", "mpegvideo"}  # demuxers whose seek may land past the target
+_MAX_PLAUSIBLE_FPS = 1000  # above it (and 4x the timestamps' rate) a declared rate is a tick rate
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,13 @@ class VideoReader:
         self._has_alpha = any(c.is_alpha for c in frame.format.components)
         self._layout, self._convert = layout, converted
         fps = s.average_rate or s.guessed_rate or s.base_rate
+        if fps and s.guessed_rate and fps > _MAX_PLAUSIBLE_FPS and fps > 4 * s.guessed_rate:
+            # Matroska without a default duration takes the codec's rate, which can be an
+            # H.264 VUI's tick rate (12288 "fps" for 24 fps frames): libvpx refused it, and the
+            # frame count came out 500x; the timestamps' own rate is the frame rate
+            log.debug("%s: average rate %s is the codec's tick rate; the frames come at %s",
+                      self.path, fps, s.guessed_rate)
+            fps = s.guessed_rate
         fps = Fraction(fps) if fps else None
         tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
         duration = declared_duration(s, tb)

@@ -146,14 +146,22 @@ class SubtitleConverter:
     def __init__(self, out: Any, src: Any, codec: str) -> None:
         self.dec = src.codec_context
         self.dec.open()  # its ASS header (styles) is what the encoder starts from
-        self.stream = out.add_stream(codec)
-        self.stream.time_base = src.time_base
-        self.enc = self.stream.codec_context
-        self.enc.time_base = src.time_base
-        self.enc.subtitle_header = self.dec.subtitle_header
-        self.enc.open()  # writes the codec's own header (MP4's tx3g sample description)
+        # first in a scratch container: an encoder that does not open (an ASS stream without
+        # its header) must not leave a stream in ``out``, where the header write then failed
+        with ffmpeg_error_log(), av.open(io.BytesIO(), "w", format=out.format.name) as scratch:
+            self._add(scratch, src, codec)
+        self.stream, self.enc = self._add(out, src, codec)
         self.out, self.label = out, f"subtitle stream #{src.index}"
         self.skipped = 0
+
+    def _add(self, out: Any, src: Any, codec: str) -> tuple[Any, Any]:
+        stream = out.add_stream(codec)
+        stream.time_base = src.time_base
+        enc = stream.codec_context
+        enc.time_base = src.time_base
+        enc.subtitle_header = self.dec.subtitle_header
+        enc.open()  # writes the codec's own header (MP4's tx3g sample description)
+        return stream, enc
 
     def write(self, packet: Any) -> None:
         """Convert one source packet (an event) and mux it."""
@@ -338,7 +346,10 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         try:
             conv = SubtitleConverter(out, src, text)
         except (av.FFmpegError, ValueError) as exc:
-            log.debug("%s: cannot convert to %s (%s)", label, text, exc)
+            reason = ffmpeg_reason(exc) or ("its stream has no ASS header" if name in ("ass", "ssa")
+                                            and not cc.subtitle_header else
+                                            getattr(exc, "strerror", None) or str(exc))
+            why += f", and it does not convert to {text} ({reason})"
         else:
             _carry_tags(conv.stream, src)
             return CopyPlan(conv, f"{label}: {why}; converted to {text} (text, bold and "
