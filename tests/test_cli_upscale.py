@@ -280,9 +280,11 @@ def test_sigint_while_starting_up_is_one_line(tmp_path):
 def _start_interrupted_at_startup(src: Path, tmp_path: Path) -> subprocess.Popen:
     """The main command with a SIGINT raised 10 ms after the interpreter started."""
     return subprocess.Popen(
+        # the handler before the timer: the other way round, a timer that fired first (a
+        # loaded machine) killed the child with SIGALRM
         [sys.executable, "-c", "import signal, time, vidsr.cli.main as m; "
-         "signal.setitimer(signal.ITIMER_REAL, 0.01); "
          "signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT)); "
+         "signal.setitimer(signal.ITIMER_REAL, 0.01); "
          "raise SystemExit(m.main(['" + str(src) + "', '-o', '" + str(tmp_path / "o.mp4")
          + "', '--device', 'cpu']))"],
         cwd=REPO, stderr=subprocess.PIPE, text=True)

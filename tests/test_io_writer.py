@@ -7,7 +7,7 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from media import read_video
+from media import make_clip, read_video
 
 from vidsr.errors import InputError, OutputError
 from vidsr.io import EncodeOptions, VideoWriter
@@ -120,3 +120,16 @@ def test_presets_x264_takes_and_refuses() -> None:
                          ("libsvtav1", "14")):
         with pytest.raises(OutputError, match="--preset"):
             codec_options(name, EncodeOptions(preset=preset), ".mkv")
+
+
+def test_a_muxer_that_refuses_the_codec_says_so_before_any_frame(tmp_path) -> None:
+    # MOV lists av1 but its muxer refuses it when it writes the header, which came at the
+    # first frame's packet: "writing x.mov failed at packet pts 0 dts 0: Invalid argument"
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV build has no libsvtav1")
+    from vidsr.io import VideoReader
+
+    src = make_clip(tmp_path / "in.mp4", frames=2)
+    with VideoReader(src) as reader, pytest.raises(OutputError,
+                                                   match="muxer refuses.*only supported in MP4"):
+        VideoWriter(tmp_path / "x.mov", reader.info, 2, EncodeOptions(codec="libsvtav1"))

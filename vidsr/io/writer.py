@@ -191,6 +191,13 @@ class VideoWriter:
                 self.notes.append(note)
             if dst is not None:
                 self._covers.append((dst, cover.data))
+        try:  # the header now, before any frame: a muxer's refusal comes with its reason
+            with ffmpeg_error_log():
+                out.start_encoding()
+        except av.FFmpegError as exc:
+            why = (ffmpeg_reason(exc) or "").rstrip(".") or exc.strerror or str(exc)
+            raise OutputError(f"the {self.suffix} muxer refuses {codec.name} video: "
+                              f"{why}") from exc
 
     def _options(self, name: str) -> dict[str, str]:
         opts = codec_options(name, self.options, self.suffix)
