@@ -236,3 +236,21 @@ def test_decoder_threads_are_set_explicitly(tmp_path):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
             else os.cpu_count()
         assert cc.thread_count > 1 or cores == 1  # FFmpeg counts the cores it may run on
+
+
+def test_a_truncated_avi_is_refused(tmp_path):
+    # an AVI's duration is worked out from what is left of it, so a cut file read as a
+    # shorter, complete one (10 of 25 frames, exit 0); its header still counts 25
+    src = make_clip(tmp_path / "a.avi", codec="mpeg4", frames=25, audio_tracks=1,
+                    audio_codec="mp3")
+    with VideoReader(src) as reader:  # whole: read as it is; its 1/600 s time base gives
+        assert len(list(reader)) == 25  # 640 chunks, 615 empty (as a capture's dropped frames)
+    cut = truncate(src, tmp_path / "cut.avi", keep=0.6)
+    with VideoReader(cut) as reader, pytest.raises(InputError, match="header declares 1.07 s"):
+        list(reader)
+    data = src.read_bytes()  # a piece out of the middle
+    at = len(data) * 2 // 5
+    (tmp_path / "mid.avi").write_bytes(data[:at] + data[at + 3000:])
+    with VideoReader(tmp_path / "mid.avi") as reader, pytest.raises(InputError,
+                                                                    match="truncated or corrupt"):
+        list(reader)

@@ -490,14 +490,32 @@ class VideoReader:
         A Matroska DURATION tag is compared with the last frame's end time, the looser of its
         two readings (ffmpeg writes the end time, mkvmerge the length).
         """
+        start = float((self._stream.start_time or 0) * self.info.time_base)
+        step = 1 / float(self.info.fps) if self.info.fps else 0.1
+        if self._container.format.name == "avi":
+            self._check_avi_length(start)
         if not self._declared or self._last_end is None:
             return
-        start = float((self._stream.start_time or 0) * self.info.time_base)
         got = self._last_end if self._declared_is_tag else self._last_end - start
-        step = 1 / float(self.info.fps) if self.info.fps else 0.1
         if got + 3 * step + 0.1 < self._declared:
             raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
                              f"but the stream declares {self._declared:.2f} s")
+
+    def _check_avi_length(self, start: float) -> None:
+        """An AVI's duration is worked out again from what is left of a cut file, so the
+        check against it cannot see the cut; its header's stream length (in time-base ticks,
+        one per chunk, the empty chunks of dropped or held frames included, which the demuxer
+        skips but counts in the timestamps) still says how long it was."""
+        ticks, tb = self._stream.frames, self.info.time_base
+        if not ticks or self._last_end is None:
+            return
+        length = float(ticks * tb)
+        got = self._last_end - start
+        rate = self._stream.guessed_rate or self.info.fps  # the frames' rate, not the ticks'
+        step = 1 / float(rate) if rate else 0.1
+        if got + 2 * step + float(tb) < length:
+            raise InputError(f"{self.path} is truncated or corrupt: video stops at {got:.2f} s "
+                             f"but its header declares {length:.2f} s")
 
     def _drain(self, demux: Iterator[Any], shift: float) -> Iterator[StreamPacket]:
         """After the --duration window's last frame: the other streams' packets inside the
