@@ -396,7 +396,8 @@ class MainWindow(QMainWindow):
         sr_ms = sum(r.ms_avg or r.ms for r in computed)
         shown = f" · shown at {frame.display_fps:.1f} fps" if frame.display_fps else ""
         panes = len(frame.results)
-        which = (f"all {panes} panes" if len(computed) == panes
+        which = ("both panes" if len(computed) == panes == 2 else "the pane" if
+                 len(computed) == panes == 1 else f"all {panes} panes" if len(computed) == panes
                  else f"{len(computed)} model{'s' if len(computed) != 1 else ''} "
                       f"in {panes} panes")
         self.status_label.setText(f"frame {frame.index} · SR of {which} "

@@ -921,6 +921,9 @@ def test_a_model_that_fails_to_load_is_not_reloaded_every_frame(qtbot, two_panes
     win.worker.message.connect(messages.append)
     win.open_file(clip)
     qtbot.waitUntil(lambda: bool(shown), timeout=TIMEOUT)
+    assert len({r.model for r in shown[-1].results}) == 2
+    qtbot.waitUntil(lambda: "SR of both panes" in win.status_label.text(),  # "all 2 panes"
+                    timeout=TIMEOUT)
     win.set_pane_model(1, str(bad))
     qtbot.waitUntil(lambda: win.panes[1].cost.text() == "error", timeout=TIMEOUT)
     count = len(shown)

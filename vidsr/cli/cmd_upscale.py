@@ -75,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output",
                    help="output file (.mp4, .mkv, .mov, .m4v, .webm; default: "
                         "INPUT_<model>.<ext> beside the input)")
-    p.add_argument("-m", "--model", default="ecbsr-x2", help="model name, alias or weights file")
+    p.add_argument("-m", "--model", default="ecbsr-x2",
+                   help="model name, alias or weights file (default ecbsr-x2)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="where SR runs (default: CUDA when available)")
     p.add_argument("--fp32", action="store_true",
