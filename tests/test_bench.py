@@ -221,3 +221,19 @@ def test_kernels_takes_the_chroma_kernel_by_name(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(kbench, "run", lambda args: seen.update(vars(args)) or 0)
     assert main(["bench", "--kernels", "--models", "ecbsr-x2", kbench.CHROMA]) == 0
     assert seen["models"] == ["ecbsr-m4c16-x2", kbench.CHROMA] and seen["iters"] == 50
+
+
+def test_bench_threads_holds_the_fast_path_to_as_many_bands(tmp_path: Path) -> None:
+    # --threads 1 held eager and onnxruntime to one thread while the fast path still ran a
+    # band per core: the README's "--threads 1" ratios gave vidsr a second core
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        report = run(BenchConfig(models=("esr-max-k3c2-x2",), sizes=("40x24",), frames=1,
+                                 devices=("cpu",), e2e_frames=0, threads=1))
+    finally:
+        torch.set_num_threads(before)
+    (row,) = report["sr"]
+    assert "bands" not in row["fast_backend"] and row["eager_threads"] == 1, row
+    assert "fast: 1 band)" in format_report(report)

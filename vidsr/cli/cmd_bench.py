@@ -203,7 +203,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", nargs="+", default=[], choices=["cpu", "cuda"],
                    help="devices to measure (default: cpu, and cuda when present)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch intra-op threads (default: torch's choice)")
+                   help="CPU threads for every column: eager's intra-op threads, "
+                        "onnxruntime's, and the fast path's bands (default: torch's choice, "
+                        "one band per core)")
     p.add_argument("--compile", action="store_true",
                    help="CPU: also time the engine after its background torch.compile settles "
                         "(compiling takes tens of seconds per model and size)")

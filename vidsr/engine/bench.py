@@ -152,12 +152,14 @@ class _OnnxRuntime:
 
 def sr_row(name: str, size: str, device: torch.device, frames: int,
            compile: bool = False, eager_threads: int | None = None,
-           onnx_dir: Path | None = None) -> dict[str, Any]:
+           onnx_dir: Path | None = None, bands: int | None = None) -> dict[str, Any]:
     """Time one model at one size on one device: eager and fast (and, with ``compile``, the
     engine after its background ``torch.compile`` has settled; with ``onnx_dir``, on CPU, the
     model exported there to ONNX in onnxruntime with ``eager_threads`` threads), alternating.
     CPU eager runs with ``eager_threads`` intra-op threads (torch's default) and again with 1
-    thread, the setting the fast CPU path puts the process in."""
+    thread, the setting the fast CPU path puts the process in. ``bands``: the fast CPU
+    engines' band workers (default one per core; ``--threads`` sets it, so that onnxruntime's
+    and eager's threads and the fast path's bands use the same cores)."""
     w, h = parse_size(size)
     module = load_model(name, pretrained=False)
     plane = _pattern(w, h)
@@ -165,13 +167,14 @@ def sr_row(name: str, size: str, device: torch.device, frames: int,
     # on CPU the "fast" column is the fp32 fast path; bf16 (the CPU default for ECBSR where
     # the CPU has native bf16) gets its own column
     engines = {"eager": Engine(module, device=device, fp16=False, fast=False),
-               "fast": Engine(module, device=device, fp16=False if cpu else None)}
+               "fast": Engine(module, device=device, fp16=False if cpu else None,
+                              threads=bands if cpu else None)}
     if cpu and isinstance(module, PlainSR) and bf16_supported():
-        engines["bf16"] = Engine(module, device=device, fp16=True)
+        engines["bf16"] = Engine(module, device=device, fp16=True, threads=bands)
     if compile and cpu:  # what a long input settles on: on bf16 CPUs, bf16 ECBSR with the
         # compiled PReLU; elsewhere the fp32 fast path or inductor, whichever timed faster
         engines["compiled"] = Engine(module, device=device, compile_after=1,
-                                     fp16=None if "bf16" in engines else False)
+                                     fp16=None if "bf16" in engines else False, threads=bands)
     if onnx_dir is not None and cpu and module.spec.trainable:  # bicubic is no network
         engines["onnxruntime"] = _OnnxRuntime(module, eager_threads or torch.get_num_threads(),
                                               onnx_dir)
@@ -346,7 +349,8 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
                     progress(f"{device.type} {name} {size}")
                 report["sr"].append(sr_row(name, size, device, config.frames,
                                            config.compile, default_threads,
-                                           Path(onnx_dir.name) if onnx_dir else None))
+                                           Path(onnx_dir.name) if onnx_dir else None,
+                                           bands=config.threads))
         if config.e2e_frames > 0:
             if progress:
                 progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
@@ -371,7 +375,8 @@ def format_report(report: dict[str, Any]) -> str:
     """The human-readable tables for a report from ``run``."""
     m = report["machine"]
     out = [f"vidsr bench: {m.get('cpu', platform.processor())}, {m['cpu_count']} cores, "
-           f"torch {m['torch']} ({m['torch_threads']} threads)"
+           f"torch {m['torch']} ({m['torch_threads']} "
+           f"thread{'' if m['torch_threads'] == 1 else 's'})"
            + (f", GPU {m['gpu']}" if "gpu" in m else "")
            + (f"; load average {m['load_average_start'][0]} at start"
               if "load_average_start" in m else "")]
@@ -385,9 +390,14 @@ def format_report(report: dict[str, Any]) -> str:
 
     if report["sr"]:
         threads = sorted({r["eager_threads"] for r in report["sr"] if r["eager_threads"]})
+        bands = report["config"].get("threads")
+        bands_text = (f"{bands} band{'' if bands == 1 else 's'}" if bands else
+                      f"{m['cpu_count']} bands, one per core")
         out.append("\nSR per frame, ms (uint8 luma in and out, median of alternating runs; "
                    "eager = fp32 PyTorch with "
-                   f"{'/'.join(map(str, threads)) or 'default'} intra-op threads, eager 1t with 1)")
+                   f"{'/'.join(map(str, threads)) or 'default'} intra-op "
+                   f"thread{'' if threads == [1] else 's'}, eager 1t with 1; fast: "
+                   f"{bands_text})")
         out.append(text_table(
             ["device", "model", "input", "eager", "eager 1t", "fast", "eager/fast",
              "fast backend", "cpu bf16", "compiled", "onnxruntime", "ort/fast", "pipelined",
