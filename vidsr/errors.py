@@ -22,6 +22,11 @@ class InputError(VidsrError, ValueError):
     """Bad user input: a missing file, a file that is not media, an unsupported format."""
 
 
+class UsageError(InputError):
+    """Options that do not go together (one mode's option given to another): the command
+    line shows it as a usage error, ``vidsr COMMAND: error: ...``, status 2."""
+
+
 class OutputError(VidsrError, OSError):
     """The output cannot be written: exists without --overwrite, unwritable folder."""
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ..engine.bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..paths import is_stdout, write_json
 from . import check_json_output, split_list
 
@@ -53,17 +53,17 @@ def _check_mode(args: argparse.Namespace) -> str:
                      if dest in d]
             where = MODE_FLAGS[mode] or "the default SR run (without --kernels, --panes or "\
                 "--train)"
-            raise InputError(f"{_flag(dest)} does not apply to {where}; it is read by "
+            raise UsageError(f"{_flag(dest)} does not apply to {where}; it is read by "
                              f"{' and '.join(users)}")
     if mode == "sr" and args.no_e2e and args.e2e_frames is not None:
-        raise InputError("--no-e2e and --e2e-frames contradict each other (--e2e-frames 0 "
+        raise UsageError("--no-e2e and --e2e-frames contradict each other (--e2e-frames 0 "
                          "also skips the job)")
     if mode == "kernels":
         if len(args.sizes or ()) > 1:
-            raise InputError("--kernels times one --sizes size per run (the fused kernels' "
+            raise UsageError("--kernels times one --sizes size per run (the fused kernels' "
                              f"report is per size), got {len(args.sizes)}")
         if any(d != "cuda" for d in args.device):
-            raise InputError("--kernels runs on CUDA only (the fused kernels are Triton GPU "
+            raise UsageError("--kernels runs on CUDA only (the fused kernels are Triton GPU "
                              "kernels); leave out --device cpu")
     for dest in ("batch", "patch", "steps", "iters"):
         value = getattr(args, dest)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..errors import InputError, VidsrError
+from ..errors import InputError, UsageError, VidsrError
 from ..paths import is_stdout, json_on_stdout
 from ..signals import STOP_SIGNALS
 from . import OneLineParser
@@ -181,10 +181,17 @@ def _main(args_list: list[str], debug: bool) -> int:
         parser.print_help()
         return 2
     _refuse_empty_names(args)
-    if is_stdout(getattr(args, "json", None)):  # --json -: stdout holds the JSON alone
-        with json_on_stdout():
-            return int(args.func(args) or 0)
-    return int(args.func(args) or 0)
+    try:
+        if is_stdout(getattr(args, "json", None)):  # --json -: stdout holds the JSON alone
+            with json_on_stdout():
+                return int(args.func(args) or 0)
+        return int(args.func(args) or 0)
+    except UsageError as exc:  # as the parser's own usage errors read
+        if debug:
+            raise
+        prog = f"vidsr {args.command}" if getattr(args, "command", None) else "vidsr"
+        print(f"{prog}: error: {exc} (see '{prog} --help')", file=sys.stderr)
+        return 2
 
 
 def run() -> None:
