@@ -532,6 +532,59 @@ def test_16_bit_images_stay_16_bit(tmp_path, capsys, caplog) -> None:
     assert cv2.imread(str(tmp_path / "c.jpg"), cv2.IMREAD_UNCHANGED).dtype == np.uint8
 
 
+def test_images_with_fewer_bits_than_their_type_are_stretched(tmp_path, capsys, caplog) -> None:
+    # OpenCV hands a 12-bit AVIF or JPEG 2000 over as 0..4095 in uint16 and a PGM with maxval
+    # 99 as 0..99: upscaled as they came, they were written nearly black
+    import av
+
+    import vidsr
+    from vidsr.images import read_image, sample_max
+
+    y, x = np.mgrid[0:24, 0:32]
+    codes12 = ((x * 131 + y * 37) % 4096).astype(np.uint16)
+    files = {}
+    cv2.imwrite(str(tmp_path / "a12.avif"), np.dstack([codes12] * 3),
+                [cv2.IMWRITE_AVIF_DEPTH, 12, cv2.IMWRITE_AVIF_QUALITY, 100])
+    files["a12.avif"] = 4095
+    cv2.imwrite(str(tmp_path / "a10.avif"), np.dstack([codes12 >> 2] * 3),
+                [cv2.IMWRITE_AVIF_DEPTH, 10, cv2.IMWRITE_AVIF_QUALITY, 100])
+    files["a10.avif"] = 1023
+    enc = av.CodecContext.create("jpeg2000", "w")
+    enc.width, enc.height, enc.pix_fmt, enc.time_base = 32, 24, "gray12le", 1
+    frame = av.VideoFrame.from_ndarray(codes12, format="gray12le")
+    (tmp_path / "g12.j2k").write_bytes(b"".join(bytes(p) for p in enc.encode(frame)
+                                                + enc.encode(None)))
+    files["g12.j2k"] = 4095
+    codes99 = (codes12 % 100).astype(np.uint8)
+    (tmp_path / "g99.pgm").write_bytes(b"P5\n# a comment\n32 24\n99\n" + codes99.tobytes())
+    files["g99.pgm"] = 99
+    for name, top in files.items():
+        data = (tmp_path / name).read_bytes()
+        assert sample_max(data) == top, name
+        img = read_image(tmp_path / name, bits16=True)
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        raw = raw if raw.ndim == 2 else raw[..., ::-1]
+        full = np.iinfo(img.dtype).max
+        assert np.abs(img.astype(np.float64) - raw * (full / top)).max() <= 0.5, name
+        assert img.max() > full * 0.9, name  # the picture's whole range, not its bottom 6%
+    assert sample_max((tmp_path / "a12.avif").read_bytes().replace(b"avif", b"heic", 1)) is None
+    # written back: AVIF with 12 bits, JPEG 2000 and .pnm with 16
+    model = vidsr.load_model("esr-max-x2")
+    for name in ("up.avif", "up.jp2", "up.pnm"):
+        with caplog.at_level("WARNING"):
+            assert main(["image", str(tmp_path / "a12.avif"), "-o", str(tmp_path / name),
+                         "-m", "esr-max-x2"]) == 0
+        capsys.readouterr()
+        back = read_image(tmp_path / name, bits16=True)
+        want = vidsr.upscale_image(read_image(tmp_path / "a12.avif", bits16=True), model)
+        assert back.dtype == np.uint16 and back.shape == want.shape, name
+        # AVIF and JPEG 2000 at OpenCV's default quality are lossy, .pnm is exact
+        err = np.abs(back.astype(np.int64) - want).mean()
+        assert err <= {"up.avif": 120, "up.jp2": 16}.get(name, 0), name
+        assert (back % 257 != 0).any(), name
+    assert "written with 12" in caplog.text and "written with 8" not in caplog.text
+
+
 def test_codec_messages_become_the_reason(tmp_path, capfd) -> None:
     # libpng printed "libpng error: ..." on a line of its own before vidsr's error line
     src = tmp_path / "a.png"

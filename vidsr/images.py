@@ -124,12 +124,61 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
     if img is None:
         raise InputError(f"{path} is not a readable image{said.reason()}")
     said.replay()  # a success's warnings (libpng's "iCCP: known incorrect sRGB profile")
+    top = sample_max(data)
+    full = np.iinfo(img.dtype).max
+    if top is not None and top != full:
+        # OpenCV hands over the file's codes as they are: a 12-bit AVIF or JPEG 2000 as 0..4095
+        # in uint16, a PGM with maxval 99 as 0..99; stretched to the type's full range here, or
+        # the picture came out nearly black
+        img = np.minimum(np.floor(img.astype(np.float64) * (full / top) + 0.5),
+                         full).astype(img.dtype)
+        if raw.ndim == 3 and raw.shape[2] == 4:
+            raw = np.minimum(np.floor(raw.astype(np.float64) * (full / top) + 0.5),
+                             full).astype(raw.dtype)
     if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
         upright = _orient(raw, exif_orientation(data))
         if not np.array_equal(upright[..., :3], img):  # OpenCV read the tag otherwise
             upright = next((t for t in _dihedral(raw) if np.array_equal(t[..., :3], img)), raw)
         return cv2.cvtColor(np.ascontiguousarray(upright), cv2.COLOR_BGRA2RGBA)
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def sample_max(data: bytes) -> int | None:
+    """The largest code a sample of this image file can hold, where it is not what its decoded
+    type holds and OpenCV does not rescale it: a PGM/PPM/PAM's maxval, a JPEG 2000 codestream's
+    precision, an AVIF's 10 or 12 bits; None for the rest."""
+    if data[:2] in (b"P2", b"P3", b"P5", b"P6"):
+        fields: list[bytes] = []
+        at = 2
+        while len(fields) < 3 and at < len(data):
+            while at < len(data) and data[at:at + 1].isspace():
+                at += 1
+            if data[at:at + 1] == b"#":  # a comment runs to the end of its line
+                at = data.find(b"\n", at)
+                at = len(data) if at < 0 else at
+                continue
+            end = at
+            while end < len(data) and not data[end:end + 1].isspace() and data[end:end + 1] != b"#":
+                end += 1
+            fields.append(data[at:end])
+            at = end
+        return int(fields[2]) if len(fields) == 3 and fields[2].isdigit() else None
+    if data[:3] == b"P7\n":  # PAM: a MAXVAL line in its header
+        head = data[:data.find(b"ENDHDR")]
+        for line in head.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == b"MAXVAL" and words[1].isdigit():
+                return int(words[1])
+        return None
+    siz = data.find(b"\xff\x4f\xff\x51")  # JPEG 2000: SOC then SIZ; Ssiz of component 0
+    if siz >= 0 and (data[:2] == b"\xff\x4f" or data[4:12] == b"jP  \r\n\x87\n"):
+        return (1 << ((data[siz + 42] & 0x7F) + 1)) - 1 if siz + 43 <= len(data) else None
+    if data[4:8] == b"ftyp" and data[8:12] in (b"avif", b"avis", b"mif1", b"msf1"):
+        at = data.find(b"av1C")  # the AV1 configuration: high_bitdepth and twelve_bit flags
+        if at >= 0 and at + 7 <= len(data):
+            flags = data[at + 6]
+            return 4095 if flags & 0x60 == 0x60 else 1023 if flags & 0x40 else 255
+    return None
 
 
 def exif_orientation(data: bytes) -> int:

@@ -19,7 +19,9 @@ log = logging.getLogger(__name__)
 
 
 _ALPHA_FORMATS = {".png", ".webp", ".tif", ".tiff", ".avif", ".gif"}  # GIF: on or off
-_DEEP_FORMATS = {".png", ".tif", ".tiff", ".ppm", ".pgm"}  # OpenCV writes these with 16 bits
+# OpenCV writes these with 16 bits a channel (AVIF with 12: _AVIF_DEEP)
+_DEEP_FORMATS = {".png", ".tif", ".tiff", ".ppm", ".pgm", ".pnm", ".jp2"}
+_AVIF_DEEP = 12
 
 
 # What OpenCV's writers hold: largest side, and channel counts (None: any of 1, 3, 4)
@@ -73,9 +75,14 @@ def run(args: argparse.Namespace) -> int:
     scale = model.spec.scale
     alpha = img.ndim == 3 and img.shape[2] == 4
     losses = []  # said once the output is known to be writable: a refusal is one line
-    if img.dtype == np.uint16 and ext not in _DEEP_FORMATS:
+    params: list[int] = []
+    if img.dtype == np.uint16 and ext == ".avif":
+        losses.append(f".avif holds at most {_AVIF_DEEP} bits a channel: the 16-bit image is "
+                      f"written with {_AVIF_DEEP} (PNG and TIFF keep 16)")
+        params = [cv2.IMWRITE_AVIF_DEPTH, _AVIF_DEEP]
+    elif img.dtype == np.uint16 and ext not in _DEEP_FORMATS:
         losses.append(f"{ext} holds 8 bits a channel: the 16-bit image is written with 8 "
-                      "(PNG, TIFF and PPM/PGM keep 16)")
+                      "(PNG, TIFF, PPM/PGM and JPEG 2000 keep 16)")
         img = np.floor(img / 257.0 + 0.5).astype(np.uint8)
     if alpha and ext not in _ALPHA_FORMATS:
         losses.append(f"{ext} has no alpha channel: the image's alpha is dropped (PNG, WebP, "
@@ -93,13 +100,16 @@ def run(args: argparse.Namespace) -> int:
     up = upscale_image(img, model)
     if up.ndim == 3:  # to OpenCV's BGR(A) order, in place: no second copy of a large image
         cv2.cvtColor(up, cv2.COLOR_RGBA2BGRA if alpha else cv2.COLOR_RGB2BGR, dst=up)
+    if params:  # 16-bit codes to the AVIF's 12, rounded, in place
+        top = (1 << _AVIF_DEEP) - 1
+        np.floor(up * (top / 65535.0) + 0.5, out=up, casting="unsafe")
     tmp = partial_path(out)
     restore = quiet_opencv()
     try:
         said = CodecMessages()
         try:
             with said:
-                written = cv2.imwrite(str(tmp), up)
+                written = cv2.imwrite(str(tmp), up, params)
         except cv2.error as exc:
             raise OutputError(f"cannot write {out}: {str(exc).strip().splitlines()[-1]}") from exc
         if not written:  # the codec's own words (libpng's "Write Error") where it gave some
