@@ -254,3 +254,33 @@ def test_a_truncated_avi_is_refused(tmp_path):
     with VideoReader(tmp_path / "mid.avi") as reader, pytest.raises(InputError,
                                                                     match="truncated or corrupt"):
         list(reader)
+
+
+def test_a_seek_numbers_frames_by_the_frame_it_lands_on(tmp_path):
+    # a seek between two frames numbered the first frame after it as the one before it (the
+    # GUI's status bar said "frame 48" under frame 49 for most slider positions)
+    src = make_clip(tmp_path / "n.mp4", frames=12)
+    with VideoReader(src) as r:
+        for seconds, expected in ((0.22, 6), (0.25, 6), (0.26, 7), (0.0, 0)):
+            r.seek(seconds)
+            it = iter(r)
+            first, second = next(it), next(it)
+            assert first.pts == expected * 512, seconds
+            assert (first.index, second.index) == (expected, expected + 1), seconds
+
+
+def test_damage_found_after_a_seek_is_placed_by_time(tmp_path):
+    # after seeks the message counted every frame decoded since the file was opened
+    # ("after frame 50" for damage after frame 25)
+    src = corrupt(make_clip(tmp_path / "c.mp4", width=160, height=96, frames=48),
+                  tmp_path / "bad.mp4", start=0.5, length=0.3)
+    messages = []
+    with VideoReader(src) as r:
+        for _ in range(2):
+            r.seek(0.0)
+            with pytest.raises(InputError) as err:
+                for _f in r:
+                    pass
+            messages.append(str(err.value))
+    assert messages[0] == messages[1], messages
+    assert "after frame" not in messages[1] and " s (" in messages[1], messages

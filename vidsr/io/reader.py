@@ -182,6 +182,7 @@ class VideoReader:
         for note in self.notes:
             log.warning(note)
         self._next_index = 0
+        self._index_from_time = False  # after a seek: number the next frame by its time
         self._skip_before: float | None = self._start if self._start > 0 else None
         self._started = False
         self._decoded = 0
@@ -426,8 +427,9 @@ class VideoReader:
         else:
             self._rewind(math.floor(at / tb + 1e-9))
         self._skip_before = seconds
-        fps = self.info.fps
-        self._next_index = round(seconds * float(fps)) if fps else 0
+        # the frame number is that of the first frame kept (at or after ``seconds``, which
+        # need not fall on a frame: round(seconds * fps) was one less for most seeks)
+        self._next_index, self._index_from_time = 0, True
         self._started = True
         self._sought = True
         self._seek_pending = True
@@ -448,11 +450,11 @@ class VideoReader:
         self._check_open()
         if self._iterated and not self._seek_pending:  # another pass: from the start again
             self.seek(self._start)
-            self._next_index, self._decoded = 0, 0
+            self._next_index, self._decoded, self._index_from_time = 0, 0, False
             self._sought = self._start > 0  # a whole pass is checked for truncation again
         elif not self._started and self._start > 0:
             self.seek(self._start)
-            self._next_index = 0
+            self._next_index, self._index_from_time = 0, False
         self._started = self._iterated = True
         self._seek_pending = False
         streams = [self._stream, *(self.streams if with_packets else [])]
@@ -478,8 +480,15 @@ class VideoReader:
                         return
                     yield out
         except av.FFmpegError as exc:
-            raise InputError(f"{self.path}: corrupt or truncated video data after frame "
-                             f"{self._decoded} ({exc.strerror or exc})") from exc
+            # after a seek the frames decoded so far say nothing about where the damage is
+            # (they were counted across seeks): the last good frame's time does
+            where = f"frame {self._decoded}"
+            if self._sought and self._prev_pts is not None:
+                where = f"{float(self._prev_pts * self.info.time_base) - self._origin:.3f} s"
+            elif self._sought:
+                where = f"the seek to {self._skip_before or 0.0:.3f} s"
+            raise InputError(f"{self.path}: corrupt or truncated video data after {where} "
+                             f"({exc.strerror or exc})") from exc
         if not (self._sought or self._end):
             self._check_complete()
 
@@ -647,6 +656,10 @@ class VideoReader:
         step = frame.duration * tb if frame.duration else \
             (1 / self.info.fps if self.info.fps else Fraction(0))
         self._last_end = float(t + step)
+        if self._index_from_time:
+            fps = self.info.fps
+            self._next_index = max(0, round(rel * float(fps))) if fps else 0
+            self._index_from_time = False
         out = VideoFrame(y, u, v, pts, tb, self._next_index)
         self._next_index += 1
         self._decoded += 1
