@@ -90,6 +90,29 @@ def test_live_model_sizes_stop_and_overlay(clip: Path) -> None:
     assert img.max() == 255 and img[60:].max() == 0
 
 
+def test_a_stream_that_never_answers_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a server that takes the connection and sends nothing held the open for OpenCV's 30 s
+    # (the GUI's window could not close meanwhile)
+    import socket
+    import time
+
+    monkeypatch.setattr(webcam, "STREAM_TIMEOUT_MS", 1000, raising=False)
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held: list[object] = []
+    threading.Thread(target=lambda: [held.append(server.accept()) for _ in range(4)],
+                     daemon=True).start()
+    url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/live"
+    start = time.monotonic()
+    try:
+        with pytest.raises(InputError, match="cannot be opened or delivers no frames"):
+            webcam.CameraSource(url)
+    finally:
+        server.close()
+    assert time.monotonic() - start < 10
+
+
 def test_a_missing_camera_lists_the_ones_that_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webcam, "list_cameras", lambda max_index=10: [0, 2])
     with pytest.raises(InputError, match=r"camera 9 cannot be opened.*: 0, 2"):

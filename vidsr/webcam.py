@@ -30,6 +30,10 @@ from .sizes import parse_size  # noqa: F401 - part of this module's API (vidsr w
 log = logging.getLogger(__name__)
 
 MAX_CAMERA_INDEX = 10
+# A stream URL that connects but sends nothing (a hung camera or server) gives up after this
+# long, opening or reading, instead of OpenCV's FFmpeg default of 30 s: the GUI's worker
+# thread sat in it, and closing the window waited for it.
+STREAM_TIMEOUT_MS = 8000
 
 
 @runtime_checkable
@@ -177,7 +181,12 @@ class CameraSource(_OpenCVSource):
             index = int(index)
         restore = quiet_opencv()
         try:
-            cap = cv2.VideoCapture(index)
+            if is_stream(index):
+                cap = cv2.VideoCapture(index, cv2.CAP_FFMPEG,
+                                       [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS,
+                                        cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS])
+            else:
+                cap = cv2.VideoCapture(index)
             ok = cap.isOpened()
             if ok and size:
                 cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[0])
