@@ -54,7 +54,8 @@ class ExportDialog(QDialog):
         # Bicubic is the reference, not usually what one exports: prefer the first SR model.
         preferred = next((m for m in models if not m.startswith("bicubic")), models[0])
         self.picker.fill(scale, preferred)
-        self.path = QLineEdit(str(default_output(src, preferred)))
+        self._default = str(default_output(src, preferred))  # what the model picked
+        self.path = QLineEdit(self._default)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.note = QLabel("")
@@ -91,7 +92,12 @@ class ExportDialog(QDialog):
 
     def _model_changed(self) -> None:
         model = self.model()
-        self.path.setText(str(default_output(self.src, model)))
+        # the name follows the model while it is the one the model gave; a name typed or
+        # browsed to stays (another model replaced it with the default beside the source)
+        default = str(default_output(self.src, model))
+        if self.path.text().strip() in ("", self._default):
+            self.path.setText(default)
+        self._default = default
         # a weights file is trained weights; a name is untrained without shipped weights
         try:
             untrained = not is_weights_path(model) and is_untrained(resolve_spec(model))

@@ -67,8 +67,13 @@ class ViewState(QObject):
 
     def set_image_size(self, w: int, h: int) -> None:
         if (w, h) != self.image_size:
+            ow, oh = self.image_size
+            # the same part of the picture stays in view: another scale (x2 -> x4) makes the
+            # same frame bigger, and resetting to the middle lost a zoomed-in detail
+            self.center = QPointF(self.center.x() * w / ow, self.center.y() * h / oh) \
+                if ow and oh else QPointF(w / 2, h / 2)
             self.image_size = (w, h)
-            self.center = QPointF(w / 2, h / 2)
+            self.center = self._clamped(self.center)
             self.changed.emit()
 
     def effective_zoom(self, view_w: float, view_h: float) -> float:

@@ -368,7 +368,12 @@ class MainWindow(QMainWindow):
             f" shown {info.display_size[0]}x{info.display_size[1]}"  # anamorphic
         self.source_label.setText(f"{info.label}: {info.size[0]}x{info.size[1]}{shown}{shrink} "
                                   f"@ {info.fps:.3g} fps")
-        self.seek_slider.setEnabled(info.seekable)
+        # a new source starts at its start; a still image or a raw stream has no length to
+        # seek along (the handle stayed where the last video had been, and moved nothing)
+        self.seek_slider.blockSignals(True)
+        self.seek_slider.setValue(0)
+        self.seek_slider.blockSignals(False)
+        self.seek_slider.setEnabled(info.seekable and bool(info.duration))
         self.back_button.setEnabled(info.seekable)  # a camera has no frame before this one
         self.export_action.setEnabled(info.seekable and not self.exporting)
 

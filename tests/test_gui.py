@@ -125,6 +125,44 @@ def test_zoom_and_pan_stay_synchronised(qtbot, window: MainWindow, clip: Path) -
     assert window.state.fit
 
 
+def test_another_scale_keeps_the_zoomed_in_detail_in_view(qtbot, window: MainWindow,  # noqa: ANN001
+                                                         clip: Path) -> None:
+    # x2 -> x4 put the middle of the frame in view, wherever the panes had been panned to
+    open_and_wait(qtbot, window, clip)
+    window.state.set_zoom(2.0)
+    view = window.panes[0].view
+    window.state.pan(20, 10, 2.0)  # 10 x 5 output pixels towards the top left
+    before = window.state.center
+    assert (before.x(), before.y()) == pytest.approx((W - 10, H - 5))
+    source_point = (before.x() / 2, before.y() / 2)  # in source pixels, at x2
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.set_scale(4)
+    assert window.state.image_size == (4 * W, 4 * H)
+    after = window.state.center
+    assert (after.x() / 4, after.y() / 4) == pytest.approx(source_point)
+    assert not window.state.fit and view.zoom() == pytest.approx(2.0)
+
+
+def test_the_seek_bar_starts_over_with_a_source_without_a_length(qtbot, window: MainWindow,  # noqa: ANN001
+                                                               clip: Path,
+                                                               tmp_path: Path) -> None:
+    # after a video, a still image (or a camera) left the handle where the video had been,
+    # enabled for an image though dragging it did nothing
+    import cv2
+
+    open_and_wait(qtbot, window, clip)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.seek(0.4)
+    assert window.seek_slider.value() > 500
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), np.full((H, W, 3), 128, np.uint8))
+    open_and_wait(qtbot, window, still)
+    assert window.source.duration is None
+    assert window.seek_slider.value() == 0 and not window.seek_slider.isEnabled()
+    open_and_wait(qtbot, window, clip)
+    assert window.seek_slider.value() == 0 and window.seek_slider.isEnabled()
+
+
 def test_wipe_scale_and_step(qtbot, window: MainWindow, clip: Path) -> None:  # noqa: ANN001
     open_and_wait(qtbot, window, clip)
     with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
@@ -297,6 +335,23 @@ def test_export_dialog_defaults(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
     dialog.picker.setCurrentIndex(dialog.picker.findData("esr-tm-x2"))
     assert dialog.output().name == "clip_esr-tm-k7c16-x2.mp4"
     assert default_output(tmp_path / "a.mkv", "bicubic-x3").name == "a_bicubic-x3.mkv"
+
+
+def test_export_dialog_keeps_a_chosen_output_when_the_model_changes(qtbot,  # noqa: ANN001
+                                                                     tmp_path: Path) -> None:
+    # picking the model after the file (Browse…, or typed) put the default name beside the
+    # source back, in place of the file chosen
+    from vidsr_gui.export_dialog import ExportDialog
+
+    dialog = ExportDialog(None, tmp_path / "clip.mp4", 2, ["bicubic-x2", "esr-max-x2"])
+    qtbot.addWidget(dialog)
+    chosen = tmp_path / "elsewhere" / "mine.mkv"
+    dialog.path.setText(str(chosen))
+    dialog.picker.setCurrentIndex(dialog.picker.findData("ecbsr-x2"))
+    assert dialog.model() == "ecbsr-x2" and dialog.output() == chosen
+    dialog.path.setText(str(tmp_path / "clip_ecbsr-m4c16-x2.mp4"))  # the default again
+    dialog.picker.setCurrentIndex(dialog.picker.findData("esr-tm-x2"))
+    assert dialog.output().name == "clip_esr-tm-k7c16-x2.mp4"  # follows the model once more
 
 
 def test_an_unexpected_error_is_a_message_not_a_crash(qtbot, window: MainWindow,  # noqa: ANN001
