@@ -167,6 +167,41 @@ def test_long_last_frame_is_not_truncation(tmp_path):
         assert r.info.duration == pytest.approx(2.0) and [f.pts for f in r] == [0]
 
 
+@pytest.mark.parametrize("frames", [1, 3])
+def test_a_few_frames_over_longer_audio_in_mkv_is_not_truncation(tmp_path, frames):
+    # a song with one picture as its video (ffmpeg -i song.flac -i cover.jpg out.mkv): FFmpeg
+    # gives the video stream the file's duration as its own (1 s here, for 1 or 3 frames), a
+    # guess Matroska has no field for; the stream's DURATION tag says 0.04 or 0.125 s, and the
+    # file was refused as "truncated or corrupt"
+    path = tmp_path / "still.mkv"
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 12288)
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        for i in range(frames):
+            frame = yuv_frame(64, 48, i)
+            frame.pts, frame.time_base = 512 * i, Fraction(1, 12288)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        for k in range(47):  # 1 s of silence
+            samples = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
+                                                 layout="stereo")
+            samples.sample_rate, samples.pts = 48000, 1024 * k
+            for packet in a.encode(samples):
+                out.mux(packet)
+        for packet in a.encode():
+            out.mux(packet)
+    with av.open(str(path)) as c:  # what made the reader call it truncated
+        assert c.streams.video[0].duration
+    with VideoReader(path) as r:
+        assert [f.pts for f in r] == [round(1000 * i / 24) for i in range(frames)]
+        assert r.info.frames == frames
+
+
 @pytest.mark.parametrize("ext", ["mkv", "mp4"])
 def test_late_start_is_not_truncation(tmp_path, ext):
     # remuxed broadcast files start late (MPEG-TS clocks): ffmpeg's Matroska DURATION tag then

@@ -66,10 +66,8 @@ def video_stream(container: Any, path: Path) -> Any:
     return stream
 
 
-def declared_duration(stream: Any, tb: Fraction) -> float | None:
-    """The stream's own duration in seconds: its header field, or Matroska's DURATION tag."""
-    if stream.duration:
-        return float(stream.duration * tb)
+def duration_tag(stream: Any) -> float | None:
+    """Seconds in a stream's ``DURATION`` tag (ffmpeg's and mkvmerge's, in Matroska), if any."""
     tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
     if tag and tag.count(":") == 2:
         try:
@@ -78,6 +76,20 @@ def declared_duration(stream: Any, tb: Fraction) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def declared_duration(stream: Any, tb: Fraction, matroska: bool = False) -> float | None:
+    """The stream's own duration in seconds: its header field, or Matroska's DURATION tag.
+
+    Matroska has no per-stream duration field: a ``stream.duration`` there is FFmpeg's guess,
+    the whole file's duration, given to a stream whose start it had not found while probing
+    (a video of a few frames under longer audio), so the tag is read first."""
+    tag = duration_tag(stream)
+    if matroska and tag:
+        return tag
+    if stream.duration:
+        return float(stream.duration * tb)
+    return tag
 
 
 def hdr_metadata(frame: Any) -> tuple[str | None, tuple[int, int] | None]:

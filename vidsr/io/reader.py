@@ -37,6 +37,7 @@ from .probe import (
     check_path,
     codec_name,
     declared_duration,
+    duration_tag,
     frame_layout,
     hdr_metadata,
     open_media,
@@ -268,11 +269,13 @@ class VideoReader:
             fps = s.guessed_rate
         fps = Fraction(fps) if fps else None
         tb = Fraction(s.time_base) if s.time_base else Fraction(1, 90000)
-        duration = declared_duration(s, tb)
+        matroska = self._container.format.name.startswith("matroska")
+        duration = declared_duration(s, tb, matroska=matroska)
         self._declared = duration
         # Matroska has no per-stream duration field; ffmpeg's DURATION tag holds the stream's
         # end time (mkvmerge's its length), so a stream starting late is not "short"
-        self._declared_is_tag = bool(duration) and not s.duration
+        self._declared_is_tag = bool(duration) and (not s.duration or (
+            matroska and duration_tag(s) is not None))
         if duration is None and self._container.duration:
             duration = self._container.duration / 1_000_000
         frames = s.frames or (round(duration * float(fps)) if duration and fps else None)
