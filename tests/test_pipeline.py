@@ -261,6 +261,24 @@ def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
         [p for _t, p in packets_of(src, "audio")[0]]
 
 
+@pytest.mark.parametrize("tracks", [1, 2])
+def test_pcm_without_a_channel_layout_is_copied_into_mp4(tmp_path, engine, tracks):
+    # Matroska stores no channel layout ("2 channels", "1 channels"), which the MP4 muxer
+    # refuses for PCM: lossless audio was re-encoded to AAC where a label made it copyable
+    src = make_clip(tmp_path / "in.mkv", frames=12, audio_tracks=tracks, audio_codec="pcm_s16le")
+    with av.open(str(src)) as c:
+        assert all(s.codec_context.layout.name.endswith("channels") for s in c.streams.audio)
+    summary = upscale_video(src, tmp_path / "out.mp4", model=engine)
+    assert not any("re-encoding" in n for n in summary.notes), summary.notes
+    assert [c for _k, c, _m in read_video(tmp_path / "out.mp4")["streams"]] == \
+        ["h264"] + ["pcm_s16le"] * tracks
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        # labelled where the muxer needs it (stereo); mono it takes as it is
+        assert c.streams.audio[0].codec_context.layout.name == "stereo"
+    assert [[p for _t, p in track] for track in packets_of(tmp_path / "out.mp4", "audio")] == \
+        [[p for _t, p in track] for track in packets_of(src, "audio")]
+
+
 def _events(path) -> list[tuple[float, str]]:
     """A file's subtitle events: (start in seconds, text), empty samples left out."""
     out = []
@@ -577,7 +595,7 @@ def test_unspecified_siting_stays_unspecified(tmp_path, engine):
         assert a.info.chroma_location == b.info.chroma_location
 
 
-def _cover_clip(path, picture: str = "mjpeg") -> bytes:
+def _cover_clip(path, picture: str = "mjpeg", mimetype: str = "image/png") -> bytes:
     """Twelve frames with cover art: a JPEG or PNG picture, as MP4 keeps it (an attached-picture
     stream) or as Matroska does (an image attachment named front.png). Returns its bytes."""
     fmt = "yuvj420p" if picture == "mjpeg" else "rgb24"
@@ -591,7 +609,7 @@ def _cover_clip(path, picture: str = "mjpeg") -> bytes:
             *enc.encode(av.VideoFrame.from_ndarray(rgb, "rgb24").reformat(format=fmt)),
             *enc.encode()])
         if path.suffix == ".mkv":
-            out.add_attachment("front.png", "image/png", data)
+            out.add_attachment("front.png", mimetype, data)
         else:
             cs = out.add_stream(picture)
             cs.width, cs.height, cs.pix_fmt = 32, 32, fmt
@@ -638,6 +656,21 @@ def test_cover_art_is_kept(tmp_path, engine):
         ".mp4 or .mkv output keeps it)" in summary.notes
     assert _covers(tmp_path / "out.mov") == []
     assert len(read_video(tmp_path / "out.mov")["pts"]) == 12
+
+
+def test_a_cover_that_cannot_be_read_does_not_stop_an_mp4_output(tmp_path, engine):
+    # a PNG attached to a Matroska file under image/jpeg (FFmpeg takes the codec from the
+    # MIME type, finds no JPEG and no size): the MP4 muxer refused the header and the run
+    # failed with "the .mp4 muxer refuses libx264 video: [mp4] dimensions not set"
+    src = tmp_path / "song.mkv"
+    _cover_clip(src, "png", mimetype="image/jpeg")
+    with av.open(str(src)) as c:
+        assert [s.codec_context.name for s in c.streams.video] == ["h264", "mjpeg"]
+    summary = upscale_video(src, tmp_path / "out.mp4", model=engine)
+    assert any("the cover art (stream #1, mjpeg) is not copied: the .mp4 muxer refuses it"
+               in n for n in summary.notes), summary.notes
+    video = read_video(tmp_path / "out.mp4")
+    assert (video["width"], video["height"], len(video["pts"])) == (128, 96, 12)
 
 
 def test_a_second_interrupt_during_the_cleanup_still_removes_the_partial(tmp_path,

@@ -209,11 +209,25 @@ def ffmpeg_reason(exc: BaseException) -> str | None:
     return text.split("last error log:")[-1].strip() if "last error log:" in text else None
 
 
-def trial_mux(format_name: str, src: Any, packets: list[Any]) -> str | None:
-    """``None`` when a ``format_name`` container takes ``src``'s packets, else why not."""
+def unlabelled_layout(src: Any) -> str | None:
+    """The usual layout for an audio stream's channel count when the stream names none (PCM in
+    Matroska or AVI: "2 channels"), else None. The MP4 muxer refuses PCM without a layout."""
+    cc = src.codec_context
+    layout = cc.layout if src.type == "audio" and cc is not None else None
+    if layout is None or layout.name != f"{layout.nb_channels} channels":
+        return None
+    return _LAYOUTS.get(layout.nb_channels)
+
+
+def trial_mux(format_name: str, src: Any, packets: list[Any],
+              layout: str | None = None) -> str | None:
+    """``None`` when a ``format_name`` container takes ``src``'s packets (its channels labelled
+    ``layout`` when given), else why not."""
     try:
         with ffmpeg_error_log(), av.open(io.BytesIO(), "w", format=format_name) as out:
             dst = out.add_stream_from_template(src)
+            if layout is not None:
+                dst.layout = layout
             for packet in packets:
                 packet.stream = dst
                 out.mux(packet)
@@ -302,6 +316,13 @@ def plan_cover(out: Any, cover: CoverArt, suffix: str) -> tuple[Any, str | None]
         out.add_attachment(cover.filename, cover.mimetype, cover.data)
         return None, None
     if suffix in (".mp4", ".m4v") and cover.codec in _MP4_COVERS:
+        # tried on a scratch muxer first: a picture FFmpeg could not read (a PNG in a
+        # Matroska attachment labelled image/jpeg) has no size, and the MP4 muxer then refused
+        # the whole header, blamed on the video ("dimensions not set")
+        refusal = trial_mux(out.format.name, cover.stream, [av.Packet(cover.data)])
+        if refusal is not None:
+            return None, f"{cover.label} is not copied: the {suffix} muxer refuses it " \
+                         f"({refusal.rstrip('.')}); a .mkv output keeps it"
         dst = out.add_stream_from_template(cover.stream)
         dst.disposition = ATTACHED_PIC
         return dst, None
@@ -327,12 +348,23 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
     why = f"a {suffix} file cannot hold it"
     copyable = listed(cc.codec, supported) if name is not None else (
         src.type == "attachment" and suffix == ".mkv")
+    layout = None  # a channel layout the copy is labelled with (the source names none)
     if copyable and samples is not None and src.type != "attachment":
         refusal = trial_mux(out.format.name, src, samples(src.index))
+        guess = unlabelled_layout(src) if refusal is not None else None
+        if guess is not None and trial_mux(out.format.name, src, samples(src.index),
+                                           layout=guess) is None:
+            # copied bit-exact with its channels named as FFmpeg would guess them, rather
+            # than re-encoded (lossy) because the muxer wants a name
+            refusal, layout = None, guess
+            log.info("%s: copied with its %d channels labelled %s", label,
+                     cc.layout.nb_channels, guess)
         if refusal is not None:
             copyable, why = False, f"the {suffix} muxer refuses it ({refusal.rstrip('.')})"
     if copyable:
         dst = out.add_stream_from_template(src)
+        if layout is not None:
+            dst.layout = layout
         _carry_tags(dst, src)
         return CopyPlan(dst)
     target = CONTAINER_AUDIO.get(suffix, "aac")
