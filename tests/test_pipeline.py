@@ -253,7 +253,8 @@ def test_resiting_follows_the_encoded_layout(tmp_path, monkeypatch):
 def test_muxer_refusal_is_found_before_the_run(tmp_path, engine):
     src = make_clip(tmp_path / "in.mkv", frames=3, audio_tracks=1, audio_codec="flac")
     summary = upscale_video(src, tmp_path / "out.mov", model=engine)  # MOV takes no FLAC
-    assert [c for _k, c, _m in read_video(tmp_path / "out.mov")["streams"]] == ["h264", "aac"]
+    # lossless kept lossless
+    assert [c for _k, c, _m in read_video(tmp_path / "out.mov")["streams"]] == ["h264", "alac"]
     assert any("refuses it" in n and "flac only supported in MP4" in n and "re-encoding" in n
                for n in summary.notes)
     upscale_video(src, tmp_path / "out.mp4", model=engine)  # MP4 does: copied bit-exact
@@ -739,3 +740,68 @@ def test_a_subtitle_that_does_not_convert_is_dropped_not_fatal(tmp_path, caplog)
             assert [s.type for s in got.streams] == ["video", "audio"]
         assert "no ASS header" in caplog.text and "dropped" in caplog.text
         caplog.clear()
+
+
+def _lossless_audio_clip(path, codec: str, fmt: str, bits: int) -> None:
+    # 16- or 24-bit integer audio (a tone in the top bits, noise in the low ones, so that a
+    # cut to 16 bits or a lossy codec shows) under a short video
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=24)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 12288)
+        a = out.add_stream(codec, rate=44100)
+        a.layout, a.format = "stereo", fmt
+        for i in range(12):
+            frame = yuv_frame(64, 48, i)
+            frame.pts, frame.time_base = 512 * i, Fraction(1, 12288)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        n, shift = 1152, 32 - bits if fmt.startswith("s32") else 0
+        dtype = {"s32": np.int32, "s16": np.int16, "u8": np.uint8}[fmt.rstrip("p")]
+        for k in range(20):
+            t = (k * n + np.arange(n)) / 44100
+            tone = np.round(0.3 * np.sin(2 * np.pi * 440 * t) * (2 ** (bits - 1)))
+            data = (tone[None] + rng.integers(-3, 4, (2, n))).astype(np.int64) << shift
+            data = data + 128 if fmt == "u8" else data
+            data = data if fmt.endswith("p") else data.T.reshape(1, -1)  # packed: interleaved
+            samples = av.AudioFrame.from_ndarray(data.astype(dtype), format=fmt, layout="stereo")
+            samples.sample_rate, samples.pts = 44100, k * n
+            for packet in a.encode(samples):
+                out.mux(packet)
+        for packet in a.encode():
+            out.mux(packet)
+
+
+def _decoded_audio(path) -> tuple[str, np.ndarray, float]:
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        frames = list(c.decode(s))
+        pcm = np.concatenate([(f.to_ndarray() if f.format.is_planar else
+                               f.to_ndarray().reshape(f.samples, -1).T).astype(np.int64)
+                              for f in frames], axis=1)
+        name = frames[0].format.name.rstrip("p")
+        pcm = pcm - 128 if name == "u8" else pcm  # all on one signed 32-bit scale
+        return s.codec_context.codec.name, pcm << {"s32": 0, "s16": 16, "u8": 24}[name], \
+            float(frames[0].pts * frames[0].time_base)
+
+
+@pytest.mark.parametrize(("suffix", "codec", "fmt", "bits", "want"), [
+    (".mov", "flac", "s16", 16, "alac"), (".mov", "flac", "s32", 24, "alac"),
+    (".mp4", "pcm_u8", "u8", 8, "flac")])
+def test_lossless_audio_a_container_refuses_is_reencoded_losslessly(
+        tmp_path, engine, suffix, codec, fmt, bits, want) -> None:
+    # FLAC in .mov (and 8-bit PCM in .mp4) were re-encoded to AAC: lossy, from a lossless
+    # source
+    src = tmp_path / "in.mkv"
+    _lossless_audio_clip(src, codec, fmt, bits)
+    dst = tmp_path / f"out{suffix}"
+    summary = upscale_video(src, dst, model=engine)
+    assert any(f"re-encoding it to {want}" in n for n in summary.notes), summary.notes
+    got_codec, got, got_start = _decoded_audio(dst)
+    _, ref, ref_start = _decoded_audio(src)
+    assert got_codec == want
+    assert got.shape == ref.shape and np.array_equal(got, ref)  # every sample, every bit
+    assert got_start == pytest.approx(ref_start, abs=1e-4)

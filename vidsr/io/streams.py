@@ -77,6 +77,13 @@ class AudioReencoder:
         self.stream = out.add_stream(codec, rate=self.rate)
         channels = cc.layout.nb_channels if cc.layout else 2
         self.stream.layout = _LAYOUTS.get(channels, "stereo")  # the source may be unlabelled
+        if codec in LOSSLESS_AUDIO.values():
+            # a lossless copy keeps the source's bits: 8- and 16-bit samples as 16, deeper
+            # ones (24-bit, decoded as 32) as 32; ALAC and FLAC keep 24 of them
+            wide = cc.format is not None and cc.format.bits > 16
+            formats = [f.name for f in av.Codec(codec, "w").audio_formats]
+            self.stream.format = next(
+                (f for f in formats if f.startswith("s32" if wide else "s16")), formats[0])
         self.out = out
         enc = self.stream.codec_context
         self.resampler = av.AudioResampler(format=enc.format, layout=enc.layout,
@@ -128,6 +135,21 @@ class AudioReencoder:
             self._encode(self.resampler.resample(None))
         for p in self.stream.encode(None):
             self.out.mux(p)
+
+
+# lossless audio a container refuses (FLAC, WavPack, TTA, TrueHD in .mov; WavPack, TTA in
+# .mp4) is re-encoded losslessly to these: ALAC is what QuickTime plays, FLAC what browsers
+# play from MP4. WebM holds only Opus and Vorbis.
+LOSSLESS_AUDIO = {".mp4": "flac", ".m4v": "flac", ".mov": "alac"}
+
+
+def is_lossless(cc: Any) -> bool:
+    """Whether an audio stream's codec is always lossless with integer samples (FLAC, PCM,
+    ALAC, TrueHD; not float PCM, which ALAC and FLAC cannot hold, and not WavPack or DTS,
+    which may be lossy)."""
+    if cc is None or cc.codec is None or not cc.codec.lossless or cc.codec.lossy:
+        return False
+    return cc.format is None or not cc.format.name.startswith(("flt", "dbl"))
 
 
 # text subtitles, by output container: the codec a text subtitle stream is converted to when
@@ -368,6 +390,8 @@ def plan_copy(out: Any, src: Any, suffix: str, supported: set[str],
         _carry_tags(dst, src)
         return CopyPlan(dst)
     target = CONTAINER_AUDIO.get(suffix, "aac")
+    if src.type == "audio" and is_lossless(cc) and LOSSLESS_AUDIO.get(suffix) in supported:
+        target = LOSSLESS_AUDIO[suffix]  # lossless audio stays lossless where it can
     if src.type == "audio" and target in supported:
         enc = AudioReencoder(out, src, target)
         _carry_tags(enc.stream, src)
