@@ -117,6 +117,28 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
     return path
 
 
+def add_h264(out: av.container.OutputContainer, width: int = 64,
+             height: int = 48) -> av.VideoStream:
+    """A 24 fps H.264 stream (time base 1/12288) added to a hand-built file; its frames are
+    written by ``write_test_frames`` once the other streams are added."""
+    vs = out.add_stream("libx264", rate=24)
+    vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+    vs.codec_context.time_base = Fraction(1, 12288)
+    return vs
+
+
+def write_test_frames(out: av.container.OutputContainer, vs: av.VideoStream,
+                      frames: int) -> None:
+    """Encode ``frames`` test frames, 1/24 s apart, into ``add_h264``'s stream ``vs``, flushed."""
+    for i in range(frames):
+        frame = yuv_frame(vs.width, vs.height, i)
+        frame.pts, frame.time_base = 512 * i, Fraction(1, 12288)
+        for packet in vs.encode(frame):
+            out.mux(packet)
+    for packet in vs.encode():
+        out.mux(packet)
+
+
 def _write_audio(out: av.container.OutputContainer, stream: av.AudioStream, seconds: float,
                  freq: float) -> None:
     rate = stream.codec_context.sample_rate

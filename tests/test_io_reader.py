@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 from media import (
+    add_h264,
     corrupt,
     faststart,
     luma_pattern,
@@ -16,6 +17,7 @@ from media import (
     make_not_media,
     make_zero_frames,
     truncate,
+    write_test_frames,
     yuv_frame,
 )
 
@@ -175,18 +177,10 @@ def test_a_few_frames_over_longer_audio_in_mkv_is_not_truncation(tmp_path, frame
     # file was refused as "truncated or corrupt"
     path = tmp_path / "still.mkv"
     with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=24)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        vs.codec_context.time_base = Fraction(1, 12288)
+        vs = add_h264(out)
         a = out.add_stream("aac", rate=48000)
         a.layout = "stereo"
-        for i in range(frames):
-            frame = yuv_frame(64, 48, i)
-            frame.pts, frame.time_base = 512 * i, Fraction(1, 12288)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+        write_test_frames(out, vs, frames)
         for k in range(47):  # 1 s of silence
             samples = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
                                                  layout="stereo")

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from media import make_clip, packets_of, read_video, yuv_frame
+from media import add_h264, make_clip, packets_of, read_video, write_test_frames, yuv_frame
 
 from vidsr import Cancelled, OutputError, upscale_plane
 from vidsr.color import to_uint8
@@ -747,18 +747,10 @@ def _lossless_audio_clip(path, codec: str, fmt: str, bits: int) -> None:
     # cut to 16 bits or a lossy codec shows) under a short video
     rng = np.random.default_rng(7)
     with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=24)
-        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
-        vs.codec_context.time_base = Fraction(1, 12288)
+        vs = add_h264(out)
         a = out.add_stream(codec, rate=44100)
         a.layout, a.format = "stereo", fmt
-        for i in range(12):
-            frame = yuv_frame(64, 48, i)
-            frame.pts, frame.time_base = 512 * i, Fraction(1, 12288)
-            for packet in vs.encode(frame):
-                out.mux(packet)
-        for packet in vs.encode():
-            out.mux(packet)
+        write_test_frames(out, vs, 12)
         n, shift = 1152, 32 - bits if fmt.startswith("s32") else 0
         dtype = {"s32": np.int32, "s16": np.int16, "u8": np.uint8}[fmt.rstrip("p")]
         for k in range(20):
