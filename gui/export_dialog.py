@@ -18,7 +18,8 @@ from PyQt6.QtWidgets import (
 )
 
 from vidsr.api import is_weights_path, resolve_spec
-from vidsr.errors import VidsrError
+from vidsr.errors import OutputError, VidsrError
+from vidsr.pipeline import check_video_output
 from vidsr.weights import is_untrained
 
 from .panes import ModelPicker
@@ -59,6 +60,11 @@ class ExportDialog(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.note = QLabel("")
+        # why the output cannot be written, shown in the dialog (it stays open to fix the name)
+        self.problem = QLabel("")
+        self.problem.setStyleSheet("color: #b00020;")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
         self.picker.currentIndexChanged.connect(self._model_changed)
         row = QHBoxLayout()
         row.addWidget(self.path, 1)
@@ -67,6 +73,7 @@ class ExportDialog(QDialog):
         form.addRow("Source", QLabel(str(src)))
         form.addRow("Model", self.picker)
         form.addRow("Output", row)
+        form.addRow("", self.problem)
         form.addRow("", self.note)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
                                    | QDialogButtonBox.StandardButton.Cancel)
@@ -74,6 +81,7 @@ class ExportDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.path.textChanged.connect(lambda t: self.ok.setEnabled(bool(t.strip())))
+        self.path.textChanged.connect(lambda _t: self._show_problem(""))  # being fixed
         self.path.setMinimumWidth(self.path.fontMetrics().horizontalAdvance("x" * 60))
         form.addRow(buttons)
         self._model_changed()
@@ -82,9 +90,20 @@ class ExportDialog(QDialog):
         out = self.output()
         if not self.path.text().strip():
             return
+        # the export's own check (container, folder, the input itself), made here: refused
+        # after the dialog had closed, everything chosen in it had to be entered again
+        try:  # an existing file is asked about below, as --overwrite
+            check_video_output(self.src, out, overwrite=True)
+        except OutputError as exc:
+            self._show_problem(str(exc))
+            return
         if out.exists() and not out.is_dir() and not self.confirm_replace(out):
             return  # back to the dialog to pick another name
         super().accept()
+
+    def _show_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
 
     def confirm_replace(self, out: Path) -> bool:
         """Ask before an existing file is replaced (as the command line's --overwrite)."""

@@ -685,6 +685,33 @@ def test_export_dialog_asks_before_replacing_a_file(qtbot, tmp_path: Path,  # no
     assert dialog.result() == dialog.DialogCode.Accepted
 
 
+def test_export_dialog_refuses_a_bad_output_before_it_closes(qtbot, tmp_path: Path,  # noqa: ANN001
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             ) -> None:
+    # the export refused these only after the dialog had closed: model and name to enter again
+    from vidsr_gui.export_dialog import ExportDialog
+
+    src = tmp_path / "clip.mp4"
+    src.write_bytes(b"x")
+    dialog = ExportDialog(None, src, 2, ["esr-max-x2"])
+    qtbot.addWidget(dialog)
+    asked: list[Path] = []
+    monkeypatch.setattr(dialog, "confirm_replace", lambda p: asked.append(p) or True)
+    dialog.show()
+    for name, said in [("out.avi", "vidsr writes"), ("out.gif", "vidsr writes"),
+                       ("out", "vidsr writes"), ("missing/out.mp4", "folder does not exist"),
+                       ("clip.mp4", "is the input file")]:
+        dialog.path.setText(str(tmp_path / name))
+        dialog.accept()
+        assert dialog.isVisible() and dialog.result() != dialog.DialogCode.Accepted, name
+        assert dialog.problem.isVisible() and said in dialog.problem.text(), name
+    assert asked == []  # the input is refused, not offered for replacing
+    dialog.path.setText(str(tmp_path / "out.mkv"))  # a name being fixed: the message goes
+    assert not dialog.problem.isVisible()
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and not dialog.isVisible()
+
+
 def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN001
                                                   capsys: pytest.CaptureFixture, qapp) -> None:
     import time

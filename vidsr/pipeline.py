@@ -95,7 +95,11 @@ def default_output(src: str | Path, model_name: str) -> Path:
     return src.with_name(f"{src.stem}_{model_name}{suffix}")
 
 
-def _check_output(src: Path, dst: Path, overwrite: bool) -> None:
+def check_video_output(src: str | Path, dst: str | Path, overwrite: bool = False) -> None:
+    """Raise ``OutputError`` unless ``upscale_video`` can write ``dst`` from ``src``: a container
+    vidsr writes, then ``check_output``'s checks (the GUI's export dialog asks this before it
+    closes, so a bad name is refused while it can still be changed)."""
+    src, dst = Path(src), Path(dst)
     if dst.suffix.lower() not in _KEEP_SUFFIX and not dst.is_dir():
         raise OutputError(f"cannot write {dst.name}: vidsr writes "
                           f"{', '.join(sorted(_KEEP_SUFFIX))} files")
@@ -146,7 +150,7 @@ def upscale_video(src: str | Path, dst: str | Path | None = None, *,
     src = Path(src)
     with VideoReader(src, start=start, duration=duration, passthrough=True) as reader:
         dst = Path(dst) if dst is not None else default_output(src, _model_name(model))
-        _check_output(src, dst, overwrite)
+        check_video_output(src, dst, overwrite)
         engine = _engine(model, device, fp16, tile, threads, reader.info.frames)
         tmp = partial_path(dst)
         try:
