@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from vidsr.color import matrix_name, rgb_to_yuv
+from vidsr.errors import InputError
 from vidsr.webcam import (
     FrameSource,
     camera_file,
@@ -133,15 +134,31 @@ class FileFrames:
         sar = info.sample_aspect_ratio
         self.sample_aspect = float(sar) if sar and sar > 0 else 1.0  # coded orientation
         self._iter = iter(self._reader)
+        self._ran_out = False  # the last ``next`` found no frame left (not a seek given up)
 
     def label(self) -> str:
         return self.path.name
 
     def next(self) -> SourceFrame | None:
         frame = next(self._iter, None)
+        self._ran_out = frame is None
         if frame is None:
             return None
         return shrink(self._source_frame(frame), self.max_height)
+
+    def ended_early(self) -> str | None:
+        """Once ``next`` has run out: why the file ends before its stated length (the
+        reader's message, as the command line refuses it), or None. Played from the start,
+        the reader raises this itself; after a seek it does not look, and the cut went
+        unremarked ("end of video", the full length beside it)."""
+        if not self._ran_out:
+            return None
+        try:
+            self._reader.check_complete()
+        except InputError as exc:
+            # the file by its name, as the window's source label gives it
+            return str(exc).replace(str(self._reader.path), self.path.name)
+        return None
 
     def _source_frame(self, frame: Any) -> SourceFrame:
         return SourceFrame(frame.y, frame.u, frame.v, float(frame.time) - self._reader.origin,
@@ -165,6 +182,7 @@ class FileFrames:
             self._iter = iter(self._reader)
             for frame in self._iter:  # noqa: B007 - the last one is wanted
                 if stop is not None and stop():
+                    self._ran_out = False  # given up part way: the end was not reached
                     return None
             if frame is not None:
                 return shrink(self._source_frame(frame), self.max_height)
@@ -227,6 +245,9 @@ class CameraFrames:
 
     def seek(self, seconds: float) -> SourceFrame | None:
         return self.next()
+
+    def ended_early(self) -> str | None:
+        return None  # a camera has no stated length
 
     def close(self) -> None:
         self._source.close()

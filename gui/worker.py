@@ -298,7 +298,9 @@ class RenderWorker(QThread):
             if self._playing:
                 self._command(_playing=False)
                 self.playing_changed.emit(False)
-            self.message.emit("end of video")
+            # a file cut short (after a seek the reader does not say so itself) says where
+            early = self._source.ended_early() if self._source is not None else None
+            self.message.emit(f"end of video: {early}" if early else "end of video")
             self.ended.emit()
             return
         self._render(frame, models, new_frame=True)

@@ -712,6 +712,30 @@ def test_export_dialog_refuses_a_bad_output_before_it_closes(qtbot, tmp_path: Pa
     assert dialog.result() == dialog.DialogCode.Accepted and not dialog.isVisible()
 
 
+def test_a_file_cut_short_says_so_at_its_end_after_a_seek(qtbot, window: MainWindow,  # noqa: ANN001
+                                                          clip: Path, tmp_path: Path) -> None:
+    # a faststart MP4 cut in the middle keeps its index and length: played on from a seek, it
+    # stopped at the cut with a plain "end of video" beside the full length (the command line
+    # refuses it as truncated; played from the start the reader says so itself)
+    from media import faststart, truncate
+
+    cut = truncate(faststart(make_clip(tmp_path / "f.mp4", width=W, height=H, frames=40),
+                             tmp_path / "fs.mp4"), tmp_path / "cut.mp4", 0.6)
+    for path, said in ((cut, "end of video: cut.mp4 is truncated or corrupt: video stops at "),
+                       (clip, "end of video")):
+        open_and_wait(qtbot, window, path)
+        with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+            window.seek(0.1)
+        window.worker.realtime = False
+        with qtbot.waitSignal(window.worker.ended, timeout=TIMEOUT):
+            window.worker.play(restart=False)
+        qtbot.waitUntil(lambda: window.status_label.text().startswith("end of video"),
+                        timeout=TIMEOUT)
+        text = window.status_label.text()
+        assert text.startswith(said) and (path == cut or text == said), text
+    assert not window.errors
+
+
 def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN001
                                                   capsys: pytest.CaptureFixture, qapp) -> None:
     import time

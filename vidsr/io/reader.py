@@ -495,6 +495,15 @@ class VideoReader:
         if not (self._sought or self._end):
             self._check_complete()
 
+    def check_complete(self) -> None:
+        """Once a pass has run out: raise ``InputError`` if the video ended well before its
+        declared length. A pass read from the start checks this itself; one begun at a seek
+        (a player's, which reaches the end from wherever it was put) does not, and may ask
+        here. Within a ``duration`` window the end is the window's, so nothing is checked."""
+        self._check_open()
+        if self._end is None:
+            self._check_complete()
+
     def _check_complete(self) -> None:
         """Raise if the video ended well before the stream's declared duration.
 
