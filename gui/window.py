@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.source: SourceInfo | None = None
         self.source_path: Path | None = None
         self.last: Rendered | None = None
+        self._shown_at = 0.0  # seconds: the current source's frame on screen
         self.export_worker: ExportWorker | None = None
         self.errors: list[str] = []  # every error shown, in order (the offscreen runs read it)
         self.force_close = False  # set: closing stops a running export without asking
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
         self.worker.playing_changed.connect(self._on_playing)
         self.worker.message.connect(self._status)
         self.worker.failed.connect(self.show_error)
+        # a seek that fails (corrupt data there) shows no frame: the handle goes back to the
+        # frame on screen, not left where it was clicked
+        self.worker.failed.connect(lambda _text: self._show_position())
 
         self._build_toolbar()
         self._build_central()
@@ -370,6 +374,7 @@ class MainWindow(QMainWindow):
                                   f"@ {info.fps:.3g} fps")
         # a new source starts at its start; a still image or a raw stream has no length to
         # seek along (the handle stayed where the last video had been, and moved nothing)
+        self._shown_at = 0.0
         self.seek_slider.blockSignals(True)
         self.seek_slider.setValue(0)
         self.seek_slider.blockSignals(False)
@@ -388,11 +393,9 @@ class MainWindow(QMainWindow):
                 if model in by_model:
                     pane.show_result(by_model[model])
         duration = self.source.duration if self.source else None
+        self._shown_at = frame.time
+        self._show_position()
         if duration:
-            if not self.seek_slider.isSliderDown():
-                self.seek_slider.blockSignals(True)  # showing the position is not a seek
-                self.seek_slider.setValue(round(frame.time / duration * 1000))
-                self.seek_slider.blockSignals(False)
             self.time_label.setText(f"{_time(frame.time)} / {_time(duration)}")
         else:
             self.time_label.setText(_time(frame.time))
@@ -408,6 +411,14 @@ class MainWindow(QMainWindow):
         self.status_label.setText(f"frame {frame.index} · SR of {which} "
                                   f"{sr_ms:.0f} ms/frame{shown}")
         self.frame_shown.emit(frame)
+
+    def _show_position(self) -> None:
+        """Put the seek handle at the frame on screen (unless it is being dragged)."""
+        duration = self.source.duration if self.source else None
+        if duration and not self.seek_slider.isSliderDown():
+            self.seek_slider.blockSignals(True)  # showing the position is not a seek
+            self.seek_slider.setValue(round(self._shown_at / duration * 1000))
+            self.seek_slider.blockSignals(False)
 
     def _on_view_changed(self) -> None:
         view = (self.wipe if self.mode == "wipe" else self.panes[0]).view

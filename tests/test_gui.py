@@ -736,6 +736,29 @@ def test_a_file_cut_short_says_so_at_its_end_after_a_seek(qtbot, window: MainWin
     assert not window.errors
 
 
+def test_a_failed_seek_puts_the_handle_back_at_the_frame_shown(qtbot, window: MainWindow,  # noqa: ANN001
+                                                               tmp_path: Path) -> None:
+    # the handle stayed where the track was clicked, the picture at the earlier frame
+    from media import corrupt
+
+    bad = corrupt(make_clip(tmp_path / "c.mp4", width=W, height=H, frames=40),
+                  tmp_path / "damaged.mp4")
+    first = open_and_wait(qtbot, window, bad)
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT):
+        window.seek(0.1)  # before the damage
+    shown = window.last
+    assert shown.index > first.index
+    slider = window.seek_slider
+    at = slider.value()
+    with qtbot.waitSignal(window.worker.failed, timeout=TIMEOUT) as blocker:
+        qtbot.mouseClick(slider, Qt.MouseButton.LeftButton,
+                         pos=QPoint(int(slider.width() * 0.8), slider.height() // 2))
+    assert "corrupt" in blocker.args[0]
+    qtbot.waitUntil(lambda: bool(window.errors), timeout=TIMEOUT)
+    assert window.last is shown and at > 0
+    assert slider.value() == at == round(shown.time / window.source.duration * 1000)
+
+
 def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN001
                                                   capsys: pytest.CaptureFixture, qapp) -> None:
     import time
