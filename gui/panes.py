@@ -46,6 +46,18 @@ def model_choices(scale: int) -> list[tuple[str, str, bool]]:
     return [(model, spec.name, is_untrained(spec)) for model, spec in entries]
 
 
+def untrained_model(model: str) -> bool:
+    """Whether ``model`` runs untrained, as its pane's badge will say: a name without shipped
+    weights (a weights file is trained; a name that is no model is not marked, its pane says
+    what is wrong)."""
+    if is_weights_path(model):
+        return False
+    try:
+        return is_untrained(resolve_spec(model))
+    except VidsrError:
+        return False
+
+
 def rescale(model: str, scale: int) -> str:
     """The same model family and size at another scale (a weights file: its own scale's
     built-in sibling, since the file has one scale only)."""
@@ -69,11 +81,8 @@ class ModelPicker(QComboBox):
         self.clear()
         names = []
         for model, name, untrained in model_choices(scale):
-            self.addItem(f"{name} (untrained)" if untrained else name, model)
+            self._add(name, model, untrained)
             names.append(name)
-            if untrained:
-                self.setItemData(self.count() - 1, "untrained: no shipped weights yet",
-                                 Qt.ItemDataRole.ToolTipRole)
         index = self.findData(current)
         if index < 0 and not is_weights_path(current):  # a full name for a listed alias
             try:
@@ -81,11 +90,18 @@ class ModelPicker(QComboBox):
             except VidsrError:  # not a model: listed as given, its pane shows the error
                 canonical = ""
             index = names.index(canonical) if canonical in names else -1
-        if index < 0:
-            self.addItem(current, current)
+        if index < 0:  # e.g. another scale's model, carried here without weights at this one
+            self._add(current, current, untrained_model(current))
             index = self.count() - 1
         self.setCurrentIndex(index)
         self.blockSignals(False)
+
+    def _add(self, text: str, model: str, untrained: bool) -> None:
+        # marked as the pane's badge marks it: every untrained entry, listed or not
+        self.addItem(f"{text} (untrained)" if untrained else text, model)
+        if untrained:
+            self.setItemData(self.count() - 1, "untrained: no shipped weights yet",
+                             Qt.ItemDataRole.ToolTipRole)
 
     def model(self) -> str:
         return str(self.currentData())

@@ -759,6 +759,33 @@ def test_a_failed_seek_puts_the_handle_back_at_the_frame_shown(qtbot, window: Ma
     assert slider.value() == at == round(shown.time / window.source.duration * 1000)
 
 
+def test_a_model_untrained_at_another_scale_is_marked_in_its_picker(qtbot, clip: Path) -> None:  # noqa: ANN001
+    # ecbsr-m4c8 has weights at x2 only: at x3 the pane's badge said "untrained" while its
+    # picker showed the plain name, unlike the picker's other untrained entries
+    win = MainWindow(["bicubic-x2", "ecbsr-m4c8-x2"], device="cpu", panes=2)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        open_and_wait(qtbot, win, clip)
+        pane = win.panes[1]
+        assert pane.picker.currentText() == "ecbsr-m4c8-x2" and not pane.badge.isVisible()
+        with qtbot.waitSignal(win.frame_shown, timeout=TIMEOUT,
+                              check_params_cb=lambda f: f.results[1].model == "ecbsr-m4c8-x3"):
+            win.set_scale(3)
+        assert pane.badge.isVisible()
+        assert pane.picker.currentText() == "ecbsr-m4c8-x3 (untrained)"
+        assert pane.picker.model() == "ecbsr-m4c8-x3"
+        tip = pane.picker.itemData(pane.picker.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+        assert tip == "untrained: no shipped weights yet"
+        assert win.panes[0].picker.currentText() == "bicubic-x3"  # trained entries unmarked
+        with qtbot.waitSignal(win.frame_shown, timeout=TIMEOUT,
+                              check_params_cb=lambda f: f.results[1].model == "ecbsr-m4c8-x2"):
+            win.set_scale(2)
+        assert pane.picker.currentText() == "ecbsr-m4c8-x2" and not pane.badge.isVisible()
+    finally:
+        win.close()
+
+
 def test_a_screenshot_of_a_bad_file_fails_at_once(tmp_path: Path,  # noqa: ANN001
                                                   capsys: pytest.CaptureFixture, qapp) -> None:
     import time
