@@ -515,6 +515,11 @@ class MainWindow(QMainWindow):
                 event.ignore()
                 return
             self.export_worker.cancel()
+        # closing: off the screen at once, not a window frozen while the threads stop (a long
+        # frame or a slow export's end can take seconds); an error box open over it goes too
+        if self._error_box is not None:
+            self._error_box.hide()
+        self.hide()
         if self.export_worker is not None:
             self.export_worker.wait()  # the pipeline stops after the frame in hand
         self.worker.stop()

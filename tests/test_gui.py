@@ -881,6 +881,35 @@ def test_a_signal_closes_the_window_during_an_export(window: MainWindow,
     assert window.close() and window.export_worker.cancelled
 
 
+def test_closing_hides_the_window_before_waiting_for_its_threads(window: MainWindow,  # noqa: ANN001
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  ) -> None:
+    # the window (and an error box over it) stayed on screen, frozen, while a slow render
+    # thread or export stopped
+    seen: list[tuple[str, bool, bool]] = []
+
+    def shown(what: str) -> None:
+        seen.append((what, window.isVisible(), window._error_box.isVisible()))
+
+    class Export:  # an export that has ended, its thread closing
+        ended = True
+
+        def isRunning(self) -> bool:  # noqa: N802 - QThread's name
+            return True
+
+        def wait(self, _ms: int = -1) -> bool:
+            shown("export")
+            return True
+
+    window.show_error("a message left open")
+    window.export_worker = Export()
+    stop = window.worker.stop
+    monkeypatch.setattr(window.worker, "stop", lambda: (shown("render"), stop()))
+    assert window.isVisible() and window._error_box.isVisible()
+    assert window.close()
+    assert seen == [("export", False, False), ("render", False, False)]
+
+
 def test_bench_refuses_a_start_past_the_end(qapp, clip: Path, capsys) -> None:  # noqa: ANN001
     from vidsr.cli.main import main
 
