@@ -161,7 +161,9 @@ class FileFrames:
         return None
 
     def _source_frame(self, frame: Any) -> SourceFrame:
-        return SourceFrame(frame.y, frame.u, frame.v, float(frame.time) - self._reader.origin,
+        # from the first frame: the times handed over have an MPEG-TS's start taken off
+        at = float(frame.time) + self._reader.rebase - self._reader.origin
+        return SourceFrame(frame.y, frame.u, frame.v, at,
                            int(frame.index),
                            self.bit_depth, self.matrix, self.full_range, self.siting,
                            self.subsampling, self.rotation)

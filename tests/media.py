@@ -64,9 +64,12 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
               rotation: int = 0, color: dict[str, int] | None = None,
               options: dict[str, str] | None = None, title: str | None = None,
               timecode: str | None = None,
-              chapters: list[tuple[float, float, str]] | None = None) -> Path:
+              chapters: list[tuple[float, float, str]] | None = None,
+              audio_start: float = 0.0) -> Path:
     """Write a test clip; ``pts`` (in ``time_base``) gives variable frame timing;
-    ``chapters`` are ``(start, end, title)`` in seconds."""
+    ``chapters`` are ``(start, end, title)`` in seconds; the audio's first sample is at
+    ``audio_start`` seconds (its first packet is earlier by the encoder's priming, AAC's 1024
+    samples) and the audio runs to the video's end."""
     path = Path(path)
     tb = time_base or Fraction(1, 12288)
     with av.open(str(path), "w") as out:
@@ -111,7 +114,7 @@ def make_clip(path: Path, *, width: int = 64, height: int = 48, frames: int = 10
             out.mux(packet)
         seconds = float((times[-1] + step) * tb) if times else 0.5
         for k, a in enumerate(streams):
-            _write_audio(out, a, seconds, 440.0 * (k + 1))
+            _write_audio(out, a, seconds, 440.0 * (k + 1), audio_start)
         if sub is not None:
             _write_subtitles(out, sub, seconds, path.suffix in (".mp4", ".mov"))
     return path
@@ -140,12 +143,12 @@ def write_test_frames(out: av.container.OutputContainer, vs: av.VideoStream,
 
 
 def _write_audio(out: av.container.OutputContainer, stream: av.AudioStream, seconds: float,
-                 freq: float) -> None:
+                 freq: float, begin: float = 0.0) -> None:
     rate = stream.codec_context.sample_rate
     n = stream.codec_context.frame_size or 1024
     channels = stream.codec_context.layout.nb_channels
     total = int(seconds * rate)
-    for start in range(0, total, n):
+    for start in range(round(begin * rate), total, n):
         t = (start + np.arange(n)) / rate
         tone = (0.2 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
         data = np.repeat(tone[None], channels, axis=0)
@@ -265,6 +268,26 @@ def packets_of(path: Path, kind: str) -> list[list[tuple[Fraction | None, bytes]
                 t = None if packet.pts is None else packet.pts * packet.time_base
                 out[packet.stream.index].append((t, bytes(packet)))
         return [out[s.index] for s in streams]
+
+
+def mp4_movie_duration(path: Path) -> Fraction:
+    """An MP4's movie duration as its ``mvhd`` box states it (what players show as the length;
+    FFmpeg's ``duration`` leaves an empty edit at the start out of it)."""
+    data = Path(path).read_bytes()
+
+    def boxes(start: int, end: int):
+        while start + 8 <= end:
+            size, kind = struct.unpack(">I4s", data[start:start + 8])
+            yield kind, start + 8, start + size
+            start += size
+
+    moov = next((a, b) for kind, a, b in boxes(0, len(data)) if kind == b"moov")
+    at = next(a for kind, a, _b in boxes(*moov) if kind == b"mvhd")
+    if data[at] == 1:  # version 1: 64-bit times
+        scale, length = struct.unpack(">IQ", data[at + 20:at + 32])
+    else:
+        scale, length = struct.unpack(">II", data[at + 12:at + 20])
+    return Fraction(length, scale)
 
 
 def huge_png() -> bytes:

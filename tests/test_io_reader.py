@@ -23,6 +23,7 @@ from media import (
 
 from vidsr.errors import InputError
 from vidsr.io import VideoReader
+from vidsr.io.reader import StreamPacket
 
 
 def test_cfr_planes_and_timestamps(tmp_path):
@@ -206,6 +207,39 @@ def test_late_start_is_not_truncation(tmp_path, ext):
     with VideoReader(src) as r:
         got = [f.pts for f in r]
     assert len(got) == 50 and got[-1] - got[0] == 49 * 40 * r.info.time_base.denominator // 1000
+
+
+def test_mpegts_clock_start_is_taken_off_and_cuts_count_in_source_time(tmp_path):
+    # an MPEG-TS clock 10 s in gave frames (and packets) at 10 s on, which the output kept as
+    # 10 s of nothing; the file's start (the earliest stream's: audio at 9.9 s here) is taken
+    # off every stream, as ffmpeg does, while --start/seek still count from the first frame
+    pts = [900000 + 3750 * i for i in range(36)]
+    ts = make_clip(tmp_path / "late.ts", frames=36, time_base=Fraction(1, 90000), pts=pts,
+                   audio_tracks=1, audio_start=9.9 + 1024 / 48000, options={"g": "12"})
+    with VideoReader(ts, start=0.5, duration=0.5, passthrough=True) as r:
+        items = list(r.items())
+    frames = [i for i in items if not isinstance(i, StreamPacket)]
+    audio = [i.packet for i in items if isinstance(i, StreamPacket)]
+    # the frames from 10.5 s to 11 s, at 0.6 s to 1.1 s less the cut's 0.5 s
+    assert [f.pts for f in frames] == [9000 + 3750 * i for i in range(12)]
+    assert audio and all(p.pts * p.time_base >= Fraction(1, 10) for p in audio)
+    assert (r.origin, r.rebase) == (10.0, 9.9)
+    with VideoReader(ts) as r:  # the GUI's time of a frame: from the first one
+        times = [f.time + r.rebase - r.origin for f in r]
+    assert times == pytest.approx([i / 24 for i in range(36)])
+    # the same cut of the same pictures in a file whose clock starts at 0: the same planes
+    plain = make_clip(tmp_path / "plain.mp4", frames=36, time_base=Fraction(1, 90000),
+                      pts=[p - 900000 for p in pts], options={"g": "12"})
+    with VideoReader(plain, start=0.5, duration=0.5) as r:
+        assert (r.origin, r.rebase) == (0.0, 0.0)
+        same = list(r)
+    assert all(np.array_equal(a.y, b.y) for a, b in zip(frames, same, strict=True))
+    assert [f.pts for f in same] == [p - 9000 for p in (f.pts for f in frames)]
+    # other containers keep their timestamps: an .mkv (or .mp4) starting late, as before
+    late = make_clip(tmp_path / "late.mkv", frames=4, time_base=Fraction(1, 1000),
+                     pts=[10000 + 40 * i for i in range(4)])
+    with VideoReader(late) as r:
+        assert r.rebase == 0 and [f.pts for f in r] == [10000 + 40 * i for i in range(4)]
 
 
 @pytest.mark.parametrize("case", ["missing", "directory", "not_media", "audio_only",

@@ -9,7 +9,15 @@ import av
 import numpy as np
 import pytest
 import torch
-from media import add_h264, make_clip, packets_of, read_video, write_test_frames, yuv_frame
+from media import (
+    add_h264,
+    make_clip,
+    mp4_movie_duration,
+    packets_of,
+    read_video,
+    write_test_frames,
+    yuv_frame,
+)
 
 from vidsr import Cancelled, OutputError, upscale_plane
 from vidsr.color import to_uint8
@@ -340,12 +348,81 @@ def test_mpegts_input_goes_to_mkv_with_aac_payload_intact(tmp_path, engine):
     summary = upscale_video(src, model=engine)  # default name: .ts is not written -> .mkv
     assert summary.dst == str(tmp_path / "in_esr-max-k7c4-x2.mkv")
     a, b = read_video(src), read_video(summary.dst)
-    # Matroska counts milliseconds: the 1/90000 times come back rounded to the millisecond
-    assert [round(float(p * a["time_base"]), 3) for p in a["pts"]] == \
+    # the TS muxer starts its clock 62 ms in (the AAC's first packet, priming included, at
+    # 5580 ticks); that start is taken off every stream, as ffmpeg does. Matroska counts
+    # milliseconds: the 1/90000 times come back rounded to the millisecond
+    with av.open(str(src)) as c:
+        begin = Fraction(c.start_time, 1_000_000)
+    assert begin == Fraction(5580, 90000)
+    assert [round(float(p * a["time_base"] - begin), 3) for p in a["pts"]] == \
         [float(p * b["time_base"]) for p in b["pts"]]
     src_audio, out_audio = packets_of(src, "audio")[0], packets_of(summary.dst, "audio")[0]
     # the muxer strips each packet's 7-byte ADTS header (as ffmpeg does); the AAC is untouched
     assert [p[7:] for _t, p in src_audio] == [p for _t, p in out_audio]
+
+
+# an MPEG-TS whose clock starts 10 s in: 1.5 s of video from 10 s, AAC whose first packet is at
+# 10.05 s (its first sample 1024 samples later: the encoder's priming); 10.05 s falls on a tick
+# of every time base involved (1/90000, 1/48000, Matroska's and MP4's edit lists' 1/1000)
+LATE_TS = {"frames": 36, "time_base": Fraction(1, 90000), "audio_tracks": 1,
+           "pts": [900000 + 3750 * i for i in range(36)], "options": {"g": "12"},
+           "audio_start": 10.05 + 1024 / 48000}
+
+
+def _first_times(path) -> tuple[Fraction, Fraction]:
+    """The first video frame's and the first audio packet's times, in seconds."""
+    info = read_video(path)
+    return info["pts"][0] * info["time_base"], packets_of(path, "audio")[0][0][0]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_mpegts_clock_start_is_taken_off_every_stream(tmp_path, engine, suffix):
+    # the 10 s before the first frame were kept: an 11.5 s .mp4 opening on a 10 s empty edit,
+    # an .mkv claiming 11.5 s with its first frame at 10 s. ffmpeg takes the file's start
+    # time off every stream; so does vidsr, keeping the audio's offset to the tick
+    src = make_clip(tmp_path / "late.ts", **LATE_TS)
+    with av.open(str(src)) as c:
+        assert c.start_time == 10_000_000
+    video, audio = _first_times(src)
+    assert (video, audio) == (10, Fraction(201, 20))
+    dst = tmp_path / f"out{suffix}"
+    upscale_video(src, dst, model=engine)
+    out_video, out_audio = _first_times(dst)
+    assert out_video == 0 and out_audio - out_video == audio - video  # 50 ms, exactly
+    a, b = read_video(src), read_video(dst)
+    assert [round(float(p * a["time_base"]) - 10, 3) for p in a["pts"]] == \
+        [round(float(p * b["time_base"]), 3) for p in b["pts"]]
+    src_audio, got_audio = packets_of(src, "audio")[0], packets_of(dst, "audio")[0]
+    # the ADTS header goes (as with ffmpeg); the AAC itself is untouched
+    assert [p[7:] for _t, p in src_audio] == [p for _t, p in got_audio]
+    assert all(abs(t - (s - 10)) <= Fraction(1, 2000)  # Matroska's milliseconds
+               for (s, _p), (t, _q) in zip(src_audio, got_audio, strict=True))
+    with av.open(str(dst)) as c:
+        assert c.start_time == 0 and abs(c.duration / 1e6 - 1.5) < 0.01, c.duration
+    if suffix == ".mp4":  # what players show: FFmpeg's reading leaves the empty edit out
+        assert abs(mp4_movie_duration(dst) - Fraction(3, 2)) < Fraction(1, 100)
+
+
+def test_mpegts_cut_matches_the_same_cut_of_a_file_starting_at_zero(tmp_path, engine):
+    # --start/--duration count from the first frame (in source time), and the cut's
+    # timestamps come out as those of the same cut of an equivalent file whose clock starts
+    # at 0 (they kept the TS's 10 s)
+    late = make_clip(tmp_path / "late.ts", **LATE_TS)
+    plain = make_clip(tmp_path / "plain.mkv", **{
+        **LATE_TS, "pts": [3750 * i for i in range(36)], "audio_start": 0.05 + 1024 / 48000})
+    for src in (late, plain):
+        upscale_video(src, tmp_path / f"{src.stem}-cut.mkv", model=engine, start=0.5,
+                      duration=0.5, options=LOSSLESS)
+    a, b = read_video(tmp_path / "late-cut.mkv"), read_video(tmp_path / "plain-cut.mkv")
+    assert len(a["pts"]) == len(b["pts"]) == 12
+    assert [p * a["time_base"] for p in a["pts"]] == [p * b["time_base"] for p in b["pts"]]
+    assert a["pts"][0] == 0
+    for x, y in zip(a["luma"], b["luma"], strict=True):  # the same frames (0.5 s to 1 s)
+        assert np.array_equal(x, y)
+    cut_late, cut_plain = (packets_of(tmp_path / f"{n}-cut.mkv", "audio")[0]
+                           for n in ("late", "plain"))
+    assert [t for t, _p in cut_late] == [t for t, _p in cut_plain]
+    assert [p for _t, p in cut_late] == [p for _t, p in cut_plain]
 
 
 def test_timecode_track_kept(tmp_path, engine):

@@ -55,6 +55,10 @@ DRAIN_SECONDS = 30.0
 # how far before a --start cut a subtitle event still on screen there is looked for
 SUBTITLE_LOOKBACK = 60.0
 _INEXACT_SEEK = {"mpegts", "mpeg", "mpegvideo"}  # demuxers whose seek may land past the target
+# demuxers whose timestamps are a transport clock's (MPEG-TS/PS: minutes or hours into it, 1.4 s
+# from ffmpeg's muxer): the file's start time is taken off every stream, as ffmpeg does (kept,
+# it opened the output on that much nothing: an MP4's empty edit, a Matroska first frame at 10 s)
+_CLOCK_START = {"mpegts", "mpeg"}
 _MAX_PLAUSIBLE_FPS = 1000  # above it (and 4x the timestamps' rate) a declared rate is a tick rate
 
 
@@ -111,7 +115,8 @@ class VideoInfo:
 
 @dataclass
 class VideoFrame:
-    """One decoded frame: planes plus its timestamp in ``time_base`` units."""
+    """One decoded frame: planes plus its timestamp in ``time_base`` units, on the output's
+    timeline (the source's less ``VideoReader.rebase`` and ``start``)."""
 
     y: np.ndarray
     u: np.ndarray
@@ -139,7 +144,9 @@ class VideoReader:
 
     ``start`` and ``duration`` (seconds) restrict the frames to ``[start, start + duration)``.
     ``passthrough=True`` makes ``items()`` also yield the packets of the other streams (audio,
-    subtitles, data) in file order, for the writer to copy.
+    subtitles, data) in file order, for the writer to copy. Frames and packets come with the
+    source's timestamps less ``start`` and, for an MPEG-TS/PS, less the file's start time
+    (``rebase``), the same ticks off every stream so that their offsets are kept exactly.
     """
 
     def __init__(self, path: str | Path, start: float | None = None,
@@ -228,6 +235,9 @@ class VideoReader:
                 if start >= stop:
                     continue
                 end = min(end, stop)
+            if self._rebase:  # onto the timeline the streams are moved to
+                lift = round(self._rebase / tb)
+                start, end = max(start - lift, 0), max(end - lift, 0)
             chapters.append({**ch, "start": start, "end": end,
                              "metadata": dict(ch["metadata"])})
         return chapters
@@ -295,7 +305,13 @@ class VideoReader:
         # --start/--duration and seeks count from the video's first frame (an MPEG-TS often
         # starts at 1.4 s or 10 s); a negative time (an edit list's) counts as 0
         self._origin = max(float(frame.pts * tb), 0.0) if frame.pts is not None else 0.0
-        self._seek_by_time = self._container.format.name.split(",")[0] in _INEXACT_SEEK
+        demuxer = self._container.format.name.split(",")[0]
+        self._seek_by_time = demuxer in _INEXACT_SEEK
+        # the earliest start over the streams (audio may start before the video), in
+        # AV_TIME_BASE microseconds; a Fraction, so that each time base's ticks come out exact
+        begin = self._container.start_time
+        self._rebase = Fraction(max(begin, 0), 1_000_000) \
+            if demuxer in _CLOCK_START and begin is not None else Fraction(0)
         info = VideoInfo(
             path=str(self.path), width=frame.width, height=frame.height, fps=fps, time_base=tb,
             frames=frames, duration=duration, pix_fmt=frame.format.name,
@@ -354,6 +370,14 @@ class VideoReader:
         """The video's first frame's time in seconds (0 for most files; an MPEG-TS often
         starts later): ``start``, ``duration`` and ``seek`` count from it."""
         return self._origin
+
+    @property
+    def rebase(self) -> float:
+        """The seconds taken off every timestamp handed over, before ``start``: an MPEG-TS/PS's
+        start time (its clock's, the earliest over its streams), as ffmpeg takes it off; 0 for
+        other containers, whose timestamps are kept. A frame's ``time + rebase - origin`` is
+        its time from the video's first frame (without ``start``)."""
+        return float(self._rebase)
 
     # -- context manager ------------------------------------------------------------------------
     def __enter__(self) -> VideoReader:
@@ -607,26 +631,33 @@ class VideoReader:
             return None
         if shift or self._end is not None:
             if packet.pts is None:  # cannot be placed in the cut: kept where nothing is cut off
-                return None if shift else StreamPacket(packet.stream.index, packet)
+                return None if shift else self._place(packet, shift)
             t = float(packet.pts * packet.time_base) - self._origin
             # --duration alone keeps what comes before the first video frame, as a run with
             # neither option does (audio often starts first)
             if (shift and t < shift) or (self._end is not None and t >= self._end):
                 return None
-            return self._place(packet, shift)
-        return StreamPacket(packet.stream.index, packet)
+        return self._place(packet, shift)
 
     def _place(self, packet: Any, shift: float) -> StreamPacket:
-        """A packet inside the window put on the output's timeline: moved back by ``shift``;
-        a subtitle event still on screen at the window's end stops there."""
-        if self._end is not None and packet.duration and packet.stream.type == "subtitle":
+        """A packet inside the window put on the output's timeline: moved back by ``shift``
+        and ``rebase``; a subtitle event still on screen at the window's end stops there."""
+        if self._end is not None and packet.duration and packet.stream.type == "subtitle" \
+                and packet.pts is not None:
             stop = round((self._origin + self._end) / packet.time_base)
             packet.duration = min(packet.duration, max(stop - packet.pts, 1))
-        delta = int(round(shift / packet.time_base))
-        packet.pts -= delta
+        delta = self._ticks(shift, packet.time_base)
+        if packet.pts is not None:  # one without (kept where nothing is cut off) keeps none
+            packet.pts -= delta
         if packet.dts is not None:
             packet.dts -= delta
         return StreamPacket(packet.stream.index, packet)
+
+    def _ticks(self, shift: float, tb: Fraction) -> int:
+        """How many ``tb`` ticks a timestamp moves back onto the output's timeline: ``shift``
+        and ``rebase``, each rounded on its own, so that every stream of a time base (all of
+        an MPEG-TS's are 1/90000) moves by the same ticks and their offsets are kept."""
+        return int(round(shift / tb)) + round(self._rebase / tb)
 
     def _to_frame(self, frame: Any, shift: float) -> Any:
         tb = self.info.time_base
@@ -663,8 +694,8 @@ class VideoReader:
                              f"{frame.width}x{frame.height} at {t:.3f} s)")
         dtype = np.dtype(np.uint8 if self._layout.bit_depth == 8 else np.uint16)
         y, u, v = (plane_array(frame.planes[i], dtype) for i in range(3))
-        if shift:
-            pts -= int(round(shift / tb))
+        if shift or self._rebase:
+            pts -= self._ticks(shift, tb)
         step = frame.duration * tb if frame.duration else \
             (1 / self.info.fps if self.info.fps else Fraction(0))
         self._last_end = float(t + step)
