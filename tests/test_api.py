@@ -142,3 +142,20 @@ def test_load_model_devices_and_names(tmp_path, monkeypatch) -> None:
     (tmp_path / "mine").write_text("not weights")
     with pytest.raises(vidsr.WeightsError):
         vidsr.load_model("mine")
+
+
+def test_a_module_that_breaks_its_scale_is_one_clear_error() -> None:
+    class Same(torch.nn.Module):  # claims x2, returns its input's size
+        scale = 2
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    for image in (np.zeros((6, 5, 3), np.uint8), np.zeros((6, 5), np.uint8)):
+        with pytest.raises(vidsr.InputError, match="promises"):
+            vidsr.upscale_image(image, Same())
+
+
+def test_upscale_plane_refuses_what_is_not_a_module() -> None:
+    with pytest.raises(vidsr.InputError, match="torch module"):
+        vidsr.upscale_plane(np.zeros((4, 4)), "ecbsr-x2")

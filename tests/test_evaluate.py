@@ -110,3 +110,16 @@ def test_the_skipped_files_warning_comes_once_a_folder(tmp_path, caplog) -> None
         for _ in range(3):
             assert [p.name for p in image_files(tmp_path)] == ["a.png"]
     assert caplog.text.count("skipping 1 file") == 1
+
+
+def test_evaluate_takes_a_name_and_refuses_a_foreign_module(tmp_path) -> None:
+    import cv2
+    import torch
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "a.png"), rng.integers(0, 256, (24, 24, 3), np.uint8))
+    by_name = vidsr.evaluate("esr-max-x2", tmp_path)
+    by_model = vidsr.evaluate(vidsr.load_model("esr-max-x2"), tmp_path)
+    assert by_name.model == "esr-max-k7c4-x2" and by_name.psnr == by_model.psnr
+    with pytest.raises(InputError, match="evaluate takes"):
+        vidsr.evaluate(torch.nn.Identity(), tmp_path)

@@ -115,6 +115,9 @@ def check_memory(nbytes: int, what: str) -> None:
 @torch.inference_mode()
 def upscale_plane(plane: np.ndarray, model: nn.Module) -> np.ndarray:
     """Upscale a float plane on the 0-255 scale with ``model``; returns float 0-255, unclipped."""
+    if not isinstance(model, nn.Module):
+        raise InputError(f"upscale_plane takes a torch module (vidsr.load_model's), got "
+                         f"{type(model).__name__}")
     try:
         plane = np.asarray(plane, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -186,10 +189,19 @@ def _upscale_band(image: np.ndarray, model: nn.Module, bicubic: nn.Module) -> np
             return to_uint8(x)
         return np.floor(np.clip(x * 257.0, 0.0, 65535.0) + 0.5).astype(np.uint16)
 
+    def luma(plane: np.ndarray) -> np.ndarray:
+        out = upscale_plane(plane, model)
+        want = (plane.shape[0] * bicubic.scale, plane.shape[1] * bicubic.scale)
+        if out.shape != want:  # a module whose .scale is not what it does
+            raise InputError(f"the model turned a {plane.shape[1]}x{plane.shape[0]} plane into "
+                             f"{out.shape[1]}x{out.shape[0]}, not the {want[1]}x{want[0]} its "
+                             f"scale x{bicubic.scale} promises")
+        return out
+
     if image.ndim == 2:
-        return codes(upscale_plane(pixels, model))
+        return codes(luma(pixels))
     ycc = rgb_to_ycbcr(pixels[..., :3])
-    y = upscale_plane(ycc[..., 0], model)
+    y = luma(ycc[..., 0])
     rest = np.concatenate([ycc[..., 1:], pixels[..., 3:].astype(np.float64)], axis=2)
     with torch.inference_mode():
         t = torch.from_numpy(rest.transpose(2, 0, 1)[None].astype(np.float32))

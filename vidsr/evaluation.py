@@ -139,7 +139,7 @@ def score_pair(model: nn.Module, pair: EvalPair, scale: int) -> tuple[float, flo
     return psnr(sr, pair.hr_y, shave=scale), ssim(sr, pair.hr_y, shave=scale)
 
 
-def evaluate(model: nn.Module, data_dir: str | Path, *,
+def evaluate(model: nn.Module | str | Path, data_dir: str | Path, *,
              pairs: list[EvalPair] | None = None,
              progress: Callable[[int, int, str], None] | None = None,
              round_lr: bool = False) -> EvalReport:
@@ -147,8 +147,16 @@ def evaluate(model: nn.Module, data_dir: str | Path, *,
 
     ``pairs`` (from ``load_pairs``) skips re-reading and re-degrading the images. ``round_lr``
     rounds the LR Y to whole grey levels before upscaling, as an 8-bit video plane holds it (the
-    protocol keeps its fractional part).
+    protocol keeps its fractional part). ``model``: a module from ``load_model`` (it carries
+    ``.spec``) or a name, alias or weights file, loaded as ``load_model`` does.
     """
+    if isinstance(model, (str, Path)):
+        from .api import load_model
+
+        model = load_model(model)
+    if not isinstance(model, nn.Module) or getattr(model, "spec", None) is None:
+        raise InputError("evaluate takes a model name, alias or weights file, or a model from "
+                         f"vidsr.load_model (it carries .spec), got {type(model).__name__}")
     scale = model.spec.scale
     pairs = load_pairs(data_dir, scale) if pairs is None else pairs
     if round_lr:
