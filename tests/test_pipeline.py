@@ -247,13 +247,13 @@ def test_resiting_follows_the_encoded_layout(tmp_path, monkeypatch):
                     height=25, frames=2)
     eng = Engine("bicubic-x3", device="cpu")
     asked = []
-    submit = eng.submit
+    upscale_frame = eng.upscale_frame  # what the pipeline calls on CPU
 
     def spy(*args, **kw):
         asked.append(kw.get("out_siting"))
-        return submit(*args, **kw)
+        return upscale_frame(*args, **kw)
 
-    monkeypatch.setattr(eng, "submit", spy)
+    monkeypatch.setattr(eng, "upscale_frame", spy)
     summary = upscale_video(src, tmp_path / "out.mkv", model=eng)
     assert summary.pix_fmt.startswith("yuv422p") and asked == ["left", "left"]
 
@@ -564,10 +564,13 @@ def test_progress_and_cancel(tmp_path, engine):
 class _FailingEngine(Engine):
     """An engine whose third frame fails, to check errors cross the thread boundary."""
 
-    def submit(self, *args, **kwargs):
-        if self._next_ticket == 2:
+    frames = 0
+
+    def upscale_frame(self, *args, **kwargs):  # what the pipeline calls on CPU
+        self.frames += 1
+        if self.frames == 3:
             raise RuntimeError("boom in the SR stage")
-        return super().submit(*args, **kwargs)
+        return super().upscale_frame(*args, **kwargs)
 
 
 def test_worker_error_is_reraised_and_output_removed(tmp_path):
@@ -874,3 +877,61 @@ def test_lossless_audio_a_container_refuses_is_reencoded_losslessly(
     assert got_codec == want
     assert got.shape == ref.shape and np.array_equal(got, ref)  # every sample, every bit
     assert got_start == pytest.approx(ref_start, abs=1e-4)
+
+
+def test_two_runs_sharing_a_cpu_engine_keep_their_own_frames(tmp_path, monkeypatch):
+    """Two threads' upscale_video calls given one CPU Engine: each output holds its own
+    video's frames. The engine's submit queue is shared, so the pipeline must not use it:
+    here the first frame's collect is held until both threads have submitted theirs, the
+    thread that submitted first collecting last."""
+    import time
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    srcs = [samples / "sample.mp4", samples / "photos.mp4"]
+    eng = Engine("bicubic-x2", device="cpu")
+    order: list[int] = []
+    seen: set[int] = set()
+    barrier = threading.Barrier(2, timeout=20)
+    submit, pending = eng.submit, eng.pending
+
+    def held_submit(*a, **k):
+        ticket = submit(*a, **k)
+        order.append(threading.get_ident())
+        return ticket
+
+    def held_pending():
+        me = threading.get_ident()
+        if me not in seen:
+            seen.add(me)
+            barrier.wait()
+            if order[0] == me:
+                time.sleep(0.3)
+        return pending()
+
+    monkeypatch.setattr(eng, "submit", held_submit)
+    monkeypatch.setattr(eng, "pending", held_pending)
+    errors: list[BaseException] = []
+
+    def job(src, dst):
+        try:
+            upscale_video(src, dst, model=eng, duration=0.2)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    outs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    threads = [threading.Thread(target=job, args=a) for a in zip(srcs, outs, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    for src, out in zip(srcs, outs, strict=True):
+        solo = tmp_path / f"solo-{out.name}"
+        upscale_video(src, solo, model="bicubic-x2", duration=0.2)
+        with av.open(str(out)) as a, av.open(str(solo)) as b:
+            got = [f.to_ndarray(format="gray").astype(int) for f in a.decode(video=0)]
+            want = [f.to_ndarray(format="gray").astype(int) for f in b.decode(video=0)]
+        assert len(got) == len(want)
+        assert max(np.abs(g - w).mean() for g, w in zip(got, want, strict=True)) < 2
+    eng.close()

@@ -191,7 +191,11 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
     info = reader.info
     siting, subsampling, bits = info.chroma_location, info.layout.subsampling, info.bit_depth
     out_siting = writer.chroma_siting  # by the encoded layout (an odd height: 4:2:0 -> 4:2:2)
-    depth = 3 if engine.device.type == "cuda" else 1  # CUDA: upload, compute, download
+    # CUDA overlaps upload, compute and download of 3 frames through submit/collect; on CPU
+    # submit computes the frame at once, and its queue is the engine's, shared with any other
+    # thread submitting to it (two upscale_video calls given one Engine swapped frames).
+    overlap = engine.device.type == "cuda"
+    depth = 3
 
     def sr(items: Any, emit: Callable[[Any], None], busy: list[float]) -> None:
         in_flight: list[Any] = []
@@ -202,6 +206,13 @@ def _run(reader: VideoReader, engine: Engine, writer: VideoWriter, runner: Stage
                 emit(item)
                 continue
             t0 = time.perf_counter()
+            if not overlap:  # CPU: one call, so an Engine shared by other threads stays safe
+                planes = engine.upscale_frame(item.y, item.u, item.v, bit_depth=bits,
+                                              siting=siting, subsampling=subsampling,
+                                              out_siting=out_siting)
+                busy[0] += time.perf_counter() - t0
+                emit((item.pts, planes))
+                continue
             engine.submit(item.y, item.u, item.v, bit_depth=bits, siting=siting,
                           subsampling=subsampling, out_siting=out_siting)
             in_flight.append(item)
