@@ -327,3 +327,11 @@ def test_a_frame_too_large_for_the_device_goes_in_tiles() -> None:
     want = ref.upscale_luma(y, 8).astype(float)
     mse = ((first.astype(float) - want) ** 2).mean()
     assert mse == 0 or 10 * np.log10(255**2 / mse) >= 50
+
+
+def test_an_engine_is_a_context_manager_that_closes() -> None:
+    y = np.zeros((8, 8), np.uint8)
+    with Engine("bicubic-x2", device="cpu") as eng:
+        assert eng.upscale_luma(y).shape == (16, 16)
+    with pytest.raises(InputError, match="closed"):
+        eng.upscale_luma(y)

@@ -164,12 +164,19 @@ class Engine:
         return runner
 
     def close(self) -> None:
-        """Release worker threads and wait for a background compile. A closed engine does
-        no more work (``InputError``); make a new one."""
+        """Release worker threads and wait for a background compile (``with Engine(...) as
+        engine:`` closes it at the block's end). A closed engine does no more work
+        (``InputError``); make a new one."""
         with self._lock:
             self._closed = True
             for runner in (self._runner, self._runner_fp32):
                 getattr(runner, "close", lambda: None)()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _check_open(self) -> None:
         if self._closed:
