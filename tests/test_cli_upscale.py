@@ -43,6 +43,36 @@ def test_default_output_name_and_summary(tmp_path, capsys):
     assert "5 frames" in printed and "bound by" in printed and str(out) in printed
 
 
+def test_a_still_image_is_upscaled_as_an_image(tmp_path, capsys):
+    # 'vidsr photo.png' wrote a one-frame photo_<model>.mkv, and '-o big.png' was refused
+    import cv2
+
+    import vidsr
+
+    rgb = np.random.default_rng(3).integers(0, 256, (20, 30, 3), np.uint8)
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), rgb[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 100])
+    assert main([str(photo), "--model", "esr-max-x2"]) == 0
+    out = tmp_path / "photo_esr-max-k7c4-x2.png"
+    assert out.is_file() and "->" in capsys.readouterr().out
+    want = vidsr.upscale_image(cv2.imread(str(photo))[..., ::-1], vidsr.load_model("esr-max-x2"))
+    assert np.array_equal(cv2.imread(str(out))[..., ::-1], want)  # what 'vidsr image' writes
+    assert main([str(photo), "-o", str(tmp_path / "big.webp"), "--model", "esr-max-x2"]) == 0
+    assert cv2.imread(str(tmp_path / "big.webp")).shape == (40, 60, 3)
+    assert main([str(photo), "--model", "esr-max-x2"]) == 1  # refused as the image command does
+    assert "exists" in capsys.readouterr().err
+    # a video asked for, by its name or by a video option, is still a video
+    assert main([str(photo), "-o", str(tmp_path / "one.mkv"), "--model", "esr-max-x2",
+                 "-q"]) == 0
+    assert main([str(photo), "--crf", "20", "--model", "esr-max-x2", "-q"]) == 0
+    for name in ("one.mkv", "photo_esr-max-k7c4-x2.mkv"):
+        info = read_video(tmp_path / name)
+        assert (info["width"], info["height"], len(info["pts"])) == (60, 40, 1)
+    assert main([str(make_clip(tmp_path / "clip.mp4", frames=2)), "--model", "esr-max-x2",
+                 "-q"]) == 0
+    assert (tmp_path / "clip_esr-max-k7c4-x2.mp4").is_file()  # a video is untouched by this
+
+
 def test_progress_bar_shows_frames_rate_and_eta(tmp_path, capsys):
     """The bar on stderr counts frames against the total with a rate and an ETA; -q hides it."""
     import re

@@ -30,10 +30,40 @@ def parse_time(text: str) -> float:
     return seconds
 
 
+# options that only mean something for a video: a still image given with one stays a video
+_VIDEO_ONLY = ("codec", "crf", "preset", "pix_fmt", "start", "duration", "tile", "threads")
+_VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".m4v", ".webm")
+
+
+def still_image(path: str) -> bool:
+    """Whether ``path`` is one still picture (PNG, JPEG, TIFF, ...: FFmpeg's image demuxers),
+    not a video, an animated GIF or an APNG."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            name = container.format.name
+            return (name == "image2" or name.endswith("_pipe")) and \
+                len(container.streams.video) == 1 and not container.streams.audio
+    except (av.FFmpegError, OSError, ValueError):
+        return False  # the pipeline says what is wrong with it
+
+
 def run(args: argparse.Namespace) -> int:
     from ..io import EncodeOptions
+    from ..paths import extension
     from ..pipeline import upscale_video
 
+    out_ext = extension(args.output) if args.output else None
+    if out_ext not in _VIDEO_SUFFIXES and still_image(args.input) and \
+            not any(getattr(args, k) is not None for k in _VIDEO_ONLY) and \
+            args.device == "auto" and not args.fp32:
+        # 'vidsr photo.png' means the picture upscaled, not a one-frame .mkv beside it; an
+        # image output (-o big.png) is what 'vidsr image' writes
+        from . import cmd_image
+
+        return cmd_image.run(argparse.Namespace(input=args.input, output=args.output,
+                                                model=args.model, overwrite=args.overwrite))
     check_trained(args.model)
     if args.crf is not None and not (math.isfinite(args.crf) and args.crf >= 0):
         raise InputError(f"--crf must be a number >= 0, got {args.crf}")
@@ -71,7 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "upscale", help="upscale a video file (the default command)",
         description="Upscale a video: SR on the luma, bicubic chroma, everything else kept "
                     "(timestamps, audio and subtitle streams, colour tags, rotation).")
-    p.add_argument("input", help="video file")
+    p.add_argument("input", help="video file (a still image is upscaled as 'vidsr image' "
+                                  "does, unless -o names a video)")
     p.add_argument("-o", "--output",
                    help="output file (.mp4, .mkv, .mov, .m4v, .webm; default: "
                         "INPUT_<model>.<ext> beside the input)")
