@@ -1176,3 +1176,17 @@ def test_a_run_that_failed_after_its_first_validation_can_be_resumed(tmp_path: P
     done = train(None, [data], tmp_path / "g", resume=tmp_path / "g" / "last.ckpt",
                  show_progress=False)
     assert [h["step"] for h in done.history] == [0, 2, 4]
+
+
+def test_channels_take_a_grayscale_image_as_its_own_three_planes(tmp_path: Path) -> None:
+    # a gray file in a channels run raised numpy's AxisError out of vidsr train (a traceback)
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    gray = np.random.default_rng(3).integers(0, 256, (40, 50), dtype=np.uint8)
+    cv2.imwrite(str(folder / "g.png"), gray)
+    hrs, lrs = build_planes([folder], 2, None, channels=True)
+    assert len(hrs) == 4    # R, G and B gray images, then the image itself
+    want_hr, want_lr = degrade(np.repeat(gray[..., None], 3, axis=2), 2)
+    for c in range(3):
+        assert np.array_equal(hrs[c], want_hr) and np.array_equal(lrs[c], want_lr)
+    assert np.array_equal(hrs[3], gray)     # the gray image itself: its values as Y

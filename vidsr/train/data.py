@@ -94,6 +94,10 @@ def _images(files: Sequence[Path], rescale: Sequence[float]) -> Iterator[np.ndar
 
 
 def _gray(rgb: np.ndarray, c: int) -> np.ndarray:
+    """The RGB image ``(c, c, c)`` of channel ``c``; a grayscale file's R, G and B planes are all
+    its one plane (it has no last axis to take a channel from)."""
+    if rgb.ndim == 2:
+        return np.repeat(rgb[..., None], 3, axis=2)
     return np.repeat(rgb[..., c:c + 1], 3, axis=2)
 
 
