@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,10 +33,19 @@ def image_files(data_dir: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise DataError(f"not a folder: {folder}")
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    for p in entries:   # it dropped out of the list unsaid: a set scored on fewer images
+        if p.suffix.lower() in IMAGE_EXTS and p.is_symlink() and not p.exists():
+            raise DataError(f"{p} is a broken link (to {os.readlink(p)})")
     files = [p for p in entries if p.suffix.lower() in IMAGE_EXTS and p.is_file()]
     others = [p.name for p in entries if p not in files and p.is_file()]
+    subfolders = [p.name + "/" for p in entries if p.is_dir()]
+    inside = f" (subfolders are not searched: {', '.join(subfolders[:3])}" \
+             f"{' ...' if len(subfolders) > 3 else ''})" if subfolders else ""
     if not files:
-        raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}")
+        raise DataError(f"no images ({', '.join(IMAGE_EXTS)}) in {folder}{inside}")
+    if subfolders and (str(folder.resolve()), tuple(subfolders)) not in _WARNED:
+        _WARNED.add((str(folder.resolve()), tuple(subfolders)))
+        log.warning("%s: reading only the images directly inside it%s", folder, inside)
     if others and (str(folder.resolve()), tuple(others)) not in _WARNED:
         _WARNED.add((str(folder.resolve()), tuple(others)))  # once a folder, not once a model
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
