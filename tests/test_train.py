@@ -1190,3 +1190,45 @@ def test_channels_take_a_grayscale_image_as_its_own_three_planes(tmp_path: Path)
     for c in range(3):
         assert np.array_equal(hrs[c], want_hr) and np.array_equal(lrs[c], want_lr)
     assert np.array_equal(hrs[3], gray)     # the gray image itself: its values as Y
+
+
+def test_a_ship_or_record_that_cannot_write_the_manifest_changes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    # the copy over the shipped weights came first: with the manifest unwritable the model then
+    # failed its sha256 check ("reinstall vidsr"), after a traceback
+    import vidsr.weights as weights
+
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8)
+    first = train(recipe, [data], tmp_path / "a", show_progress=False)
+    second = train(recipe.replace(seed=1), [data], tmp_path / "b", show_progress=False)
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", pkg)
+    monkeypatch.setattr(weights, "MANIFEST", pkg / "manifest.json")
+    assert main(["train", "--ship", str(first.best)]) == 0
+    before = {p.name: p.read_bytes() for p in pkg.iterdir()}
+    real_replace = os.replace
+
+    def no_manifest(src, dst):
+        if Path(dst).name == "manifest.json":
+            raise OSError(30, "Read-only file system")
+        return real_replace(src, dst)
+
+    real_write = Path.write_text
+
+    def no_manifest_write(self, *a, **kw):
+        if self.name == "manifest.json":
+            raise OSError(30, "Read-only file system")
+        return real_write(self, *a, **kw)
+
+    monkeypatch.setattr(os, "replace", no_manifest)     # the manifest file itself read-only
+    monkeypatch.setattr(Path, "write_text", no_manifest_write)
+    capsys.readouterr()
+    assert main(["train", "--ship", str(second.best)]) == 1
+    assert "cannot ship esr-max-k3c2-x2" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in pkg.iterdir()} == before    # nothing left behind
+    assert load_model("esr-max-k3c2-x2") is not None    # still passes its sha256 check
+    assert main(["eval", "--model", "esr-max-k3c2-x2", "--data", str(val), "--record"]) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in pkg.iterdir()} == before

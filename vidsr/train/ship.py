@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 from pathlib import Path
 
 from .. import weights as weights_mod
+from ..errors import OutputError
 from ..registry import count_params
-from ..weights import ShippedWeights, load_into, manifest, read_weights, sha256_file, write_manifest
+from ..weights import (
+    ShippedWeights,
+    load_into,
+    manifest,
+    read_weights,
+    remove_quietly,
+    sha256_file,
+    stage_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +41,45 @@ def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
     module = spec.build()
     load_into(module, tensors, str(weights))
     dest = weights_mod.WEIGHTS_DIR / f"{spec.name}.safetensors"
-    if Path(weights).resolve() != dest.resolve():
-        shutil.copyfile(weights, dest)
-    entry = ShippedWeights(name=spec.name, file=dest.name, sha256=sha256_file(dest),
-                           params=count_params(module),
-                           recipe=recipe if recipe is not None else f"recipes/{spec.name}.toml")
-    entries = manifest()
-    entries[spec.name] = entry
-    write_manifest(entries)
+    same = Path(weights).resolve() == dest.resolve()
+    # Both files are written beside their places first and only then renamed in: a copy over
+    # the shipped file followed by a manifest that could not be written left the model
+    # failing its sha256 check ("reinstall vidsr") and a traceback.
+    incoming = dest.with_name(dest.name + ".tmp")
+    kept = dest.with_name(dest.name + ".old")
+    staged = None
+    try:
+        try:
+            if not same:
+                shutil.copyfile(weights, incoming)
+            entry = ShippedWeights(name=spec.name, file=dest.name,
+                                   sha256=sha256_file(dest if same else incoming),
+                                   params=count_params(module),
+                                   recipe=recipe if recipe is not None
+                                   else f"recipes/{spec.name}.toml")
+            entries = manifest()
+            entries[spec.name] = entry
+            staged = stage_manifest(entries)
+            if not same:
+                had = dest.exists()
+                if had:
+                    os.replace(dest, kept)
+                os.replace(incoming, dest)
+                try:
+                    os.replace(staged, weights_mod.MANIFEST)
+                except OSError:
+                    if had:
+                        os.replace(kept, dest)   # the shipped file goes back with its entry
+                    raise
+            else:
+                os.replace(staged, weights_mod.MANIFEST)
+        except OSError as exc:
+            raise OutputError(f"cannot ship {spec.name} into {weights_mod.WEIGHTS_DIR}: "
+                              f"{exc.strerror or exc}") from None
+    finally:
+        for leftover in (incoming, kept, staged):
+            if leftover is not None:
+                remove_quietly(leftover)
     log.info("shipped %s as %s (sha256 %s...)", spec.name, dest, entry.sha256[:12])
     return entry
 

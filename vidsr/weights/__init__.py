@@ -7,6 +7,7 @@ tensors and JSON only; it never executes code from the file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
 
-from ..errors import ModelNotFoundError, WeightsError
+from ..errors import ModelNotFoundError, OutputError, WeightsError
 from ..registry import ModelSpec, parse_name
 
 FORMAT = "vidsr-weights-1"
@@ -161,9 +162,36 @@ def is_untrained(spec: ModelSpec) -> bool:
 
 
 def write_manifest(entries: dict[str, ShippedWeights]) -> None:
+    """Replace the manifest with ``entries`` atomically (``OutputError`` if it cannot be)."""
+    staged = stage_manifest(entries)
+    try:
+        os.replace(staged, MANIFEST)
+    except OSError as exc:
+        remove_quietly(staged)
+        raise OutputError(f"cannot write {MANIFEST}: {exc.strerror or exc}") from None
+
+
+def stage_manifest(entries: dict[str, ShippedWeights]) -> Path:
+    """Write ``entries`` to a temporary file beside the manifest and return it; ``os.replace``
+    puts it in place. A manifest written in place and cut short (a full disk, Ctrl-C) made
+    every later command fail on its JSON."""
     raw = {}
     for name in sorted(entries):
         e = entries[name]
         raw[name] = {"file": e.file, "sha256": e.sha256, "params": e.params,
                      "recipe": e.recipe, "metrics": e.metrics, "command": e.command}
-    MANIFEST.write_text(json.dumps(raw, indent=2) + "\n")
+    staged = MANIFEST.with_name(MANIFEST.name + ".tmp")
+    try:
+        staged.write_text(json.dumps(raw, indent=2) + "\n")
+        chmod_usual(staged)
+    except OSError as exc:
+        remove_quietly(staged)
+        raise OutputError(f"cannot write {MANIFEST}: {exc.strerror or exc}") from None
+    return staged
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove ``path`` if it is there; on a read-only file system even a missing file's
+    unlink fails (EROFS), which must not hide the error being reported."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
