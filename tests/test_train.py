@@ -1232,3 +1232,29 @@ def test_a_ship_or_record_that_cannot_write_the_manifest_changes_nothing(
     assert main(["eval", "--model", "esr-max-k3c2-x2", "--data", str(val), "--record"]) == 1
     assert "cannot write" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in pkg.iterdir()} == before
+
+
+def test_a_model_shipped_outside_the_table_is_listed(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     capsys) -> None:
+    # `vidsr train --ship` registered ecbsr-m2c4-x3, eval --record measured it, and
+    # `vidsr models` (and the README table made from it) never showed it
+    import json
+
+    import vidsr.weights as weights
+
+    data, val = _tiny(tmp_path)
+    result = train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8), [data],
+                   tmp_path / "run", show_progress=False)
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", pkg)
+    monkeypatch.setattr(weights, "MANIFEST", pkg / "manifest.json")
+    assert main(["train", "--ship", str(result.best)]) == 0
+    assert main(["eval", "--model", "esr-max-k3c2-x2", "--data", str(val), "--record"]) == 0
+    capsys.readouterr()
+    assert main(["models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["esr-max-k3c2-x2"]["weights"] == "shipped"
+    assert rows["esr-max-k3c2-x2"]["params"] == 2 * 2 * 2 * 3 * 3
+    assert "esr-max-k7c4-x2" in rows and "bicubic-x2" in rows

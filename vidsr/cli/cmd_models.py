@@ -8,12 +8,24 @@ import json
 
 def rows() -> list[dict]:
     """One row per model in the table, with shipped-weights facts where they exist."""
-    from ..registry import count_params, macs_per_pixel, table
+    from ..errors import ModelNotFoundError
+    from ..registry import FAMILIES, count_params, macs_per_pixel, parse_name, table
     from ..weights import manifest
 
     shipped = manifest()
+    specs = table()
+    listed = {spec.name for spec in specs}
+    # a model shipped with `vidsr train --ship` outside the table (any name in the grammar)
+    # is listed too: it was shipped, registered and measured, and then nowhere to be seen
+    for name in sorted(set(shipped) - listed):
+        try:
+            specs.append(parse_name(name))
+        except ModelNotFoundError:
+            continue
+    specs.sort(key=lambda sp: (FAMILIES.index(sp.family), sp.scale, sp.name not in listed,
+                               sp.name))
     out = []
-    for spec in table():
+    for spec in specs:
         module = spec.build()
         entry = shipped.get(spec.name)
         metrics = entry.metrics if entry else {}
