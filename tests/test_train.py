@@ -1258,3 +1258,33 @@ def test_a_model_shipped_outside_the_table_is_listed(tmp_path: Path,
     assert rows["esr-max-k3c2-x2"]["weights"] == "shipped"
     assert rows["esr-max-k3c2-x2"]["params"] == 2 * 2 * 2 * 3 * 3
     assert "esr-max-k7c4-x2" in rows and "bicubic-x2" in rows
+
+
+def test_ship_says_when_the_recipe_it_records_is_not_the_runs(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              caplog) -> None:
+    # the registry named recipes/<name>.toml for weights from any recipe, or from none there
+    import vidsr.weights as weights
+    from vidsr.train.ship import ship
+
+    data, _val = _tiny(tmp_path)
+    result = train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8), [data],
+                   tmp_path / "run", show_progress=False)
+    (tmp_path / "pkg").mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "pkg")
+    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "pkg" / "manifest.json")
+    with caplog.at_level("WARNING"):
+        ship(result.best)
+    assert "recipes/esr-max-k3c2-x2.toml, which does not exist" in caplog.text
+    longer = tmp_path / "longer.toml"
+    longer.write_text('model = "esr-max-k3c2-x2"\nsteps = 20000\nbatch = 2\nlr_patch = 8\n')
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ship(result.best, str(longer))
+    assert "steps 20000 there, 2 in the run" in caplog.text
+    same = tmp_path / "same.toml"
+    same.write_text('model = "esr-max-k3c2-x2"\nsteps = 2\nbatch = 2\nlr_patch = 8\n')
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        ship(result.best, str(same))
+    assert caplog.text == ""

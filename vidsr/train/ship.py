@@ -37,9 +37,10 @@ def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
     Any earlier entry for the model is replaced, its metrics dropped: run
     ``vidsr eval --record`` afterwards to measure the new file.
     """
-    spec, tensors, _meta = read_weights(weights)
+    spec, tensors, meta = read_weights(weights)
     module = spec.build()
     load_into(module, tensors, str(weights))
+    _check_recipe(recipe if recipe is not None else f"recipes/{spec.name}.toml", meta)
     dest = weights_mod.WEIGHTS_DIR / f"{spec.name}.safetensors"
     same = Path(weights).resolve() == dest.resolve()
     # Both files are written beside their places first and only then renamed in: a copy over
@@ -82,6 +83,37 @@ def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
                 remove_quietly(leftover)
     log.info("shipped %s as %s (sha256 %s...)", spec.name, dest, entry.sha256[:12])
     return entry
+
+
+# fields a recipe file spells otherwise than the run wrote them (paths, the pins it filled in)
+_SPELLED = {"init_weights", "init_sha256", "teacher", "teacher_sha256"}
+
+
+def _check_recipe(path: str, meta: dict[str, str]) -> None:
+    """Warn when the recipe the registry will name is not there, or is not the recipe the
+    weights were trained with: the registry said ``recipes/<name>.toml`` for a file trained
+    from any other recipe, or for a model that has none."""
+    import json
+
+    from ..errors import VidsrError
+    from .recipe import load_recipe
+
+    found = Path(path) if Path(path).is_file() else weights_mod.WEIGHTS_DIR.parents[1] / path
+    if not found.is_file():
+        log.warning("the registry will name the recipe %s, which does not exist; give the "
+                    "run's recipe with --ship-recipe", path)
+        return
+    try:
+        theirs = load_recipe(found).as_dict()
+        ran = json.loads(meta.get("recipe", "{}"))
+    except (VidsrError, ValueError):
+        return
+    differ = sorted(k for k in ran if k not in _SPELLED and k in theirs and ran[k] != theirs[k])
+    if differ:
+        log.warning("%s is not the recipe these weights were trained with: %s; give the run's "
+                    "recipe with --ship-recipe", path, ", ".join(
+                        f"{k} {theirs[k]!r} there, {ran[k]!r} in the run" for k in differ[:4])
+                    + (f" and {len(differ) - 4} more" if len(differ) > 4 else ""))
 
 
 def main(argv: list[str] | None = None) -> int:
