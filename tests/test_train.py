@@ -1074,6 +1074,31 @@ def test_a_recipe_extends_itself_from_any_folder(tmp_path: Path, monkeypatch) ->
                                       or "")
 
 
+def test_a_resume_into_another_folder_takes_the_run_with_it(tmp_path: Path) -> None:
+    # the new --out got final.safetensors only: the best weights and the log stayed behind
+    # (the last line named a best that was not there), and no last.ckpt to go on from
+    data, val = _tiny(tmp_path)
+    recipe = Recipe(model="esr-max-k3c2-x2", steps=8, batch=2, lr_patch=6, val_every=2,
+                    lr=1e-2)
+    kw = {"val_dirs": [val], "show_progress": False}
+    whole = train(recipe, [data], tmp_path / "whole", **kw)
+    _train_until(5, recipe, [data], tmp_path / "a", **kw)
+    moved = train(None, [data], tmp_path / "b", resume=tmp_path / "a" / "last.ckpt", **kw)
+    assert (moved.best_step, moved.best_psnr) == (whole.best_step, whole.best_psnr)
+    for name in ("best.safetensors", "final.safetensors"):
+        a = load_file(str(tmp_path / "whole" / name))
+        b = load_file(str(tmp_path / "b" / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert (tmp_path / "b" / "log.jsonl").read_text() == \
+        (tmp_path / "whole" / "log.jsonl").read_text()
+    assert load_checkpoint(tmp_path / "b" / "last.ckpt")["step"] == 8
+    # a finished run resumed elsewhere: its files, and a checkpoint, are there too
+    again = train(None, [data], tmp_path / "c", resume=tmp_path / "whole" / "last.ckpt", **kw)
+    assert again.best_step == whole.best_step
+    assert {p.name for p in (tmp_path / "c").iterdir()} >= {
+        "best.safetensors", "final.safetensors", "log.jsonl", "last.ckpt"}
+
+
 def test_a_resume_without_val_keeps_validating(tmp_path: Path, caplog) -> None:
     # without --val a resume wrote its unvalidated weights over the run's validated best
     data, val = _tiny(tmp_path)

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError, safe_open
 from torch import nn
 from tqdm import tqdm
 
@@ -428,6 +430,30 @@ def _run_lock(out: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _carry_run(src: Path, out: Path, step: int, best_step: int | None) -> None:
+    """Copy a run's ``best.safetensors`` (when it is the checkpoint's best: a checkpoint copied
+    from earlier may be older than it) and its ``log.jsonl`` up to the checkpoint's ``step``
+    from ``src`` into ``out``."""
+    if src.resolve() == out.resolve():  # a checkpoint kept under another name in --out
+        return
+    best = src / "best.safetensors"
+    if best_step is not None and best.is_file():
+        try:
+            with safe_open(str(best), framework="pt") as f:
+                saved = (f.metadata() or {}).get("step")
+        except (OSError, SafetensorError):
+            saved = None
+        if saved == str(best_step):
+            shutil.copy2(best, out / "best.safetensors")
+        else:
+            log.warning("%s is not the checkpoint's best (step %s): the best weights are "
+                        "written to %s at the next validation that beats it", best, best_step,
+                        out)
+    entries = [e for e in _logged(src) if e.get("step", 0) <= step]
+    if entries:
+        (out / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries))
+
+
 def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
            val_dirs: Sequence[str | Path], resume: str | Path | None, steps: int | None,
            cache_dir: str | Path | None, time_limit: float | None, device: str,
@@ -579,6 +605,12 @@ def _train(recipe: Recipe | None, data_dirs: Sequence[str | Path], out: Path,
             "val": _resolved(val_dirs),     # a resume without --val validates on these
             "average": average.state_dict() if average is not None else None,
         }, out / "last.ckpt")
+
+    if ckpt is not None and resume is not None and not own.exists():
+        # a resume into another folder: the run goes on there whole, its best weights and log
+        # with it (they stayed behind, and the final line named a best that was not in --out)
+        _carry_run(Path(resume).parent, out, step, best_step)
+        checkpoint()
 
     def scored() -> nn.Module:
         """The weights validated and saved: the average once it runs, else the model's own."""
