@@ -112,6 +112,10 @@ def test_an_exported_model_given_as_weights_is_named_as_such(tmp_path: Path) -> 
         (tmp_path / name).write_bytes(b"\x08\x07\x12\x07pytorch" + bytes(64))
         with pytest.raises(WeightsError, match="is an exported model"):
             read_weights(tmp_path / name)
+    # and a training checkpoint, as --model run/last.ckpt
+    (tmp_path / "last.ckpt").write_bytes(b"PK\x03\x04" + bytes(64))
+    with pytest.raises(WeightsError, match="is a training checkpoint .* best.safetensors"):
+        read_weights(tmp_path / "last.ckpt")
     (tmp_path / "m.bin").write_bytes(bytes(64))
     with pytest.raises(WeightsError, match="not a readable safetensors file"):
         read_weights(tmp_path / "m.bin")

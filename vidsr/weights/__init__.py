@@ -103,6 +103,10 @@ def read_weights(path: str | Path) -> tuple[ModelSpec, dict[str, torch.Tensor], 
         if path.suffix.lower() in (".onnx", ".pt2"):  # what vidsr export writes
             raise WeightsError(f"{path} is an exported model, which vidsr does not load: give "
                                "the model's name or its .safetensors weights") from None
+        if path.suffix.lower() == ".ckpt":  # what vidsr train writes beside its weights
+            raise WeightsError(f"{path} is a training checkpoint (vidsr train --resume takes "
+                               "it): give its run's best.safetensors or final.safetensors") \
+                from None
         raise WeightsError(f"{path} is not a readable safetensors file: {exc}") from exc
     if meta.get("format") != FORMAT or "name" not in meta:
         raise WeightsError(f"{path} is not a vidsr weights file (no '{FORMAT}' metadata)")
