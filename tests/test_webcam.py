@@ -278,3 +278,23 @@ def test_a_still_image_loops_as_a_camera(tmp_path: Path) -> None:
     frames = [source.read() for _ in range(4)]
     source.close()
     assert all(f is not None and f.shape == (H, W, 3) for f in frames)
+
+
+@pytest.mark.parametrize("name", ["rec.avi", "rec.txt", "rec", "rec.png"])
+def test_a_recording_in_a_container_vidsr_does_not_write_is_refused_first(
+        clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # .avi was recorded (the main command refuses it); .txt and no extension failed after the
+    # model loaded and the camera opened with "cannot create a file in .: Could not determine
+    # output format"; .png asked for a --codec and then for a --pix-fmt webcam does not have
+    def no_camera(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the camera was opened before the output was checked")
+
+    monkeypatch.setattr("vidsr.cli.cmd_webcam.open_source", no_camera)
+    out = tmp_path / name
+    assert main(["webcam", "--camera", str(clip), "--no-display", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "vidsr writes .m4v, .mkv, .mov, .mp4, .webm files" in err[0], err
+    with pytest.raises(OutputError, match="vidsr writes"):
+        Recorder(out, (W, H), 30.0, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4"]

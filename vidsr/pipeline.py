@@ -95,11 +95,12 @@ def default_output(src: str | Path, model_name: str) -> Path:
     return src.with_name(f"{src.stem}_{model_name}{suffix}")
 
 
-def check_video_output(src: str | Path, dst: str | Path, overwrite: bool = False) -> None:
+def check_video_output(src: str | Path | None, dst: str | Path, overwrite: bool = False) -> None:
     """Raise ``OutputError`` unless ``upscale_video`` can write ``dst`` from ``src``: a container
     vidsr writes, then ``check_output``'s checks (the GUI's export dialog asks this before it
-    closes, so a bad name is refused while it can still be changed)."""
-    src, dst = Path(src), Path(dst)
+    closes, so a bad name is refused while it can still be changed). ``src`` is None for a
+    source that is no file (``vidsr webcam``'s camera)."""
+    src, dst = (None if src is None else Path(src)), Path(dst)
     if dst.suffix.lower() not in _KEEP_SUFFIX and not dst.is_dir():
         raise OutputError(f"cannot write {dst.name}: vidsr writes "
                           f"{', '.join(sorted(_KEEP_SUFFIX))} files")

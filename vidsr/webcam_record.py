@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import OutputError
 from .io import VideoInfo, VideoWriter
-from .paths import check_output, partial_path
+from .paths import partial_path
 from .signals import stop_signals_held
 from .webcam import LiveFrame
 
@@ -53,8 +53,12 @@ class Recorder:
                  matrix: str = "bt601", full_range: bool = False, options: Any = None,
                  overwrite: bool = False, src: str | Path | None = None,
                  clock: bool = False) -> None:
+        from .pipeline import check_video_output
+
         self.path = Path(path)
-        check_output(self.path, overwrite=overwrite, src=src)  # src: a file read as the camera
+        # a container the main command writes (.avi, .ts, .png were tried, or written, only
+        # here); src: a file read as the camera
+        check_video_output(src, self.path, overwrite)
         self.frames = 0
         self._clock = clock
         self._t0: float | None = None

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import numpy as np
 
 from ..errors import InputError
-from ..paths import check_output
 from ..signals import on_stop_signals
 from ..webcam import (
     LiveFrame,
@@ -61,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     check_trained(args.model)
     read_file = camera_file(args.camera)
     if args.output:  # before the model loads and the camera opens
-        check_output(args.output, overwrite=args.overwrite, src=read_file)
+        from ..pipeline import check_video_output
+
+        check_video_output(read_file, args.output, args.overwrite)
     local_camera = is_camera(args.camera) and not is_stream(args.camera)
     size = parse_size(args.size) if args.size else ((640, 480) if local_camera else None)
     if not args.no_display and not _has_display():
@@ -164,7 +165,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model name, alias or weights file (default esr-max-x2)")
     p.add_argument("--size", default=None, help="capture size WxH (default 640x480 for a "
                    "camera; a stream or file plays at its own size, or resized to WxH)")
-    p.add_argument("-o", "--output", help="record the upscaled video to this file")
+    p.add_argument("-o", "--output", help="record the upscaled video to this file (.mp4, "
+                   ".mkv, .mov, .m4v, .webm)")
     p.add_argument("--no-display", action="store_true",
                    help="no window (headless; combine with -o or --frames)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
