@@ -298,3 +298,25 @@ def test_a_recording_in_a_container_vidsr_does_not_write_is_refused_first(
     with pytest.raises(OutputError, match="vidsr writes"):
         Recorder(out, (W, H), 30.0, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cam.mp4"]
+
+
+def test_a_file_url_is_played_as_a_file(clip: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # --camera file:///clip.mp4 was opened as a live stream: timed by when each frame was
+    # read, so a run slower than the file's 24 fps recorded it stretched, with gaps (and late
+    # frames were dropped without -o), where the same file by its path keeps its pace
+    import time
+
+    process = LiveUpscaler.process
+
+    def slow(self: LiveUpscaler, *args: object, **kwargs: object) -> object:
+        time.sleep(0.1)  # 10 fps, below the clip's 24
+        return process(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiveUpscaler, "process", slow)
+    out = tmp_path / "rec.mkv"
+    assert main(["webcam", "--camera", clip.resolve().as_uri(), "--no-display", "--model",
+                 "bicubic-x2", "-o", str(out)]) == 0
+    with av.open(str(out)) as c:
+        times = sorted(float(f.time) for f in c.decode(video=0))
+    assert times == pytest.approx([i / 24 for i in range(FRAMES)], abs=2e-3)

@@ -82,8 +82,11 @@ def run(args: argparse.Namespace) -> int:
     if engine.device.type == "cpu" or args.threads:
         cpu_threads(args.threads)
     upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
-    live_camera = is_camera(args.camera)
-    source = open_source(args.camera, size, loop=args.loop, realtime=args.realtime)
+    # a file:// URL is a file, played as one (its own pace, --loop, --realtime): opened as a
+    # stream, it was timed by capture and had late frames dropped, as a live camera is
+    live_camera = read_file is None
+    camera = str(read_file) if read_file is not None and is_stream(args.camera) else args.camera
+    source = open_source(camera, size, loop=args.loop, realtime=args.realtime)
     recorder = None
     try:
         if args.output:
