@@ -320,3 +320,27 @@ def test_a_file_url_is_played_as_a_file(clip: Path, tmp_path: Path,
     with av.open(str(out)) as c:
         times = sorted(float(f.time) for f in c.decode(video=0))
     assert times == pytest.approx([i / 24 for i in range(FRAMES)], abs=2e-3)
+
+
+def test_the_fps_of_a_paced_source_is_its_rate(clip: Path) -> None:
+    # 10 frames of a 25 fps camera read 27.7 fps: 10 frames counted over 9 intervals
+    import time
+
+    class Paced:
+        size, fps = (W, H), 25.0
+
+        def __init__(self) -> None:
+            self.n, self.t0 = 0, time.perf_counter()
+
+        def read(self) -> np.ndarray | None:
+            if self.n == 10:
+                return None
+            time.sleep(max(0.0, self.t0 + self.n / self.fps - time.perf_counter()))
+            self.n += 1
+            return np.full((H, W, 3), 90, np.uint8)
+
+        def close(self) -> None:
+            pass
+
+    stats = run_live(Paced(), LiveUpscaler(Engine("bicubic-x2", device="cpu")), overlay=False)
+    assert stats.frames == 10 and stats.fps == pytest.approx(25, rel=0.04)

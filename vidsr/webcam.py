@@ -349,11 +349,14 @@ class LiveUpscaler:
 
 @dataclass
 class LiveStats:
-    """What a live run measured. ``fps`` counts frames over the time from the first frame's
-    capture to the last frame's hand-off to the sink (end to end, steady state)."""
+    """What a live run measured. ``seconds`` runs from the first frame's capture to the last
+    frame's hand-off to the sink; ``fps`` is the steady-state rate, the frames after the first
+    over ``span`` (the first hand-off to the last): n frames are n - 1 intervals, and counting
+    n over them made a 25 fps source read 27.7 fps over 10 frames."""
 
     frames: int = 0
     seconds: float = 0.0
+    span: float = 0.0  # seconds from the first frame's hand-off to the last's
     latencies_ms: list[float] = field(default_factory=list)
     sr_ms: list[float] = field(default_factory=list)
     dropped: int = 0          # captured frames dropped because processing was behind
@@ -361,6 +364,8 @@ class LiveStats:
 
     @property
     def fps(self) -> float:
+        if self.frames > 1 and self.span > 0:
+            return (self.frames - 1) / self.span
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     @property
@@ -439,6 +444,7 @@ def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
     thread = threading.Thread(target=capture, name="vidsr-capture", daemon=True)
     thread.start()
     first: float | None = None
+    first_handed: float | None = None
     fps_ema = 0.0
     last_done: float | None = None
     try:
@@ -472,7 +478,10 @@ def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
             stats.latencies_ms.append(result.latency_ms)
             stats.sr_ms.append(result.sr_ms)
             keep_going = on_frame(result) if on_frame is not None else None
-            stats.seconds = time.perf_counter() - first
+            handed = time.perf_counter()
+            first_handed = handed if first_handed is None else first_handed
+            stats.seconds = handed - first
+            stats.span = handed - first_handed
             if keep_going is False:
                 break
     finally:
