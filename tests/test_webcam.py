@@ -344,3 +344,26 @@ def test_the_fps_of_a_paced_source_is_its_rate(clip: Path) -> None:
 
     stats = run_live(Paced(), LiveUpscaler(Engine("bicubic-x2", device="cpu")), overlay=False)
     assert stats.frames == 10 and stats.fps == pytest.approx(25, rel=0.04)
+
+
+def test_dropped_audio_and_a_stream_that_stops_are_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # a camera file's audio was left out of the recording without a word, and a stream that
+    # stopped mid-run ended the run as if asked to (only OpenCV's own "[ WARN:0@12.3] ...
+    # Stream timeout triggered" line said anything)
+    clip = make_clip(tmp_path / "talk.mp4", frames=6, audio_tracks=1)
+    with caplog.at_level("WARNING"):
+        assert main(["webcam", "--camera", str(clip), "--no-display", "--model",
+                     "bicubic-x2", "-o", str(tmp_path / "rec.mp4")]) == 0
+    assert "talk.mp4 has audio; the recording is video only" in caplog.text, caplog.text
+    assert "stopped delivering" not in caplog.text  # a file ends; that is no news
+    caplog.clear()
+    # a stream URL that ends (here file://, which OpenCV's FFmpeg reads as a stream)
+    with open_source(clip.resolve().as_uri(), None) as src, \
+            pytest.MonkeyPatch.context() as mp, caplog.at_level("WARNING"):
+        mp.setattr("vidsr.cli.cmd_webcam.open_source", lambda *a, **k: src)
+        mp.setattr("vidsr.cli.cmd_webcam.camera_file", lambda camera: None)
+        assert main(["webcam", "--camera", "rtsp://127.0.0.1/cam", "--no-display",
+                     "--model", "bicubic-x2"]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "rtsp://127.0.0.1/cam stopped delivering frames after 6 frames"], caplog.text

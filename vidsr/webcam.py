@@ -360,6 +360,7 @@ class LiveStats:
     latencies_ms: list[float] = field(default_factory=list)
     sr_ms: list[float] = field(default_factory=list)
     dropped: int = 0          # captured frames dropped because processing was behind
+    ended: bool = False       # the source stopped delivering (a file's end, a camera gone)
     display_skipped: int = 0  # processed frames a window did not get to paint
 
     @property
@@ -456,6 +457,7 @@ def run_live(source: FrameSource, upscaler: LiveUpscaler, *,
             except queue.Empty:
                 continue
             if item is _END:
+                stats.ended = True
                 break
             if isinstance(item, Exception):
                 raise item

@@ -5,10 +5,12 @@ fake camera)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +21,7 @@ from ..webcam import (
     LiveStats,
     LiveUpscaler,
     camera_file,
+    camera_label,
     cpu_threads,
     is_camera,
     is_stream,
@@ -26,9 +29,12 @@ from ..webcam import (
     live_threads,
     open_source,
     parse_size,
+    quiet_opencv,
     run_live,
 )
 from . import check_trained
+
+log = logging.getLogger(__name__)
 
 
 def _cv2_window() -> bool:
@@ -88,8 +94,13 @@ def run(args: argparse.Namespace) -> int:
     camera = str(read_file) if read_file is not None and is_stream(args.camera) else args.camera
     source = open_source(camera, size, loop=args.loop, realtime=args.realtime)
     recorder = None
+    # OpenCV's own "[ WARN:0@12.3] ... Stream timeout triggered" when a stream stops; the
+    # run says so in its own words below
+    restore_logging = quiet_opencv() if live_camera else None
     try:
         if args.output:
+            if read_file is not None and _has_audio(read_file):
+                log.warning("%s has audio; the recording is video only", read_file)
             options = EncodeOptions(codec=args.codec, crf=args.crf, preset=args.preset,
                                     realtime=True)
             recorder = Recorder(args.output, source.size, source.fps, engine.scale,
@@ -112,6 +123,9 @@ def run(args: argparse.Namespace) -> int:
                             overlay=show is not None, label=label)
 
         stats = _run_displayed(loop, label, args.no_display)
+        if live_camera and stats.ended:  # a file ends; a camera or stream that stops is news
+            log.warning("%s stopped delivering frames after %d frames", camera_label(args.camera),
+                        stats.frames)
         if recorder is not None:
             print(f"recorded {recorder.close()}")
             recorder = None
@@ -119,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.abort()
         source.close()
+        if restore_logging is not None:
+            restore_logging()
     w, h = source.size
     print(f"{engine.name} on {engine.device.type}: {w}x{h} -> {w * engine.scale}x"
           f"{h * engine.scale}, {stats.frames} frames in {stats.seconds:.2f} s = "
@@ -128,6 +144,17 @@ def run(args: argparse.Namespace) -> int:
           + (f"; the window skipped {stats.display_skipped} frames"
              if stats.display_skipped else ""))
     return 0
+
+
+def _has_audio(path: Path) -> bool:
+    """Whether the video file read as the camera has an audio stream (not recorded)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.audio)
+    except (av.FFmpegError, OSError):
+        return False
 
 
 def _run_displayed(loop: Callable, label: str, no_display: bool) -> LiveStats:
