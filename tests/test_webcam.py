@@ -367,3 +367,43 @@ def test_dropped_audio_and_a_stream_that_stops_are_said(
                      "--model", "bicubic-x2"]) == 0
     assert [r.getMessage() for r in caplog.records] == [
         "rtsp://127.0.0.1/cam stopped delivering frames after 6 frames"], caplog.text
+
+
+def test_a_live_recording_slower_than_its_camera_drops_frames_not_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # with -o, a live camera's late frames were queued, not dropped: the capture waited on the
+    # queue, each frame was stamped when it was finally read, and 1 s of a 25 fps camera
+    # processed at 10 fps became a 2.5 s recording, in slow motion, its latency growing
+    import time
+
+    class Paced:
+        size, fps = (W, H), 25.0
+
+        def __init__(self) -> None:
+            self.n, self.t0 = 0, time.perf_counter()
+
+        def read(self) -> np.ndarray | None:
+            if self.n == 25:
+                return None
+            time.sleep(max(0.0, self.t0 + self.n / self.fps - time.perf_counter()))
+            self.n += 1
+            return np.full((H, W, 3), 90, np.uint8)
+
+        def close(self) -> None:
+            pass
+
+    process = LiveUpscaler.process
+
+    def slow(self: LiveUpscaler, *args: object, **kwargs: object) -> object:
+        time.sleep(0.1)
+        return process(self, *args, **kwargs)
+
+    monkeypatch.setattr(LiveUpscaler, "process", slow)
+    monkeypatch.setattr("vidsr.cli.cmd_webcam.open_source", lambda *a, **k: Paced())
+    monkeypatch.setattr("vidsr.cli.cmd_webcam.camera_file", lambda camera: None)
+    out = tmp_path / "live.mkv"
+    assert main(["webcam", "--camera", "0", "--no-display", "--model", "bicubic-x2",
+                 "-o", str(out)]) == 0
+    with av.open(str(out)) as c:
+        times = sorted(float(f.time) for f in c.decode(video=0))
+    assert len(times) < 20 and times[-1] < 1.4, times  # the camera's 1 s, with gaps

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 return True
 
             return run_live(source, upscaler, on_frame=on_frame, max_frames=args.frames,
-                            cancel=cancel, drop_late=live_camera and recorder is None,
+                            cancel=cancel, drop_late=live_camera,
                             overlay=show is not None, label=label)
 
         stats = _run_displayed(loop, label, args.no_display)
