@@ -876,9 +876,7 @@ def test_cli_train_and_ship(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert main(["train", "--model", "esr-tm-x2", "--recipe", str(recipe), "--data", str(data),
                  "--out", str(out)]) == 1  # the recipe names another model
 
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "pkg")
-    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "pkg" / "manifest.json")
-    (tmp_path / "pkg").mkdir()
+    _empty_package(tmp_path, monkeypatch)
     assert main(["train", "--ship", str(out / "best.safetensors")]) == 0
     entry = weights.manifest()["esr-max-k3c2-x2"]
     assert entry.path.is_file() and entry.sha256 == weights.sha256_file(entry.path)
@@ -1221,16 +1219,12 @@ def test_a_ship_or_record_that_cannot_write_the_manifest_changes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     # the copy over the shipped weights came first: with the manifest unwritable the model then
     # failed its sha256 check ("reinstall vidsr"), after a traceback
-    import vidsr.weights as weights
 
     data, val = _tiny(tmp_path)
     recipe = Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8)
     first = train(recipe, [data], tmp_path / "a", show_progress=False)
     second = train(recipe.replace(seed=1), [data], tmp_path / "b", show_progress=False)
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", pkg)
-    monkeypatch.setattr(weights, "MANIFEST", pkg / "manifest.json")
+    pkg = _empty_package(tmp_path, monkeypatch)
     assert main(["train", "--ship", str(first.best)]) == 0
     before = {p.name: p.read_bytes() for p in pkg.iterdir()}
     real_replace = os.replace
@@ -1259,6 +1253,28 @@ def test_a_ship_or_record_that_cannot_write_the_manifest_changes_nothing(
     assert {p.name: p.read_bytes() for p in pkg.iterdir()} == before
 
 
+def _run_beside_an_empty_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202
+    """A 2-step esr-max-k3c2-x2 run and an ``_empty_package``; returns the run's result and its
+    val folder."""
+    data, val = _tiny(tmp_path)
+    result = train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8), [data],
+                   tmp_path / "run", show_progress=False)
+    _empty_package(tmp_path, monkeypatch)
+    return result, val
+
+
+def _empty_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder standing in for the package's weights (``--ship`` and ``--record``
+    write there, and its manifest is the registry's)."""
+    import vidsr.weights as weights
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", pkg)
+    monkeypatch.setattr(weights, "MANIFEST", pkg / "manifest.json")
+    return pkg
+
+
 def test_a_model_shipped_outside_the_table_is_listed(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
                                                      capsys) -> None:
@@ -1266,15 +1282,7 @@ def test_a_model_shipped_outside_the_table_is_listed(tmp_path: Path,
     # `vidsr models` (and the README table made from it) never showed it
     import json
 
-    import vidsr.weights as weights
-
-    data, val = _tiny(tmp_path)
-    result = train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8), [data],
-                   tmp_path / "run", show_progress=False)
-    pkg = tmp_path / "pkg"
-    pkg.mkdir()
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", pkg)
-    monkeypatch.setattr(weights, "MANIFEST", pkg / "manifest.json")
+    result, val = _run_beside_an_empty_package(tmp_path, monkeypatch)
     assert main(["train", "--ship", str(result.best)]) == 0
     assert main(["eval", "--model", "esr-max-k3c2-x2", "--data", str(val), "--record"]) == 0
     capsys.readouterr()
@@ -1289,27 +1297,17 @@ def test_ship_says_when_the_recipe_it_records_is_not_the_runs(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch,
                                                               caplog) -> None:
     # the registry named recipes/<name>.toml for weights from any recipe, or from none there
-    import vidsr.weights as weights
     from vidsr.train.ship import ship
 
-    data, _val = _tiny(tmp_path)
-    result = train(Recipe(model="esr-max-k3c2-x2", steps=2, batch=2, lr_patch=8), [data],
-                   tmp_path / "run", show_progress=False)
-    (tmp_path / "pkg").mkdir()
-    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "pkg")
-    monkeypatch.setattr(weights, "MANIFEST", tmp_path / "pkg" / "manifest.json")
+    result, _val = _run_beside_an_empty_package(tmp_path, monkeypatch)
     with caplog.at_level("WARNING"):
         ship(result.best)
     assert "recipes/esr-max-k3c2-x2.toml, which does not exist" in caplog.text
-    longer = tmp_path / "longer.toml"
-    longer.write_text('model = "esr-max-k3c2-x2"\nsteps = 20000\nbatch = 2\nlr_patch = 8\n')
-    caplog.clear()
-    with caplog.at_level("WARNING"):
-        ship(result.best, str(longer))
-    assert "steps 20000 there, 2 in the run" in caplog.text
-    same = tmp_path / "same.toml"
-    same.write_text('model = "esr-max-k3c2-x2"\nsteps = 2\nbatch = 2\nlr_patch = 8\n')
-    caplog.clear()
-    with caplog.at_level("WARNING"):
-        ship(result.best, str(same))
-    assert caplog.text == ""
+    for steps, said in ((20000, "steps 20000 there, 2 in the run"), (2, "")):
+        recipe = tmp_path / f"r{steps}.toml"
+        recipe.write_text(f'model = "esr-max-k3c2-x2"\nsteps = {steps}\nbatch = 2\n'
+                          'lr_patch = 8\n')
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            ship(result.best, str(recipe))
+        assert said in caplog.text if said else caplog.text == ""

@@ -322,27 +322,33 @@ def test_a_file_url_is_played_as_a_file(clip: Path, tmp_path: Path,
     assert times == pytest.approx([i / 24 for i in range(FRAMES)], abs=2e-3)
 
 
+class Paced:
+    """A live camera delivering ``frames`` gray frames at 25 fps, on the clock."""
+
+    size, fps = (W, H), 25.0
+
+    def __init__(self, frames: int) -> None:
+        import time
+
+        self.frames, self.n, self.t0 = frames, 0, time.perf_counter()
+
+    def read(self) -> np.ndarray | None:
+        import time
+
+        if self.n == self.frames:
+            return None
+        time.sleep(max(0.0, self.t0 + self.n / self.fps - time.perf_counter()))
+        self.n += 1
+        return np.full((H, W, 3), 90, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
 def test_the_fps_of_a_paced_source_is_its_rate(clip: Path) -> None:
     # 10 frames of a 25 fps camera read 27.7 fps: 10 frames counted over 9 intervals
-    import time
 
-    class Paced:
-        size, fps = (W, H), 25.0
-
-        def __init__(self) -> None:
-            self.n, self.t0 = 0, time.perf_counter()
-
-        def read(self) -> np.ndarray | None:
-            if self.n == 10:
-                return None
-            time.sleep(max(0.0, self.t0 + self.n / self.fps - time.perf_counter()))
-            self.n += 1
-            return np.full((H, W, 3), 90, np.uint8)
-
-        def close(self) -> None:
-            pass
-
-    stats = run_live(Paced(), LiveUpscaler(Engine("bicubic-x2", device="cpu")), overlay=False)
+    stats = run_live(Paced(10), LiveUpscaler(Engine("bicubic-x2", device="cpu")), overlay=False)
     assert stats.frames == 10 and stats.fps == pytest.approx(25, rel=0.04)
 
 
@@ -376,22 +382,6 @@ def test_a_live_recording_slower_than_its_camera_drops_frames_not_time(
     # processed at 10 fps became a 2.5 s recording, in slow motion, its latency growing
     import time
 
-    class Paced:
-        size, fps = (W, H), 25.0
-
-        def __init__(self) -> None:
-            self.n, self.t0 = 0, time.perf_counter()
-
-        def read(self) -> np.ndarray | None:
-            if self.n == 25:
-                return None
-            time.sleep(max(0.0, self.t0 + self.n / self.fps - time.perf_counter()))
-            self.n += 1
-            return np.full((H, W, 3), 90, np.uint8)
-
-        def close(self) -> None:
-            pass
-
     process = LiveUpscaler.process
 
     def slow(self: LiveUpscaler, *args: object, **kwargs: object) -> object:
@@ -399,7 +389,7 @@ def test_a_live_recording_slower_than_its_camera_drops_frames_not_time(
         return process(self, *args, **kwargs)
 
     monkeypatch.setattr(LiveUpscaler, "process", slow)
-    monkeypatch.setattr("vidsr.cli.cmd_webcam.open_source", lambda *a, **k: Paced())
+    monkeypatch.setattr("vidsr.cli.cmd_webcam.open_source", lambda *a, **k: Paced(25))
     monkeypatch.setattr("vidsr.cli.cmd_webcam.camera_file", lambda camera: None)
     out = tmp_path / "live.mkv"
     assert main(["webcam", "--camera", "0", "--no-display", "--model", "bicubic-x2",
