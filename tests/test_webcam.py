@@ -261,9 +261,12 @@ def test_a_recording_refuses_its_own_source_and_an_empty_run(clip: Path, tmp_pat
     assert clip.read_bytes() == before
     assert main(["webcam", "--camera", "", "--no-display", "--frames", "2"]) == 1
     assert "no camera given" in capsys.readouterr().err  # was "no such file: ."
-    for frames in ("0", "-5"):
-        assert main(["webcam", "--camera", str(clip), "--no-display", "--frames", frames]) == 1
-        assert "--frames must be at least 1" in capsys.readouterr().err
+    # --compile-after 0 meant never and -3 was taken, without a word
+    for flag in ("--frames", "--compile-after", "--threads"):
+        for value in ("0", "-5"):
+            assert main(["webcam", "--camera", str(clip), "--no-display", "--frames", "2",
+                         flag, value]) == 1
+            assert f"{flag} must be at least 1, got {value}" in capsys.readouterr().err
     rec = Recorder(tmp_path / "none.mp4", (W, H), 30.0, 2)  # Ctrl-C before the first frame
     with pytest.raises(OutputError, match="no frames were recorded"):
         rec.close()

@@ -61,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # a camera (index or device) is asked for 640x480 by default; a stream or a file plays at
     # its own size unless --size says otherwise
-    if args.frames is not None and args.frames < 1:
-        raise InputError(f"--frames must be at least 1, got {args.frames}")
+    for flag, value in (("--frames", args.frames), ("--compile-after", args.compile_after),
+                        ("--threads", args.threads)):
+        if value is not None and value < 1:  # --compile-after 0 meant never, silently
+            raise InputError(f"{flag} must be at least 1, got {value}")
     check_trained(args.model)
     read_file = camera_file(args.camera)
     if args.output:  # before the model loads and the camera opens
@@ -84,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     # conversion and display, which run beside it (2-core VM, 640x480 esr-max-x2 from
     # samples/sample.mp4: one band 31.3 / 30.7 fps, two bands 26.4 / 28.8, alternating runs).
     engine = Engine(args.model, device=args.device,
-                    compile_after=args.compile_after or None, threads=live_threads(args.threads))
+                    compile_after=args.compile_after, threads=live_threads(args.threads))
     if engine.device.type == "cpu" or args.threads:
         cpu_threads(args.threads)
     upscaler = LiveUpscaler(engine, matrix=args.matrix, full_range=args.full_range)
