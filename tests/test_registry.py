@@ -40,6 +40,13 @@ def test_unknown_name_suggests_close_matches() -> None:
         parse_name("ecbsr-2x")
 
 
+def test_a_missing_weights_path_is_named_as_a_file() -> None:
+    # -m /tmp/nosuch.pt or -m runs/x/best was "unknown model '/tmp/nosuch.pt'", as for a name
+    for path in ("/tmp/nosuch.pt", "runs/x/best", "model.onnx", "C:\\w\\m"):
+        with pytest.raises(ModelNotFoundError, match=r"^no such weights file: "):
+            parse_name(path)
+
+
 def test_table_has_every_family_at_every_scale() -> None:
     specs = table()
     for family in FAMILIES:

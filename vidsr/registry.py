@@ -138,6 +138,11 @@ def parse_name(name: str) -> ModelSpec:
                 return ModelSpec(family, scale, groups)
     except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"invalid model {name!r}: {exc}") from None
+    if "/" in name or "\\" in name or key.endswith((".pt", ".pth", ".ckpt", ".bin", ".onnx",
+                                                   ".pt2")):
+        # a path, not a name: what is wrong is the file (a name has no folder or suffix)
+        raise ModelNotFoundError(f"no such weights file: {name} (a model is a name or alias from "
+                                 "'vidsr models', or a .safetensors file vidsr train wrote)")
     close = difflib.get_close_matches(key, known_names(), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise ModelNotFoundError(
