@@ -239,3 +239,25 @@ def test_bench_threads_holds_the_fast_path_to_as_many_bands(tmp_path: Path) -> N
     (row,) = report["sr"]
     assert "bands" not in row["fast_backend"] and row["eager_threads"] == 1, row
     assert "fast: 1 band)" in format_report(report)
+
+
+def test_end_to_end_job_upscales_with_the_shipped_weights(monkeypatch) -> None:
+    # the job ran a randomly initialised network: its output is noise, which libx264 encoded
+    # about a third slower than the trained network's pictures, so pipeline and encoder fps
+    # were not a real job's
+    import torch
+
+    import vidsr.engine.bench as bench
+    from vidsr.api import load_model
+
+    seen = []
+    real_engine = bench.Engine
+    monkeypatch.setattr(bench, "Engine",
+                        lambda module, **kw: seen.append(module) or real_engine(module, **kw))
+    config = BenchConfig(models=(), sizes=(), devices=("cpu",), e2e_frames=2,
+                         e2e_model="esr-max-k7c4-x2", e2e_size="32x24")
+    row = bench.e2e_row(config, torch.device("cpu"))
+    shipped = load_model("esr-max-k7c4-x2", pretrained=True).state_dict()
+    (module,) = seen
+    assert all(torch.equal(t.float(), shipped[k].float()) for k, t in module.state_dict().items())
+    assert row["weights"] == "shipped"

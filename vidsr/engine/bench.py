@@ -10,7 +10,8 @@ frames after one warm-up call. Peak host memory is the process's resident peak (
 before each measurement where Linux allows), device memory ``torch.cuda.max_memory_allocated``.
 
 End to end: a procedural 1920x1080 clip is written to a temporary folder, upscaled x2 with
-``vidsr.pipeline.upscale_video`` (decode, SR and encode threads) and, separately, the same number
+``vidsr.pipeline.upscale_video`` (decode, SR and encode threads; the model's shipped weights,
+as the encoder's cost depends on the pictures) and, separately, the same number
 of 3840x2160 frames are encoded alone with the same encoder settings: the job's own output
 frames (up to 30, decoded into memory beforehand and cycled), since upscaled pictures cost the
 encoder more than a procedural pattern of the output size does (that one is reported too). The
@@ -252,6 +253,26 @@ def _decoded_planes(path: Path, count: int) -> list[tuple[np.ndarray, ...]]:
     return planes
 
 
+def _e2e_module(name: str) -> tuple[torch.nn.Module, str]:
+    """The end-to-end job's model with its shipped weights where there are any: the encoder's
+    cost depends on the pictures, and a randomly initialised network's output is noise (with
+    ecbsr-m4c16-x2 at 640x360 -> x2, libx264 ultrafast encoded it at 136 fps against 208 fps
+    for the trained network's output). A model without shipped weights runs randomly
+    initialised. Returns the module and where its weights came from: ``"shipped"``,
+    ``"random"``, ``"file"`` (a weights file) or ``"none"`` (bicubic)."""
+    from ..api import is_weights_path
+    from ..weights import is_untrained
+
+    if is_weights_path(name):
+        return load_model(name), "file"
+    spec = resolve_spec(name)
+    if not spec.trainable:
+        return load_model(name), "none"
+    if is_untrained(spec):
+        return load_model(name, pretrained=False), "random"
+    return load_model(name, pretrained=True), "shipped"
+
+
 def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     """Upscale a procedural clip with the full pipeline and time the encoder alone."""
     from ..io import EncodeOptions
@@ -261,7 +282,8 @@ def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     w, h = parse_size(config.e2e_size)
     n = config.e2e_frames
     opts = EncodeOptions(codec=config.codec, crf=config.crf, preset=config.preset)
-    engine = Engine(load_model(config.e2e_model, pretrained=False), device=device)
+    module, weights = _e2e_module(config.e2e_model)
+    engine = Engine(module, device=device)
     with tempfile.TemporaryDirectory(prefix="vidsr-bench-") as tmp:
         src = write_synthetic_clip(Path(tmp) / "source.mp4", w, h, n, options=opts)
         engine.upscale_luma(_pattern(w, h))  # warm-up outside the timed run
@@ -278,6 +300,7 @@ def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     enc_fps = n / enc_s
     return {
         "device": device.type, "model": config.e2e_model, "backend": engine.backend,
+        "weights": weights,
         "input": f"{w}x{h}", "output": f"{w * engine.scale}x{h * engine.scale}", "frames": n,
         "codec": config.codec, "preset": config.preset, "crf": config.crf,
         "pipeline_fps": round(pipe_fps, 2), "encoder_only_fps": round(enc_fps, 2),
@@ -416,7 +439,9 @@ def format_report(report: dict[str, Any]) -> str:
             ["device", "model", "job", "frames", "codec", "pipeline fps", "encoder fps",
              "ratio", "encoder fps (pattern)", "decode/sr/encode ms per frame", "bound by",
              "peak host MiB"],
-            [[r["device"], r["model"], f"{r['input']} -> {r['output']}", str(r["frames"]),
+            [[r["device"], r["model"] + (" (random weights)" if r.get("weights") == "random"
+                                         else ""),
+              f"{r['input']} -> {r['output']}", str(r["frames"]),
               f"{r['codec']} {r['preset']}", num(r["pipeline_fps"], "{:.2f}"),
               num(r["encoder_only_fps"], "{:.2f}"), num(r["ratio"], "{:.2f}"),
               num(r.get("encoder_pattern_fps"), "{:.2f}"),
