@@ -261,3 +261,19 @@ def test_end_to_end_job_upscales_with_the_shipped_weights(monkeypatch) -> None:
     (module,) = seen
     assert all(torch.equal(t.float(), shipped[k].float()) for k, t in module.state_dict().items())
     assert row["weights"] == "shipped"
+
+
+def test_header_counts_the_bands_the_fast_path_ran(monkeypatch) -> None:
+    # held to one core (taskset -c 0) the fast path ran one band, and the header said
+    # "fast: 2 bands, one per core" from os.cpu_count()
+    import os
+
+    if not hasattr(os, "sched_getaffinity") or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs sched_getaffinity and two cores")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    report = run(BenchConfig(models=("esr-max-k3c2-x2",), sizes=("40x24",), frames=1,
+                             devices=("cpu",), e2e_frames=0))
+    (row,) = report["sr"]
+    assert "bands" not in row["fast_backend"], row
+    text = format_report(report)
+    assert "fast: 1 band, one per usable core)" in text and "(1 usable)" in text, text

@@ -41,7 +41,7 @@ from ..errors import InputError
 from ..models.ecbsr import PlainSR
 from .bench_defaults import DEFAULT_MODELS, DEFAULT_SIZES
 from .core import Engine, pick_device
-from .cpu import bf16_supported
+from .cpu import bf16_supported, cpu_workers
 
 log = logging.getLogger(__name__)
 
@@ -319,6 +319,7 @@ def machine() -> dict[str, Any]:
     """Facts about where the numbers come from."""
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
                             "torch": torch.__version__, "cpu_count": os.cpu_count(),
+                            "usable_cores": cpu_workers(),  # the fast path's default bands
                             "torch_threads": torch.get_num_threads()}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -397,7 +398,10 @@ def text_table(head: list[str], rows: list[list[str]]) -> str:
 def format_report(report: dict[str, Any]) -> str:
     """The human-readable tables for a report from ``run``."""
     m = report["machine"]
-    out = [f"vidsr bench: {m.get('cpu', platform.processor())}, {m['cpu_count']} cores, "
+    usable = m.get("usable_cores", m["cpu_count"])
+    cores = f"{m['cpu_count']} cores" + (f" ({usable} usable)" if usable != m["cpu_count"]
+                                         else "")
+    out = [f"vidsr bench: {m.get('cpu', platform.processor())}, {cores}, "
            f"torch {m['torch']} ({m['torch_threads']} "
            f"thread{'' if m['torch_threads'] == 1 else 's'})"
            + (f", GPU {m['gpu']}" if "gpu" in m else "")
@@ -415,7 +419,7 @@ def format_report(report: dict[str, Any]) -> str:
         threads = sorted({r["eager_threads"] for r in report["sr"] if r["eager_threads"]})
         bands = report["config"].get("threads")
         bands_text = (f"{bands} band{'' if bands == 1 else 's'}" if bands else
-                      f"{m['cpu_count']} bands, one per core")
+                      f"{usable} band{'' if usable == 1 else 's'}, one per usable core")
         out.append("\nSR per frame, ms (uint8 luma in and out, median of alternating runs; "
                    "eager = fp32 PyTorch with "
                    f"{'/'.join(map(str, threads)) or 'default'} intra-op "
