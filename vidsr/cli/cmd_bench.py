@@ -30,6 +30,7 @@ MODE_OPTIONS: dict[str, tuple[str, ...]] = {
     "panes": ("sizes", "frames", "device"),
     "train": ("device", "threads", "batch", "patch", "steps"),
 }
+E2E_OPTIONS = ("e2e_model", "e2e_size", "codec", "preset", "crf")
 MODE_FLAGS = {"sr": "", "kernels": "--kernels", "panes": "--panes", "train": "--train"}
 TRAIN_DEFAULTS = {"batch": 16, "patch": 32, "steps": 10}
 
@@ -58,6 +59,12 @@ def _check_mode(args: argparse.Namespace) -> str:
     if mode == "sr" and args.no_e2e and args.e2e_frames is not None:
         raise UsageError("--no-e2e and --e2e-frames contradict each other (--e2e-frames 0 "
                          "also skips the job)")
+    if mode == "sr" and (args.no_e2e or args.e2e_frames == 0):
+        skip = "--no-e2e" if args.no_e2e else "--e2e-frames 0"
+        for dest in E2E_OPTIONS:  # only the end-to-end job reads them
+            if _given(args, dest):
+                raise UsageError(f"{_flag(dest)} does not apply with {skip}: it sets the "
+                                 "end-to-end job, which is skipped")
     if mode == "kernels":
         if len(args.sizes or ()) > 1:
             raise UsageError("--kernels times one --sizes size per run (the fused kernels' "
