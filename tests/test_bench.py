@@ -98,9 +98,28 @@ def test_kernel_tuning_from_json_or_file(tmp_path: Path) -> None:
     # an alias is keyed as the model it names, as the rows are (it matched no row before)
     assert load_tuning('{"ECBSR-x2": {"per_sm": 2}}') == {"ecbsr-m4c16-x2": {"per_sm": 2}}
     for bad in ("{not json", '{"ecbsr-m4c8-x2": 4}', "[1, 2]", '{"ecbsr-q9": {}}',
-                '{"ecbsr-x2": {}, "ecbsr-m4c16-x2": {}}', '{"chroma-bicubic-x2": {}}'):
+                '{"ecbsr-x2": {}, "ecbsr-m4c16-x2": {}}', '{"chroma-bicubic-x2": {}}',
+                # a keyword the kernel does not take was a TypeError mid-run, after other
+                # models had been timed; a model no kernel runs took any tuning
+                '{"esr-max-x2": {"bogus": 1}}', '{"ecbsr-x2": {"block_h": 8}}',
+                '{"esr-cnn-x2": {"num_warps": 4}}'):
         with pytest.raises(VidsrError, match="--tuning"):
             load_tuning(bad)
+    assert load_tuning('{"esr-tm-x2": {"block_h": 8, "num_warps": 8}}') == \
+        {"esr-tm-k7c16-x2": {"block_h": 8, "num_warps": 8}}
+
+
+def test_tuning_keywords_are_the_kernels_own() -> None:
+    import inspect
+
+    pytest.importorskip("triton")
+    from vidsr.kernels.bench import TUNING_KEYWORDS
+    from vidsr.kernels.ecbsr import FusedPlainSR
+    from vidsr.kernels.edgesr import FusedEdgeSR
+
+    for kernel, cls in (("ecbsr", FusedPlainSR), ("edgesr", FusedEdgeSR)):
+        params = list(inspect.signature(cls.__init__).parameters)[2:]  # after self, model
+        assert tuple(params) == TUNING_KEYWORDS[kernel], kernel
 
 
 def test_panes_bench_runs_every_pane_on_the_same_frame(capsys) -> None:

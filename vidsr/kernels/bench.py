@@ -70,6 +70,17 @@ def _device() -> torch.device:
     return torch.device("cuda")
 
 
+# the keywords each fused kernel's wrapper takes (FusedPlainSR, FusedEdgeSR; a test holds these
+# to their signatures), named here so that a bad --tuning is refused before any timing and
+# without importing Triton
+TUNING_KEYWORDS = {
+    "ecbsr": ("dtype", "tile_h", "tile_w", "rows", "num_warps", "per_sm", "num_stages", "unroll",
+              "cache", "variant"),
+    "edgesr": ("dtype", "block_h", "block_w", "num_warps"),
+}
+_KERNEL_OF = {"ecbsr": "ecbsr", "esr-max": "edgesr", "esr-tm": "edgesr", "esr-tr": "edgesr"}
+
+
 def load_tuning(text: str | None) -> dict[str, dict]:
     """``--tuning``: model name -> ``fused_for`` keywords, from JSON text or a JSON file."""
     if not text:
@@ -88,9 +99,17 @@ def load_tuning(text: str | None) -> dict[str, dict]:
         if key == CHROMA:
             raise VidsrError(f"--tuning: {CHROMA} takes no tuning (it has one kernel setting)")
         try:
-            name = parse_name(key).name
+            spec = parse_name(key)
         except ModelNotFoundError as exc:
             raise VidsrError(f"--tuning: {exc}") from None
+        name = spec.name
+        kernel = _KERNEL_OF.get(spec.family)
+        if kernel is None:
+            raise VidsrError(f"--tuning: no fused kernel runs {name}, so it takes no tuning")
+        unknown = sorted(set(value) - set(TUNING_KEYWORDS[kernel]))
+        if unknown:  # a TypeError out of the kernel's constructor, after other models' timing
+            raise VidsrError(f"--tuning: {name}'s kernel takes {', '.join(TUNING_KEYWORDS[kernel])}"
+                             f"; not {', '.join(unknown)}")
         if name in tunings:
             raise VidsrError(f"--tuning: {key!r} names {name}, which is tuned twice")
         tunings[name] = value
