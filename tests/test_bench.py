@@ -285,6 +285,29 @@ def test_end_to_end_job_upscales_with_the_shipped_weights(monkeypatch) -> None:
     assert row["weights"] == "shipped"
 
 
+def test_end_to_end_warm_up_runs_the_chroma_path_too(monkeypatch) -> None:
+    # the warm-up upscaled luma only: the chroma path's first call (on CUDA the chroma kernel's
+    # compile) fell inside the timed job
+    import torch
+
+    import vidsr.engine.bench as bench
+    from vidsr.engine import Engine
+
+    calls: list[str] = []
+    chroma = Engine.upscale_chroma
+    monkeypatch.setattr(Engine, "upscale_chroma",
+                        lambda self, *a, **k: calls.append("chroma") or chroma(self, *a, **k))
+    import vidsr.pipeline as pipeline  # e2e_row imports upscale_video from it when it runs
+
+    real = pipeline.upscale_video
+    monkeypatch.setattr(pipeline, "upscale_video",
+                        lambda *a, **k: calls.append("job") or real(*a, **k))
+    config = BenchConfig(models=(), sizes=(), devices=("cpu",), e2e_frames=2,
+                         e2e_model="esr-max-k7c4-x2", e2e_size="32x24")
+    bench.e2e_row(config, torch.device("cpu"))
+    assert "job" in calls and "chroma" in calls[:calls.index("job")], calls
+
+
 def test_header_counts_the_bands_the_fast_path_ran(monkeypatch) -> None:
     # held to one core (taskset -c 0) the fast path ran one band, and the header said
     # "fast: 2 bands, one per core" from os.cpu_count()

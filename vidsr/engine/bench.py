@@ -276,7 +276,7 @@ def _e2e_module(name: str) -> tuple[torch.nn.Module, str]:
 def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     """Upscale a procedural clip with the full pipeline and time the encoder alone."""
     from ..io import EncodeOptions
-    from ..io.synthetic import encoder_seconds, write_synthetic_clip
+    from ..io.synthetic import encoder_seconds, synthetic_planes, write_synthetic_clip
     from ..pipeline import upscale_video
 
     w, h = parse_size(config.e2e_size)
@@ -286,7 +286,15 @@ def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     engine = Engine(module, device=device)
     with tempfile.TemporaryDirectory(prefix="vidsr-bench-") as tmp:
         src = write_synthetic_clip(Path(tmp) / "source.mp4", w, h, n, options=opts)
-        engine.upscale_luma(_pattern(w, h))  # warm-up outside the timed run
+        # warm-up outside the timed run, of the path the job takes: on CUDA submit/collect
+        # with both chroma planes (the chroma kernel compiles on its first call), on CPU the
+        # frame call
+        y, u, v = synthetic_planes(w, h, 0)
+        if device.type == "cuda":
+            engine.submit(y, u, v)
+            engine.collect()
+        else:
+            engine.upscale_frame(y, u, v)
         reset_host_peak()
         summary = upscale_video(src, Path(tmp) / "upscaled.mp4", model=engine, options=opts,
                                 overwrite=True)
