@@ -436,7 +436,7 @@ def format_report(report: dict[str, Any]) -> str:
         out.append(text_table(
             ["device", "model", "input", "eager", "eager 1t", "fast", "eager/fast",
              "fast backend", "cpu bf16", "compiled", "onnxruntime", "ort/fast", "pipelined",
-             "peak host MiB", "peak dev MiB"],
+             "process peak host MiB", "process peak dev MiB"],
             [[r["device"], r["model"], r["input"], num(r["eager_ms"]), num(r.get("eager_1t_ms")),
               num(r["fast_ms"]), num(r["speedup"], "{:.2f}x"), r["fast_backend"],
               num(r.get("cpu_bf16_ms")),
