@@ -133,3 +133,39 @@ def test_a_muxer_that_refuses_the_codec_says_so_before_any_frame(tmp_path) -> No
     with VideoReader(src) as reader, pytest.raises(OutputError,
                                                    match="muxer refuses.*only supported in MP4"):
         VideoWriter(tmp_path / "x.mov", reader.info, 2, EncodeOptions(codec="libsvtav1"))
+
+
+def _first_frame(path):
+    with av.open(str(path)) as c:
+        return next(c.decode(video=0))
+
+
+def test_an_rgb_output_takes_the_sources_matrix_and_is_tagged_rgb(tmp_path) -> None:
+    # the planes went to swscale untagged, so a BT.709 source written as RGB was converted
+    # with BT.601 (colours shifted, ~32 dB off), and the RGB stream was tagged bt709, tv range
+    info = synthetic_info(64, 48)  # BT.709, limited range
+    planes = synthetic_planes(64, 48, 0)
+    with VideoWriter(tmp_path / "rgb.mkv", info, 1,
+                     EncodeOptions(codec="ffv1", pix_fmt="bgr0")) as w:
+        w.write(*planes, pts=0)
+    got = _first_frame(tmp_path / "rgb.mkv")
+    src = av.VideoFrame(64, 48, "yuv420p")
+    for plane, data in zip(src.planes, planes, strict=True):
+        plane.update(np.ascontiguousarray(
+            np.pad(data, ((0, 0), (0, plane.line_size - data.shape[1])))).tobytes())
+    want = src.reformat(format="rgb24", src_colorspace="ITU709", src_color_range="MPEG",
+                        dst_color_range="JPEG").to_ndarray()
+    rgb = got.reformat(format="rgb24").to_ndarray()
+    assert np.abs(rgb.astype(int) - want.astype(int)).max() <= 1
+    assert (got.color_range, got.colorspace) == (2, 0)  # full range, AVCOL_SPC_RGB
+
+
+def test_prores_frames_carry_the_colour_tags(tmp_path) -> None:
+    # prores_ks writes each frame's primaries, transfer and matrix into its frame header;
+    # the frames went in untagged, so FFmpeg (and vidsr reading the file back) saw unspecified
+    with VideoWriter(tmp_path / "p.mov", synthetic_info(64, 48), 1,
+                     EncodeOptions(codec="prores_ks", pix_fmt="yuv422p10le")) as w:
+        w.write(*synthetic_planes(64, 48, 0), pts=0)
+    got = _first_frame(tmp_path / "p.mov")
+    assert (got.color_range, got.colorspace, got.color_primaries, got.color_trc) == (1, 1, 1, 1)
+

@@ -161,8 +161,16 @@ class VideoWriter:
         # Frame and slice threads, as the ffmpeg tool has it: PyAV's default is slice threads
         # alone, which leaves libx264 at 4K well short of its throughput on many cores.
         cc.thread_type = "AUTO"
-        cc.color_range = value_of(COLOR_RANGES, info.color_range)
-        cc.colorspace = value_of(COLOR_SPACES, info.color_space)
+        # the planes' own range and matrix: each frame carries them, so that swscale converts
+        # with the source's matrix (it took BT.601 for every source: a BT.709 clip written
+        # as RGB came out with shifted colours) and encoders that write the frame's tags into
+        # the bitstream (prores_ks) get them
+        self._range = value_of(COLOR_RANGES, info.color_range)
+        self._matrix = value_of(COLOR_SPACES, info.color_space)
+        self._rgb = av.VideoFormat(self.pix_fmt).is_rgb
+        # RGB is full range with no YCbCr matrix (AVCOL_SPC_RGB); primaries and transfer stay
+        cc.color_range = 2 if self._rgb else self._range
+        cc.colorspace = 0 if self._rgb else self._matrix
         cc.color_primaries = value_of(COLOR_PRIMARIES, info.color_primaries)
         cc.color_trc = value_of(COLOR_TRCS, info.color_trc)
         if info.sample_aspect_ratio:
@@ -268,7 +276,9 @@ class VideoWriter:
             self._last_pts = pts
         frame.pts = pts
         frame.time_base = self._tb
-        frame.color_range = self._vs.codec_context.color_range
+        cc = self._vs.codec_context
+        frame.color_range, frame.colorspace = self._range, self._matrix
+        frame.color_primaries, frame.color_trc = cc.color_primaries, cc.color_trc
         if self.pix_fmt != self._frame_fmt:
             if self.pix_fmt.startswith("gray"):
                 # swscale takes a gray format for full range and stretches limited-range luma
@@ -278,6 +288,8 @@ class VideoWriter:
                                        dst_color_range=2)
             else:
                 frame = frame.reformat(format=self.pix_fmt)
+            if self._rgb:
+                frame.color_range, frame.colorspace = 2, 0
         self._encode(frame)
         self.frames += 1
 
