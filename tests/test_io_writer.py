@@ -169,3 +169,9 @@ def test_prores_frames_carry_the_colour_tags(tmp_path) -> None:
     got = _first_frame(tmp_path / "p.mov")
     assert (got.color_range, got.colorspace, got.color_primaries, got.color_trc) == (1, 1, 1, 1)
 
+
+def test_svtav1_crf_zero_is_refused() -> None:
+    # FFmpeg's libsvtav1 reads crf 0 as "not set" and encoded at SVT-AV1's default, 35
+    with pytest.raises(OutputError, match="1 to 63"):
+        codec_options("libsvtav1", EncodeOptions(crf=0), ".webm")
+    assert codec_options("libsvtav1", EncodeOptions(crf=1), ".webm")["crf"] == "1"

@@ -34,9 +34,10 @@ _X26X_TAKES = (*_X26X_PRESETS, *map(str, range(10)))
 PRESETS = {"libx264": _X26X_TAKES, "libx265": _X26X_TAKES,
            **dict.fromkeys(NVENC, _NVENC_PRESETS),
            "libsvtav1": tuple(str(n) for n in range(-2, 14)), "libvpx-vp9": ()}
-# the quality scale each encoder's crf (NVENC: cq) takes, from the encoders' documentation
+# the quality scale each encoder's crf (NVENC: cq) takes, from the encoders' documentation;
+# FFmpeg's libsvtav1 takes crf 0 for "not set" and encodes at SVT-AV1's default (35) instead
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63),
-             "libsvtav1": (0, 63), "libaom-av1": (0, 63), "h264_nvenc": (0, 51),
+             "libsvtav1": (1, 63), "libaom-av1": (0, 63), "h264_nvenc": (0, 51),
              "hevc_nvenc": (0, 51), "av1_nvenc": (0, 63)}
 
 
