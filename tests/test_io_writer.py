@@ -175,3 +175,29 @@ def test_svtav1_crf_zero_is_refused() -> None:
     with pytest.raises(OutputError, match="1 to 63"):
         codec_options("libsvtav1", EncodeOptions(crf=0), ".webm")
     assert codec_options("libsvtav1", EncodeOptions(crf=1), ".webm")["crf"] == "1"
+
+
+@pytest.mark.parametrize("codec", ["mpeg4", "mpeg2video"])
+def test_mpeg_encoders_get_a_quantizer_not_ffmpegs_200_kbps(tmp_path, codec) -> None:
+    # with FFmpeg's default bit rate a 640x480 picture came out at about 30 dB, and --crf is
+    # refused for these encoders: there was no way to a watchable file
+    import cv2
+
+    from vidsr.metrics import psnr
+
+    info = synthetic_info(640, 480)
+    rng = np.random.default_rng(1)
+    texture = cv2.GaussianBlur(rng.integers(16, 236, (480, 640)).astype(np.float32), (0, 0), 1.5)
+    frames = []
+    for i in range(40):  # detail that moves: what a 200 kb/s budget cannot hold
+        y, u, v = synthetic_planes(640, 480, i)
+        frames.append((np.clip(np.roll(texture, 3 * i, axis=1), 16, 235).astype(np.uint8), u, v))
+    with VideoWriter(tmp_path / "m.mkv", info, 1, EncodeOptions(codec=codec)) as w:
+        for i, planes in enumerate(frames):
+            w.write(*planes, pts=i)
+    with av.open(str(tmp_path / "m.mkv")) as c:
+        got = [f.to_ndarray()[:480] for f in c.decode(video=0)]
+    assert len(got) == 40
+    worst = min(psnr(g.astype(np.float64), p[0].astype(np.float64))
+                for g, p in zip(got, frames, strict=True))
+    assert worst > 38

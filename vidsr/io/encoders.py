@@ -21,6 +21,7 @@ CONTAINER_CODECS = {
 # the audio codec a stream is re-encoded to when the container cannot hold the original
 CONTAINER_AUDIO = {".webm": "libopus", ".mp4": "aac", ".m4v": "aac", ".mov": "aac"}
 NVENC = ("h264_nvenc", "hevc_nvenc", "av1_nvenc")
+_QSCALE_DEFAULT = {"mpeg4": 3, "mpeg2video": 3, "mpeg1video": 3, "msmpeg4": 3, "msmpeg4v2": 3}
 _CRF_DEFAULT = {"libx264": 18, "libx265": 20, "libvpx-vp9": 30, "libsvtav1": 30}
 _PRESET_DEFAULT = {"libx264": "fast", "libx265": "fast"}
 _FASTEST_PRESET = {"libx264": "ultrafast", "libx265": "ultrafast"}  # EncodeOptions.realtime
@@ -218,4 +219,9 @@ def codec_options(name: str, options: EncodeOptions, suffix: str) -> dict[str, s
                      "cpu-used": "8" if fast else "4"})
     elif name == "libsvtav1" and options.preset is None:
         opts["preset"] = "12" if fast else "8"
+    elif name in _QSCALE_DEFAULT:
+        # FFmpeg gives these its 200 kb/s default bit rate: 30 dB at 640x480, unwatchable at
+        # 4K; a fixed quantizer instead, ffmpeg's -q:v (2 best, 31 worst)
+        q = str(_QSCALE_DEFAULT[name])
+        opts.update({"flags": "+qscale", "qmin": q, "qmax": q})
     return opts
