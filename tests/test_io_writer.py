@@ -201,3 +201,24 @@ def test_mpeg_encoders_get_a_quantizer_not_ffmpegs_200_kbps(tmp_path, codec) -> 
     worst = min(psnr(g.astype(np.float64), p[0].astype(np.float64))
                 for g, p in zip(got, frames, strict=True))
     assert worst > 38
+
+
+def test_a_full_range_source_into_prores_is_converted_to_limited(tmp_path, caplog) -> None:
+    # ProRes has no full-range flag: full-range codes were written as they were and decoded as
+    # limited range, blacks and whites clipped on playback
+    from dataclasses import replace
+
+    info = replace(synthetic_info(64, 48), color_range="pc")
+    y, u, v = synthetic_planes(64, 48, 0)
+    y = np.linspace(0, 255, 64 * 48).reshape(48, 64).astype(np.uint8)  # the whole full range
+    with caplog.at_level("WARNING"), VideoWriter(
+            tmp_path / "p.mov", info, 1, EncodeOptions(codec="prores_ks",
+                                                       pix_fmt="yuv422p10le")) as w:
+        w.write(y, u, v, pts=0)
+    assert "no full-range flag" in caplog.text
+    got = _first_frame(tmp_path / "p.mov")
+    assert got.color_range == 1
+    luma = got.to_ndarray()[:48].astype(np.float64) if got.format.name == "gray" else \
+        np.frombuffer(got.planes[0], np.uint16).reshape(48, -1)[:, :64].astype(np.float64)
+    want = 64 + y.astype(np.float64) * 4 * (876 / 1020)  # 10-bit limited: 64..940
+    assert np.abs(luma - want).max() < 6  # ProRes is near-lossless, not exact

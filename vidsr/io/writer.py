@@ -70,6 +70,9 @@ def _encoder_time_base(codec: str, info: VideoInfo) -> Fraction:
 
 log = logging.getLogger(__name__)
 
+# encoders whose bitstream cannot say full range (their decoders report limited)
+LIMITED_RANGE_ONLY = ("prores_ks", "prores_aw", "prores", "dnxhd")
+
 
 def repair_dts(packet: Any, last_dts: int | None) -> int | None:
     """Replace an impossible decode timestamp (later than the packet's pts) and return the dts.
@@ -168,8 +171,15 @@ class VideoWriter:
         self._range = value_of(COLOR_RANGES, info.color_range)
         self._matrix = value_of(COLOR_SPACES, info.color_space)
         self._rgb = av.VideoFormat(self.pix_fmt).is_rgb
+        # ProRes and DNxHD have no full-range flag: their decoders say limited, so full-range
+        # codes written as they are would play with blacks and whites clipped; converted
+        self._to_limited = codec.name in LIMITED_RANGE_ONLY and self._range == 2 and \
+            not self._rgb
+        if self._to_limited:
+            log.warning("%s has no full-range flag: the full-range source is written in "
+                        "limited range", codec.name)
         # RGB is full range with no YCbCr matrix (AVCOL_SPC_RGB); primaries and transfer stay
-        cc.color_range = 2 if self._rgb else self._range
+        cc.color_range = 2 if self._rgb else 1 if self._to_limited else self._range
         cc.colorspace = 0 if self._rgb else self._matrix
         cc.color_primaries = value_of(COLOR_PRIMARIES, info.color_primaries)
         cc.color_trc = value_of(COLOR_TRCS, info.color_trc)
@@ -279,7 +289,10 @@ class VideoWriter:
         cc = self._vs.codec_context
         frame.color_range, frame.colorspace = self._range, self._matrix
         frame.color_primaries, frame.color_trc = cc.color_primaries, cc.color_trc
-        if self.pix_fmt != self._frame_fmt:
+        if self._to_limited:
+            frame = frame.reformat(format=self.pix_fmt, src_color_range=2, dst_color_range=1)
+            frame.color_range = 1
+        elif self.pix_fmt != self._frame_fmt:
             if self.pix_fmt.startswith("gray"):
                 # swscale takes a gray format for full range and stretches limited-range luma
                 # into it (blacks crushed, the stream still tagged limited); the codes stay
