@@ -76,6 +76,11 @@ def test_pixel_format_choice():
         choose_pix_fmt(av.Codec("libsvtav1", "w"), PlaneLayout(10, "444"), None, (33, 17), webm)
     with pytest.raises(OutputError, match=r"8-bit 4:2:0 .*\(libx264 or libx265 keeps it here\)"):
         choose_pix_fmt(av.Codec("libx264rgb", "w"), eight, None, (64, 48), {"h264", "hevc"})
+    # a 4:2:0 source at an odd size into a 4:2:0-only encoder: the size is what is wrong (it
+    # said "cannot encode 8-bit 4:4:4 video ... or a --pix-fmt", and no --pix-fmt could help)
+    with pytest.raises(OutputError, match=r"^the output is 99x51: its odd width and height .* "
+                                          r"needs 4:4:4, which mpeg4 does not encode"):
+        choose_pix_fmt(av.Codec("mpeg4", "w"), eight, None, (99, 51), {"mpeg4", "h264"})
 
 
 def test_defaults_per_container(tmp_path):

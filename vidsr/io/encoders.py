@@ -150,6 +150,14 @@ def choose_pix_fmt(codec: av.Codec, layout: PlaneLayout, requested: str | None,
         return same_depth[0]
     kind = f"{layout.bit_depth}-bit {'4:4:4' if hs == 1 else ':'.join(layout.chroma)}"
     keeps = _encoders_for(want, supported, codec.name)
+    if (vs, hs) != layout.subsampling:
+        # the source's own subsampling would do, but not at this size: no --pix-fmt helps
+        odd = " and ".join(what for what, n in (("width", w), ("height", h)) if n % 2)
+        raise OutputError(
+            f"the output is {w}x{h}: its odd {odd} cannot be subsampled, so it needs "
+            f"{'4:4:4' if hs == 1 else '4:2:2'}, which {codec.name} does not encode ("
+            f"{', '.join(formats)})" + (f"; pick another --codec ({' or '.join(keeps)} keeps "
+                                        "it here)" if keeps else "; pick another container"))
     raise OutputError(f"{codec.name} cannot encode {kind} video ({', '.join(formats)}); "
                       + (f"pick another --codec ({' or '.join(keeps)} keeps it here) or a "
                          "--pix-fmt" if keeps else
