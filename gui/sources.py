@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -224,20 +226,64 @@ class CameraFrames:
         self.matrix = matrix
         self._index = 0
         self._t0: float | None = None
+        # A live source is read in its own thread that keeps only the newest frame: read in
+        # turn, a stream's frames queued up behind a slow pane (a network stream buffers them
+        # all: the picture fell further behind every second, and a pause showed the moment it
+        # was paused when play resumed), as ``vidsr webcam`` drops late frames.
+        self.dropped = 0  # frames replaced by a newer one before they were shown
+        self._cond = threading.Condition()
+        self._latest: tuple[np.ndarray, float] | None = None
+        self._ended = False
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if self.self_paced:
+            self._thread = threading.Thread(target=self._capture, name="vidsr-gui-capture",
+                                            daemon=True)
+            self._thread.start()
+
+    def _capture(self) -> None:
+        try:
+            while not self._stop.is_set():
+                bgr = self._source.read()
+                captured = time.perf_counter()
+                with self._cond:
+                    if bgr is None:
+                        break
+                    self.dropped += self._latest is not None
+                    self._latest = (bgr, captured)
+                    self._cond.notify_all()
+        except Exception as exc:  # noqa: BLE001 - raised by ``next`` in the worker
+            with self._cond:
+                self._error = exc
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def _read(self) -> tuple[np.ndarray, float] | None:
+        """The next frame and when it was captured (a live source: the newest captured)."""
+        if self._thread is None:
+            bgr = self._source.read()
+            return None if bgr is None else (bgr, time.perf_counter())
+        with self._cond:
+            while self._latest is None and not self._ended:
+                self._cond.wait()
+            item, self._latest = self._latest, None
+            if item is None and self._error is not None:
+                raise self._error
+        return item
 
     def label(self) -> str:
         return self._name
 
     def next(self) -> SourceFrame | None:
-        import time
-
-        bgr = self._source.read()
-        if bgr is None:
+        got = self._read()
+        if got is None:
             return None
+        bgr, captured = got
         if self.self_paced:  # a camera's frames are timed as they arrive
-            now = time.perf_counter()
-            self._t0 = now if self._t0 is None else self._t0
-            t = now - self._t0
+            self._t0 = captured if self._t0 is None else self._t0
+            t = captured - self._t0
         else:  # a file standing in for one: its own clock, which a slow model holds back
             t = self._index / self.fps if self.fps else 0.0
         y, u, v = rgb_to_yuv(bgr, self.matrix, bgr=True)
@@ -252,4 +298,7 @@ class CameraFrames:
         return None  # a camera has no stated length
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()  # within one read (a stream's read gives up after a timeout)
         self._source.close()

@@ -1208,3 +1208,43 @@ def test_wipe_keeps_its_picture_until_both_sides_have_one(qtbot) -> None:  # noq
     assert pixels(pane.view.image_b)[0, 0, 0] == 200 and pixels(pane.view.image)[0, 0, 0] == 10
     pane.show_results(PaneResult("x", rgb=a2), PaneResult("z", rgb=a))
     assert pixels(pane.view.image)[0, 0, 0] == 30 and pixels(pane.view.image_b)[0, 0, 0] == 10
+
+
+class _ClockCamera:
+    """A live camera: frame ``i`` (every pixel ``i``) becomes available at ``i / fps`` s."""
+
+    def __init__(self, fps: float = 100.0) -> None:
+        import time
+
+        self.size, self.fps, self._i, self._t0 = (32, 24), fps, 0, time.perf_counter()
+
+    def read(self) -> np.ndarray:
+        import time
+
+        time.sleep(max(0.0, self._t0 + self._i / self.fps - time.perf_counter()))
+        self._i += 1
+        return np.full((24, 32, 3), (self._i - 1) % 256, np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_camera_shows_its_newest_frame_when_a_pane_is_slow() -> None:
+    # read in turn, the frames a slow pane had no time for queued up in the stream: after 15 s
+    # of a 25 fps MJPEG stream with a 150 ms pane the window showed the stream's frame 68 of
+    # some 370 (and a pause came back as the moment it was paused)
+    import time
+
+    from vidsr_gui.sources import CameraFrames
+
+    source = CameraFrames(_ClockCamera(100.0))
+    try:
+        first = source.next()
+        time.sleep(0.5)  # a slow pane (or a pause): some 50 frames arrive meanwhile
+        later = source.next()
+        seen = round(float(later.y.mean() - 16) * 255 / 219)  # BT.601 limited range back
+        assert seen >= 30, f"frame {seen} shown 0.5 s into a 100 fps camera"
+        assert later.time - first.time == pytest.approx(seen / 100, abs=0.05)
+        assert source.dropped >= 25
+    finally:
+        source.close()
