@@ -62,9 +62,11 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
     window.frame_shown.connect(shown.append)
     window.worker.ended.connect(lambda: ended.append(True))
 
-    def wait_frame(n: int) -> bool:
-        """Wait for the ``n``-th frame; False when the source ended instead."""
-        ended.clear()
+    def wait_frame(n: int, fresh_end: bool = True) -> bool:
+        """Wait for the ``n``-th frame; False when the source ended instead (with
+        ``fresh_end``, an end before this call does not count)."""
+        if fresh_end:
+            ended.clear()
         if not wait_until(app, lambda: len(shown) >= n or bool(errors) or bool(ended),
                           timeout):
             raise VidsrError(f"no frame was rendered within {timeout:.0f} s")
@@ -91,8 +93,8 @@ def screenshot(app: object, window: object, out: Path, at: float, warmup: int = 
                     raise InputError(f"--at {at:g} s is past the end of the video (its last "
                                      f"frame is at {shown[-1].time:.2f} s)")
                 break  # the length in the file was longer than its frames: the last one
-    else:
-        wait_frame(1 + warmup)
+    else:  # a camera plays by itself: a still image or a short file may have ended already
+        wait_frame(1 + warmup, fresh_end=False)
     window.worker.pause()
     window.setFocus()  # no blinking text cursor in a spin box on the picture
     wait_until(app, lambda: False, 0.2)

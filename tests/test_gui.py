@@ -1248,3 +1248,22 @@ def test_a_live_camera_shows_its_newest_frame_when_a_pane_is_slow() -> None:
         assert source.dropped >= 25
     finally:
         source.close()
+
+
+def test_a_screenshot_of_a_still_image_as_the_camera(qapp, tmp_path: Path) -> None:  # noqa: ANN001
+    # the still's one frame ended the camera before the warm-up frames were waited for, and
+    # that end was forgotten: `vidsr gui --webcam still.png --screenshot` waited its 300 s,
+    # then failed with "no frame was rendered"
+    import cv2
+    from vidsr_gui.offscreen import screenshot
+
+    still, shot = tmp_path / "still.png", tmp_path / "shot.png"
+    cv2.imwrite(str(still), np.full((H, W, 3), 128, np.uint8))
+    win = MainWindow(device="cpu", panes=2)
+    win.show()
+    try:
+        win.open_camera(str(still))
+        assert screenshot(qapp, win, shot, 0.0, timeout=20) == 0
+        assert shot.stat().st_size > 0
+    finally:
+        win.close()
