@@ -51,8 +51,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="PyTorch CPU threads (default: all cores but one, "
                    "left to decoding and the window)")
     p.add_argument("--screenshot", metavar="PNG", help="render offscreen, save PNG and exit")
-    p.add_argument("--at", type=float, default=0.0, metavar="SECONDS",
-                   help="time of the screenshot (default 0)")
+    p.add_argument("--at", type=float, default=None, metavar="SECONDS",
+                   help="time of the screenshot or the bench's start in INPUT (default 0)")
     p.add_argument("--palette", action="store_true",
                    help="save the screenshot as a 256-colour PNG (about 5x smaller, for docs)")
     p.add_argument("--zoom", type=float, metavar="Z",
@@ -160,6 +160,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--screenshot needs INPUT or --webcam")
     if args.screenshot:
         check_output(args.screenshot, overwrite=True, src=args.input, what="--screenshot")
+    # options of one offscreen run, refused where nothing would read them (they were ignored:
+    # --screenshot beside --bench waited 300 s after the bench for a frame, then failed)
+    if args.screenshot and args.bench is not None:
+        raise InputError("--screenshot and --bench are separate runs; give one of them")
+    if args.palette and not args.screenshot:
+        raise InputError("--palette needs --screenshot")
+    if args.at is not None and not (args.screenshot or args.bench is not None):
+        raise InputError("--at needs --screenshot or --bench")
+    if args.at is not None and args.webcam is not None:
+        raise InputError("--at needs a video file INPUT; a camera has no time to go to")
+    args.at = 0.0 if args.at is None else args.at
     if not (math.isfinite(args.at) and args.at >= 0):
         raise InputError(f"--at must be a time >= 0 seconds, got {args.at:g}")
     if args.zoom is not None and not (math.isfinite(args.zoom) and args.zoom > 0):

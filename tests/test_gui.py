@@ -1267,3 +1267,31 @@ def test_a_screenshot_of_a_still_image_as_the_camera(qapp, tmp_path: Path) -> No
         assert shot.stat().st_size > 0
     finally:
         win.close()
+
+
+def test_options_nothing_would_read_are_refused(qapp, clip: Path, tmp_path: Path,  # noqa: ANN001
+                                                capsys: pytest.CaptureFixture,
+                                                monkeypatch) -> None:  # noqa: ANN001
+    # --screenshot beside --bench waited 300 s after the bench for a frame, then failed;
+    # --palette or --at without a screenshot, and --at on a camera, were silently ignored
+    import vidsr_gui.app
+    import vidsr_gui.offscreen
+
+    from vidsr.cli.main import main
+
+    ran: list[str] = []
+    monkeypatch.setattr(vidsr_gui.app, "_exec_until_signalled", lambda *_a: ran.append("window"))
+    monkeypatch.setattr(vidsr_gui.offscreen, "bench", lambda *_a, **_k: ran.append("bench"))
+    monkeypatch.setattr(vidsr_gui.offscreen, "screenshot", lambda *_a, **_k: ran.append("shot"))
+    shot = str(tmp_path / "s.png")
+    for args, said in [([str(clip), "--screenshot", shot, "--bench", "3"], "--bench"),
+                       ([str(clip), "--palette"], "--palette"),
+                       ([str(clip), "--at", "3"], "--at"),
+                       (["--webcam", str(clip), "--screenshot", shot, "--at", "1"], "--at")]:
+        assert main(["gui", *args, "--device", "cpu", "--panes", "2"]) == 1, args
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and said in err[0], (args, err)
+    assert ran == []
+    assert main(["gui", str(clip), "--bench", "3", "--at", "0.1", "--device", "cpu",
+                 "--panes", "2"]) == 0
+    assert ran == ["bench"]
