@@ -185,6 +185,11 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.window_size, what="--window-size")
     if args.bench is not None and not args.input:
         raise InputError("--bench needs a video file INPUT")
+    from vidsr.engine import pick_device
+
+    # a device that cannot be used is one error here, as the command line's; it was four panes
+    # each saying so (and a screenshot of them, exit status 0)
+    pick_device(args.device)
     _need_display(bool(args.screenshot or args.bench))
 
     from PyQt6.QtWidgets import QApplication

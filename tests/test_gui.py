@@ -1295,3 +1295,20 @@ def test_options_nothing_would_read_are_refused(qapp, clip: Path, tmp_path: Path
     assert main(["gui", str(clip), "--bench", "3", "--at", "0.1", "--device", "cpu",
                  "--panes", "2"]) == 0
     assert ran == ["bench"]
+
+
+def test_a_device_that_cannot_be_used_is_refused_at_once(qapp, clip: Path, tmp_path: Path,  # noqa: ANN001
+                                                         capsys: pytest.CaptureFixture) -> None:
+    # every pane said "unsupported device" and the screenshot of that was saved, status 0
+    import torch
+
+    from vidsr.cli.main import main
+
+    shot = tmp_path / "s.png"
+    devices = ["bogus", "tpu"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        assert main(["gui", str(clip), "--screenshot", str(shot), "--device", device,
+                     "--panes", "2"]) == 1, device
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "device" in err[0], err
+    assert not shot.exists()
