@@ -228,13 +228,18 @@ class MainWindow(QMainWindow):
             "frame 00000/00000 · 000.0 fps · ETA 00:00:00") + 24)
         self.export_cancel = QPushButton("Cancel export")
         self.export_cancel.clicked.connect(self.cancel_export)
+        # how the last export ended, kept in view: in the status text the next frame played
+        # replaced it at once, and an export finished without a word while the video played
+        self.export_note = QLabel("")
         bar = self.statusBar()
         bar.addWidget(self.status_label, 1)
         bar.addPermanentWidget(self.source_label)
+        bar.addPermanentWidget(self.export_note)
         bar.addPermanentWidget(self.export_bar)
         bar.addPermanentWidget(self.export_cancel)
         self.export_bar.hide()
         self.export_cancel.hide()
+        self.export_note.hide()
 
     # -- layout and models ------------------------------------------------------------------
     def _active_models(self) -> list[str]:
@@ -467,7 +472,9 @@ class MainWindow(QMainWindow):
         worker.cancelled.connect(
             lambda: self._export_finished("export cancelled; partial output removed"))
         self.export_worker = worker
+        self.export_note.hide()
         self.export_bar.setRange(0, 0)
+        self.export_bar.setToolTip(f"exporting {dst} with {model}")
         self.export_bar.show()
         self.export_cancel.show()
         self.export_action.setEnabled(False)
@@ -493,6 +500,8 @@ class MainWindow(QMainWindow):
         self.export_bar.hide()
         self.export_cancel.hide()
         self.export_action.setEnabled(self.source_path is not None)
+        self.export_note.setText(text)
+        self.export_note.setVisible(bool(text))
         if text:
             self._status(text)
 

@@ -1312,3 +1312,24 @@ def test_a_device_that_cannot_be_used_is_refused_at_once(qapp, clip: Path, tmp_p
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "device" in err[0], err
     assert not shot.exists()
+
+
+def test_an_export_that_ends_while_playing_says_so(qtbot, window: MainWindow,  # noqa: ANN001
+                                                   tmp_path: Path) -> None:
+    # "exported out.mp4" went into the status text, which the next frame played replaced
+    from PyQt6.QtWidgets import QLabel
+
+    clip = make_clip(tmp_path / "long.mp4", width=W, height=H, frames=480)
+    open_and_wait(qtbot, window, clip)
+    window.toggle_play()
+    worker = window.start_export(tmp_path / "out.mp4", "bicubic-x2")
+    with qtbot.waitSignal(worker.done, timeout=TIMEOUT):
+        pass
+    shown: list = []
+    window.frame_shown.connect(shown.append)
+    qtbot.waitUntil(lambda: len(shown) >= 3, timeout=TIMEOUT)
+    assert window.worker.playing
+    said = [label.text() for label in window.statusBar().findChildren(QLabel)
+            if label.isVisible()]
+    assert any("exported out.mp4" in text for text in said), said
+    window.worker.pause()
