@@ -300,7 +300,12 @@ class RenderWorker(QThread):
                 self.playing_changed.emit(False)
             # a file cut short (after a seek the reader does not say so itself) says where
             early = self._source.ended_early() if self._source is not None else None
-            self.message.emit(f"end of video: {early}" if early else "end of video")
+            if self._source is not None and self._source.self_paced \
+                    and not self._source.seekable:  # a camera unplugged, a stream gone
+                self.message.emit(f"{self._source.label()} stopped sending frames; Open camera "
+                                  f"to try it again")
+            else:
+                self.message.emit(f"end of video: {early}" if early else "end of video")
             self.ended.emit()
             return
         self._render(frame, models, new_frame=True)

@@ -1333,3 +1333,25 @@ def test_an_export_that_ends_while_playing_says_so(qtbot, window: MainWindow,  #
             if label.isVisible()]
     assert any("exported out.mp4" in text for text in said), said
     window.worker.pause()
+
+
+class _DyingCamera(_ClockCamera):
+    """A camera that stops after ``frames`` frames (unplugged, or its stream gone)."""
+
+    def __init__(self, frames: int) -> None:
+        super().__init__(100.0)
+        self.frames = frames
+
+    def read(self) -> np.ndarray | None:
+        return super().read() if self._i < self.frames else None
+
+
+def test_a_camera_that_stops_says_so(qtbot, two_panes) -> None:  # noqa: ANN001
+    # a stream that went away mid-run said "end of video"
+    win, shown = two_panes
+    with qtbot.waitSignal(win.worker.ended, timeout=TIMEOUT):
+        win.open_camera(_DyingCamera(3))
+    qtbot.waitUntil(lambda: "stopped sending frames" in win.status_label.text(),
+                    timeout=5000)
+    assert "_DyingCamera" in win.status_label.text()
+    assert win.play_button.text() == "Play"
