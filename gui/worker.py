@@ -32,6 +32,15 @@ from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
 log = logging.getLogger(__name__)
 
 EMA = 0.2  # weight of the newest measurement in the ms/frame average
+
+
+def display_rate(fps: float, gap: float) -> float:
+    """The shown-frames rate after a frame ``gap`` seconds after the last, from the rate so far
+    (0: none yet): the running average of the intervals, not of their rates, which a catch-up
+    frame shown at once after a late one (1 / 1 ms) lifted far above the frame rate."""
+    gap = max(gap, 1e-6)
+    interval = 1.0 / fps if fps else gap
+    return 1.0 / ((1 - EMA) * interval + EMA * gap)
 MAX_ENGINES = 8
 
 
@@ -357,9 +366,7 @@ class RenderWorker(QThread):
         if not self._playing:  # a step, a seek or a paused re-render: no display rate
             self._display_fps = 0.0
         elif new_frame and self._last_shown is not None:
-            inst = 1.0 / max(now - self._last_shown, 1e-6)
-            self._display_fps = inst if not self._display_fps else \
-                (1 - EMA) * self._display_fps + EMA * inst
+            self._display_fps = display_rate(self._display_fps, now - self._last_shown)
         if new_frame:  # a frame shown while paused starts no interval (a pause is not a gap)
             self._last_shown = now if self._playing else None
             if not self._playing:  # playing on from here starts a new pacing schedule

@@ -859,6 +859,18 @@ def test_the_first_frame_after_a_pause_is_no_interval(qtbot, window: MainWindow,
     assert rates[0] == 0.0 and all(r > 2 for r in rates[1:]), rates  # was 0.45 after 1 s paused
 
 
+def test_the_display_rate_averages_intervals_not_rates() -> None:
+    # a 24 fps clip read 34.8 fps while an export ran: a late frame and the catch-up frame
+    # shown 1 ms after it averaged as 1/83 ms and 1/1 ms
+    from vidsr_gui.worker import display_rate
+
+    fps = 0.0
+    for gap in [1 / 24] * 20 + [0.083, 0.001] * 10:  # late, catch-up: still 24 frames a second
+        fps = display_rate(fps, gap)
+    assert 20 < fps < 30, fps  # an average of the rates: 450-560
+    assert display_rate(0.0, 0.5) == pytest.approx(2.0)
+
+
 def test_a_signal_closes_the_window_during_an_export(window: MainWindow,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     class Running:
