@@ -54,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--at", type=float, default=None, metavar="SECONDS",
                    help="time of the screenshot or the bench's start in INPUT (default 0)")
     p.add_argument("--palette", action="store_true",
-                   help="save the screenshot as a 256-colour PNG (about 5x smaller, for docs)")
+                   help="save the screenshot as a 256-colour PNG (about 3x smaller, for docs)")
     p.add_argument("--zoom", type=float, metavar="Z",
                    help="start zoomed: 1 = 1:1 pixels, 2 = each output pixel 2x2 (default fit)")
     p.add_argument("--bench", type=int, metavar="FRAMES",

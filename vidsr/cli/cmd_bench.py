@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure SR speed, memory and end-to-end throughput",
-                       description=__doc__)
+                       description=__doc__.replace("``", "'"))
     p.add_argument("--models", nargs="+", default=None, metavar="NAME",
                    help=f"models to time, space- or comma-separated (default: "
                    f"{' '.join(DEFAULT_MODELS)})")

@@ -119,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for SR (default: PyTorch's choice; 1 helps on a busy "
                         "machine, where decode and encode threads compete)")
     p.add_argument("--codec", default=None,
-                   help="video encoder (default: libx264 for 8-bit, libx265 for 10-bit; "
+                   help="video encoder (default: libx264 for 8-bit, libx265 for 10/12-bit; "
                         "libvpx-vp9 / libsvtav1 for .webm; h264_nvenc, hevc_nvenc on NVIDIA)")
     p.add_argument("--crf", type=float, default=None,
                    help="constant-quality level (default 18 for x264, 20 for x265)")
