@@ -37,8 +37,16 @@ def test_bench_cli_table_and_json(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 def test_bench_library_without_e2e() -> None:
-    report = run(BenchConfig(models=("bicubic-x3",), sizes=("32x24",), frames=1,
-                             devices=("cpu",), e2e_frames=0))
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        report = run(BenchConfig(models=("bicubic-x3",), sizes=("32x24",), frames=1,
+                                 devices=("cpu",), e2e_frames=0))
+        assert torch.get_num_threads() == 2  # the caller's, as it was (the rows left it at 1)
+    finally:
+        torch.set_num_threads(before)
     assert report["e2e"] == [] and report["sr"][0]["scale"] == 3
     assert "bicubic-x3" in format_report(report)
     # a machine busy with other work is named under the header

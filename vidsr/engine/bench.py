@@ -361,7 +361,16 @@ def _check_e2e(config: BenchConfig) -> None:
 
 
 def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every measurement ``config`` asks for; returns the report (see ``format_report``)."""
+    """Run every measurement ``config`` asks for; returns the report (see ``format_report``).
+    PyTorch's thread count is the caller's again afterwards."""
+    callers = torch.get_num_threads()
+    try:
+        return _run(config, progress)
+    finally:
+        torch.set_num_threads(callers)  # the SR rows leave it at 1
+
+
+def _run(config: BenchConfig, progress: Callable[[str], None] | None) -> dict[str, Any]:
     if config.threads:
         torch.set_num_threads(config.threads)
     default_threads = torch.get_num_threads()
@@ -384,6 +393,7 @@ def run(config: BenchConfig, progress: Callable[[str], None] | None = None) -> d
                                            Path(onnx_dir.name) if onnx_dir else None,
                                            bands=config.threads))
         if config.e2e_frames > 0:
+            torch.set_num_threads(default_threads)  # the job runs as the command would
             if progress:
                 progress(f"{device.type} end to end {config.e2e_model} {config.e2e_size} x "
                          f"{config.e2e_frames} frames")
