@@ -312,8 +312,14 @@ def test_end_to_end_warm_up_runs_the_chroma_path_too(monkeypatch) -> None:
                         lambda *a, **k: calls.append("job") or real(*a, **k))
     config = BenchConfig(models=(), sizes=(), devices=("cpu",), e2e_frames=2,
                          e2e_model="esr-max-k7c4-x2", e2e_size="32x24")
-    bench.e2e_row(config, torch.device("cpu"))
+    row = bench.e2e_row(config, torch.device("cpu"))
     assert "job" in calls and "chroma" in calls[:calls.index("job")], calls
+    # --threads 1 holds the job to one band, as it holds the SR rows (it ran one per core)
+    from dataclasses import replace
+
+    one = bench.e2e_row(replace(config, threads=1), torch.device("cpu"))
+    assert "bands" not in one["backend"], one["backend"]
+    assert row["backend"]  # named either way
 
 
 def test_header_counts_the_bands_the_fast_path_ran(monkeypatch) -> None:

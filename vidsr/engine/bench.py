@@ -283,7 +283,7 @@ def e2e_row(config: BenchConfig, device: torch.device) -> dict[str, Any]:
     n = config.e2e_frames
     opts = EncodeOptions(codec=config.codec, crf=config.crf, preset=config.preset)
     module, weights = _e2e_module(config.e2e_model)
-    engine = Engine(module, device=device)
+    engine = Engine(module, device=device, threads=config.threads)  # as --threads would
     with tempfile.TemporaryDirectory(prefix="vidsr-bench-") as tmp:
         src = write_synthetic_clip(Path(tmp) / "source.mp4", w, h, n, options=opts)
         # warm-up outside the timed run, of the path the job takes: on CUDA submit/collect
