@@ -20,9 +20,8 @@ from PyQt6.QtWidgets import (
 from vidsr.api import is_weights_path, resolve_spec
 from vidsr.errors import OutputError, VidsrError
 from vidsr.pipeline import check_video_output
-from vidsr.weights import is_untrained
 
-from .panes import ModelPicker
+from .panes import ModelPicker, untrained_model
 
 
 def default_output(src: Path, model: str) -> Path:
@@ -117,13 +116,8 @@ class ExportDialog(QDialog):
         if self.path.text().strip() in ("", self._default):
             self.path.setText(default)
         self._default = default
-        # a weights file is trained weights; a name is untrained without shipped weights
-        try:
-            untrained = not is_weights_path(model) and is_untrained(resolve_spec(model))
-        except VidsrError:
-            untrained = False
         self.note.setText("this model has no trained weights yet (random initialisation)"
-                          if untrained else "")
+                          if untrained_model(model) else "")
 
     def _browse(self) -> None:
         # the file dialog asks about an existing file itself; accept() would ask again

@@ -32,6 +32,7 @@ from .sources import CameraFrames, FileFrames, SourceFrame, SourceInfo
 log = logging.getLogger(__name__)
 
 EMA = 0.2  # weight of the newest measurement in the ms/frame average
+MAX_ENGINES = 8
 
 
 def display_rate(fps: float, gap: float) -> float:
@@ -41,7 +42,6 @@ def display_rate(fps: float, gap: float) -> float:
     gap = max(gap, 1e-6)
     interval = 1.0 / fps if fps else gap
     return 1.0 / ((1 - EMA) * interval + EMA * gap)
-MAX_ENGINES = 8
 
 
 @dataclass
@@ -307,13 +307,13 @@ class RenderWorker(QThread):
             if self._playing:
                 self._command(_playing=False)
                 self.playing_changed.emit(False)
-            # a file cut short (after a seek the reader does not say so itself) says where
-            early = self._source.ended_early() if self._source is not None else None
             if self._source is not None and self._source.self_paced \
                     and not self._source.seekable:  # a camera unplugged, a stream gone
                 self.message.emit(f"{self._source.label()} stopped sending frames; Open camera "
                                   f"to try it again")
             else:
+                # a file cut short (after a seek the reader does not say so itself) says where
+                early = self._source.ended_early() if self._source is not None else None
                 self.message.emit(f"end of video: {early}" if early else "end of video")
             self.ended.emit()
             return

@@ -130,17 +130,21 @@ def read_image(path: Path, *, bits16: bool = False) -> np.ndarray:
         # OpenCV hands over the file's codes as they are: a 12-bit AVIF or JPEG 2000 as 0..4095
         # in uint16, a PGM with maxval 99 as 0..99; stretched to the type's full range here, or
         # the picture came out nearly black
-        img = np.minimum(np.floor(img.astype(np.float64) * (full / top) + 0.5),
-                         full).astype(img.dtype)
+        img = _stretch(img, top)
         if raw.ndim == 3 and raw.shape[2] == 4:
-            raw = np.minimum(np.floor(raw.astype(np.float64) * (full / top) + 0.5),
-                             full).astype(raw.dtype)
+            raw = _stretch(raw, top)
     if raw.ndim == 3 and raw.shape[2] == 4:  # turn the alpha image as OpenCV turned the colour
         upright = _orient(raw, exif_orientation(data))
         if not np.array_equal(upright[..., :3], img):  # OpenCV read the tag otherwise
             upright = next((t for t in _dihedral(raw) if np.array_equal(t[..., :3], img)), raw)
         return cv2.cvtColor(np.ascontiguousarray(upright), cv2.COLOR_BGRA2RGBA)
     return img if img.ndim == 2 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def _stretch(a: np.ndarray, top: int) -> np.ndarray:
+    """``a``'s codes 0..``top`` onto its integer type's whole range, rounded."""
+    full = np.iinfo(a.dtype).max
+    return np.minimum(np.floor(a.astype(np.float64) * (full / top) + 0.5), full).astype(a.dtype)
 
 
 def sample_max(data: bytes) -> int | None:

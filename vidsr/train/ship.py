@@ -40,7 +40,8 @@ def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
     spec, tensors, meta = read_weights(weights)
     module = spec.build()
     load_into(module, tensors, str(weights))
-    _check_recipe(recipe if recipe is not None else f"recipes/{spec.name}.toml", meta)
+    recipe = recipe if recipe is not None else f"recipes/{spec.name}.toml"
+    _check_recipe(recipe, meta)
     dest = weights_mod.WEIGHTS_DIR / f"{spec.name}.safetensors"
     same = Path(weights).resolve() == dest.resolve()
     # Both files are written beside their places first and only then renamed in: a copy over
@@ -55,9 +56,7 @@ def ship(weights: str | Path, recipe: str | None = None) -> ShippedWeights:
                 shutil.copyfile(weights, incoming)
             entry = ShippedWeights(name=spec.name, file=dest.name,
                                    sha256=sha256_file(dest if same else incoming),
-                                   params=count_params(module),
-                                   recipe=recipe if recipe is not None
-                                   else f"recipes/{spec.name}.toml")
+                                   params=count_params(module), recipe=recipe)
             entries = manifest()
             entries[spec.name] = entry
             staged = stage_manifest(entries)
