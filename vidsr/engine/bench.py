@@ -255,11 +255,10 @@ def _decoded_planes(path: Path, count: int) -> list[tuple[np.ndarray, ...]]:
 
 def _e2e_module(name: str) -> tuple[torch.nn.Module, str]:
     """The end-to-end job's model with its shipped weights where there are any: the encoder's
-    cost depends on the pictures, and a randomly initialised network's output is noise (with
-    ecbsr-m4c16-x2 at 640x360 -> x2, libx264 ultrafast encoded it at 136 fps against 208 fps
-    for the trained network's output). A model without shipped weights runs randomly
-    initialised. Returns the module and where its weights came from: ``"shipped"``,
-    ``"random"``, ``"file"`` (a weights file) or ``"none"`` (bicubic)."""
+    cost depends on the pictures, and a randomly initialised network's output is noise, which
+    libx264 encodes markedly more slowly than a trained network's pictures. A model without
+    shipped weights runs randomly initialised. Returns the module and where its weights came
+    from: ``"shipped"``, ``"random"``, ``"file"`` (a weights file) or ``"none"`` (bicubic)."""
     from ..api import is_weights_path
     from ..weights import is_untrained
 
